@@ -1,0 +1,519 @@
+// Package build is pycontainer's build pipeline: it reads the options and the Python
+// project, selects the app's files, resolves the base image for every requested
+// platform, writes reproducible layers and assembles the OCI layout. It reports
+// everything through one event stream and knows nothing of how that is displayed.
+package build
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	digest "github.com/opencontainers/go-digest"
+	"github.com/regclient/regclient/types/descriptor"
+	"github.com/regclient/regclient/types/mediatype"
+	v1 "github.com/regclient/regclient/types/oci/v1"
+	"github.com/regclient/regclient/types/ref"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/pycontainer/pycontainer/oci"
+	"github.com/pycontainer/pycontainer/registry"
+)
+
+// ErrNotImplemented marks options whose implementation has not landed yet.
+var ErrNotImplemented = errors.New("not implemented yet")
+
+// NoMatchError is returned when the base image has no manifest for a requested platform.
+type NoMatchError struct {
+	Image     string
+	Requested RequestedPlatform
+	Available []oci.Platform
+	// Attestations counts attestation entries, which are never candidates.
+	Attestations int
+}
+
+func (e *NoMatchError) Error() string {
+	return fmt.Sprintf("No matching manifest for platform %s in %s (from %s)", e.Requested, e.Image, e.Requested.Source)
+}
+
+// Detail lists what the index does offer, for the lines after the error.
+func (e *NoMatchError) Detail() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s offers:\n", e.Image)
+	for _, p := range e.Available {
+		fmt.Fprintf(&b, "  %s\n", oci.PlatformString(p))
+	}
+	if e.Attestations > 0 {
+		fmt.Fprintf(&b, "  (and %d attestation manifests, unknown/unknown, which are not images)\n", e.Attestations)
+	}
+	fmt.Fprintf(&b, "Pick one of these with --platform, or use a base image that supports %s.", e.Requested)
+	return b.String()
+}
+
+// blobConcurrency bounds simultaneous blob downloads across all platforms.
+const blobConcurrency = 4
+
+// progressInterval is how often a layer's progress is reported at most.
+const progressInterval = 100 * time.Millisecond
+
+// Run builds the image described by o, reporting progress to sink.
+func Run(ctx context.Context, o *Options, sink Sink) error {
+	start := time.Now()
+	if sink == nil {
+		sink = func(Event) {}
+	}
+	if o.IncludeDeps {
+		return fmt.Errorf("--include-deps (include_deps = true) is %w: remove it to build the app layer alone", ErrNotImplemented)
+	}
+	if o.Push {
+		return fmt.Errorf("--push is %w: build, then push dist/image with `skopeo copy oci:dist/image:TAG docker://REGISTRY/REPO:TAG`", ErrNotImplemented)
+	}
+	for _, w := range o.Warnings {
+		sink(Warning{Message: w})
+	}
+	baseRef, err := registry.ParseReference(o.BaseImage)
+	if err != nil {
+		return err
+	}
+	tag, err := parseTag(o.Tag, o.Project.Name)
+	if err != nil {
+		return err
+	}
+
+	sel, err := SelectFiles(o.Context, o.Output)
+	if err != nil {
+		return err
+	}
+	lnch, err := resolveLaunch(o, sel)
+	if err != nil {
+		return err
+	}
+	if lnch.Warning != "" {
+		sink(Warning{Message: lnch.Warning})
+	}
+
+	insecure := o.Insecure
+	if o.InsecureBase {
+		insecure = append(slices.Clone(insecure), baseRef.Registry)
+	}
+	client := registry.New(registry.Options{
+		Insecure: insecure, Mirrors: o.Mirrors, Registries: []string{baseRef.Registry},
+	})
+	index, err := client.Index(ctx, baseRef)
+	if err != nil {
+		return err
+	}
+	targets, err := matchPlatforms(o, index)
+	if err != nil {
+		return err
+	}
+
+	plan := PlanReady{
+		Base: baseRef.CommonName(), BaseDigest: index.Digest.String(), BaseSource: o.BaseSource,
+		Output: o.Output, Tag: tag.full, Entrypoint: lnch.Entrypoint, AppFiles: len(sel.Files),
+		Excluded: sel.Excluded, DryRun: o.DryRun,
+	}
+	for _, t := range targets {
+		plan.Platforms = append(plan.Platforms, PlatformPlan{
+			Platform: t.req.String(), Source: t.req.Source,
+			BaseManifest: t.entry.Descriptor.Digest.String(), BasePlatform: oci.PlatformString(t.entry.Platform),
+		})
+	}
+	sink(plan)
+	if o.DryRun {
+		return nil
+	}
+
+	layout, err := oci.OpenLayout(o.Output)
+	if err != nil {
+		return err
+	}
+	defer layout.Close()
+
+	b := &builder{
+		o: o, sink: sink, client: client, layout: layout, baseRef: baseRef, index: index,
+		launch: lnch, tag: tag, sem: make(chan struct{}, blobConcurrency),
+		fetched: map[digest.Digest]*blobFetch{},
+	}
+	b.created = b.o.Created
+	app, err := b.buildAppLayer(ctx, sel)
+	if err != nil {
+		return err
+	}
+
+	results := make([]descriptor.Descriptor, len(targets))
+	g, gctx := errgroup.WithContext(ctx)
+	for i, t := range targets {
+		g.Go(func() error {
+			d, err := b.buildPlatform(gctx, t, app)
+			if err != nil {
+				return fmt.Errorf("%s: %w", t.req, err)
+			}
+			results[i] = d
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return err
+	}
+
+	idx := v1.Index{Versioned: v1.IndexSchemaVersion, MediaType: mediatype.OCI1ManifestList, Manifests: results}
+	if err := layout.CommitIndex(idx); err != nil {
+		return err
+	}
+	fin := Finished{Output: o.Output, Tag: tag.full, Duration: time.Since(start)}
+	for _, d := range results {
+		fin.Manifests = append(fin.Manifests, d.Digest.String())
+	}
+	sink(fin)
+	return nil
+}
+
+type target struct {
+	req   RequestedPlatform
+	entry registry.Entry
+}
+
+func matchPlatforms(o *Options, index *registry.Index) ([]target, error) {
+	var out []target
+	for _, req := range o.Platforms {
+		e, ok := index.Find(req.Platform)
+		if !ok {
+			ne := &NoMatchError{Image: index.Ref.CommonName(), Requested: req, Available: index.Platforms()}
+			for _, e := range index.Entries {
+				if e.Attestation {
+					ne.Attestations++
+				}
+			}
+			return nil, ne
+		}
+		out = append(out, target{req: req, entry: e})
+	}
+	return out, nil
+}
+
+// imageTag is the name the built image carries in the layout.
+type imageTag struct {
+	full string // docker.io/library/myapp:amd64, for io.containerd.image.name
+	tag  string // amd64, for org.opencontainers.image.ref.name
+}
+
+func parseTag(tag, projectName string) (imageTag, error) {
+	if tag == "" {
+		name := strings.ToLower(projectName)
+		if name == "" {
+			name = "app"
+		}
+		tag = name + ":latest"
+	}
+	r, err := registry.ParseReference(tag)
+	if err != nil {
+		return imageTag{}, fmt.Errorf("--tag: %w", err)
+	}
+	if r.Tag == "" {
+		r = r.SetTag("latest")
+	}
+	return imageTag{full: r.CommonName(), tag: r.Tag}, nil
+}
+
+type builder struct {
+	o       *Options
+	sink    Sink
+	client  *registry.Client
+	layout  *oci.Layout
+	baseRef ref.Ref
+	index   *registry.Index
+	launch  launch
+	tag     imageTag
+	created *time.Time
+	sem     chan struct{}
+
+	mu      sync.Mutex
+	fetched map[digest.Digest]*blobFetch
+}
+
+// blobFetch is one download shared by every platform that needs the blob.
+type blobFetch struct {
+	done     chan struct{}
+	err      error
+	platform string // the platform that fetched it
+	cached   bool
+}
+
+// appLayer is the platform-neutral layer built once and shared.
+type appLayer struct {
+	desc   descriptor.Descriptor
+	diffID digest.Digest
+	files  int
+}
+
+func (b *builder) buildAppLayer(ctx context.Context, sel *Selection) (appLayer, error) {
+	bw, err := b.layout.NewBlobWriter()
+	if err != nil {
+		return appLayer{}, err
+	}
+	defer bw.Abort()
+	var mtime *time.Time
+	if b.o.Reproducible {
+		t := time.Unix(0, 0).UTC()
+		if b.o.Created != nil {
+			t = *b.o.Created
+		}
+		mtime = &t
+	}
+	res, err := writeLayer(bw, appEntries(sel, b.o.Workdir), mtime)
+	if err != nil {
+		return appLayer{}, fmt.Errorf("app layer: %w", err)
+	}
+	if err := ctx.Err(); err != nil {
+		return appLayer{}, err
+	}
+	d, err := bw.Commit(descriptor.Descriptor{MediaType: mediatype.OCI1Layer})
+	if err != nil {
+		return appLayer{}, fmt.Errorf("app layer: %w", err)
+	}
+	return appLayer{desc: d, diffID: res.DiffID, files: res.Files}, nil
+}
+
+func (b *builder) buildPlatform(ctx context.Context, t target, app appLayer) (descriptor.Descriptor, error) {
+	plat := t.req.String()
+	base, err := b.client.Image(ctx, b.baseRef, t.entry.Descriptor)
+	if err != nil {
+		return descriptor.Descriptor{}, err
+	}
+	if b.index.Single && !oci.SamePlatform(base.Config.Platform, t.req.Platform) {
+		return descriptor.Descriptor{}, fmt.Errorf("base image %s is a single-platform image for %s, not %s", b.baseRef.CommonName(), oci.PlatformString(oci.NormalizePlatform(base.Config.Platform)), plat)
+	}
+	if len(base.Manifest.Layers) != len(base.Config.RootFS.DiffIDs) {
+		return descriptor.Descriptor{}, fmt.Errorf("base image %s for %s is inconsistent: %d layers but %d diff_ids", b.baseRef.CommonName(), plat, len(base.Manifest.Layers), len(base.Config.RootFS.DiffIDs))
+	}
+	count := len(base.Manifest.Layers) + 1
+
+	layers := make([]descriptor.Descriptor, len(base.Manifest.Layers))
+	g, gctx := errgroup.WithContext(ctx)
+	for i, l := range base.Manifest.Layers {
+		layers[i] = ociLayer(l)
+		g.Go(func() error { return b.fetchLayer(gctx, plat, l, i+1, count) })
+	}
+	if err := g.Wait(); err != nil {
+		return descriptor.Descriptor{}, err
+	}
+	b.sink(LayerDone{Platform: plat, Digest: app.desc.Digest.String(), Kind: LayerApp, Index: count, Count: count, Size: app.desc.Size})
+	layers = append(layers, app.desc)
+
+	cfg := b.imageConfig(base, t, app)
+	cfgDesc, _, err := b.layout.PutJSON(ctx, mediatype.OCI1ImageConfig, cfg)
+	if err != nil {
+		return descriptor.Descriptor{}, err
+	}
+	m := v1.Manifest{
+		Versioned: v1.ManifestSchemaVersion,
+		MediaType: mediatype.OCI1Manifest,
+		Config:    cfgDesc,
+		Layers:    layers,
+		Annotations: map[string]string{
+			"org.opencontainers.image.base.name":   b.baseRef.CommonName(),
+			"org.opencontainers.image.base.digest": base.Descriptor.Digest.String(),
+		},
+	}
+	if cfg.Created != nil {
+		m.Annotations["org.opencontainers.image.created"] = cfg.Created.Format(time.RFC3339)
+	}
+	if b.o.Project.Name != "" {
+		m.Annotations["org.opencontainers.image.title"] = b.o.Project.Name
+	}
+	if b.o.Project.Version != "" {
+		m.Annotations["org.opencontainers.image.version"] = b.o.Project.Version
+	}
+	md, _, err := b.layout.PutJSON(ctx, mediatype.OCI1Manifest, m)
+	if err != nil {
+		return descriptor.Descriptor{}, err
+	}
+	p := t.req.Platform
+	md.Platform = &oci.Platform{OS: p.OS, Architecture: p.Architecture, Variant: p.Variant}
+	md.Annotations = map[string]string{
+		"org.opencontainers.image.ref.name": b.tag.tag,
+		"io.containerd.image.name":          b.tag.full,
+	}
+	var total int64
+	for _, l := range layers {
+		total += l.Size
+	}
+	b.sink(PlatformDone{Platform: plat, Manifest: md.Digest.String(), Config: cfgDesc.Digest.String(), Size: total, Layers: len(layers)})
+	return md, nil
+}
+
+// ociLayer gives a base layer its OCI media type; the bytes (and digest) are unchanged.
+func ociLayer(d descriptor.Descriptor) descriptor.Descriptor {
+	out := descriptor.Descriptor{MediaType: d.MediaType, Digest: d.Digest, Size: d.Size, Annotations: d.Annotations, URLs: d.URLs}
+	switch d.MediaType {
+	case mediatype.Docker2LayerGzip:
+		out.MediaType = mediatype.OCI1LayerGzip
+	case mediatype.Docker2Layer:
+		out.MediaType = mediatype.OCI1Layer
+	}
+	return out
+}
+
+// fetchLayer makes sure a base layer is in the layout, downloading it once however
+// many platforms share it.
+func (b *builder) fetchLayer(ctx context.Context, plat string, l descriptor.Descriptor, index, count int) error {
+	b.mu.Lock()
+	f, shared := b.fetched[l.Digest]
+	if !shared {
+		f = &blobFetch{done: make(chan struct{}), platform: plat}
+		b.fetched[l.Digest] = f
+	}
+	b.mu.Unlock()
+
+	done := LayerDone{Platform: plat, Digest: l.Digest.String(), Kind: LayerBase, Index: index, Count: count, Size: l.Size}
+	if shared {
+		select {
+		case <-f.done:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		if f.err != nil {
+			return f.err
+		}
+		done.Cached, done.SharedWith = f.cached, f.platform
+		b.sink(done)
+		return nil
+	}
+	defer close(f.done)
+	if b.layout.HasBlob(l) {
+		f.cached = true
+		done.Cached = true
+		b.sink(done)
+		return nil
+	}
+	select {
+	case b.sem <- struct{}{}:
+	case <-ctx.Done():
+		f.err = ctx.Err()
+		return f.err
+	}
+	defer func() { <-b.sem }()
+	b.sink(LayerStarted{Platform: plat, Digest: l.Digest.String(), Kind: LayerBase, Index: index, Count: count, Size: l.Size})
+	progress := newProgressThrottle(progressInterval, func(n int64) {
+		b.sink(LayerProgressed{Platform: plat, Digest: l.Digest.String(), Done: n, Total: l.Size})
+	})
+	f.err = b.client.FetchBlob(ctx, b.baseRef, l, &layoutSink{layout: b.layout, want: l}, progress.add)
+	if f.err != nil {
+		return f.err
+	}
+	b.sink(done)
+	return nil
+}
+
+// layoutSink stores one blob download attempt in the layout, verified on commit.
+type layoutSink struct {
+	layout *oci.Layout
+	want   descriptor.Descriptor
+	bw     *oci.BlobWriter
+}
+
+func (s *layoutSink) Begin() (io.Writer, error) {
+	s.Abort()
+	bw, err := s.layout.NewBlobWriter()
+	s.bw = bw
+	return bw, err
+}
+
+func (s *layoutSink) Commit() error {
+	_, err := s.bw.Commit(s.want)
+	return err
+}
+
+func (s *layoutSink) Abort() {
+	if s.bw != nil {
+		s.bw.Abort()
+	}
+}
+
+// imageConfig derives the new image's config from the base's.
+func (b *builder) imageConfig(base *registry.Image, t target, app appLayer) v1.Image {
+	cfg := base.Config
+	p := t.req.Platform
+	cfg.Platform = oci.Platform{OS: p.OS, Architecture: p.Architecture, Variant: p.Variant, OSVersion: base.Config.OSVersion, OSFeatures: base.Config.OSFeatures}
+
+	created := time.Now().UTC().Truncate(time.Second)
+	if b.o.Reproducible {
+		switch {
+		case b.o.Created != nil:
+			created = *b.o.Created
+		case base.Config.Created != nil:
+			created = base.Config.Created.UTC()
+		default:
+			created = time.Unix(0, 0).UTC()
+		}
+	}
+	cfg.Created = &created
+
+	c := &cfg.Config
+	env := slices.Clone(c.Env)
+	setEnv := func(k, v string) {
+		for i, e := range env {
+			if name, _, _ := strings.Cut(e, "="); name == k {
+				env[i] = k + "=" + v
+				return
+			}
+		}
+		env = append(env, k+"="+v)
+	}
+	if len(b.launch.PythonPath) > 0 {
+		pp := strings.Join(b.launch.PythonPath, ":")
+		if old := envValue(env, "PYTHONPATH"); old != "" {
+			pp += ":" + old
+		}
+		setEnv("PYTHONPATH", pp)
+	}
+	for _, kv := range sortedEnv(b.o.Env) {
+		k, v, _ := strings.Cut(kv, "=")
+		setEnv(k, v)
+	}
+	c.Env = env
+	c.Entrypoint = b.launch.Entrypoint
+	c.Cmd = b.o.Cmd // never the base's Cmd: it would become arguments of our entrypoint
+	c.WorkingDir = b.o.Workdir
+	if b.o.User != "" {
+		c.User = b.o.User
+	}
+	labels := maps.Clone(c.Labels)
+	if labels == nil && len(b.o.Labels) > 0 {
+		labels = map[string]string{}
+	}
+	maps.Copy(labels, b.o.Labels)
+	c.Labels = labels
+	for _, port := range b.o.Ports {
+		if c.ExposedPorts == nil {
+			c.ExposedPorts = map[string]struct{}{}
+		}
+		if !strings.Contains(port, "/") {
+			port += "/tcp"
+		}
+		c.ExposedPorts[port] = struct{}{}
+	}
+	cfg.RootFS.DiffIDs = append(slices.Clone(cfg.RootFS.DiffIDs), app.diffID)
+	cfg.History = append(slices.Clone(cfg.History), v1.History{
+		Created:   &created,
+		CreatedBy: fmt.Sprintf("pycontainer build: COPY %d files %s", app.files, b.o.Workdir),
+		Comment:   "pycontainer",
+	})
+	return cfg
+}
+
+func envValue(env []string, key string) string {
+	for _, e := range env {
+		if k, v, _ := strings.Cut(e, "="); k == key {
+			return v
+		}
+	}
+	return ""
+}

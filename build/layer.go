@@ -1,0 +1,123 @@
+package build
+
+import (
+	"archive/tar"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"strings"
+	"time"
+
+	"github.com/klauspost/compress/gzip"
+	digest "github.com/opencontainers/go-digest"
+)
+
+// layerEntry is one file of a layer: its path in the image and where its bytes come from.
+type layerEntry struct {
+	Name string // path in the image, without a leading slash
+	Mode int64
+	Size int64
+	Link string
+	Dir  bool
+	// Open returns the content of a regular file.
+	Open func() (io.ReadCloser, error)
+	// ModTime is used when the layer is not reproducible.
+	ModTime time.Time
+}
+
+// layerResult describes a written layer.
+type layerResult struct {
+	DiffID digest.Digest // digest of the uncompressed tar, for rootfs.diff_ids
+	Files  int
+}
+
+// writeLayer writes entries as a gzip-compressed tar to w. With a fixed mtime the bytes
+// depend only on the entries: owners are 0:0 with no names, times are fixed and the gzip
+// header carries no name or time.
+func writeLayer(w io.Writer, entries []layerEntry, mtime *time.Time) (layerResult, error) {
+	gz, err := gzip.NewWriterLevel(w, gzip.DefaultCompression)
+	if err != nil {
+		return layerResult{}, err
+	}
+	diff := digest.Canonical.Digester()
+	tw := tar.NewWriter(io.MultiWriter(gz, diff.Hash()))
+	res := layerResult{}
+	for _, e := range entries {
+		hdr := &tar.Header{
+			Name:    e.Name,
+			Mode:    e.Mode,
+			ModTime: e.ModTime,
+		}
+		if mtime != nil {
+			hdr.ModTime = *mtime
+		}
+		hdr.ModTime = hdr.ModTime.Truncate(time.Second)
+		switch {
+		case e.Dir:
+			hdr.Typeflag = tar.TypeDir
+			hdr.Name = strings.TrimSuffix(e.Name, "/") + "/"
+		case e.Link != "":
+			hdr.Typeflag = tar.TypeSymlink
+			hdr.Linkname = e.Link
+		default:
+			hdr.Typeflag = tar.TypeReg
+			hdr.Size = e.Size
+		}
+		if err := tw.WriteHeader(hdr); err != nil {
+			return layerResult{}, fmt.Errorf("layer entry %s: %w", e.Name, err)
+		}
+		if hdr.Typeflag == tar.TypeReg {
+			if err := copyEntry(tw, e); err != nil {
+				return layerResult{}, err
+			}
+		}
+		res.Files++
+	}
+	if err := tw.Close(); err != nil {
+		return layerResult{}, fmt.Errorf("finish layer tar: %w", err)
+	}
+	if err := gz.Close(); err != nil {
+		return layerResult{}, fmt.Errorf("finish layer compression: %w", err)
+	}
+	res.DiffID = diff.Digest()
+	return res, nil
+}
+
+func copyEntry(tw *tar.Writer, e layerEntry) error {
+	r, err := e.Open()
+	if err != nil {
+		return fmt.Errorf("%s cannot be read: %w; fix its permissions or add it to .dockerignore", e.Name, err)
+	}
+	defer r.Close()
+	n, err := io.Copy(tw, r)
+	if err != nil {
+		return fmt.Errorf("read %s: %w", e.Name, err)
+	}
+	if n != e.Size {
+		return fmt.Errorf("%s changed size while the layer was written (%d bytes, then %d): rerun the build", e.Name, e.Size, n)
+	}
+	return nil
+}
+
+// appEntries maps the selected context files to layer entries under workdir.
+func appEntries(sel *Selection, workdir string) []layerEntry {
+	root := strings.Trim(path.Clean(workdir), "/")
+	entries := []layerEntry{{Name: root, Dir: true, Mode: 0o755}}
+	for _, f := range sel.Files {
+		e := layerEntry{
+			Name:    path.Join(root, f.Rel),
+			Mode:    int64(f.Mode.Perm()),
+			Size:    f.Size,
+			Link:    f.Link,
+			Dir:     f.Mode.IsDir(),
+			ModTime: f.ModTime,
+		}
+		if f.Mode.IsRegular() {
+			abs := f.Abs
+			e.Open = func() (io.ReadCloser, error) { return os.Open(abs) }
+		}
+		entries = append(entries, e)
+	}
+	return entries
+}

@@ -1,0 +1,299 @@
+package build
+
+import (
+	"fmt"
+	"maps"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/pycontainer/pycontainer/oci"
+)
+
+// Options is everything a build needs, resolved from defaults, pyproject.toml,
+// pycontainer.toml and flags.
+type Options struct {
+	Context     string
+	Output      string
+	Tag         string
+	BaseImage   string
+	BaseSource  string // where BaseImage came from
+	Platforms   []RequestedPlatform
+	IncludeDeps bool
+	Push        bool
+	// Reproducible fixes timestamps (SOURCE_DATE_EPOCH or the base image's creation
+	// time) so equal inputs give equal bytes.
+	Reproducible bool
+	// Created overrides the timestamp of a reproducible build (SOURCE_DATE_EPOCH).
+	Created     *time.Time
+	Workdir     string
+	Entrypoint  []string
+	Cmd         []string
+	User        string
+	Ports       []string
+	Env         map[string]string
+	Labels      map[string]string
+	RegistryURL string
+	Insecure    []string
+	// InsecureBase reaches the base image's registry over plain HTTP.
+	InsecureBase bool
+	Mirrors      map[string]string
+	DryRun       bool
+
+	Project  Project
+	Warnings []string // configuration warnings, reported when the build starts
+}
+
+// RequestedPlatform is a platform the user asked for, with the raw text and its origin.
+type RequestedPlatform struct {
+	Platform oci.Platform
+	Raw      string
+	Source   string
+}
+
+func (r RequestedPlatform) String() string { return oci.PlatformString(r.Platform) }
+
+// DefaultPlatform is built when no platform is given anywhere.
+const DefaultPlatform = "linux/amd64"
+
+// Merge overlays top on base: every field top sets wins; maps merge key by key.
+func Merge(base, top Settings) Settings {
+	out := base
+	set := func(dst **string, v *string) {
+		if v != nil {
+			*dst = v
+		}
+	}
+	set(&out.BaseImage, top.BaseImage)
+	set(&out.Context, top.Context)
+	set(&out.Output, top.Output)
+	set(&out.Workdir, top.Workdir)
+	set(&out.User, top.User)
+	set(&out.RegistryURL, top.RegistryURL)
+	if top.IncludeDeps != nil {
+		out.IncludeDeps = top.IncludeDeps
+	}
+	if top.Reproducible != nil {
+		out.Reproducible = top.Reproducible
+	}
+	for _, l := range []struct {
+		dst *[]string
+		v   []string
+	}{
+		{&out.Platforms, top.Platforms}, {&out.Entrypoint, top.Entrypoint}, {&out.Cmd, top.Cmd},
+		{&out.Ports, top.Ports}, {&out.Insecure, top.Insecure},
+	} {
+		if l.v != nil {
+			*l.dst = l.v
+		}
+	}
+	out.Env = mergeMaps(base.Env, top.Env)
+	out.Labels = mergeMaps(base.Labels, top.Labels)
+	out.Mirrors = mergeMaps(base.Mirrors, top.Mirrors)
+	return out
+}
+
+func mergeMaps(a, b map[string]string) map[string]string {
+	if a == nil && b == nil {
+		return nil
+	}
+	out := maps.Clone(a)
+	if out == nil {
+		out = map[string]string{}
+	}
+	maps.Copy(out, b)
+	return out
+}
+
+// Inputs are what a command line hands to Resolve.
+type Inputs struct {
+	ConfigPath string // --config; empty looks for pycontainer.toml in the context
+	Flags      Settings
+	Tag        string
+	Push       bool
+	DryRun     bool
+	Getenv     func(string) string
+}
+
+// Resolve layers defaults < pyproject [tool.pycontainer] < pycontainer.toml < flags.
+func Resolve(in Inputs) (*Options, error) {
+	if in.Getenv == nil {
+		in.Getenv = os.Getenv
+	}
+	var warnings []string
+	flagContext := "."
+	if in.Flags.Context != nil {
+		flagContext = *in.Flags.Context
+	}
+
+	configPath := in.ConfigPath
+	if configPath == "" {
+		candidate := filepath.Join(flagContext, "pycontainer.toml")
+		if _, err := os.Stat(candidate); err == nil {
+			configPath = candidate
+		}
+	}
+	var fileSettings Settings
+	if configPath != "" {
+		s, w, err := LoadConfigFile(configPath)
+		warnings = append(warnings, w...)
+		if err != nil {
+			return nil, err
+		}
+		fileSettings = s
+	}
+
+	// The context may itself come from the config file; pyproject.toml lives there.
+	context := flagContext
+	if in.Flags.Context == nil && fileSettings.Context != nil {
+		context = *fileSettings.Context
+	}
+	if fi, err := os.Stat(context); err != nil || !fi.IsDir() {
+		return nil, fmt.Errorf("build context %q is not a directory: pass --context DIR with your project's directory", context)
+	}
+	project, pySettings, w, err := LoadProject(context)
+	warnings = append(warnings, w...)
+	if err != nil {
+		return nil, err
+	}
+
+	in.Flags.Source = "flag"
+	s := Merge(Merge(pySettings, fileSettings), in.Flags)
+
+	o := &Options{
+		Context:      context,
+		Output:       "dist/image",
+		Tag:          in.Tag,
+		Push:         in.Push,
+		DryRun:       in.DryRun,
+		Reproducible: true,
+		Workdir:      "/app",
+		Project:      project,
+		Warnings:     warnings,
+		Env:          s.Env,
+		Labels:       s.Labels,
+		Mirrors:      s.Mirrors,
+		Insecure:     s.Insecure,
+		Entrypoint:   s.Entrypoint,
+		Cmd:          s.Cmd,
+		Ports:        s.Ports,
+	}
+	if s.Output != nil {
+		o.Output = *s.Output
+	}
+	if s.Workdir != nil {
+		o.Workdir = *s.Workdir
+	}
+	if !strings.HasPrefix(o.Workdir, "/") {
+		return nil, fmt.Errorf("workdir %q must be an absolute path in the image, e.g. /app", o.Workdir)
+	}
+	if s.User != nil {
+		o.User = *s.User
+	}
+	if s.IncludeDeps != nil {
+		o.IncludeDeps = *s.IncludeDeps
+	}
+	if s.Reproducible != nil {
+		o.Reproducible = *s.Reproducible
+	}
+	if s.RegistryURL != nil {
+		o.RegistryURL = *s.RegistryURL
+	}
+
+	switch {
+	case s.BaseImage != nil && *s.BaseImage != "":
+		o.BaseImage = *s.BaseImage
+		o.BaseSource = sourceOf(func(l Settings) bool { return l.BaseImage != nil }, in.Flags, fileSettings, pySettings)
+	default:
+		o.BaseImage = DefaultPythonBase(project.RequiresPython)
+		o.BaseSource = "default"
+		if project.RequiresPython != "" {
+			o.BaseSource = fmt.Sprintf("default for requires-python %q", project.RequiresPython)
+		}
+	}
+
+	raw := s.Platforms
+	source := sourceOf(func(l Settings) bool { return l.Platforms != nil }, in.Flags, fileSettings, pySettings)
+	if len(raw) == 0 {
+		raw, source = []string{DefaultPlatform}, "default"
+	}
+	seen := map[string]bool{}
+	for _, r := range splitList(raw) {
+		p, err := oci.ParsePlatform(r)
+		if err != nil {
+			return nil, err
+		}
+		key := oci.PlatformString(p)
+		if seen[key] {
+			continue
+		}
+		seen[key] = true
+		o.Platforms = append(o.Platforms, RequestedPlatform{Platform: p, Raw: r, Source: source})
+	}
+
+	if epoch := in.Getenv("SOURCE_DATE_EPOCH"); epoch != "" {
+		secs, err := strconv.ParseInt(epoch, 10, 64)
+		if err != nil {
+			return nil, fmt.Errorf("SOURCE_DATE_EPOCH=%q is not a number of seconds since 1970", epoch)
+		}
+		t := time.Unix(secs, 0).UTC()
+		o.Created = &t
+	}
+	return o, nil
+}
+
+// sourceOf names the first layer, highest precedence first, that sets a value.
+func sourceOf(isSet func(Settings) bool, layers ...Settings) string {
+	for _, l := range layers {
+		if isSet(l) {
+			return l.Source
+		}
+	}
+	return "default"
+}
+
+// splitList splits comma-separated entries ("linux/amd64,linux/arm64") and drops blanks.
+func splitList(in []string) []string {
+	var out []string
+	for _, v := range in {
+		for _, p := range strings.Split(v, ",") {
+			if p = strings.TrimSpace(p); p != "" {
+				out = append(out, p)
+			}
+		}
+	}
+	return out
+}
+
+// ParseKeyValues parses K=V flag values into a map.
+func ParseKeyValues(flag string, values []string) (map[string]string, error) {
+	if len(values) == 0 {
+		return nil, nil
+	}
+	out := map[string]string{}
+	for _, kv := range values {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
+			return nil, fmt.Errorf("--%s %q: expected KEY=VALUE", flag, kv)
+		}
+		out[k] = v
+	}
+	return out, nil
+}
+
+// sortedEnv renders an env map as KEY=VALUE entries in key order, for stable configs.
+func sortedEnv(env map[string]string) []string {
+	keys := make([]string, 0, len(env))
+	for k := range env {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	out := make([]string, 0, len(keys))
+	for _, k := range keys {
+		out = append(out, k+"="+env[k])
+	}
+	return out
+}

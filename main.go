@@ -1,0 +1,220 @@
+// Command pycontainer builds OCI container images for Python apps, without Docker, for
+// any Linux platform a base image offers.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/pycontainer/pycontainer/build"
+	"github.com/pycontainer/pycontainer/ui"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// run executes one command line and returns the exit code. Errors become one line on
+// stderr (plus details where an error has them), never a stack trace.
+func run(args []string, stdout, stderr io.Writer) (code int) {
+	defer func() {
+		if r := recover(); r != nil {
+			fmt.Fprintf(stderr, "Error: internal error: %v (please report this)\n", r)
+			code = 70
+		}
+	}()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	root := newRootCommand(stdout, stderr)
+	root.SetArgs(args)
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return 0
+	}
+	var usage usageError
+	switch {
+	case errors.As(err, &usage):
+		fmt.Fprintf(stderr, "Error: %v\n", err)
+		return 2
+	case ctx.Err() != nil:
+		fmt.Fprintln(stderr, "Error: interrupted; the previous image in the output directory is unchanged")
+		return 130
+	}
+	fmt.Fprintf(stderr, "Error: %s\n", firstLine(err.Error()))
+	var detailed interface{ Detail() string }
+	if errors.As(err, &detailed) {
+		fmt.Fprintln(stderr, detailed.Detail())
+	}
+	return 1
+}
+
+type usageError struct{ error }
+
+func firstLine(s string) string {
+	line, _, _ := strings.Cut(s, "\n")
+	return line
+}
+
+func newRootCommand(stdout, stderr io.Writer) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "pycontainer",
+		Short: "Build OCI container images for Python apps, for any platform, without Docker",
+		Long: `pycontainer builds OCI container images for Python apps without Docker, for any
+Linux platform the base image offers, from any host.
+
+  pycontainer build --tag myapp:arm64 --platform linux/arm64 --base-image python:3.11-slim`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	root.AddCommand(newBuildCommand(stdout, stderr))
+	return root
+}
+
+// buildFlags are the raw values of `pycontainer build`'s flags.
+type buildFlags struct {
+	tag, baseImage, config, context, output, workdir, entrypoint, cmd, user, progress string
+	platforms, env, labels, ports, mirrors                                            []string
+	includeDeps, push, verbose, reproducible, noReproducible, dryRun, insecure        bool
+}
+
+func newBuildCommand(stdout, stderr io.Writer) *cobra.Command {
+	var f buildFlags
+	cmd := &cobra.Command{
+		Use:   "build",
+		Short: "Build the image of the Python project in the context directory",
+		Example: `  pycontainer build --tag myapp:amd64 --platform linux/amd64 --base-image python:3.11-slim
+  pycontainer build --tag myapp:latest --platform linux/amd64,linux/arm64
+  pycontainer build --tag myapp:latest --config pycontainer.toml`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			opts, err := resolveBuildOptions(cmd.Flags(), f)
+			if err != nil {
+				return err
+			}
+			sink, err := renderer(f.progress, f.verbose, stdout, stderr)
+			if err != nil {
+				return err
+			}
+			return build.Run(cmd.Context(), opts, sink)
+		},
+	}
+	fl := cmd.Flags()
+	fl.SortFlags = false
+	fl.StringVarP(&f.tag, "tag", "t", "", "image name and tag, e.g. myapp:amd64 or ghcr.io/org/app:1.0 (default PROJECT:latest)")
+	fl.StringArrayVar(&f.platforms, "platform", nil, "target platform(s) os/arch[/variant]: comma-separated or repeated (default linux/amd64)")
+	fl.StringVar(&f.baseImage, "base-image", "", "base image (default python:X.Y-slim from requires-python, else python:3.11-slim)")
+	fl.BoolVar(&f.includeDeps, "include-deps", false, "install the project's dependencies for each target platform")
+	fl.BoolVar(&f.push, "push", false, "push the image to its registry after building")
+	fl.StringVarP(&f.config, "config", "c", "", "config file (default pycontainer.toml in the context, if present)")
+	fl.BoolVarP(&f.verbose, "verbose", "v", false, "print more detail")
+	fl.StringVar(&f.context, "context", ".", "directory of the Python project")
+	fl.StringVarP(&f.output, "output", "o", "dist/image", "OCI image layout directory to write")
+	fl.BoolVar(&f.reproducible, "reproducible", true, "fixed timestamps: the same inputs give the same bytes")
+	fl.BoolVar(&f.noReproducible, "no-reproducible", false, "use the current time and file mtimes")
+	fl.StringArrayVar(&f.env, "env", nil, "environment variable KEY=VALUE for the image (repeatable)")
+	fl.StringArrayVar(&f.labels, "label", nil, "image label KEY=VALUE (repeatable)")
+	fl.StringVar(&f.workdir, "workdir", "/app", "directory of the app in the image")
+	fl.StringVar(&f.entrypoint, "entrypoint", "", `entrypoint, as words or a JSON array (default from [project.scripts], else main.py/app.py)`)
+	fl.StringVar(&f.cmd, "cmd", "", "default arguments, as words or a JSON array")
+	fl.StringVar(&f.user, "user", "", "user (name or uid[:gid]) the app runs as")
+	fl.StringArrayVar(&f.ports, "port", nil, "port to expose, e.g. 8000 or 53/udp (repeatable)")
+	fl.BoolVar(&f.dryRun, "dry-run", false, "resolve and print the plan; write nothing")
+	fl.StringVar(&f.progress, "progress", "auto", "progress output: auto, plain or json")
+	fl.BoolVar(&f.insecure, "insecure", false, "reach the base image's registry over plain HTTP (loopback registries always are)")
+	fl.StringArrayVar(&f.mirrors, "registry-mirror", nil, "REGISTRY=MIRROR, e.g. docker.io=localhost:5000 (repeatable; also PYCONTAINER_REGISTRY_MIRROR)")
+	return cmd
+}
+
+// resolveBuildOptions turns the flags a user typed into a settings layer (an untyped
+// flag's default never overrides a config file) and resolves the options.
+func resolveBuildOptions(fs *pflag.FlagSet, f buildFlags) (*build.Options, error) {
+	var s build.Settings
+	str := func(name string, v string) *string {
+		if fs.Changed(name) {
+			return &v
+		}
+		return nil
+	}
+	s.BaseImage = str("base-image", f.baseImage)
+	s.Context = str("context", f.context)
+	s.Output = str("output", f.output)
+	s.Workdir = str("workdir", f.workdir)
+	s.User = str("user", f.user)
+	if fs.Changed("platform") {
+		s.Platforms = f.platforms
+	}
+	if fs.Changed("include-deps") {
+		s.IncludeDeps = &f.includeDeps
+	}
+	switch {
+	case fs.Changed("no-reproducible") && fs.Changed("reproducible"):
+		return nil, usageError{errors.New("--reproducible and --no-reproducible contradict each other: pass one")}
+	case fs.Changed("no-reproducible"):
+		v := !f.noReproducible
+		s.Reproducible = &v
+	case fs.Changed("reproducible"):
+		s.Reproducible = &f.reproducible
+	}
+	var err error
+	for _, c := range []struct {
+		flag string
+		val  string
+		dst  *[]string
+	}{{"entrypoint", f.entrypoint, &s.Entrypoint}, {"cmd", f.cmd, &s.Cmd}} {
+		if fs.Changed(c.flag) {
+			if *c.dst, err = build.ParseCommand(c.val); err != nil {
+				return nil, usageError{fmt.Errorf("--%s: %w", c.flag, err)}
+			}
+		}
+	}
+	if fs.Changed("port") {
+		s.Ports = f.ports
+	}
+	if s.Env, err = build.ParseKeyValues("env", f.env); err != nil {
+		return nil, usageError{err}
+	}
+	if s.Labels, err = build.ParseKeyValues("label", f.labels); err != nil {
+		return nil, usageError{err}
+	}
+	mirrors := f.mirrors
+	if env := os.Getenv("PYCONTAINER_REGISTRY_MIRROR"); env != "" && len(mirrors) == 0 {
+		mirrors = strings.Split(env, ",")
+	}
+	if s.Mirrors, err = build.ParseKeyValues("registry-mirror", mirrors); err != nil {
+		return nil, usageError{err}
+	}
+	opts, err := build.Resolve(build.Inputs{
+		ConfigPath: f.config, Flags: s, Tag: f.tag, Push: f.push, DryRun: f.dryRun,
+	})
+	if err != nil {
+		return nil, err
+	}
+	opts.InsecureBase = f.insecure
+	return opts, nil
+}
+
+// renderer picks how build events are shown.
+func renderer(mode string, verbose bool, stdout, stderr io.Writer) (build.Sink, error) {
+	switch mode {
+	case "json":
+		return ui.NewJSONLines(stdout).Emit, nil
+	case "plain", "auto", "tty":
+		// The interactive progress view comes with the terminal app; until then a
+		// terminal gets the same lines as a log.
+		return ui.NewPlain(stderr, stdout, verbose).Emit, nil
+	}
+	return nil, usageError{fmt.Errorf("--progress %q: expected auto, plain or json", mode)}
+}

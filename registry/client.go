@@ -1,0 +1,156 @@
+// Package registry is everything in pycontainer that talks to a container registry. It
+// wraps regclient: client setup (credentials, plain HTTP for loopback, mirrors), reading
+// an index as a platform table, and blob transfer with progress, retries and digest
+// verification.
+package registry
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/regclient/regclient"
+	"github.com/regclient/regclient/config"
+	"github.com/regclient/regclient/types/errs"
+	"github.com/regclient/regclient/types/ref"
+)
+
+// Options configure a Client.
+type Options struct {
+	// Insecure lists registries (host[:port]) reached over plain HTTP. Loopback
+	// registries always are.
+	Insecure []string
+	// Mirrors maps a registry to a mirror tried first, e.g. docker.io -> localhost:5000.
+	Mirrors map[string]string
+	// Registries lists the registries this client will talk to, so their connection
+	// settings can be prepared up front.
+	Registries []string
+	// Logger receives regclient's debug log; nil discards it.
+	Logger *slog.Logger
+	// UserAgent names the client to registries.
+	UserAgent string
+}
+
+// Client talks to registries.
+type Client struct {
+	rc *regclient.RegClient
+}
+
+// New creates a Client that reads docker's credentials (config.json and credential
+// helpers) and retries failed requests with backoff.
+func New(opts Options) *Client {
+	hosts := map[string]*config.Host{}
+	host := func(name string) *config.Host {
+		if h, ok := hosts[name]; ok {
+			return h
+		}
+		h := config.HostNewName(name)
+		hosts[name] = h
+		return h
+	}
+	plain := map[string]bool{}
+	for _, r := range opts.Insecure {
+		plain[r] = true
+	}
+	names := append([]string{}, opts.Registries...)
+	for from, to := range opts.Mirrors {
+		host(from).Mirrors = append(host(from).Mirrors, to)
+		names = append(names, from, to)
+	}
+	for _, name := range names {
+		if plain[name] || IsLoopback(name) {
+			host(name).TLS = config.TLSDisabled
+		}
+	}
+	rcOpts := []regclient.Opt{
+		regclient.WithDockerCreds(),
+		regclient.WithDockerCerts(),
+		regclient.WithRetryLimit(5),
+		regclient.WithRetryDelay(200*time.Millisecond, 5*time.Second),
+		regclient.WithUserAgent(userAgent(opts.UserAgent)),
+	}
+	for _, h := range hosts {
+		rcOpts = append(rcOpts, regclient.WithConfigHost(*h))
+	}
+	if opts.Logger != nil {
+		rcOpts = append(rcOpts, regclient.WithSlog(opts.Logger))
+	}
+	return &Client{rc: regclient.New(rcOpts...)}
+}
+
+func userAgent(s string) string {
+	if s == "" {
+		return "pycontainer"
+	}
+	return s
+}
+
+// IsLoopback reports whether a registry host[:port] is on this machine, where plain
+// HTTP is the norm (a registry started for tests or a local pull-through cache).
+func IsLoopback(registry string) bool {
+	host := registry
+	if h, _, err := net.SplitHostPort(registry); err == nil {
+		host = h
+	}
+	host = strings.Trim(host, "[]")
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// ParseReference parses an image reference; Docker Hub short names such as
+// python:3.11-slim become docker.io/library/python:3.11-slim.
+func ParseReference(s string) (ref.Ref, error) {
+	r, err := ref.New(s)
+	if err != nil {
+		return ref.Ref{}, fmt.Errorf("image reference %q is not valid (expected [registry/]repository[:tag][@digest], e.g. python:3.11-slim): %w", s, err)
+	}
+	if r.Scheme != "reg" {
+		return ref.Ref{}, fmt.Errorf("image reference %q is not a registry image (expected [registry/]repository[:tag], e.g. python:3.11-slim)", s)
+	}
+	return r, nil
+}
+
+// DescribeError turns regclient's errors into a sentence a user can act on. It keeps
+// the chain for errors.Is.
+func DescribeError(r ref.Ref, err error) error {
+	name := r.CommonName()
+	var opErr *net.OpError
+	var dnsErr *net.DNSError
+	var urlErr *url.Error
+	switch {
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return err
+	case errors.Is(err, errs.ErrHTTPUnauthorized):
+		return fmt.Errorf("registry %s refused access to %s (401/403): log in with `docker login %s` or check the repository name: %w", r.Registry, name, r.Registry, err)
+	case errors.Is(err, errs.ErrNotFound):
+		return fmt.Errorf("image %s not found: check the repository and tag exist on %s: %w", name, r.Registry, err)
+	case errors.Is(err, syscall.ECONNREFUSED), errors.As(err, &dnsErr), errors.As(err, &opErr):
+		return fmt.Errorf("cannot reach registry %s for %s: %w", r.Registry, name, unwrapNet(err))
+	case errors.As(err, &urlErr):
+		return fmt.Errorf("cannot reach registry %s for %s: %w", r.Registry, name, err)
+	}
+	return fmt.Errorf("%s: %w", name, err)
+}
+
+// unwrapNet keeps the innermost network error, which is the one that says what failed
+// (connection refused, no such host), without regclient's retry wrapping around it.
+func unwrapNet(err error) error {
+	var opErr *net.OpError
+	if errors.As(err, &opErr) {
+		return opErr
+	}
+	var dnsErr *net.DNSError
+	if errors.As(err, &dnsErr) {
+		return dnsErr
+	}
+	return err
+}

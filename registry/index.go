@@ -1,0 +1,171 @@
+package registry
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+
+	digest "github.com/opencontainers/go-digest"
+	"github.com/regclient/regclient/types/descriptor"
+	"github.com/regclient/regclient/types/manifest"
+	"github.com/regclient/regclient/types/mediatype"
+	v1 "github.com/regclient/regclient/types/oci/v1"
+	"github.com/regclient/regclient/types/ref"
+
+	"github.com/pycontainer/pycontainer/oci"
+)
+
+// maxManifestSize bounds what is read for a manifest or config, so a hostile registry
+// cannot make us hold gigabytes in memory.
+const maxManifestSize = 8 << 20
+
+// Entry is one manifest of an index with its platform.
+type Entry struct {
+	Platform    oci.Platform
+	Descriptor  descriptor.Descriptor
+	Attestation bool // an attestation manifest (unknown/unknown), never a build candidate
+}
+
+// Index is a base image as the registry offers it: an OCI index, a Docker manifest list,
+// or a single image manifest (one entry, its platform read from the config).
+type Index struct {
+	Ref       ref.Ref
+	Digest    digest.Digest
+	MediaType string
+	Single    bool
+	Entries   []Entry
+}
+
+// Platforms lists the platforms of the index's images, attestations left out.
+func (ix *Index) Platforms() []oci.Platform {
+	var out []oci.Platform
+	for _, e := range ix.Entries {
+		if !e.Attestation {
+			out = append(out, e.Platform)
+		}
+	}
+	return out
+}
+
+// Find returns the image entry for platform p, matched after normalisation (arm64/v8 is
+// arm64; arm/v7 never stands in for arm/v6), or false.
+func (ix *Index) Find(p oci.Platform) (Entry, bool) {
+	for _, e := range ix.Entries {
+		if !e.Attestation && oci.SamePlatform(e.Platform, p) {
+			return e, true
+		}
+	}
+	return Entry{}, false
+}
+
+// Index fetches the index (or single manifest) r points to.
+func (c *Client) Index(ctx context.Context, r ref.Ref) (*Index, error) {
+	m, err := c.rc.ManifestGet(ctx, r)
+	if err != nil {
+		return nil, DescribeError(r, err)
+	}
+	ix := &Index{Ref: r, Digest: m.GetDescriptor().Digest, MediaType: manifest.GetMediaType(m)}
+	switch mm := m.(type) {
+	case manifest.Indexer:
+		descs, err := mm.GetManifestList()
+		if err != nil {
+			return nil, fmt.Errorf("read index of %s: %w", r.CommonName(), err)
+		}
+		for _, d := range descs {
+			e := Entry{Descriptor: d}
+			if d.Platform != nil {
+				e.Platform = oci.NormalizePlatform(*d.Platform)
+			}
+			e.Attestation = d.Platform == nil || oci.IsAttestation(d.Platform) ||
+				d.Annotations["vnd.docker.reference.type"] != "" ||
+				!isImageManifest(d.MediaType)
+			ix.Entries = append(ix.Entries, e)
+		}
+	case manifest.Imager:
+		ix.Single = true
+		img, err := c.Image(ctx, r, m.GetDescriptor())
+		if err != nil {
+			return nil, err
+		}
+		ix.Entries = []Entry{{Platform: oci.NormalizePlatform(img.Config.Platform), Descriptor: m.GetDescriptor()}}
+	default:
+		return nil, fmt.Errorf("%s is a %s, not an image or an index", r.CommonName(), ix.MediaType)
+	}
+	return ix, nil
+}
+
+func isImageManifest(mt string) bool {
+	return mt == mediatype.OCI1Manifest || mt == mediatype.Docker2Manifest
+}
+
+// Image is an image manifest with its config, both as parsed and as raw bytes.
+type Image struct {
+	Descriptor     descriptor.Descriptor
+	Manifest       v1.Manifest
+	Config         v1.Image
+	ConfigRaw      []byte
+	ConfigDesc     descriptor.Descriptor
+	ManifestSource manifest.Manifest
+}
+
+// Image fetches the image manifest d of repository r and its config.
+func (c *Client) Image(ctx context.Context, r ref.Ref, d descriptor.Descriptor) (*Image, error) {
+	rd := r.SetDigest(d.Digest.String())
+	m, err := c.rc.ManifestGet(ctx, rd)
+	if err != nil {
+		return nil, DescribeError(rd, err)
+	}
+	im, ok := m.(manifest.Imager)
+	if !ok {
+		return nil, fmt.Errorf("%s: expected an image manifest, got %s", rd.CommonName(), manifest.GetMediaType(m))
+	}
+	om, err := manifest.OCIManifestFromAny(m.GetOrig())
+	if err != nil {
+		return nil, fmt.Errorf("%s: read manifest: %w", rd.CommonName(), err)
+	}
+	cd, err := im.GetConfig()
+	if err != nil {
+		return nil, fmt.Errorf("%s: read config descriptor: %w", rd.CommonName(), err)
+	}
+	if cd.Size > maxManifestSize {
+		return nil, fmt.Errorf("%s: config of %d bytes is larger than the %d bytes allowed", rd.CommonName(), cd.Size, maxManifestSize)
+	}
+	raw, err := c.fetchSmallBlob(ctx, r, cd)
+	if err != nil {
+		return nil, err
+	}
+	var cfg v1.Image
+	if err := json.Unmarshal(raw, &cfg); err != nil {
+		return nil, fmt.Errorf("%s: config %s is not valid JSON: %w", rd.CommonName(), cd.Digest, err)
+	}
+	md := m.GetDescriptor()
+	if md.Size == 0 {
+		md = d
+	}
+	return &Image{Descriptor: md, Manifest: om, Config: cfg, ConfigRaw: raw, ConfigDesc: cd, ManifestSource: m}, nil
+}
+
+// fetchSmallBlob reads a small blob (a config) fully, verified against its digest.
+func (c *Client) fetchSmallBlob(ctx context.Context, r ref.Ref, d descriptor.Descriptor) ([]byte, error) {
+	var raw []byte
+	err := c.withRetry(ctx, func() error {
+		rdr, err := c.rc.BlobGet(ctx, r, d)
+		if err != nil {
+			return err
+		}
+		defer rdr.Close()
+		raw, err = io.ReadAll(io.LimitReader(rdr, maxManifestSize+1))
+		if err != nil {
+			return err
+		}
+		if got := digest.FromBytes(raw); got != d.Digest {
+			return fmt.Errorf("%w: expected %s, got %s", errDigest, d.Digest, got)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, DescribeError(r, fmt.Errorf("fetch config %s: %w", d.Digest, err))
+	}
+	return raw, nil
+}

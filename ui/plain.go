@@ -1,0 +1,146 @@
+// Package ui presents pycontainer to people: the interactive terminal app and the
+// plain-line and JSON-line renderers of the build event stream for logs and scripts.
+package ui
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+
+	"github.com/pycontainer/pycontainer/build"
+)
+
+// Plain renders build events as lines for CI logs: one per layer done, one per
+// platform, a summary at the end. Verbose adds a line when each download starts.
+type Plain struct {
+	mu      sync.Mutex
+	out     io.Writer // progress
+	result  io.Writer // the plan of a dry run and the final summary
+	verbose bool
+}
+
+// NewPlain writes progress to out and results to result.
+func NewPlain(out, result io.Writer, verbose bool) *Plain {
+	return &Plain{out: out, result: result, verbose: verbose}
+}
+
+// Emit renders one event; it is safe for concurrent use.
+func (p *Plain) Emit(e build.Event) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	switch ev := e.(type) {
+	case build.Warning:
+		fmt.Fprintf(p.out, "warning: %s\n", ev.Message)
+	case build.PlanReady:
+		p.plan(ev)
+	case build.LayerStarted:
+		if p.verbose {
+			fmt.Fprintf(p.out, "%s: layer %d/%d %s %s downloading\n", ev.Platform, ev.Index, ev.Count, short(ev.Digest), HumanBytes(ev.Size))
+		}
+	case build.LayerDone:
+		state := "done"
+		switch {
+		case ev.SharedWith != "" && !ev.Cached:
+			state = "fetched once, shared with " + ev.SharedWith
+		case ev.Cached:
+			state = "cached"
+		}
+		kind := "layer"
+		if ev.Kind == build.LayerApp {
+			kind = "app layer"
+		}
+		fmt.Fprintf(p.out, "%s: %s %d/%d %s %s %s\n", ev.Platform, kind, ev.Index, ev.Count, short(ev.Digest), HumanBytes(ev.Size), state)
+	case build.PlatformDone:
+		fmt.Fprintf(p.out, "%s: done, manifest %s (%d layers, %s)\n", ev.Platform, short(ev.Manifest), ev.Layers, HumanBytes(ev.Size))
+	case build.Finished:
+		fmt.Fprintf(p.result, "Built %s in %s (%s) in %.1fs\n", ev.Tag, ev.Output, strings.Join(shortAll(ev.Manifests), ", "), ev.Duration.Seconds())
+	}
+}
+
+func (p *Plain) plan(ev build.PlanReady) {
+	w := p.out
+	if ev.DryRun {
+		w = p.result
+	}
+	fmt.Fprintf(w, "base %s@%s (%s)\n", ev.Base, short(ev.BaseDigest), ev.BaseSource)
+	for _, pl := range ev.Platforms {
+		note := ""
+		if pl.BasePlatform != pl.Platform {
+			note = " as " + pl.BasePlatform
+		}
+		fmt.Fprintf(w, "  %s (%s): base manifest %s%s\n", pl.Platform, pl.Source, short(pl.BaseManifest), note)
+	}
+	if ev.DryRun || p.verbose {
+		fmt.Fprintf(w, "app: %d files, entrypoint %s\n", ev.AppFiles, quoteArgs(ev.Entrypoint))
+	}
+	for _, x := range ev.Excluded {
+		fmt.Fprintf(w, "excluded: %s\n", x)
+	}
+	if ev.DryRun {
+		fmt.Fprintf(w, "dry run: would write %s as %s; nothing was written\n", ev.Output, ev.Tag)
+	}
+}
+
+// JSONLines renders every event as one JSON object per line, its "type" field first.
+type JSONLines struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+// NewJSONLines writes events to w.
+func NewJSONLines(w io.Writer) *JSONLines { return &JSONLines{w: w} }
+
+// Emit renders one event; it is safe for concurrent use.
+func (j *JSONLines) Emit(e build.Event) {
+	body, err := json.Marshal(e)
+	if err != nil || len(body) < 2 {
+		body = []byte("{}")
+	}
+	line := fmt.Sprintf("{\"type\":%q", e.Type())
+	if len(body) > 2 {
+		line += "," + string(body[1:])
+	} else {
+		line += "}"
+	}
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	fmt.Fprintln(j.w, line)
+}
+
+// short abbreviates a digest to algorithm and 12 hex characters.
+func short(d string) string {
+	alg, hex, ok := strings.Cut(d, ":")
+	if !ok || len(hex) <= 12 {
+		return d
+	}
+	return alg + ":" + hex[:12]
+}
+
+func shortAll(ds []string) []string {
+	out := make([]string, len(ds))
+	for i, d := range ds {
+		out[i] = short(d)
+	}
+	return out
+}
+
+// HumanBytes formats a byte count with a decimal unit, as registries and docker do.
+func HumanBytes(n int64) string {
+	const unit = 1000
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %cB", float64(n)/float64(div), "kMGTPE"[exp])
+}
+
+func quoteArgs(args []string) string {
+	b, _ := json.Marshal(args)
+	return string(b)
+}
