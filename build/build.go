@@ -10,6 +10,8 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -69,7 +71,9 @@ func Run(ctx context.Context, o *Options, sink Sink) error {
 		sink = func(Event) {}
 	}
 	if o.IncludeDeps {
-		return fmt.Errorf("--include-deps (include_deps = true) is %w: remove it to build the app layer alone", ErrNotImplemented)
+		if err := checkNoDependencies(o); err != nil {
+			return err
+		}
 	}
 	if o.Push {
 		return fmt.Errorf("--push is %w: build, then push dist/image with `skopeo copy oci:dist/image:TAG docker://REGISTRY/REPO:TAG`", ErrNotImplemented)
@@ -172,6 +176,22 @@ func Run(ctx context.Context, o *Options, sink Sink) error {
 		fin.Manifests = append(fin.Manifests, d.Digest.String())
 	}
 	sink(fin)
+	return nil
+}
+
+// checkNoDependencies lets --include-deps pass for a project that declares no
+// dependencies (there is nothing to install); installing real ones is not built yet.
+func checkNoDependencies(o *Options) error {
+	var declared []string
+	if len(o.Project.Dependencies) > 0 {
+		declared = append(declared, fmt.Sprintf("%d in [project.dependencies]", len(o.Project.Dependencies)))
+	}
+	if _, err := os.Stat(filepath.Join(o.Context, "requirements.txt")); err == nil {
+		declared = append(declared, "requirements.txt")
+	}
+	if len(declared) > 0 {
+		return fmt.Errorf("--include-deps (include_deps = true) with dependencies (%s) is %w: remove it to build the app layer alone", strings.Join(declared, ", "), ErrNotImplemented)
+	}
 	return nil
 }
 

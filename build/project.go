@@ -18,6 +18,7 @@ type Project struct {
 	Version        string
 	Description    string
 	RequiresPython string
+	Dependencies   []string
 	// Scripts are [project.scripts] in file order: name = "module:function".
 	Scripts []Script
 }
@@ -34,6 +35,7 @@ type pyprojectFile struct {
 		Description    string         `toml:"description"`
 		RequiresPython string         `toml:"requires-python"`
 		Scripts        map[string]any `toml:"scripts"`
+		Dependencies   []string       `toml:"dependencies"`
 	} `toml:"project"`
 	Tool struct {
 		Pycontainer *pyprojectTool `toml:"pycontainer"`
@@ -58,7 +60,7 @@ func LoadProject(dir string) (Project, Settings, []string, error) {
 	}
 	p := Project{
 		Name: f.Project.Name, Version: f.Project.Version, Description: f.Project.Description,
-		RequiresPython: f.Project.RequiresPython,
+		RequiresPython: f.Project.RequiresPython, Dependencies: f.Project.Dependencies,
 	}
 	for _, name := range scriptOrder(data) {
 		target, ok := f.Project.Scripts[name].(string)

@@ -148,7 +148,7 @@ APT_OPTS=(
 	-o "Dir::State=$A/state" -o "Dir::State::Lists=$A/state/lists"
 	-o "Dir::State::status=$STATUS" -o "Dir::State::extended_states=$A/state/extended_states"
 	-o "Dir::Cache=$A/cache" -o "Dir::Cache::archives=$A/cache/archives"
-	-o "Dir::Cache::pkgcache=" -o "Dir::Cache::srcpkgcache="
+	-o "Dir::Cache::pkgcache=$A/cache/pkgcache.bin" -o "Dir::Cache::srcpkgcache=$A/cache/srcpkgcache.bin"
 	-o "Dir::Etc::SourceList=$SOURCES" -o "Dir::Etc::SourceParts=/dev/null"
 	-o "Dir::Etc::Preferences=/dev/null" -o "Dir::Etc::PreferencesParts=/dev/null"
 	-o "APT::Install-Recommends=false" -o "APT::Install-Suggests=false"
@@ -177,7 +177,7 @@ do_update() {
 			touch "$A/state/updated"
 			return 0
 		fi
-		[ $try = 3 ] || { log "apt-get update failed (try $try), retrying"; sleep $((try * 5)); }
+		[ $try = 3 ] || { log "apt-get update failed (try $try), retrying"; sleep $((try * 2)); }
 	done
 	# A broken/out-of-sync index of only the -updates/-security suites (seen
 	# here: a mirror serving a stale bookworm-security armhf Packages.xz) is
