@@ -160,7 +160,6 @@ func Resolve(in Inputs) (*Options, error) {
 		return nil, err
 	}
 
-	in.Flags.Source = "flag"
 	s := Merge(Merge(pySettings, fileSettings), in.Flags)
 
 	o := &Options{
@@ -206,7 +205,7 @@ func Resolve(in Inputs) (*Options, error) {
 	switch {
 	case s.BaseImage != nil && *s.BaseImage != "":
 		o.BaseImage = *s.BaseImage
-		o.BaseSource = sourceOf(func(l Settings) bool { return l.BaseImage != nil }, in.Flags, fileSettings, pySettings)
+		o.BaseSource = sourceOf(func(l Settings) bool { return l.BaseImage != nil }, "--base-image", in.Flags, fileSettings, pySettings)
 	default:
 		o.BaseImage = DefaultPythonBase(project.RequiresPython)
 		o.BaseSource = "default"
@@ -216,7 +215,7 @@ func Resolve(in Inputs) (*Options, error) {
 	}
 
 	raw := s.Platforms
-	source := sourceOf(func(l Settings) bool { return l.Platforms != nil }, in.Flags, fileSettings, pySettings)
+	source := sourceOf(func(l Settings) bool { return l.Platforms != nil }, "--platform", in.Flags, fileSettings, pySettings)
 	if len(raw) == 0 {
 		raw, source = []string{DefaultPlatform}, "default"
 	}
@@ -245,9 +244,13 @@ func Resolve(in Inputs) (*Options, error) {
 	return o, nil
 }
 
-// sourceOf names the first layer, highest precedence first, that sets a value.
-func sourceOf(isSet func(Settings) bool, layers ...Settings) string {
-	for _, l := range layers {
+// sourceOf names where a value came from: the flag, or the first file layer (highest
+// precedence first) that sets it.
+func sourceOf(isSet func(Settings) bool, flag string, flags Settings, files ...Settings) string {
+	if isSet(flags) {
+		return flag + " flag"
+	}
+	for _, l := range files {
 		if isSet(l) {
 			return l.Source
 		}

@@ -137,11 +137,12 @@ if ! cmp -s "$SOURCES.new" "$SOURCES"; then mv "$SOURCES.new" "$SOURCES"; force_
 # marked installed so the resolver does not pull them in (readline-common
 # depends on "dpkg | install-info", which would drag in dpkg, tar, ...).
 STATUS="$A/state/status"
-: >"$STATUS"
 for p in dpkg install-info debconf; do
 	printf 'Package: %s\nStatus: install ok installed\nPriority: required\nSection: admin\nMaintainer: none\nArchitecture: %s\nMulti-Arch: foreign\nVersion: 99999\nDescription: placeholder (not in the rootfs)\n\n' \
-		"$p" "$ARCH" >>"$STATUS"
-done
+		"$p" "$ARCH"
+done >"$STATUS.new"
+# (rewritten only on change: its mtime invalidates apt's binary cache)
+if cmp -s "$STATUS.new" "$STATUS"; then rm -f "$STATUS.new"; else mv "$STATUS.new" "$STATUS"; fi
 
 APT_OPTS=(
 	-o "APT::Architecture=$ARCH" -o "APT::Architectures=$ARCH"
@@ -170,6 +171,7 @@ lists_fresh() {
 }
 do_update() {
 	local try
+	rm -f "$A/resolved"
 	log "apt-get update ($ARCH, $MIRROR)"
 	for try in 1 2 3; do
 		if apt_get update >"$A/update.log" 2>&1 &&
@@ -207,19 +209,26 @@ if [ "$force_update" = 1 ] || ! have_lists || ! lists_fresh; then do_update; fi
 # Let apt's resolver compute the run-time closure (Depends + Pre-Depends,
 # first satisfiable alternative, virtual packages resolved to real ones,
 # no Recommends/Suggests) against the empty private status.
-resolve() {
-	local out
+resolve() { # sets SET ("pkg version arch" lines) and ENVDEB_LINE
+	local out cu key memo="$A/resolved"
+	key="# $(stat -c %Y "$A/state/updated" 2>/dev/null) $(cksum <"$SOURCES") $(cksum <"$STATUS") $PKGS"
+	if [ -s "$memo" ] && [ "$(head -n1 "$memo")" = "$key" ]; then
+		SET=$(sed '1d;$d' "$memo")
+		ENVDEB_LINE=$(tail -n1 "$memo")
+		return 0
+	fi
 	# shellcheck disable=SC2086
 	out=$(apt_get -s install $PKGS 2>&1) || { echo "$out" >&2; return 1; }
-	sed -n 's/^Inst \([^ ]*\) (\([^ ]*\) .*\[\([^]]*\)\]).*/\1 \2 \3/p' <<<"$out"
+	SET=$(sed -n 's/^Inst \([^ ]*\) (\([^ ]*\) .*\[\([^]]*\)\]).*/\1 \2 \3/p' <<<"$out")
+	grep -q '^python3.11-minimal ' <<<"$SET" || { echo "$out" >&2; return 1; }
+	# /usr/bin/env comes from coreutils (only that file is unpacked; env
+	# needs nothing but libc6, which is already in the set).
+	cu=$(apt_cache policy coreutils | awk '/Candidate:/ {print $2}')
+	[ -n "$cu" ] && [ "$cu" != "(none)" ] || { echo "no coreutils candidate" >&2; return 1; }
+	ENVDEB_LINE="coreutils $cu $ARCH"
+	printf '%s\n%s\n%s\n' "$key" "$SET" "$ENVDEB_LINE" >"$memo"
 }
-SET=$(resolve) || die "cannot resolve $PKGS for $ARCH"
-# /usr/bin/env comes from coreutils (only that file is unpacked; env needs
-# nothing but libc6, which is already in the set).
-CU=$(apt_cache policy coreutils | awk '/Candidate:/ {print $2}')
-[ -n "$CU" ] && [ "$CU" != "(none)" ] || die "no coreutils candidate for $ARCH"
-ENVDEB_LINE="coreutils $CU $ARCH"
-grep -q '^python3.11-minimal ' <<<"$SET" || die "resolver result lacks python3.11-minimal"
+resolve || die "cannot resolve $PKGS for $ARCH"
 
 debfile() { # pkg ver arch -> cached file name (apt-get download naming)
 	echo "$A/debs/${1}_${2//:/%3a}_${3}.deb"
@@ -245,9 +254,7 @@ if ! download_missing; then
 	# Stale lists can name versions the mirror already dropped: refresh, retry.
 	log "download failed; refreshing package lists and retrying"
 	do_update strict
-	SET=$(resolve) || die "cannot resolve $PKGS for $ARCH"
-	CU=$(apt_cache policy coreutils | awk '/Candidate:/ {print $2}')
-	ENVDEB_LINE="coreutils $CU $ARCH"
+	resolve || die "cannot resolve $PKGS for $ARCH"
 	download_missing || die "downloading packages for $ARCH failed (see above)"
 fi
 

@@ -1,0 +1,111 @@
+package oci
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	digest "github.com/opencontainers/go-digest"
+	"github.com/regclient/regclient/types/descriptor"
+	"github.com/regclient/regclient/types/mediatype"
+	v1 "github.com/regclient/regclient/types/oci/v1"
+)
+
+func TestCopyBlobRejectsWrongBytes(t *testing.T) {
+	l, err := OpenLayout(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	want := descriptor.Descriptor{Digest: digest.FromString("the real bytes"), Size: 14}
+	_, err = l.CopyBlob(context.Background(), want, strings.NewReader("flipped bytes!"))
+	if err == nil || !strings.Contains(err.Error(), "digest mismatch") {
+		t.Fatalf("CopyBlob with wrong bytes: err = %v, want a digest mismatch", err)
+	}
+	if _, err := os.Stat(l.BlobPath(want.Digest)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("a blob that failed its digest was stored (stat err %v)", err)
+	}
+	tmp, _ := os.ReadDir(l.tmpDir())
+	if len(tmp) != 0 {
+		t.Errorf("temporary files left behind: %d", len(tmp))
+	}
+	d, err := l.CopyBlob(context.Background(), want, strings.NewReader("the real bytes"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(l.BlobPath(d.Digest))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode().Perm() != 0o644 {
+		t.Errorf("blob mode %v, want readable by everyone (0644)", fi.Mode().Perm())
+	}
+	if !l.HasBlob(want) {
+		t.Error("HasBlob is false after a successful copy")
+	}
+}
+
+func TestCommitIndexCollectsGarbage(t *testing.T) {
+	dir := t.TempDir()
+	l, err := OpenLayout(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	ctx := context.Background()
+	layer, err := l.CopyBlob(ctx, descriptor.Descriptor{MediaType: mediatype.OCI1Layer}, strings.NewReader("layer"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	orphan, err := l.CopyBlob(ctx, descriptor.Descriptor{}, strings.NewReader("orphan"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, _, err := l.PutJSON(ctx, mediatype.OCI1ImageConfig, map[string]string{"architecture": "amd64", "os": "linux"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, _, err := l.PutJSON(ctx, mediatype.OCI1Manifest, v1.Manifest{Versioned: v1.ManifestSchemaVersion, MediaType: mediatype.OCI1Manifest, Config: cfg, Layers: []descriptor.Descriptor{layer}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.CommitIndex(v1.Index{Versioned: v1.IndexSchemaVersion, MediaType: mediatype.OCI1ManifestList, Manifests: []descriptor.Descriptor{m}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []descriptor.Descriptor{layer, cfg, m} {
+		if !l.HasBlob(d) {
+			t.Errorf("referenced blob %s was removed", d.Digest)
+		}
+	}
+	if _, err := os.Stat(l.BlobPath(orphan.Digest)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("unreferenced blob survived garbage collection")
+	}
+	for _, name := range []string{"oci-layout", "index.json"} {
+		if _, err := os.Stat(filepath.Join(dir, name)); err != nil {
+			t.Errorf("%s missing: %v", name, err)
+		}
+	}
+}
+
+func TestOpenLayoutIsExclusive(t *testing.T) {
+	dir := t.TempDir()
+	l, err := OpenLayout(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = OpenLayout(dir)
+	if !errors.Is(err, ErrLayoutBusy) {
+		t.Fatalf("second OpenLayout: err = %v, want ErrLayoutBusy", err)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	l2, err := OpenLayout(dir)
+	if err != nil {
+		t.Fatalf("OpenLayout after Close: %v", err)
+	}
+	l2.Close()
+}
