@@ -126,7 +126,7 @@ func Run(ctx context.Context, o *Options, sink Sink) error {
 	for _, t := range targets {
 		plan.Platforms = append(plan.Platforms, PlatformPlan{
 			Platform: t.req.String(), Source: t.req.Source,
-			BaseManifest: t.entry.Descriptor.Digest.String(), BasePlatform: oci.PlatformString(t.entry.Platform),
+			BaseManifest: t.entry.Descriptor.Digest.String(), BasePlatform: basePlatformString(t.entry),
 		})
 	}
 	sink(plan)
@@ -193,6 +193,15 @@ func checkNoDependencies(o *Options) error {
 		return fmt.Errorf("--include-deps (include_deps = true) with dependencies (%s) is %w: remove it to build the app layer alone", strings.Join(declared, ", "), ErrNotImplemented)
 	}
 	return nil
+}
+
+// basePlatformString is the platform as the base index spells it (arm64/v8, say),
+// which may differ from the normalised form that was matched.
+func basePlatformString(e registry.Entry) string {
+	if e.Descriptor.Platform != nil {
+		return oci.PlatformString(*e.Descriptor.Platform)
+	}
+	return oci.PlatformString(e.Platform)
 }
 
 type target struct {
@@ -294,7 +303,7 @@ func (b *builder) buildAppLayer(ctx context.Context, sel *Selection) (appLayer, 
 	if err := ctx.Err(); err != nil {
 		return appLayer{}, err
 	}
-	d, err := bw.Commit(descriptor.Descriptor{MediaType: mediatype.OCI1Layer})
+	d, err := bw.Commit(descriptor.Descriptor{MediaType: mediatype.OCI1LayerGzip})
 	if err != nil {
 		return appLayer{}, fmt.Errorf("app layer: %w", err)
 	}

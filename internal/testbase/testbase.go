@@ -117,7 +117,11 @@ func (r *Registry) Push(t testing.TB, spec Spec) digest.Digest {
 			"schemaVersion": 2, "mediaType": manifestMT, "config": cfgDesc.desc,
 			"layers": []descriptor.Descriptor{shared.desc, platLayer.desc},
 		}
-		md := r.putManifest(t, repo, manifestMT, mustJSON(t, m), spec.Single)
+		singleTag := ""
+		if spec.Single {
+			singleTag = spec.Tag
+		}
+		md := r.putManifest(t, repo, manifestMT, mustJSON(t, m), singleTag)
 		if spec.Single {
 			return md.Digest
 		}
@@ -131,7 +135,7 @@ func (r *Registry) Push(t testing.TB, spec Spec) digest.Digest {
 		att := r.putBlob(t, repo, "application/vnd.in-toto+json", []byte(`{"_type":"https://in-toto.io/Statement/v0.1"}`))
 		empty := r.putBlob(t, repo, mediatype.OCI1ImageConfig, []byte(`{}`))
 		m := map[string]any{"schemaVersion": 2, "mediaType": mediatype.OCI1Manifest, "config": empty.desc, "layers": []descriptor.Descriptor{att.desc}}
-		md := r.putManifest(t, repo, mediatype.OCI1Manifest, mustJSON(t, m), false)
+		md := r.putManifest(t, repo, mediatype.OCI1Manifest, mustJSON(t, m), "")
 		d := withPlatform(md, map[string]string{"os": "unknown", "architecture": "unknown"})
 		d.Annotations = map[string]string{
 			"vnd.docker.reference.digest": entries[0].Digest.String(),
@@ -178,7 +182,8 @@ func (r *Registry) putBlob(t testing.TB, repo ref.Ref, mt string, data []byte) b
 	return b
 }
 
-func (r *Registry) putManifest(t testing.TB, repo ref.Ref, mt string, raw []byte, tagIt bool) descriptor.Descriptor {
+// putManifest stores a manifest by digest, or under tag when one is given.
+func (r *Registry) putManifest(t testing.TB, repo ref.Ref, mt string, raw []byte, tag string) descriptor.Descriptor {
 	t.Helper()
 	d := descriptor.Descriptor{MediaType: mt, Digest: digest.FromBytes(raw), Size: int64(len(raw))}
 	m, err := manifest.New(manifest.WithRaw(raw), manifest.WithDesc(d))
@@ -187,8 +192,8 @@ func (r *Registry) putManifest(t testing.TB, repo ref.Ref, mt string, raw []byte
 	}
 	target := repo.SetDigest(d.Digest.String())
 	opts := []regclient.ManifestOpts{regclient.WithManifestChild()}
-	if tagIt {
-		target, opts = repo, nil
+	if tag != "" {
+		target, opts = repo.SetTag(tag), nil
 	}
 	if err := r.rc.ManifestPut(context.Background(), target, m, opts...); err != nil {
 		t.Fatalf("push manifest: %v", err)

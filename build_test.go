@@ -1,0 +1,213 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/pycontainer/pycontainer/internal/testbase"
+)
+
+func TestMultiPlatformBuild(t *testing.T) {
+	newSeedWorld(t)
+	code, stdout, stderr := pycontainer(t, "build --tag demo:1.0 --platform linux/amd64,linux/arm64 --platform linux/arm/v7 --progress json")
+	if code != 0 {
+		t.Fatalf("exit %d\n%s", code, stderr)
+	}
+	idx := readIndex(t, "dist/image")
+	var plats []string
+	for _, m := range idx.Manifests {
+		plats = append(plats, string(m.Platform))
+		if m.Annotations["org.opencontainers.image.ref.name"] != "1.0" || m.Annotations["io.containerd.image.name"] != "docker.io/library/demo:1.0" {
+			t.Errorf("annotations %v", m.Annotations)
+		}
+	}
+	want := []string{`{"architecture":"amd64","os":"linux"}`, `{"architecture":"arm64","os":"linux"}`, `{"architecture":"arm","os":"linux","variant":"v7"}`}
+	if strings.Join(plats, " ") != strings.Join(want, " ") {
+		t.Errorf("platforms %v, want %v", plats, want)
+	}
+
+	// Every index entry's platform equals its config's.
+	appLayers := map[string]bool{}
+	for i, m := range idx.Manifests {
+		cfg := configOf(t, "dist/image", m.Digest)
+		var p map[string]string
+		_ = json.Unmarshal(m.Platform, &p)
+		if cfg["architecture"] != p["architecture"] || cfg["os"] != p["os"] || (cfg["variant"] != nil && cfg["variant"] != p["variant"]) {
+			t.Errorf("manifest %d: config %v/%v/%v vs index %v", i, cfg["os"], cfg["architecture"], cfg["variant"], p)
+		}
+		var man struct {
+			Layers []struct{ Digest string }
+		}
+		readBlobJSON(t, "dist/image", m.Digest, &man)
+		appLayers[man.Layers[len(man.Layers)-1].Digest] = true
+	}
+	if len(appLayers) != 1 {
+		t.Errorf("the app layer should be built once and shared, got %d different ones", len(appLayers))
+	}
+
+	// The JSON event stream: the shared base layer is downloaded once.
+	starts := map[string]int{}
+	types := map[string]int{}
+	for _, line := range strings.Split(strings.TrimSpace(stdout), "\n") {
+		var ev map[string]any
+		if err := json.Unmarshal([]byte(line), &ev); err != nil {
+			t.Fatalf("not a JSON line: %q", line)
+		}
+		types[ev["type"].(string)]++
+		if ev["type"] == "layer_started" {
+			starts[ev["digest"].(string)]++
+		}
+	}
+	for d, n := range starts {
+		if n != 1 {
+			t.Errorf("blob %s downloaded %d times", d, n)
+		}
+	}
+	if len(starts) != 4 { // one shared layer + one per platform
+		t.Errorf("%d distinct downloads, want 4", len(starts))
+	}
+	if types["plan"] != 1 || types["platform_done"] != 3 || types["finished"] != 1 || types["layer_done"] != 9 {
+		t.Errorf("event counts %v", types)
+	}
+}
+
+func TestReproducibleBuilds(t *testing.T) {
+	newSeedWorld(t)
+	mustBuild(t, "build --platform linux/amd64,linux/arm64 --output dist/out1")
+	// Touch every file: mtimes must not matter.
+	for _, f := range []string{"app.py", "pyproject.toml"} {
+		if err := os.Chtimes(f, testbase.Created, testbase.Created); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mustBuild(t, "build --platform linux/amd64,linux/arm64 --output dist/out2")
+	a, _ := os.ReadFile("dist/out1/index.json")
+	b, _ := os.ReadFile("dist/out2/index.json")
+	if !bytes.Equal(a, b) {
+		t.Errorf("index.json differs between two builds of the same inputs:\n%s\n%s", a, b)
+	}
+	// The same project in another directory gives the same image.
+	other := t.TempDir()
+	for _, f := range []string{"app.py", "pyproject.toml"} {
+		data, _ := os.ReadFile(f)
+		_ = os.WriteFile(filepath.Join(other, f), data, 0o644)
+	}
+	mustBuild(t, "build --platform linux/amd64,linux/arm64 --context "+other+" --output dist/out3")
+	c, _ := os.ReadFile("dist/out3/index.json")
+	if !bytes.Equal(a, c) {
+		t.Errorf("index.json differs when the project is in another directory")
+	}
+
+	t.Setenv("SOURCE_DATE_EPOCH", "1700000000")
+	mustBuild(t, "build --platform linux/amd64 --output dist/out4")
+	idx := readIndex(t, "dist/out4")
+	cfg := configOf(t, "dist/out4", idx.Manifests[0].Digest)
+	if cfg["created"] != "2023-11-14T22:13:20Z" {
+		t.Errorf("SOURCE_DATE_EPOCH not honoured: created %v", cfg["created"])
+	}
+}
+
+func TestBaseImageKinds(t *testing.T) {
+	w := newSeedWorld(t)
+	w.reg.Push(t, testbase.Spec{Repo: "docker/python", Tag: "list", Platforms: testbase.PythonPlatforms, DockerMediaTypes: true})
+	w.reg.Push(t, testbase.Spec{Repo: "single/python", Tag: "arm64", Platforms: []testbase.Platform{{OS: "linux", Architecture: "arm64", Variant: "v8"}}, Single: true})
+	tests := []struct {
+		name, cmdline string
+		ok            bool
+		want          string
+	}{
+		{"docker manifest list", "build --base-image " + w.reg.Host + "/docker/python:list --platform linux/arm64/v8", true, `{"architecture":"arm64","os":"linux"}`},
+		{"single manifest of the right platform", "build --base-image " + w.reg.Host + "/single/python:arm64 --platform linux/arm64", true, `{"architecture":"arm64","os":"linux"}`},
+		{"single manifest of another platform", "build --base-image " + w.reg.Host + "/single/python:arm64 --platform linux/amd64", false, "No matching manifest for platform linux/amd64"},
+		{"attestations are never candidates", "build --platform unknown/unknown", false, "Platform format invalid"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, _, stderr := pycontainer(t, tt.cmdline)
+			if tt.ok != (code == 0) {
+				t.Fatalf("exit %d\n%s", code, stderr)
+			}
+			if !tt.ok {
+				if !strings.Contains(stderr, tt.want) {
+					t.Errorf("stderr lacks %q:\n%s", tt.want, stderr)
+				}
+				return
+			}
+			idx := readIndex(t, "dist/image")
+			if got := string(idx.Manifests[0].Platform); got != tt.want {
+				t.Errorf("platform %s, want %s", got, tt.want)
+			}
+			var man struct {
+				MediaType string
+				Layers    []struct{ MediaType string }
+			}
+			readBlobJSON(t, "dist/image", idx.Manifests[0].Digest, &man)
+			for _, l := range man.Layers {
+				if l.MediaType != "application/vnd.oci.image.layer.v1.tar+gzip" {
+					t.Errorf("layer media type %s in an OCI manifest", l.MediaType)
+				}
+			}
+		})
+	}
+}
+
+func TestDryRunWritesNothing(t *testing.T) {
+	newSeedWorld(t)
+	code, stdout, stderr := pycontainer(t, "build --dry-run --platform linux/arm64,linux/amd64")
+	if code != 0 {
+		t.Fatalf("exit %d\n%s", code, stderr)
+	}
+	for _, want := range []string{"docker.io/library/python:3.11-slim", "linux/arm64 (--platform flag)", "as linux/arm64/v8", "app: 2 files", "dry run"} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("plan lacks %q:\n%s", want, stdout)
+		}
+	}
+	if _, err := os.Stat("dist"); !os.IsNotExist(err) {
+		t.Errorf("dry run created dist/ (%v)", err)
+	}
+}
+
+// TestReadersAcceptLayout has skopeo and umoci read what we write.
+func TestReadersAcceptLayout(t *testing.T) {
+	newSeedWorld(t)
+	mustBuild(t, "build --tag demo:amd64 --platform linux/amd64")
+	t.Run("skopeo", func(t *testing.T) {
+		if _, err := exec.LookPath("skopeo"); err != nil {
+			t.Skip("skopeo not installed")
+		}
+		out, err := exec.Command("skopeo", "inspect", "oci:dist/image:amd64").CombinedOutput()
+		if err != nil {
+			t.Fatalf("skopeo inspect: %v\n%s", err, out)
+		}
+		var info struct{ Architecture, Os string }
+		if err := json.Unmarshal(out, &info); err != nil || info.Architecture != "amd64" || info.Os != "linux" {
+			t.Errorf("skopeo says %s (%v)", out, err)
+		}
+	})
+	t.Run("umoci", func(t *testing.T) {
+		if _, err := exec.LookPath("umoci"); err != nil {
+			t.Skip("umoci not installed")
+		}
+		out, err := exec.Command("umoci", "stat", "--image", "dist/image:amd64", "--json").CombinedOutput()
+		if err != nil {
+			t.Fatalf("umoci stat: %v\n%s", err, out)
+		}
+		if !strings.Contains(string(out), "pycontainer build") {
+			t.Errorf("umoci history lacks our layer:\n%s", out)
+		}
+		// unpack as a rootless user would; the app must be in the rootfs
+		bundle := filepath.Join(t.TempDir(), "bundle")
+		out, err = exec.Command("umoci", "unpack", "--rootless", "--image", "dist/image:amd64", bundle).CombinedOutput()
+		if err != nil {
+			t.Fatalf("umoci unpack: %v\n%s", err, out)
+		}
+		if _, err := os.Stat(filepath.Join(bundle, "rootfs", "app", "app.py")); err != nil {
+			t.Errorf("app.py not in the unpacked rootfs: %v", err)
+		}
+	})
+}
