@@ -23,6 +23,12 @@ func newSeedWorld(t *testing.T) *seedWorld {
 	t.Helper()
 	reg := testbase.Start(t)
 	reg.Push(t, testbase.Spec{Repo: "library/python", Tag: "3.11-slim", Platforms: testbase.PythonPlatforms, Attestation: true})
+	return newSeedWorldWith(t, reg)
+}
+
+// newSeedWorldWith uses reg as Docker Hub and a copy of the demo app as the current directory.
+func newSeedWorldWith(t *testing.T, reg *testbase.Registry) *seedWorld {
+	t.Helper()
 	t.Setenv("PYCONTAINER_REGISTRY_MIRROR", "docker.io="+reg.Host)
 	t.Setenv("SOURCE_DATE_EPOCH", "")
 	dir := t.TempDir()

@@ -12,6 +12,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"math/rand/v2"
+	"net/http"
 	"net/http/httptest"
 	"slices"
 	"strings"
@@ -37,9 +39,19 @@ type Registry struct {
 
 // Start runs a registry for the duration of the test.
 func Start(t testing.TB) *Registry {
+	return StartWith(t, nil)
+}
+
+// StartWith runs a registry whose handler is wrapped by wrap (to slow it down or inject
+// faults); nil means no wrapping.
+func StartWith(t testing.TB, wrap func(http.Handler) http.Handler) *Registry {
 	t.Helper()
 	srv := olareg.New(olaregcfg.Config{Storage: olaregcfg.ConfigStorage{StoreType: olaregcfg.StoreMem}})
-	ts := httptest.NewServer(srv)
+	var h http.Handler = srv
+	if wrap != nil {
+		h = wrap(srv)
+	}
+	ts := httptest.NewServer(h)
 	t.Cleanup(func() {
 		ts.Close()
 		_ = srv.Close()
@@ -65,6 +77,9 @@ type Spec struct {
 	Attestation bool
 	// Single pushes the first platform as a lone image manifest, no index.
 	Single bool
+	// PaddingBytes adds incompressible bytes to each platform's layer, for tests that
+	// need transfers that take a while.
+	PaddingBytes int
 }
 
 // PythonPlatforms are the platforms of Docker Hub's python:3.11-slim that matter most.
@@ -94,9 +109,15 @@ func (r *Registry) Push(t testing.TB, spec Spec) digest.Digest {
 	}))
 	var entries []descriptor.Descriptor
 	for _, p := range spec.Platforms {
-		platLayer := r.putBlob(t, repo, layerMT, tarGz(t, map[string]string{
+		files := map[string]string{
 			"usr/local/bin/python3": fmt.Sprintf("#!/bin/sh\n# fake python for %s/%s%s\n", p.OS, p.Architecture, p.Variant),
-		}))
+		}
+		if spec.PaddingBytes > 0 {
+			pad := make([]byte, spec.PaddingBytes)
+			_, _ = rand.NewChaCha8([32]byte{byte(len(p.Architecture))}).Read(pad)
+			files["usr/local/lib/padding"] = string(pad)
+		}
+		platLayer := r.putBlob(t, repo, layerMT, tarGz(t, files))
 		cfg := map[string]any{
 			"architecture": p.Architecture, "os": p.OS, "created": Created.Format(time.RFC3339),
 			"config": map[string]any{
