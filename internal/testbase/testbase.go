@@ -11,10 +11,14 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"io/fs"
 	"maps"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -61,9 +65,23 @@ func StartWith(t testing.TB, wrap func(http.Handler) http.Handler) *Registry {
 	return &Registry{Host: host, rc: rc}
 }
 
+// Connect uses a registry that already runs (the Distribution registry, say) at host.
+func Connect(host string) *Registry {
+	rc := regclient.New(regclient.WithConfigHost(config.Host{Name: host, TLS: config.TLSDisabled}))
+	return &Registry{Host: host, rc: rc}
+}
+
 // Platform describes one image of a base index.
 type Platform struct {
 	OS, Architecture, Variant string
+}
+
+func (p Platform) String() string {
+	s := p.OS + "/" + p.Architecture
+	if p.Variant != "" {
+		s += "/" + p.Variant
+	}
+	return s
 }
 
 // Spec describes a base image to push.
@@ -80,6 +98,9 @@ type Spec struct {
 	// PaddingBytes adds incompressible bytes to each platform's layer, for tests that
 	// need transfers that take a while.
 	PaddingBytes int
+	// RootFS maps a platform (as "os/arch[/variant]") to a directory whose contents become
+	// that platform's layer instead of the fake python; for end-to-end runs.
+	RootFS map[string]string
 }
 
 // PythonPlatforms are the platforms of Docker Hub's python:3.11-slim that matter most.
@@ -117,7 +138,13 @@ func (r *Registry) Push(t testing.TB, spec Spec) digest.Digest {
 			_, _ = rand.NewChaCha8([32]byte{byte(len(p.Architecture))}).Read(pad)
 			files["usr/local/lib/padding"] = string(pad)
 		}
-		platLayer := r.putBlob(t, repo, layerMT, tarGz(t, files))
+		var layer []byte
+		if dir, ok := spec.RootFS[p.String()]; ok {
+			layer = tarDir(t, dir)
+		} else {
+			layer = tarGz(t, files)
+		}
+		platLayer := r.putBlob(t, repo, layerMT, layer)
 		cfg := map[string]any{
 			"architecture": p.Architecture, "os": p.OS, "created": Created.Format(time.RFC3339),
 			"config": map[string]any{
@@ -267,6 +294,60 @@ func readAll(t testing.TB, r interface{ Read([]byte) (int, error) }) []byte {
 	var buf bytes.Buffer
 	if _, err := buf.ReadFrom(r); err != nil {
 		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// tarDir packs a directory tree (symlinks as symlinks) into a gzip-compressed tar.
+func tarDir(t testing.TB, root string) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	zw, _ := gzip.NewWriterLevel(&buf, gzip.BestSpeed)
+	tw := tar.NewWriter(zw)
+	err := filepath.WalkDir(root, func(path string, de fs.DirEntry, err error) error {
+		if err != nil || path == root {
+			return err
+		}
+		info, err := de.Info()
+		if err != nil {
+			return err
+		}
+		link := ""
+		if info.Mode()&fs.ModeSymlink != 0 {
+			if link, err = os.Readlink(path); err != nil {
+				return err
+			}
+		}
+		hdr, err := tar.FileInfoHeader(info, link)
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(root, path)
+		hdr.Name = filepath.ToSlash(rel)
+		hdr.Uid, hdr.Gid, hdr.Uname, hdr.Gname = 0, 0, "", ""
+		if err := tw.WriteHeader(hdr); err != nil {
+			return err
+		}
+		if info.Mode().IsRegular() {
+			f, err := os.Open(path)
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			if _, err := io.Copy(tw, f); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err == nil {
+		err = tw.Close()
+	}
+	if err == nil {
+		err = zw.Close()
+	}
+	if err != nil {
+		t.Fatalf("pack %s: %v", root, err)
 	}
 	return buf.Bytes()
 }

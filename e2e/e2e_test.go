@@ -1,0 +1,190 @@
+// Package e2e builds the seed's demo app on real Python base images (python3.11 from
+// Debian's packages for amd64, arm64 and armhf), served by the Distribution registry on
+// loopback, and runs each result on its own architecture: amd64 under chroot, arm64 and
+// arm/v7 under qemu-user-static.
+//
+// The bases come from e2e/make-python-rootfs.sh, which .ci/run calls; point
+// PYCONTAINER_E2E_ROOTFS at the directory holding amd64/, arm64/ and armhf/.
+package e2e
+
+import (
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/pycontainer/pycontainer/internal/testbase"
+)
+
+type arch struct {
+	deb      string // Debian's name, the rootfs directory
+	platform testbase.Platform
+	qemu     string // qemu-user-static binary, "" to run natively under chroot
+	machine  string // what platform.machine() prints inside
+}
+
+var arches = []arch{
+	{"amd64", testbase.Platform{OS: "linux", Architecture: "amd64"}, "", "x86_64"},
+	{"arm64", testbase.Platform{OS: "linux", Architecture: "arm64", Variant: "v8"}, "qemu-aarch64-static", "aarch64"},
+	{"armhf", testbase.Platform{OS: "linux", Architecture: "arm", Variant: "v7"}, "qemu-arm-static", "armv7l"},
+}
+
+func TestDemoRunsOnEveryArchitecture(t *testing.T) {
+	root := os.Getenv("PYCONTAINER_E2E_ROOTFS")
+	if root == "" {
+		t.Skip("PYCONTAINER_E2E_ROOTFS is not set: build the bases with e2e/make-python-rootfs.sh (.ci/run does)")
+	}
+	for _, tool := range []string{"umoci", "go"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("%s is not installed", tool)
+		}
+	}
+	var present []arch
+	rootfs := map[string]string{}
+	for _, a := range arches {
+		dir := filepath.Join(root, a.deb)
+		if _, err := os.Stat(filepath.Join(dir, "usr", "bin", "python3")); err != nil {
+			t.Logf("no %s base in %s; that architecture is not tested", a.deb, dir)
+			continue
+		}
+		present = append(present, a)
+		rootfs[a.platform.String()] = dir
+	}
+	if len(present) == 0 {
+		t.Skipf("no python rootfs under %s", root)
+	}
+
+	host := testbase.StartDistribution(t)
+	reg := testbase.Connect(host)
+	var plats []testbase.Platform
+	for _, a := range present {
+		plats = append(plats, a.platform)
+	}
+	reg.Push(t, testbase.Spec{Repo: "library/python", Tag: "3.11-slim", Platforms: plats, RootFS: rootfs, Attestation: true})
+
+	bin := buildBinary(t)
+	work := t.TempDir()
+	for _, f := range []string{"app.py", "pyproject.toml"} {
+		b, err := os.ReadFile(filepath.Join("..", "examples", "cross-platform-demo", f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(work, f), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	for _, a := range present {
+		t.Run(a.deb, func(t *testing.T) {
+			goarch := a.platform.Architecture
+			want := "linux/" + goarch
+			if goarch == "arm" {
+				want += "/v7"
+			}
+			cmd := exec.Command(bin, "build", "--tag", "cross-platform-demo:"+goarch, "--platform", want, "--base-image", "python:3.11-slim", "--verbose")
+			cmd.Dir = work
+			cmd.Env = append(os.Environ(), "PYCONTAINER_REGISTRY_MIRROR=docker.io="+host)
+			out, err := cmd.CombinedOutput()
+			if err != nil {
+				t.Fatalf("build: %v\n%s", err, out)
+			}
+			layout := filepath.Join(work, "dist", "image")
+			bundle := filepath.Join(t.TempDir(), "bundle")
+			if out, err := exec.Command("umoci", "unpack", "--rootless", "--image", layout+":"+goarch, bundle).CombinedOutput(); err != nil {
+				t.Fatalf("umoci unpack: %v\n%s", err, out)
+			}
+			got := runBundle(t, bundle, a)
+			for _, w := range []string{"Python 3.11", "Platform: " + a.machine, "System: Linux"} {
+				if !strings.Contains(got, w) {
+					t.Errorf("the app printed\n%s\nwhich lacks %q", got, w)
+				}
+			}
+		})
+	}
+}
+
+func buildBinary(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "pycontainer")
+	out, err := exec.Command("go", "build", "-o", bin, "..").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// runBundle runs the process an OCI runtime would start from bundle/config.json (what
+// umoci derived from our image config): its args, env and cwd.
+func runBundle(t *testing.T, bundle string, a arch) string {
+	t.Helper()
+	var spec struct {
+		Process struct {
+			Args []string `json:"args"`
+			Env  []string `json:"env"`
+			Cwd  string   `json:"cwd"`
+		} `json:"process"`
+	}
+	b, err := os.ReadFile(filepath.Join(bundle, "config.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &spec); err != nil {
+		t.Fatal(err)
+	}
+	p := spec.Process
+	if len(p.Args) == 0 {
+		t.Fatal("the image starts no process")
+	}
+	rootfs := filepath.Join(bundle, "rootfs")
+	exe := lookPathIn(rootfs, p.Args[0], p.Env)
+	if exe == "" {
+		t.Fatalf("%s not found on the image's PATH", p.Args[0])
+	}
+	var cmd *exec.Cmd
+	if a.qemu == "" {
+		if runtime.GOARCH != "amd64" || os.Geteuid() != 0 {
+			t.Skip("running amd64 under chroot needs root on an amd64 host")
+		}
+		cmd = &exec.Cmd{Path: exe, Args: p.Args, Dir: p.Cwd, SysProcAttr: &syscall.SysProcAttr{Chroot: rootfs}}
+	} else {
+		qemu, err := exec.LookPath(a.qemu)
+		if err != nil {
+			t.Skipf("%s is not installed (apt-get install qemu-user-static)", a.qemu)
+		}
+		// -L makes the guest's absolute paths (/usr/lib/python3.11, /app) resolve in rootfs.
+		args := append([]string{qemu, "-L", rootfs, "-0", p.Args[0], filepath.Join(rootfs, exe)}, p.Args[1:]...)
+		cmd = &exec.Cmd{Path: qemu, Args: args, Dir: filepath.Join(rootfs, p.Cwd)}
+	}
+	cmd.Env = p.Env
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("run %q: %v\n%s", p.Args, err, out)
+	}
+	return string(out)
+}
+
+// lookPathIn resolves a command against the image's PATH inside rootfs and returns its
+// path as the image sees it.
+func lookPathIn(rootfs, name string, env []string) string {
+	if strings.HasPrefix(name, "/") {
+		return name
+	}
+	pathVar := "/usr/local/bin:/usr/bin:/bin"
+	for _, e := range env {
+		if v, ok := strings.CutPrefix(e, "PATH="); ok {
+			pathVar = v
+		}
+	}
+	for _, dir := range strings.Split(pathVar, ":") {
+		p := path.Join(dir, name)
+		if _, err := os.Stat(filepath.Join(rootfs, p)); err == nil {
+			return p
+		}
+	}
+	return ""
+}
