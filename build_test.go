@@ -189,6 +189,19 @@ func TestReadersAcceptLayout(t *testing.T) {
 			t.Errorf("skopeo says %s (%v)", out, err)
 		}
 	})
+	t.Run("regctl", func(t *testing.T) {
+		if _, err := exec.LookPath("go"); err != nil {
+			t.Skip("go is not on PATH to run regctl (go tool regctl)")
+		}
+		out, err := exec.Command("go", "-C", repoRoot(t), "tool", "regctl", "image", "config", "ocidir://"+absPath(t, "dist/image")+":amd64").CombinedOutput()
+		if err != nil {
+			t.Fatalf("regctl image config: %v\n%s", err, out)
+		}
+		var cfg struct{ Architecture, OS string }
+		if err := json.Unmarshal(out, &cfg); err != nil || cfg.Architecture != "amd64" || cfg.OS != "linux" {
+			t.Errorf("regctl says %s (%v)", out, err)
+		}
+	})
 	t.Run("umoci", func(t *testing.T) {
 		if _, err := exec.LookPath("umoci"); err != nil {
 			t.Skip("umoci not installed")
@@ -210,4 +223,21 @@ func TestReadersAcceptLayout(t *testing.T) {
 			t.Errorf("app.py not in the unpacked rootfs: %v", err)
 		}
 	})
+}
+
+var startDir, _ = os.Getwd()
+
+// repoRoot is the module's directory (tests chdir into temporary projects).
+func repoRoot(t *testing.T) string {
+	t.Helper()
+	return startDir
+}
+
+func absPath(t *testing.T, p string) string {
+	t.Helper()
+	a, err := filepath.Abs(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
 }

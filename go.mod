@@ -23,4 +23,7 @@ require (
 	github.com/sudo-bmitch/oci-digest v0.1.2 // indirect
 	github.com/ulikunitz/xz v0.5.17 // indirect
 	golang.org/x/crypto v0.58.0 // indirect
+	golang.org/x/term v0.47.0 // indirect
 )
+
+tool github.com/regclient/regclient/cmd/regctl

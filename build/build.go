@@ -52,7 +52,11 @@ func (e *NoMatchError) Detail() string {
 		fmt.Fprintf(&b, "  %s\n", oci.PlatformString(p))
 	}
 	if e.Attestations > 0 {
-		fmt.Fprintf(&b, "  (and %d attestation manifests, unknown/unknown, which are not images)\n", e.Attestations)
+		noun := "manifest"
+		if e.Attestations > 1 {
+			noun += "s"
+		}
+		fmt.Fprintf(&b, "  (and %d attestation %s, unknown/unknown, which are not images)\n", e.Attestations, noun)
 	}
 	fmt.Fprintf(&b, "Pick one of these with --platform, or use a base image that supports %s.", e.Requested)
 	return b.String()
