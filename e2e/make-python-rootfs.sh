@@ -35,28 +35,42 @@
 # /usr/bin/python3 -> python3.11, /usr/bin/env, /tmp (1777), /etc/passwd and
 # /etc/group with root, and its absolute symlinks are rewritten as relative
 # ones so they also resolve when the rootfs is used with `qemu-* -L`.
+# Dropped to stay small (~30-40 MB): /usr/share/{man,info,locale,lintian},
+# docs except copyright files, and glibc's gconv (iconv) modules.
 #
 # How to run python3 in the rootfs (ROOT = OUTDIR or an unpacked image rootfs):
 #   amd64 (on an amd64 host, as root):
 #       chroot "$ROOT" /usr/bin/python3 -c 'import platform; print(platform.machine())'
+#     (without root: qemu-x86_64-static -L "$ROOT" "$ROOT/usr/bin/python3" ...)
 #   arm64:
 #       qemu-aarch64-static -L "$ROOT" "$ROOT/usr/bin/python3.11" -c '...'
 #   armhf:
 #       qemu-arm-static -L "$ROOT" "$ROOT/usr/bin/python3.11" -c '...'
-#   (qemu-user-static from Debian; no binfmt_misc needed.) Under qemu:
-#   - Give qemu the HOST path of the binary ("$ROOT/usr/bin/python3.11");
-#     qemu opens the executable itself without the -L prefix. Calling the
-#     python3 symlink also works as the link is relative.
+#   (qemu-user-static 7.2 from Debian; no binfmt_misc needed.)
+#   Under qemu, -L only redirects the paths the GUEST opens (the dynamic
+#   loader /lib/ld-linux-*.so and the shared libraries): a guest path that
+#   exists under $ROOT is used from there, anything else falls through to the
+#   HOST's file. So:
+#   - Give qemu the HOST path of the binary ("$ROOT/usr/bin/python3.11" or
+#     the relative symlink "$ROOT/usr/bin/python3"), and do not override
+#     argv[0] with a bare name (qemu -0 python3): python derives sys.prefix
+#     from argv[0], searching PATH for a bare name, which yields guest paths
+#     (/usr/bin/python3 -> prefix /usr) and hits the next point on armhf
+#     (seen: "No module named '_ssl'"); -0 "$ROOT/usr/bin/python3" is fine.
 #   - No PYTHONHOME is needed, and do NOT set PYTHONHOME=/usr: python finds
-#     its stdlib from its own location (sys.prefix = "$ROOT/usr", the landmark
-#     $ROOT/usr/lib/python3.11/os.py exists on the host), so sys.path points
-#     inside $ROOT. With PYTHONHOME=/usr, paths are guest paths that qemu -L
-#     maps to $ROOT only when the file exists there and otherwise to the HOST
-#     (e.g. the host's /usr/lib/python3/dist-packages would leak in).
-#   - Paths the app opens are guest paths as well: an absolute path exists
-#     under $ROOT -> that file, else -> the host's file. Pass the app's script
-#     by host path ("$ROOT/app/main.py") or by a guest path that exists under
-#     $ROOT; cwd is the host's cwd (cd "$ROOT" first for relative paths).
+#     its stdlib from its own location (sys.prefix = "$ROOT/usr", sys.path =
+#     $ROOT/usr/lib/python3.11{,/lib-dynload}), i.e. host paths that need no
+#     redirection. With PYTHONHOME=/usr, the host's /usr/lib/python3/
+#     dist-packages leaks into sys.path, and on armhf the stdlib breaks
+#     (e.g. "No module named '_ssl'"), see next point.
+#   - armhf pitfall: 32-bit glibc stats files with statx(), which qemu-arm 7.2
+#     does NOT redirect under -L (open() it does). Python's import system
+#     stats paths, so guest absolute paths in sys.path silently resolve to
+#     the host: `python3 /app/main.py` runs main.py but `import helper` from
+#     /app fails. Always pass HOST paths for the script, PYTHONPATH entries
+#     and cwd: qemu-arm-static -L "$ROOT" "$ROOT/usr/bin/python3.11"
+#     "$ROOT/app/main.py" (or cd "$ROOT/app" && ... -m main). arm64 redirects
+#     stat too, but host paths are the safe rule for all arches.
 #   - Set PYTHONDONTWRITEBYTECODE=1 to keep the rootfs unchanged (no .pyc are
 #     shipped, so python otherwise writes __pycache__ dirs when it can).
 #   - sys.executable / sys.prefix show host paths ($ROOT/usr/...); os.uname()
@@ -141,7 +155,7 @@ for p in dpkg install-info debconf; do
 	printf 'Package: %s\nStatus: install ok installed\nPriority: required\nSection: admin\nMaintainer: none\nArchitecture: %s\nMulti-Arch: foreign\nVersion: 99999\nDescription: placeholder (not in the rootfs)\n\n' \
 		"$p" "$ARCH"
 done >"$STATUS.new"
-# (rewritten only on change: its mtime invalidates apt's binary cache)
+# (rewritten only on change: it is part of the resolve memo key)
 if cmp -s "$STATUS.new" "$STATUS"; then rm -f "$STATUS.new"; else mv "$STATUS.new" "$STATUS"; fi
 
 APT_OPTS=(
@@ -149,7 +163,7 @@ APT_OPTS=(
 	-o "Dir::State=$A/state" -o "Dir::State::Lists=$A/state/lists"
 	-o "Dir::State::status=$STATUS" -o "Dir::State::extended_states=$A/state/extended_states"
 	-o "Dir::Cache=$A/cache" -o "Dir::Cache::archives=$A/cache/archives"
-	-o "Dir::Cache::pkgcache=$A/cache/pkgcache.bin" -o "Dir::Cache::srcpkgcache=$A/cache/srcpkgcache.bin"
+	-o "Dir::Cache::pkgcache=" -o "Dir::Cache::srcpkgcache="
 	-o "Dir::Etc::SourceList=$SOURCES" -o "Dir::Etc::SourceParts=/dev/null"
 	-o "Dir::Etc::Preferences=/dev/null" -o "Dir::Etc::PreferencesParts=/dev/null"
 	-o "APT::Install-Recommends=false" -o "APT::Install-Suggests=false"
@@ -173,13 +187,13 @@ do_update() {
 	local try
 	rm -f "$A/resolved"
 	log "apt-get update ($ARCH, $MIRROR)"
-	for try in 1 2 3; do
+	for try in 1 2; do
 		if apt_get update >"$A/update.log" 2>&1 &&
 			! grep -qE '^(E: |W: Failed to fetch)' "$A/update.log"; then
 			touch "$A/state/updated"
 			return 0
 		fi
-		[ $try = 3 ] || { log "apt-get update failed (try $try), retrying"; sleep $((try * 2)); }
+		[ $try = 2 ] || { log "apt-get update failed, retrying once"; sleep 3; }
 	done
 	# A broken/out-of-sync index of only the -updates/-security suites (seen
 	# here: a mirror serving a stale bookworm-security armhf Packages.xz) is
