@@ -9,6 +9,7 @@ package e2e
 
 import (
 	"encoding/json"
+	"net/http"
 	"os"
 	"os/exec"
 	"path"
@@ -66,6 +67,7 @@ func TestDemoRunsOnEveryArchitecture(t *testing.T) {
 		plats = append(plats, a.platform)
 	}
 	reg.Push(t, testbase.Spec{Repo: "library/python", Tag: "3.11-slim", Platforms: plats, RootFS: rootfs, Attestation: true})
+	checkBaseIndex(t, host, len(plats))
 
 	bin := buildBinary(t)
 	work := t.TempDir()
@@ -99,12 +101,42 @@ func TestDemoRunsOnEveryArchitecture(t *testing.T) {
 				t.Fatalf("umoci unpack: %v\n%s", err, out)
 			}
 			got := runBundle(t, bundle, a)
+			t.Logf("the %s image printed:\n%s", want, got)
 			for _, w := range []string{"Python 3.11", "Platform: " + a.machine, "System: Linux"} {
 				if !strings.Contains(got, w) {
 					t.Errorf("the app printed\n%s\nwhich lacks %q", got, w)
 				}
 			}
 		})
+	}
+}
+
+// checkBaseIndex reads the base index back from the registry as a client would: it must
+// list every platform plus the attestation, arm64 with variant v8 as on Docker Hub.
+func checkBaseIndex(t *testing.T, host string, platforms int) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, "http://"+host+"/v2/library/python/manifests/3.11-slim", nil)
+	req.Header.Set("Accept", "application/vnd.oci.image.index.v1+json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var idx struct {
+		Manifests []struct {
+			Platform struct{ Architecture, Variant string }
+		}
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&idx); err != nil {
+		t.Fatal(err)
+	}
+	if len(idx.Manifests) != platforms+1 {
+		t.Errorf("base index has %d entries, want %d platforms and an attestation", len(idx.Manifests), platforms)
+	}
+	for _, m := range idx.Manifests {
+		if m.Platform.Architecture == "arm64" && m.Platform.Variant != "v8" {
+			t.Errorf("arm64 entry has variant %q, want v8 as Docker Hub's images have", m.Platform.Variant)
+		}
 	}
 }
 
@@ -156,16 +188,45 @@ func runBundle(t *testing.T, bundle string, a arch) string {
 		if err != nil {
 			t.Skipf("%s is not installed (apt-get install qemu-user-static)", a.qemu)
 		}
-		// -L makes the guest's absolute paths (/usr/lib/python3.11, /app) resolve in rootfs.
-		args := append([]string{qemu, "-L", rootfs, "-0", p.Args[0], filepath.Join(rootfs, exe)}, p.Args[1:]...)
-		cmd = &exec.Cmd{Path: qemu, Args: args, Dir: filepath.Join(rootfs, p.Cwd)}
+		// qemu-user's -L does not redirect every path lookup into rootfs (qemu-arm 7.2
+		// misses statx), so the guest gets host paths for what it reads from the image:
+		// the interpreter, absolute arguments and PYTHONPATH entries.
+		args := []string{qemu, "-L", rootfs, filepath.Join(rootfs, exe)}
+		for _, arg := range p.Args[1:] {
+			args = append(args, hostPath(rootfs, arg))
+		}
+		env := make([]string, 0, len(p.Env))
+		for _, e := range p.Env {
+			if v, ok := strings.CutPrefix(e, "PYTHONPATH="); ok {
+				var parts []string
+				for _, part := range strings.Split(v, ":") {
+					parts = append(parts, hostPath(rootfs, part))
+				}
+				e = "PYTHONPATH=" + strings.Join(parts, ":")
+			}
+			env = append(env, e)
+		}
+		cmd = &exec.Cmd{Path: qemu, Args: args, Dir: filepath.Join(rootfs, p.Cwd), Env: env}
 	}
-	cmd.Env = p.Env
+	if cmd.Env == nil {
+		cmd.Env = p.Env
+	}
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("run %q: %v\n%s", p.Args, err, out)
 	}
 	return string(out)
+}
+
+// hostPath maps an absolute path that exists in the image to where it is on the host.
+func hostPath(rootfs, p string) string {
+	if !strings.HasPrefix(p, "/") {
+		return p
+	}
+	if _, err := os.Lstat(filepath.Join(rootfs, p)); err != nil {
+		return p
+	}
+	return filepath.Join(rootfs, p)
 }
 
 // lookPathIn resolves a command against the image's PATH inside rootfs and returns its
