@@ -193,7 +193,7 @@ func TestReadersAcceptLayout(t *testing.T) {
 		if _, err := exec.LookPath("go"); err != nil {
 			t.Skip("go is not on PATH to run regctl (go tool regctl)")
 		}
-		out, err := exec.Command("go", "-C", repoRoot(t), "tool", "regctl", "image", "config", "ocidir://"+absPath(t, "dist/image")+":amd64").CombinedOutput()
+		out, err := exec.Command("go", "-C", startDir, "tool", "regctl", "image", "config", "ocidir://"+absPath(t, "dist/image")+":amd64").CombinedOutput()
 		if err != nil {
 			t.Fatalf("regctl image config: %v\n%s", err, out)
 		}
@@ -225,13 +225,8 @@ func TestReadersAcceptLayout(t *testing.T) {
 	})
 }
 
+// startDir is the module's directory; tests chdir into temporary projects.
 var startDir, _ = os.Getwd()
-
-// repoRoot is the module's directory (tests chdir into temporary projects).
-func repoRoot(t *testing.T) string {
-	t.Helper()
-	return startDir
-}
 
 func absPath(t *testing.T, p string) string {
 	t.Helper()

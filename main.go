@@ -211,7 +211,7 @@ func renderer(mode string, verbose bool, stdout, stderr io.Writer) (build.Sink, 
 	switch mode {
 	case "json":
 		return ui.NewJSONLines(stdout).Emit, nil
-	case "plain", "auto", "tty":
+	case "plain", "auto":
 		// The interactive progress view comes with the terminal app; until then a
 		// terminal gets the same lines as a log.
 		return ui.NewPlain(stderr, stdout, verbose).Emit, nil

@@ -341,7 +341,7 @@ func (b *builder) buildPlatform(ctx context.Context, t target, app appLayer) (de
 	layers = append(layers, app.desc)
 
 	cfg := b.imageConfig(base, t, app)
-	cfgDesc, _, err := b.layout.PutJSON(ctx, mediatype.OCI1ImageConfig, cfg)
+	cfgDesc, err := b.layout.PutJSON(ctx, mediatype.OCI1ImageConfig, cfg)
 	if err != nil {
 		return descriptor.Descriptor{}, err
 	}
@@ -364,7 +364,7 @@ func (b *builder) buildPlatform(ctx context.Context, t target, app appLayer) (de
 	if b.o.Project.Version != "" {
 		m.Annotations["org.opencontainers.image.version"] = b.o.Project.Version
 	}
-	md, _, err := b.layout.PutJSON(ctx, mediatype.OCI1Manifest, m)
+	md, err := b.layout.PutJSON(ctx, mediatype.OCI1Manifest, m)
 	if err != nil {
 		return descriptor.Descriptor{}, err
 	}

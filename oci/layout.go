@@ -191,17 +191,16 @@ func (l *Layout) CopyBlob(ctx context.Context, want descriptor.Descriptor, r io.
 }
 
 // PutJSON marshals v, stores it as a blob and returns its descriptor.
-func (l *Layout) PutJSON(ctx context.Context, mediaType string, v any) (descriptor.Descriptor, []byte, error) {
+func (l *Layout) PutJSON(ctx context.Context, mediaType string, v any) (descriptor.Descriptor, error) {
 	b, err := json.Marshal(v)
 	if err != nil {
-		return descriptor.Descriptor{}, nil, fmt.Errorf("encode %s: %w", mediaType, err)
+		return descriptor.Descriptor{}, fmt.Errorf("encode %s: %w", mediaType, err)
 	}
 	d := descriptor.Descriptor{MediaType: mediaType, Digest: digest.FromBytes(b), Size: int64(len(b))}
 	if l.HasBlob(d) {
-		return d, b, nil
+		return d, nil
 	}
-	d, err = l.CopyBlob(ctx, d, bytes.NewReader(b))
-	return d, b, err
+	return l.CopyBlob(ctx, d, bytes.NewReader(b))
 }
 
 // CommitIndex replaces index.json atomically, then removes blobs that no manifest in the

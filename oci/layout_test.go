@@ -64,11 +64,11 @@ func TestCommitIndexCollectsGarbage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg, _, err := l.PutJSON(ctx, mediatype.OCI1ImageConfig, map[string]string{"architecture": "amd64", "os": "linux"})
+	cfg, err := l.PutJSON(ctx, mediatype.OCI1ImageConfig, map[string]string{"architecture": "amd64", "os": "linux"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, _, err := l.PutJSON(ctx, mediatype.OCI1Manifest, v1.Manifest{Versioned: v1.ManifestSchemaVersion, MediaType: mediatype.OCI1Manifest, Config: cfg, Layers: []descriptor.Descriptor{layer}})
+	m, err := l.PutJSON(ctx, mediatype.OCI1Manifest, v1.Manifest{Versioned: v1.ManifestSchemaVersion, MediaType: mediatype.OCI1Manifest, Config: cfg, Layers: []descriptor.Descriptor{layer}})
 	if err != nil {
 		t.Fatal(err)
 	}

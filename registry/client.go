@@ -8,7 +8,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net"
 	"net/url"
 	"strings"
@@ -31,10 +30,6 @@ type Options struct {
 	// Registries lists the registries this client will talk to, so their connection
 	// settings can be prepared up front.
 	Registries []string
-	// Logger receives regclient's debug log; nil discards it.
-	Logger *slog.Logger
-	// UserAgent names the client to registries.
-	UserAgent string
 }
 
 // Client talks to registries.
@@ -73,22 +68,12 @@ func New(opts Options) *Client {
 		regclient.WithDockerCerts(),
 		regclient.WithRetryLimit(5),
 		regclient.WithRetryDelay(200*time.Millisecond, 5*time.Second),
-		regclient.WithUserAgent(userAgent(opts.UserAgent)),
+		regclient.WithUserAgent("pycontainer"),
 	}
 	for _, h := range hosts {
 		rcOpts = append(rcOpts, regclient.WithConfigHost(*h))
 	}
-	if opts.Logger != nil {
-		rcOpts = append(rcOpts, regclient.WithSlog(opts.Logger))
-	}
 	return &Client{rc: regclient.New(rcOpts...)}
-}
-
-func userAgent(s string) string {
-	if s == "" {
-		return "pycontainer"
-	}
-	return s
 }
 
 // IsLoopback reports whether a registry host[:port] is on this machine, where plain
