@@ -130,8 +130,8 @@ func checkBaseIndex(t *testing.T, host string, platforms int) {
 	if err := json.NewDecoder(resp.Body).Decode(&idx); err != nil {
 		t.Fatal(err)
 	}
-	if len(idx.Manifests) != platforms+1 {
-		t.Errorf("base index has %d entries, want %d platforms and an attestation", len(idx.Manifests), platforms)
+	if len(idx.Manifests) != 2*platforms {
+		t.Errorf("base index has %d entries, want %d platforms and an attestation each", len(idx.Manifests), platforms)
 	}
 	for _, m := range idx.Manifests {
 		if m.Platform.Architecture == "arm64" && m.Platform.Variant != "v8" {

@@ -56,7 +56,7 @@ func TestIndexPlatforms(t *testing.T) {
 	if strings.Join(got, ",") != "linux/amd64,linux/arm64,linux/arm/v7" {
 		t.Errorf("platforms %v (attestations must be left out, arm64/v8 normalised)", got)
 	}
-	if len(ix.Entries) != 4 || !ix.Entries[3].Attestation {
+	if len(ix.Entries) != 6 || !ix.Entries[3].Attestation || ix.Entries[2].Attestation {
 		t.Errorf("the attestation entry is not marked: %+v", ix.Entries)
 	}
 	for _, req := range []string{"linux/arm64/v8", "linux/aarch64", "linux/arm"} {

@@ -1,0 +1,346 @@
+// Package demo runs a real registry (olareg, in process, on loopback) holding generated
+// multi-platform base images shaped like Docker Hub's python images: an index (OCI or
+// Docker manifest list) with per-platform images and attestation entries, a layer shared
+// by every platform and one layer per platform. `pycontainer demo` and the tests use it.
+package demo
+
+import (
+	"archive/tar"
+	"bytes"
+	"compress/gzip"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"io/fs"
+	"maps"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/olareg/olareg"
+	olaregcfg "github.com/olareg/olareg/config"
+	digest "github.com/opencontainers/go-digest"
+	"github.com/regclient/regclient"
+	"github.com/regclient/regclient/config"
+	"github.com/regclient/regclient/types/descriptor"
+	"github.com/regclient/regclient/types/manifest"
+	"github.com/regclient/regclient/types/mediatype"
+	"github.com/regclient/regclient/types/ref"
+)
+
+// Registry is a registry reached over plain HTTP, usually one this package started.
+type Registry struct {
+	Host  string // 127.0.0.1:PORT
+	rc    *regclient.RegClient
+	close func() error
+}
+
+// Start serves an in-memory registry on a free loopback port; wrap (may be nil) wraps
+// its handler, to slow it down or inject faults. Close stops it.
+func Start(wrap func(http.Handler) http.Handler) (*Registry, error) {
+	srv := olareg.New(olaregcfg.Config{Storage: olaregcfg.ConfigStorage{StoreType: olaregcfg.StoreMem}})
+	var h http.Handler = srv
+	if wrap != nil {
+		h = wrap(srv)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, fmt.Errorf("listen on loopback: %w", err)
+	}
+	hs := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = hs.Serve(l) }()
+	r := Connect(l.Addr().String())
+	r.close = func() error {
+		err := hs.Close()
+		_ = srv.Close()
+		return err
+	}
+	return r, nil
+}
+
+// Connect uses a registry that already runs (the Distribution registry, say) at host.
+func Connect(host string) *Registry {
+	rc := regclient.New(regclient.WithConfigHost(config.Host{Name: host, TLS: config.TLSDisabled}))
+	return &Registry{Host: host, rc: rc, close: func() error { return nil }}
+}
+
+// Close stops a registry started by Start.
+func (r *Registry) Close() error { return r.close() }
+
+// Platform describes one image of a base index.
+type Platform struct {
+	OS, Architecture, Variant string
+}
+
+func (p Platform) String() string {
+	s := p.OS + "/" + p.Architecture
+	if p.Variant != "" {
+		s += "/" + p.Variant
+	}
+	return s
+}
+
+// Spec describes a base image to push.
+type Spec struct {
+	Repo      string // e.g. library/python
+	Tag       string // e.g. 3.11-slim
+	Platforms []Platform
+	// DockerMediaTypes pushes a Docker manifest list with Docker schema2 manifests.
+	DockerMediaTypes bool
+	// Attestation adds an unknown/unknown attestation manifest per platform, as BuildKit does.
+	Attestation bool
+	// Single pushes the first platform as a lone image manifest, no index.
+	Single bool
+	// PaddingBytes adds incompressible bytes to each platform's layer, for transfers
+	// that take a while.
+	PaddingBytes int
+	// RootFS maps a platform (as "os/arch[/variant]") to a directory whose contents become
+	// that platform's layer instead of the fake python; for end-to-end runs.
+	RootFS map[string]string
+}
+
+// PythonPlatforms are the platforms of Docker Hub's python:3.11-slim that matter most.
+var PythonPlatforms = []Platform{
+	{"linux", "amd64", ""},
+	{"linux", "arm64", "v8"},
+	{"linux", "arm", "v7"},
+}
+
+// Created is the creation time of every pushed image config.
+var Created = time.Date(2026, 10, 1, 12, 0, 0, 0, time.UTC)
+
+type pusher struct {
+	ctx  context.Context
+	r    *Registry
+	repo ref.Ref
+	err  error
+}
+
+// Push stores the image described by spec and returns the digest of its top manifest.
+func (r *Registry) Push(ctx context.Context, spec Spec) (digest.Digest, error) {
+	repo, err := ref.New(r.Host + "/" + spec.Repo)
+	if err != nil {
+		return "", err
+	}
+	p := &pusher{ctx: ctx, r: r, repo: repo}
+	d := p.push(spec)
+	if p.err != nil {
+		return "", fmt.Errorf("push %s:%s: %w", spec.Repo, spec.Tag, p.err)
+	}
+	return d, nil
+}
+
+func (p *pusher) push(spec Spec) digest.Digest {
+	manifestMT, indexMT, layerMT, configMT := mediatype.OCI1Manifest, mediatype.OCI1ManifestList, mediatype.OCI1LayerGzip, mediatype.OCI1ImageConfig
+	if spec.DockerMediaTypes {
+		manifestMT, indexMT, layerMT, configMT = mediatype.Docker2Manifest, mediatype.Docker2ManifestList, mediatype.Docker2LayerGzip, mediatype.Docker2ImageConfig
+	}
+	shared := p.blob(layerMT, p.tarGz(map[string]string{
+		"etc/os-release": "PRETTY_NAME=\"pycontainer demo base (generated, not a real Python)\"\n",
+	}))
+	var entries, attestations []descriptor.Descriptor
+	for _, plat := range spec.Platforms {
+		var layer []byte
+		if dir, ok := spec.RootFS[plat.String()]; ok {
+			layer = p.tarDir(dir)
+		} else {
+			files := map[string]string{
+				"usr/local/bin/python3": fmt.Sprintf("#!/bin/sh\n# demo python for %s\n", plat),
+			}
+			if spec.PaddingBytes > 0 {
+				pad := make([]byte, spec.PaddingBytes)
+				_, _ = rand.NewChaCha8([32]byte{byte(len(plat.String()))}).Read(pad)
+				files["usr/local/lib/padding"] = string(pad)
+			}
+			layer = p.tarGz(files)
+		}
+		platLayer := p.blob(layerMT, layer)
+		cfg := map[string]any{
+			"architecture": plat.Architecture, "os": plat.OS, "created": Created.Format(time.RFC3339),
+			"config": map[string]any{
+				"Env": []string{"PATH=/usr/local/bin:/usr/bin:/bin", "LANG=C.UTF-8", "PYTHON_VERSION=3.11.9"},
+				"Cmd": []string{"python3"},
+			},
+			"rootfs": map[string]any{"type": "layers", "diff_ids": []digest.Digest{shared.diffID, platLayer.diffID}},
+			"history": []map[string]any{
+				{"created": Created.Format(time.RFC3339), "created_by": "demo base: os-release"},
+				{"created": Created.Format(time.RFC3339), "created_by": "demo base: python"},
+			},
+		}
+		if plat.Variant != "" {
+			cfg["variant"] = plat.Variant
+		}
+		cfgDesc := p.blob(configMT, p.json(cfg))
+		m := map[string]any{
+			"schemaVersion": 2, "mediaType": manifestMT, "config": cfgDesc.desc,
+			"layers": []descriptor.Descriptor{shared.desc, platLayer.desc},
+		}
+		if spec.Single {
+			return p.manifest(manifestMT, p.json(m), spec.Tag).Digest
+		}
+		md := p.manifest(manifestMT, p.json(m), "")
+		entries = append(entries, withPlatform(md, plat))
+		if spec.Attestation {
+			att := p.blob("application/vnd.in-toto+json", []byte(`{"_type":"https://in-toto.io/Statement/v0.1","subject":"`+md.Digest.String()+`"}`))
+			empty := p.blob(mediatype.OCI1ImageConfig, []byte(`{}`))
+			am := map[string]any{"schemaVersion": 2, "mediaType": mediatype.OCI1Manifest, "config": empty.desc, "layers": []descriptor.Descriptor{att.desc}}
+			ad := withPlatform(p.manifest(mediatype.OCI1Manifest, p.json(am), ""), Platform{OS: "unknown", Architecture: "unknown"})
+			ad.Annotations = map[string]string{
+				"vnd.docker.reference.digest": md.Digest.String(),
+				"vnd.docker.reference.type":   "attestation-manifest",
+			}
+			attestations = append(attestations, ad)
+		}
+	}
+	idx := map[string]any{"schemaVersion": 2, "mediaType": indexMT, "manifests": append(entries, attestations...)}
+	return p.manifest(indexMT, p.json(idx), spec.Tag).Digest
+}
+
+type blob struct {
+	desc   descriptor.Descriptor
+	diffID digest.Digest
+}
+
+func (p *pusher) blob(mt string, data []byte) blob {
+	if p.err != nil {
+		return blob{}
+	}
+	d := descriptor.Descriptor{MediaType: mt, Digest: digest.FromBytes(data), Size: int64(len(data))}
+	if _, err := p.r.rc.BlobPut(p.ctx, p.repo, d, bytes.NewReader(data)); err != nil {
+		p.err = fmt.Errorf("push blob: %w", err)
+		return blob{}
+	}
+	b := blob{desc: d, diffID: d.Digest}
+	if strings.HasSuffix(mt, "gzip") {
+		zr, err := gzip.NewReader(bytes.NewReader(data))
+		if err != nil {
+			p.err = err
+			return blob{}
+		}
+		dg := digest.Canonical.Digester()
+		if _, err := io.Copy(dg.Hash(), zr); err != nil {
+			p.err = err
+			return blob{}
+		}
+		b.diffID = dg.Digest()
+	}
+	return b
+}
+
+// manifest stores a manifest by digest, or under tag when one is given.
+func (p *pusher) manifest(mt string, raw []byte, tag string) descriptor.Descriptor {
+	d := descriptor.Descriptor{MediaType: mt, Digest: digest.FromBytes(raw), Size: int64(len(raw))}
+	if p.err != nil {
+		return d
+	}
+	m, err := manifest.New(manifest.WithRaw(raw), manifest.WithDesc(d))
+	if err != nil {
+		p.err = err
+		return d
+	}
+	target := p.repo.SetDigest(d.Digest.String())
+	opts := []regclient.ManifestOpts{regclient.WithManifestChild()}
+	if tag != "" {
+		target, opts = p.repo.SetTag(tag), nil
+	}
+	if err := p.r.rc.ManifestPut(p.ctx, target, m, opts...); err != nil {
+		p.err = fmt.Errorf("push manifest: %w", err)
+	}
+	return d
+}
+
+func withPlatform(d descriptor.Descriptor, p Platform) descriptor.Descriptor {
+	out := descriptor.Descriptor{MediaType: d.MediaType, Digest: d.Digest, Size: d.Size}
+	raw, _ := json.Marshal(map[string]string{"os": p.OS, "architecture": p.Architecture, "variant": p.Variant})
+	_ = json.Unmarshal(raw, &out.Platform)
+	return out
+}
+
+func (p *pusher) json(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil && p.err == nil {
+		p.err = err
+	}
+	return b
+}
+
+func (p *pusher) tarGz(files map[string]string) []byte {
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	tw := tar.NewWriter(zw)
+	for _, name := range slices.Sorted(maps.Keys(files)) {
+		content := files[name]
+		if err := tw.WriteHeader(&tar.Header{Name: name, Mode: 0o755, Size: int64(len(content)), ModTime: Created}); err != nil {
+			p.err = err
+		}
+		if _, err := tw.Write([]byte(content)); err != nil {
+			p.err = err
+		}
+	}
+	if err := tw.Close(); err != nil {
+		p.err = err
+	}
+	if err := zw.Close(); err != nil {
+		p.err = err
+	}
+	return buf.Bytes()
+}
+
+// tarDir packs a directory tree (symlinks as symlinks) into a gzip-compressed tar.
+func (p *pusher) tarDir(root string) []byte {
+	var buf bytes.Buffer
+	zw, _ := gzip.NewWriterLevel(&buf, gzip.BestSpeed)
+	tw := tar.NewWriter(zw)
+	err := filepath.WalkDir(root, func(path string, de fs.DirEntry, err error) error {
+		if err != nil || path == root {
+			return err
+		}
+		info, err := de.Info()
+		if err != nil {
+			return err
+		}
+		link := ""
+		if info.Mode()&fs.ModeSymlink != 0 {
+			if link, err = os.Readlink(path); err != nil {
+				return err
+			}
+		}
+		hdr, err := tar.FileInfoHeader(info, link)
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(root, path)
+		hdr.Name = filepath.ToSlash(rel)
+		hdr.Uid, hdr.Gid, hdr.Uname, hdr.Gname = 0, 0, "", ""
+		if err := tw.WriteHeader(hdr); err != nil {
+			return err
+		}
+		if info.Mode().IsRegular() {
+			f, err := os.Open(path)
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			if _, err := io.Copy(tw, f); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err == nil {
+		err = tw.Close()
+	}
+	if err == nil {
+		err = zw.Close()
+	}
+	if err != nil && p.err == nil {
+		p.err = fmt.Errorf("pack %s: %w", root, err)
+	}
+	return buf.Bytes()
+}
