@@ -149,19 +149,27 @@ func Run(ctx context.Context, o *Options, sink Sink) error {
 		launch: lnch, tag: tag, sem: make(chan struct{}, blobConcurrency),
 		fetched: map[digest.Digest]*blobFetch{},
 	}
-	b.created = b.o.Created
 	app, err := b.buildAppLayer(ctx, sel)
 	if err != nil {
 		return err
 	}
 
 	results := make([]descriptor.Descriptor, len(targets))
+	failed := make([]error, len(targets))
 	g, gctx := errgroup.WithContext(ctx)
 	for i, t := range targets {
 		g.Go(func() error {
 			d, err := b.buildPlatform(gctx, t, app)
 			if err != nil {
-				return fmt.Errorf("%s: %w", t.req, err)
+				err = fmt.Errorf("%s: %w", t.req, err)
+				if gctx.Err() == nil {
+					sink(PlatformFailed{Platform: t.req.String(), Error: err.Error()})
+				}
+				if o.KeepGoing {
+					failed[i] = err
+					return nil
+				}
+				return err
 			}
 			results[i] = d
 			return nil
@@ -169,6 +177,9 @@ func Run(ctx context.Context, o *Options, sink Sink) error {
 	}
 	if err := g.Wait(); err != nil {
 		return err
+	}
+	if err := errors.Join(failed...); err != nil {
+		return fmt.Errorf("%w; %s is unchanged", err, o.Output)
 	}
 
 	idx := v1.Index{Versioned: v1.IndexSchemaVersion, MediaType: mediatype.OCI1ManifestList, Manifests: results}
@@ -264,7 +275,6 @@ type builder struct {
 	index   *registry.Index
 	launch  launch
 	tag     imageTag
-	created *time.Time
 	sem     chan struct{}
 
 	mu      sync.Mutex
@@ -327,6 +337,11 @@ func (b *builder) buildPlatform(ctx context.Context, t target, app appLayer) (de
 		return descriptor.Descriptor{}, fmt.Errorf("base image %s for %s is inconsistent: %d layers but %d diff_ids", b.baseRef.CommonName(), plat, len(base.Manifest.Layers), len(base.Config.RootFS.DiffIDs))
 	}
 	count := len(base.Manifest.Layers) + 1
+	total := app.desc.Size
+	for _, l := range base.Manifest.Layers {
+		total += l.Size
+	}
+	b.sink(PlatformStarted{Platform: plat, Layers: count, Size: total})
 
 	layers := make([]descriptor.Descriptor, len(base.Manifest.Layers))
 	g, gctx := errgroup.WithContext(ctx)
@@ -373,10 +388,6 @@ func (b *builder) buildPlatform(ctx context.Context, t target, app appLayer) (de
 	md.Annotations = map[string]string{
 		"org.opencontainers.image.ref.name": b.tag.tag,
 		"io.containerd.image.name":          b.tag.full,
-	}
-	var total int64
-	for _, l := range layers {
-		total += l.Size
 	}
 	b.sink(PlatformDone{Platform: plat, Manifest: md.Digest.String(), Config: cfgDesc.Digest.String(), Size: total, Layers: len(layers)})
 	return md, nil

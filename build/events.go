@@ -46,6 +46,20 @@ type PlatformPlan struct {
 	BasePlatform string `json:"base_platform"`
 }
 
+// PlatformStarted is sent once a platform's base manifest is read, with the totals.
+type PlatformStarted struct {
+	Platform string `json:"platform"`
+	Layers   int    `json:"layers"`
+	Size     int64  `json:"size"` // compressed bytes of all layers, the app layer included
+}
+
+// PlatformFailed is sent when a platform cannot be built; with Options.KeepGoing the
+// other platforms go on.
+type PlatformFailed struct {
+	Platform string `json:"platform"`
+	Error    string `json:"error"`
+}
+
 // LayerStarted is sent when work on a layer begins.
 type LayerStarted struct {
 	Platform string    `json:"platform"`
@@ -101,6 +115,8 @@ type Finished struct {
 }
 
 func (PlanReady) Type() string       { return "plan" }
+func (PlatformStarted) Type() string { return "platform_started" }
+func (PlatformFailed) Type() string  { return "platform_failed" }
 func (LayerStarted) Type() string    { return "layer_started" }
 func (LayerProgressed) Type() string { return "layer_progress" }
 func (LayerDone) Type() string       { return "layer_done" }

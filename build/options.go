@@ -42,6 +42,9 @@ type Options struct {
 	InsecureBase bool
 	Mirrors      map[string]string
 	DryRun       bool
+	// KeepGoing lets the other platforms finish when one fails (the index is still only
+	// written when all succeed), so an interactive user can retry the failed one.
+	KeepGoing bool
 
 	Project  Project
 	Warnings []string // configuration warnings, reported when the build starts

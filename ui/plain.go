@@ -52,6 +52,8 @@ func (p *Plain) Emit(e build.Event) {
 			kind = "app layer"
 		}
 		fmt.Fprintf(p.out, "%s: %s %d/%d %s %s %s\n", ev.Platform, kind, ev.Index, ev.Count, short(ev.Digest), HumanBytes(ev.Size), state)
+	case build.PlatformFailed:
+		fmt.Fprintf(p.out, "%s: failed: %s\n", ev.Platform, ev.Error)
 	case build.PlatformDone:
 		fmt.Fprintf(p.out, "%s: done, manifest %s (%d layers, %s)\n", ev.Platform, short(ev.Manifest), ev.Layers, HumanBytes(ev.Size))
 	case build.Finished:
