@@ -254,7 +254,7 @@ func (l *Layout) collectGarbage(idx v1.Index) error {
 			switch d.MediaType {
 			case mediatype.OCI1Manifest, mediatype.Docker2Manifest:
 				var m v1.Manifest
-				if err := readJSON(l.BlobPath(d.Digest), &m); err != nil {
+				if err := readBlobJSON(l.BlobPath(d.Digest), &m); err != nil {
 					return err
 				}
 				keep[m.Config.Digest] = true
@@ -263,7 +263,7 @@ func (l *Layout) collectGarbage(idx v1.Index) error {
 				}
 			case mediatype.OCI1ManifestList, mediatype.Docker2ManifestList:
 				var child v1.Index
-				if err := readJSON(l.BlobPath(d.Digest), &child); err != nil {
+				if err := readBlobJSON(l.BlobPath(d.Digest), &child); err != nil {
 					return err
 				}
 				if err := walk(child.Manifests); err != nil {
@@ -290,17 +290,6 @@ func (l *Layout) collectGarbage(idx v1.Index) error {
 		}
 		return nil
 	})
-}
-
-func readJSON(path string, v any) error {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return err
-	}
-	if err := json.Unmarshal(b, v); err != nil {
-		return fmt.Errorf("%s: %w", path, err)
-	}
-	return nil
 }
 
 func syncDir(dir string) error {

@@ -109,3 +109,41 @@ func TestOpenLayoutIsExclusive(t *testing.T) {
 	}
 	l2.Close()
 }
+
+func TestInspectFindsPlatformMismatch(t *testing.T) {
+	dir := t.TempDir()
+	l, err := OpenLayout(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	ctx := context.Background()
+	layer, _ := l.CopyBlob(ctx, descriptor.Descriptor{MediaType: mediatype.OCI1LayerGzip}, strings.NewReader("layer"))
+	cfg, err := l.PutJSON(ctx, mediatype.OCI1ImageConfig, map[string]any{"architecture": "amd64", "os": "linux", "rootfs": map[string]any{"type": "layers"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := l.PutJSON(ctx, mediatype.OCI1Manifest, v1.Manifest{Versioned: v1.ManifestSchemaVersion, MediaType: mediatype.OCI1Manifest, Config: cfg, Layers: []descriptor.Descriptor{layer}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	right, wrong := m, m
+	right.Platform = &Platform{OS: "linux", Architecture: "amd64"}
+	wrong.Platform = &Platform{OS: "linux", Architecture: "arm64", Variant: "v8"}
+	if err := l.CommitIndex(v1.Index{Versioned: v1.IndexSchemaVersion, Manifests: []descriptor.Descriptor{right, wrong}}); err != nil {
+		t.Fatal(err)
+	}
+	s, err := Inspect(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(s.Images) != 2 || len(s.Images[0].Problems) != 0 {
+		t.Fatalf("images %+v", s.Images)
+	}
+	if p := s.Images[1].Problems; len(p) != 1 || p[0] != "the index says linux/arm64 but the config says linux/amd64" {
+		t.Errorf("problems %q", p)
+	}
+	if _, err := Inspect(t.TempDir()); err == nil || !strings.Contains(err.Error(), "not an OCI image layout") {
+		t.Errorf("Inspect of an empty dir: %v", err)
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"github.com/regclient/regclient/types/mediatype"
 	v1 "github.com/regclient/regclient/types/oci/v1"
 	"github.com/regclient/regclient/types/ref"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/pycontainer/pycontainer/oci"
 )
@@ -25,6 +26,9 @@ type Entry struct {
 	Platform    oci.Platform
 	Descriptor  descriptor.Descriptor
 	Attestation bool // an attestation manifest (unknown/unknown), never a build candidate
+	// Size (compressed bytes of config and layers) and Layers are known after Details.
+	Size   int64
+	Layers int
 }
 
 // Index is a base image as the registry offers it: an OCI index, a Docker manifest list,
@@ -93,6 +97,41 @@ func (c *Client) Index(ctx context.Context, r ref.Ref) (*Index, error) {
 		return nil, fmt.Errorf("%s is a %s, not an image or an index", r.CommonName(), ix.MediaType)
 	}
 	return ix, nil
+}
+
+// Details reads every image manifest of the index, a few at a time, to fill in each
+// entry's compressed size and layer count.
+func (c *Client) Details(ctx context.Context, ix *Index) error {
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(4)
+	for i := range ix.Entries {
+		e := &ix.Entries[i]
+		if !isImageManifest(e.Descriptor.MediaType) && !ix.Single {
+			continue
+		}
+		g.Go(func() error {
+			rd := ix.Ref.SetDigest(e.Descriptor.Digest.String())
+			m, err := c.rc.ManifestGet(gctx, rd)
+			if err != nil {
+				return DescribeError(rd, err)
+			}
+			im, ok := m.(manifest.Imager)
+			if !ok {
+				return nil
+			}
+			layers, err := im.GetLayers()
+			if err != nil {
+				return fmt.Errorf("%s: %w", rd.CommonName(), err)
+			}
+			cfg, _ := im.GetConfig()
+			e.Size, e.Layers = cfg.Size, len(layers)
+			for _, l := range layers {
+				e.Size += l.Size
+			}
+			return nil
+		})
+	}
+	return g.Wait()
 }
 
 func isImageManifest(mt string) bool {

@@ -1,0 +1,138 @@
+package oci
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	digest "github.com/opencontainers/go-digest"
+	"github.com/regclient/regclient/types/descriptor"
+	"github.com/regclient/regclient/types/mediatype"
+	v1 "github.com/regclient/regclient/types/oci/v1"
+)
+
+// maxJSONBlob bounds what Inspect reads of a manifest or config.
+const maxJSONBlob = 8 << 20
+
+// ImageSummary is one image of a layout: its index entry, manifest and config.
+type ImageSummary struct {
+	RefName       string // org.opencontainers.image.ref.name
+	Name          string // io.containerd.image.name
+	Digest        digest.Digest
+	IndexPlatform *Platform // as the index entry states it
+	Config        v1.Image
+	ConfigDigest  digest.Digest
+	Layers        []descriptor.Descriptor
+	Annotations   map[string]string // of the manifest
+	// Problems are inconsistencies: an index platform that differs from the config's.
+	Problems []string
+}
+
+// Platform is the image's platform as its config states it.
+func (s ImageSummary) Platform() Platform {
+	return NormalizePlatform(s.Config.Platform)
+}
+
+// LayersSize is the compressed size of the image's layers.
+func (s ImageSummary) LayersSize() int64 {
+	var n int64
+	for _, l := range s.Layers {
+		n += l.Size
+	}
+	return n
+}
+
+// Summary is what an OCI layout holds.
+type Summary struct {
+	Dir    string
+	Images []ImageSummary
+}
+
+// Inspect reads the layout at dir: every image manifest its index lists (nested indexes
+// are followed), with config and layers.
+func Inspect(dir string) (*Summary, error) {
+	var idx v1.Index
+	if err := readBlobJSON(filepath.Join(dir, indexFile), &idx); err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("%s is not an OCI image layout (no index.json): build one with `pycontainer build` or pass its directory", dir)
+		}
+		return nil, fmt.Errorf("read %s: %w", filepath.Join(dir, indexFile), err)
+	}
+	s := &Summary{Dir: dir}
+	if err := s.walk(idx.Manifests, 0); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *Summary) walk(descs []descriptor.Descriptor, depth int) error {
+	if depth > 4 {
+		return fmt.Errorf("%s: indexes nested more than 4 deep", s.Dir)
+	}
+	for _, d := range descs {
+		if d.Digest.Validate() != nil {
+			return fmt.Errorf("%s: index entry with invalid digest %q", s.Dir, d.Digest)
+		}
+		switch d.MediaType {
+		case mediatype.OCI1ManifestList, mediatype.Docker2ManifestList:
+			var child v1.Index
+			if err := readBlobJSON(BlobPath(s.Dir, d.Digest), &child); err != nil {
+				return fmt.Errorf("read index %s: %w", d.Digest, err)
+			}
+			if err := s.walk(child.Manifests, depth+1); err != nil {
+				return err
+			}
+		case mediatype.OCI1Manifest, mediatype.Docker2Manifest:
+			img, err := s.image(d)
+			if err != nil {
+				return err
+			}
+			s.Images = append(s.Images, img)
+		}
+	}
+	return nil
+}
+
+func (s *Summary) image(d descriptor.Descriptor) (ImageSummary, error) {
+	img := ImageSummary{
+		RefName: d.Annotations["org.opencontainers.image.ref.name"], Name: d.Annotations["io.containerd.image.name"],
+		Digest: d.Digest, IndexPlatform: d.Platform,
+	}
+	var m v1.Manifest
+	if err := readBlobJSON(BlobPath(s.Dir, d.Digest), &m); err != nil {
+		return img, fmt.Errorf("read manifest %s: %w", d.Digest, err)
+	}
+	img.Layers, img.Annotations, img.ConfigDigest = m.Layers, m.Annotations, m.Config.Digest
+	if err := readBlobJSON(BlobPath(s.Dir, m.Config.Digest), &img.Config); err != nil {
+		return img, fmt.Errorf("read config %s of manifest %s: %w", m.Config.Digest, d.Digest, err)
+	}
+	if d.Platform != nil && !SamePlatform(*d.Platform, img.Config.Platform) {
+		img.Problems = append(img.Problems, fmt.Sprintf("the index says %s but the config says %s",
+			PlatformString(NormalizePlatform(*d.Platform)), PlatformString(img.Platform())))
+	}
+	for _, l := range m.Layers {
+		if fi, err := os.Stat(BlobPath(s.Dir, l.Digest)); err != nil || fi.Size() != l.Size {
+			img.Problems = append(img.Problems, fmt.Sprintf("layer %s is missing or has the wrong size", l.Digest))
+		}
+	}
+	return img, nil
+}
+
+func readBlobJSON(path string, v any) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, maxJSONBlob+1))
+	if err != nil {
+		return err
+	}
+	if len(b) > maxJSONBlob {
+		return fmt.Errorf("%s is larger than %d bytes", path, maxJSONBlob)
+	}
+	return json.Unmarshal(b, v)
+}
