@@ -59,8 +59,8 @@ func TestMultiPlatformBuild(t *testing.T) {
 			t.Fatalf("not a JSON line: %q", line)
 		}
 		types[ev["type"].(string)]++
-		if ev["type"] == "layer_started" {
-			starts[ev["digest"].(string)]++
+		if d, _ := ev["digest"].(string); ev["type"] == "layer_started" && d != "" {
+			starts[d]++
 		}
 	}
 	for d, n := range starts {

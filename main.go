@@ -16,6 +16,8 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/pycontainer/pycontainer/build"
+	"github.com/pycontainer/pycontainer/oci"
+	"github.com/pycontainer/pycontainer/themes"
 	"github.com/pycontainer/pycontainer/ui"
 )
 
@@ -76,11 +78,65 @@ Linux platform the base image offers, from any host.
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
+	var theme string
+	root.PersistentFlags().StringVar(&theme, "theme", "auto", "colours of the terminal app: "+strings.Join(themes.Names, ", "))
+	root.Args = cobra.NoArgs
+	root.RunE = func(cmd *cobra.Command, _ []string) error {
+		if !interactive("auto", stdout) {
+			return cmd.Help()
+		}
+		opts, err := build.Resolve(build.Inputs{Flags: build.Settings{}})
+		if err != nil {
+			return err
+		}
+		return runApp(cmd.Context(), ui.Config{
+			Services: appServices(opts), BaseImage: opts.BaseImage, Recent: recentImages(),
+			Requested: requestedFromFiles(opts), Theme: theme, Output: opts.Output, Start: ui.ScreenBase,
+		})
+	}
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
-	root.AddCommand(newBuildCommand(stdout, stderr))
+	root.AddCommand(newBuildCommand(stdout, stderr, &theme), newInspectCommand(stdout, &theme), newDemoCommand(stdout, &theme))
 	return root
+}
+
+// requestedFromFiles keeps the platforms a config file asked for (to preselect them)
+// and drops the default, which nobody asked for.
+func requestedFromFiles(o *build.Options) []build.RequestedPlatform {
+	var out []build.RequestedPlatform
+	for _, p := range o.Platforms {
+		if p.Source != "default" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func newInspectCommand(stdout io.Writer, theme *string) *cobra.Command {
+	var progress string
+	cmd := &cobra.Command{
+		Use:   "inspect [DIR]",
+		Short: "Show what an OCI image layout holds (default dist/image)",
+		Args:  cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			dir := "dist/image"
+			if len(args) == 1 {
+				dir = args[0]
+			}
+			if interactive(progress, stdout) {
+				opts := &build.Options{Output: dir}
+				return runApp(cmd.Context(), ui.Config{Services: appServices(opts), Theme: *theme, Output: dir, Start: ui.ScreenInspect})
+			}
+			s, err := oci.Inspect(dir)
+			if err != nil {
+				return err
+			}
+			return printSummary(stdout, s)
+		},
+	}
+	cmd.Flags().StringVar(&progress, "progress", "auto", "auto (the app on a terminal) or plain (text)")
+	return cmd
 }
 
 // buildFlags are the raw values of `pycontainer build`'s flags.
@@ -90,7 +146,7 @@ type buildFlags struct {
 	includeDeps, push, verbose, reproducible, noReproducible, dryRun, insecure        bool
 }
 
-func newBuildCommand(stdout, stderr io.Writer) *cobra.Command {
+func newBuildCommand(stdout, stderr io.Writer, theme *string) *cobra.Command {
 	var f buildFlags
 	cmd := &cobra.Command{
 		Use:   "build",
@@ -103,6 +159,14 @@ func newBuildCommand(stdout, stderr io.Writer) *cobra.Command {
 			opts, err := resolveBuildOptions(cmd.Flags(), f)
 			if err != nil {
 				return err
+			}
+			if interactive(f.progress, stdout) && !f.dryRun {
+				cfg := ui.Config{Services: appServices(opts), BaseImage: opts.BaseImage, Recent: recentImages(),
+					Requested: requestedFromFiles(opts), Theme: *theme, Output: opts.Output, Start: ui.ScreenBase, AutoFetch: true}
+				if cmd.Flags().Changed("platform") {
+					cfg.Start, cfg.Requested = ui.ScreenBuild, opts.Platforms
+				}
+				return runApp(cmd.Context(), cfg)
 			}
 			sink, err := renderer(f.progress, f.verbose, stdout, stderr)
 			if err != nil {
@@ -212,8 +276,6 @@ func renderer(mode string, verbose bool, stdout, stderr io.Writer) (build.Sink, 
 	case "json":
 		return ui.NewJSONLines(stdout).Emit, nil
 	case "plain", "auto":
-		// The interactive progress view comes with the terminal app; until then a
-		// terminal gets the same lines as a log.
 		return ui.NewPlain(stderr, stdout, verbose).Emit, nil
 	}
 	return nil, usageError{fmt.Errorf("--progress %q: expected auto, plain or json", mode)}

@@ -106,13 +106,7 @@ func Run(ctx context.Context, o *Options, sink Sink) error {
 		sink(Warning{Message: lnch.Warning})
 	}
 
-	insecure := o.Insecure
-	if o.InsecureBase {
-		insecure = append(slices.Clone(insecure), baseRef.Registry)
-	}
-	client := registry.New(registry.Options{
-		Insecure: insecure, Mirrors: o.Mirrors, Registries: []string{baseRef.Registry},
-	})
+	client := o.client(baseRef)
 	index, err := client.Index(ctx, baseRef)
 	if err != nil {
 		return err
@@ -149,6 +143,7 @@ func Run(ctx context.Context, o *Options, sink Sink) error {
 		launch: lnch, tag: tag, sem: make(chan struct{}, blobConcurrency),
 		fetched: map[digest.Digest]*blobFetch{},
 	}
+	sink(LayerStarted{Kind: LayerApp}) // no platform: the app layer is shared by all
 	app, err := b.buildAppLayer(ctx, sel)
 	if err != nil {
 		return err
@@ -192,6 +187,33 @@ func Run(ctx context.Context, o *Options, sink Sink) error {
 	}
 	sink(fin)
 	return nil
+}
+
+// client is a registry client with the options' connection settings for r's registry.
+func (o *Options) client(r ref.Ref) *registry.Client {
+	insecure := o.Insecure
+	if o.InsecureBase {
+		insecure = append(slices.Clone(insecure), r.Registry)
+	}
+	return registry.New(registry.Options{Insecure: insecure, Mirrors: o.Mirrors, Registries: []string{r.Registry}})
+}
+
+// FetchIndex reads the index of image with each entry's size and layer count, using
+// the options' registry settings.
+func FetchIndex(ctx context.Context, o *Options, image string) (*registry.Index, error) {
+	r, err := registry.ParseReference(image)
+	if err != nil {
+		return nil, err
+	}
+	c := o.client(r)
+	ix, err := c.Index(ctx, r)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.Details(ctx, ix); err != nil {
+		return nil, err
+	}
+	return ix, nil
 }
 
 // checkNoDependencies lets --include-deps pass for a project that declares no

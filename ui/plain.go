@@ -36,7 +36,7 @@ func (p *Plain) Emit(e build.Event) {
 	case build.PlanReady:
 		p.plan(ev)
 	case build.LayerStarted:
-		if p.verbose {
+		if p.verbose && ev.Platform != "" {
 			fmt.Fprintf(p.out, "%s: layer %d/%d %s %s downloading\n", ev.Platform, ev.Index, ev.Count, short(ev.Digest), HumanBytes(ev.Size))
 		}
 	case build.LayerDone:

@@ -1,0 +1,72 @@
+package main
+
+import (
+	_ "embed"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/spf13/cobra"
+
+	"github.com/pycontainer/pycontainer/build"
+	"github.com/pycontainer/pycontainer/internal/demo"
+	"github.com/pycontainer/pycontainer/ui"
+)
+
+var (
+	//go:embed examples/cross-platform-demo/app.py
+	demoApp []byte
+	//go:embed examples/cross-platform-demo/pyproject.toml
+	demoPyproject []byte
+)
+
+func newDemoCommand(stdout io.Writer, theme *string) *cobra.Command {
+	return &cobra.Command{
+		Use:   "demo",
+		Short: "Try the app with no network: a registry in this process serves generated demo images",
+		Long: `demo starts a registry inside this process that serves generated multi-platform images
+mirroring the platform sets of real Python tags (python:3.11-slim, python:3.12-slim,
+python:3.11-alpine and an amd64-only demo/legacy-python:3.8). Docker Hub names resolve to it.
+It builds the seed's cross-platform demo app into a temporary directory. The images are
+demo data: their "python" is a placeholder, not an interpreter.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if !interactive("auto", stdout) {
+				return fmt.Errorf("demo is the terminal app and needs a terminal; for a scripted build use `pycontainer build`")
+			}
+			// Generated layers of a few MB at a few MB/s: long enough to watch them stream.
+			reg, err := demo.Start(demo.Throttle(6 << 20))
+			if err != nil {
+				return err
+			}
+			defer reg.Close()
+			if err := reg.Seed(cmd.Context(), 3<<20); err != nil {
+				return err
+			}
+			dir, err := os.MkdirTemp("", "pycontainer-demo-")
+			if err != nil {
+				return err
+			}
+			defer os.RemoveAll(dir)
+			for name, data := range map[string][]byte{"app.py": demoApp, "pyproject.toml": demoPyproject} {
+				if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
+					return err
+				}
+			}
+			context := dir
+			opts, err := build.Resolve(build.Inputs{Flags: build.Settings{Context: &context, Output: ptr(filepath.Join(dir, "dist", "image"))}})
+			if err != nil {
+				return err
+			}
+			opts.Mirrors = map[string]string{"docker.io": reg.Host}
+			return runApp(cmd.Context(), ui.Config{
+				Services: appServices(opts), BaseImage: "python:3.11-slim",
+				Recent: []string{"python:3.11-slim", "python:3.12-slim", "python:3.11-alpine", "demo/legacy-python:3.8"},
+				Theme:  *theme, Output: opts.Output, Start: ui.ScreenBase, Banner: "DEMO DATA",
+			})
+		},
+	}
+}
+
+func ptr[T any](v T) *T { return &v }

@@ -1,0 +1,79 @@
+package demo
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+)
+
+// Catalog mirrors the platform sets of real tags, so the demo shows what users meet:
+// a slim tag with many platforms and attestations, an alpine-like tag that lacks some,
+// and an image only built for amd64.
+var Catalog = []Spec{
+	{Repo: "library/python", Tag: "3.11-slim", Attestation: true, Platforms: []Platform{
+		{"linux", "amd64", ""}, {"linux", "arm64", "v8"}, {"linux", "arm", "v7"}, {"linux", "arm", "v5"},
+		{"linux", "386", ""}, {"linux", "ppc64le", ""}, {"linux", "s390x", ""},
+	}},
+	{Repo: "library/python", Tag: "3.12-slim", Attestation: true, Platforms: []Platform{
+		{"linux", "amd64", ""}, {"linux", "arm64", "v8"}, {"linux", "arm", "v7"}, {"linux", "arm", "v5"},
+		{"linux", "386", ""}, {"linux", "ppc64le", ""}, {"linux", "s390x", ""},
+	}},
+	{Repo: "library/python", Tag: "3.11-alpine", Attestation: true, Platforms: []Platform{
+		{"linux", "amd64", ""}, {"linux", "arm64", "v8"}, {"linux", "arm", "v7"}, {"linux", "arm", "v6"},
+		{"linux", "386", ""}, {"linux", "ppc64le", ""}, {"linux", "riscv64", ""}, {"linux", "s390x", ""},
+	}},
+	{Repo: "demo/legacy-python", Tag: "3.8", DockerMediaTypes: true, Platforms: []Platform{{"linux", "amd64", ""}}},
+}
+
+// Seed pushes the catalog; padding adds that many bytes to each platform's layer so
+// downloads take long enough to watch.
+func (r *Registry) Seed(ctx context.Context, padding int) error {
+	g, gctx := errgroup.WithContext(ctx)
+	for _, spec := range Catalog {
+		spec.PaddingBytes = padding
+		g.Go(func() error {
+			_, err := r.Push(gctx, spec)
+			return err
+		})
+	}
+	return g.Wait()
+}
+
+// Throttle limits each blob download to about bytesPerSec, as a remote registry would.
+func Throttle(bytesPerSec int) func(http.Handler) http.Handler {
+	return func(h http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Method == http.MethodGet && strings.Contains(r.URL.Path, "/blobs/") {
+				w = &throttledWriter{ResponseWriter: w, bytesPerSec: bytesPerSec}
+			}
+			h.ServeHTTP(w, r)
+		})
+	}
+}
+
+type throttledWriter struct {
+	http.ResponseWriter
+	bytesPerSec int
+}
+
+func (t *throttledWriter) Write(p []byte) (int, error) {
+	const chunk = 32 << 10
+	written := 0
+	for len(p) > 0 {
+		n := min(len(p), chunk)
+		m, err := t.ResponseWriter.Write(p[:n])
+		written += m
+		if err != nil {
+			return written, err
+		}
+		if f, ok := t.ResponseWriter.(http.Flusher); ok {
+			f.Flush()
+		}
+		p = p[n:]
+		time.Sleep(time.Duration(n) * time.Second / time.Duration(t.bytesPerSec))
+	}
+	return written, nil
+}

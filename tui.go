@@ -1,0 +1,153 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	tea "charm.land/bubbletea/v2"
+	"golang.org/x/term"
+
+	"github.com/pycontainer/pycontainer/build"
+	"github.com/pycontainer/pycontainer/oci"
+	"github.com/pycontainer/pycontainer/registry"
+	"github.com/pycontainer/pycontainer/themes"
+	"github.com/pycontainer/pycontainer/ui"
+)
+
+// interactive reports whether the terminal app may start: stdin and stdout are
+// terminals, CI is not set, TERM is not dumb and plain or JSON output was not asked for.
+func interactive(progress string, stdout io.Writer) bool {
+	if progress == "plain" || progress == "json" {
+		return false
+	}
+	if ci := os.Getenv("CI"); ci != "" && ci != "false" && ci != "0" {
+		return false
+	}
+	if os.Getenv("TERM") == "dumb" {
+		return false
+	}
+	f, ok := stdout.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd())) && term.IsTerminal(int(os.Stdin.Fd()))
+}
+
+// appServices connects the app to the build pipeline and the registry.
+func appServices(opts *build.Options) ui.Services {
+	return ui.Services{
+		FetchIndex: func(ctx context.Context, image string) (*registry.Index, error) {
+			return build.FetchIndex(ctx, opts, image)
+		},
+		Build: func(ctx context.Context, platforms []build.RequestedPlatform, sink build.Sink) error {
+			o := *opts
+			o.Platforms = platforms
+			o.KeepGoing = true
+			return build.Run(ctx, &o, sink)
+		},
+		Inspect: func() (*oci.Summary, error) { return oci.Inspect(opts.Output) },
+		Remember: func(image string) {
+			_ = rememberImage(image)
+		},
+	}
+}
+
+// runApp runs the terminal app until the user quits.
+func runApp(ctx context.Context, cfg ui.Config) error {
+	if _, err := themes.ByName(cfg.Theme, true); err != nil {
+		return usageError{err}
+	}
+	if cfg.Host.OS == "" {
+		cfg.Host = oci.HostPlatform()
+	}
+	app := ui.New(cfg)
+	p := tea.NewProgram(app, tea.WithContext(ctx))
+	if _, err := p.Run(); err != nil {
+		if errors.Is(err, tea.ErrProgramKilled) && ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return err
+	}
+	return app.Result()
+}
+
+const maxRecent = 10
+
+func recentPath() (string, error) {
+	dir, err := os.UserConfigDir()
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(dir, "pycontainer", "recent-images"), nil
+}
+
+// recentImages lists the base images opened in the app, newest first.
+func recentImages() []string {
+	path, err := recentPath()
+	if err != nil {
+		return nil
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	var out []string
+	sc := bufio.NewScanner(f)
+	for sc.Scan() && len(out) < maxRecent {
+		if line := strings.TrimSpace(sc.Text()); line != "" {
+			out = append(out, line)
+		}
+	}
+	return out
+}
+
+func rememberImage(image string) error {
+	path, err := recentPath()
+	if err != nil {
+		return err
+	}
+	list := slices.DeleteFunc(recentImages(), func(s string) bool { return s == image })
+	list = append([]string{image}, list...)
+	if len(list) > maxRecent {
+		list = list[:maxRecent]
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	return os.WriteFile(path, []byte(strings.Join(list, "\n")+"\n"), 0o644)
+}
+
+// printSummary writes what a layout holds as text, for `pycontainer inspect` off a terminal.
+func printSummary(w io.Writer, s *oci.Summary) error {
+	for i, img := range s.Images {
+		if i > 0 {
+			fmt.Fprintln(w)
+		}
+		c := img.Config
+		fmt.Fprintf(w, "%s  %s\n", oci.PlatformString(img.Platform()), img.Digest)
+		for _, p := range img.Problems {
+			fmt.Fprintf(w, "  problem:    %s\n", p)
+		}
+		fmt.Fprintf(w, "  name:       %s\n", img.Name)
+		fmt.Fprintf(w, "  config:     architecture=%s os=%s variant=%s\n", c.Architecture, c.OS, c.Variant)
+		fmt.Fprintf(w, "  entrypoint: %q\n", c.Config.Entrypoint)
+		fmt.Fprintf(w, "  cmd:        %q\n", c.Config.Cmd)
+		fmt.Fprintf(w, "  workdir:    %s\n", c.Config.WorkingDir)
+		fmt.Fprintf(w, "  user:       %s\n", c.Config.User)
+		for _, e := range c.Config.Env {
+			fmt.Fprintf(w, "  env:        %s\n", e)
+		}
+		fmt.Fprintf(w, "  layers:     %d (%s)\n", len(img.Layers), ui.HumanBytes(img.LayersSize()))
+	}
+	for _, img := range s.Images {
+		if len(img.Problems) > 0 {
+			return fmt.Errorf("%s: %s", oci.PlatformString(img.Platform()), img.Problems[0])
+		}
+	}
+	return nil
+}
