@@ -156,7 +156,7 @@ func (a *App) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 			return a, nil
 		}
 	case indexFetchedMsg:
-		if msg.err == nil {
+		if msg.err == nil && msg.seq == a.base.seq {
 			a.platforms.load(msg.image, msg.index, a.cfg.Requested, a.cfg.Host)
 			a.screen = ScreenPlatforms
 			if a.cfg.Services.Remember != nil {

@@ -397,24 +397,24 @@ func (b *buildScreen) layerLines(r *buildRow, width int) []string {
 	s := b.app.styles
 	var out []string
 	for i := 1; i <= r.count; i++ {
+		kind := "base"
+		if i == r.count {
+			kind = "app " // the app layer is always the last
+		}
 		l, ok := r.layers[i]
 		if !ok {
-			out = append(out, s.Muted.Render(fmt.Sprintf("     layer %d/%d  waiting", i, r.count)))
+			out = append(out, s.Muted.Render(fmt.Sprintf("     %d/%d %s %-12s %s", i, r.count, kind, "", stateWaiting)))
 			continue
-		}
-		name := "base layer"
-		if l.kind == build.LayerApp {
-			name = "app layer "
 		}
 		state := l.state
 		if l.sharedWith != "" {
-			state = "fetched once · shared with " + l.sharedWith
+			state = "fetched once, by " + l.sharedWith
 		}
 		pct := 0.0
 		if l.size > 0 {
 			pct = float64(l.done) / float64(l.size)
 		}
-		line := fmt.Sprintf("     %s %d/%d %s %s %-19s %s", name, i, r.count, short(l.digest), b.bar(pct, 10), bytesOf(l.done, l.size), state)
+		line := fmt.Sprintf("     %d/%d %s %s %s %3.0f%% %-8s %s", i, r.count, kind, hex12(l.digest), b.bar(pct, 8), pct*100, HumanBytes(l.size), state)
 		out = append(out, s.Muted.Render(truncate(line, width)))
 	}
 	return out

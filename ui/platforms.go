@@ -258,6 +258,11 @@ func (p *platformScreen) view(width, height int) string {
 			}
 			return cells[c.title]
 		})
+		if r.missing != "" { // nothing to show in the middle columns: the reason takes them
+			line = renderCells([]column{cols[0], cols[1], {"", max(width-20, 8)}}, func(i int, c column) string {
+				return []string{mark, r.label(), note}[i]
+			})
+		}
 		style := s.Text
 		switch {
 		case r.missing != "":
