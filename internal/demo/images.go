@@ -156,7 +156,7 @@ func (p *pusher) push(spec Spec) digest.Digest {
 			}
 			if spec.PaddingBytes > 0 {
 				pad := make([]byte, spec.PaddingBytes)
-				_, _ = rand.NewChaCha8(sha256.Sum256([]byte(spec.Repo+":"+spec.Tag+"@"+plat.String()))).Read(pad)
+				_, _ = rand.NewChaCha8(sha256.Sum256([]byte(spec.Repo + ":" + spec.Tag + "@" + plat.String()))).Read(pad)
 				files["usr/local/lib/padding"] = string(pad)
 			}
 			layer = p.tarGz(files)
