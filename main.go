@@ -253,11 +253,7 @@ func resolveBuildOptions(fs *pflag.FlagSet, f buildFlags) (*build.Options, error
 	if s.Labels, err = build.ParseKeyValues("label", f.labels); err != nil {
 		return nil, usageError{err}
 	}
-	mirrors := f.mirrors
-	if env := os.Getenv("PYCONTAINER_REGISTRY_MIRROR"); env != "" && len(mirrors) == 0 {
-		mirrors = strings.Split(env, ",")
-	}
-	if s.Mirrors, err = build.ParseKeyValues("registry-mirror", mirrors); err != nil {
+	if s.Mirrors, err = build.ParseKeyValues("registry-mirror", f.mirrors); err != nil {
 		return nil, usageError{err}
 	}
 	opts, err := build.Resolve(build.Inputs{

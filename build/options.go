@@ -157,6 +157,13 @@ func Resolve(in Inputs) (*Options, error) {
 	if fi, err := os.Stat(context); err != nil || !fi.IsDir() {
 		return nil, fmt.Errorf("build context %q is not a directory: pass --context DIR with your project's directory", context)
 	}
+	if env := in.Getenv("PYCONTAINER_REGISTRY_MIRROR"); env != "" && in.Flags.Mirrors == nil {
+		m, err := ParseKeyValues("registry-mirror", strings.Split(env, ","))
+		if err != nil {
+			return nil, fmt.Errorf("PYCONTAINER_REGISTRY_MIRROR: %w", err)
+		}
+		in.Flags.Mirrors = m
+	}
 	project, pySettings, w, err := LoadProject(context)
 	warnings = append(warnings, w...)
 	if err != nil {
