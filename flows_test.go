@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"net/http"
-	"os"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -32,7 +31,6 @@ func appFor(t *testing.T, start ui.Screen, base string, platformFlag ...string) 
 	if err != nil {
 		t.Fatal(err)
 	}
-	opts.Mirrors = map[string]string{"docker.io": strings.TrimPrefix(os.Getenv("PYCONTAINER_REGISTRY_MIRROR"), "docker.io=")}
 	cfg := ui.Config{Services: appServices(opts), BaseImage: base, Host: oci.Platform{OS: "linux", Architecture: "amd64"},
 		Theme: "dark", Output: opts.Output, Start: start}
 	if len(platformFlag) > 0 {

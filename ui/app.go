@@ -216,6 +216,9 @@ func (a *App) Result() error {
 	return a.build.result
 }
 
+// Building reports whether a build is running.
+func (a *App) Building() bool { return a.build.running }
+
 // typing reports whether a text input has the keyboard, so letters are text, not keys.
 func (a *App) typing() bool {
 	return (a.screen == ScreenBase && !a.base.fetching) || (a.screen == ScreenPlatforms && a.platforms.filtering)

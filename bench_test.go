@@ -1,0 +1,79 @@
+package main
+
+import (
+	"context"
+	"io"
+	"os"
+	"path/filepath"
+	"testing"
+
+	tea "charm.land/bubbletea/v2"
+
+	"github.com/pycontainer/pycontainer/build"
+	"github.com/pycontainer/pycontainer/internal/testbase"
+	"github.com/pycontainer/pycontainer/oci"
+	"github.com/pycontainer/pycontainer/ui"
+)
+
+// BenchmarkBuildLargeLayer builds one platform whose base has a 200 MB layer, from a
+// registry on loopback into a fresh layout, once with plain progress lines and once
+// with the terminal app drawing every progress update (to a discarded output). The
+// ratio of the two is the cost of the TUI:
+//
+//	go test -run '^$' -bench BuildLargeLayer -benchtime 5x .
+func BenchmarkBuildLargeLayer(b *testing.B) {
+	reg := testbase.Start(b)
+	reg.Push(b, testbase.Spec{Repo: "library/python", Tag: "big", Platforms: testbase.PythonPlatforms[:1], PaddingBytes: 200 << 20})
+	dir := b.TempDir()
+	for _, f := range []string{"app.py", "pyproject.toml"} {
+		data, err := os.ReadFile(filepath.Join("examples", "cross-platform-demo", f))
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, f), data, 0o644); err != nil {
+			b.Fatal(err)
+		}
+	}
+	base := reg.Host + "/library/python:big"
+	opts := func(b *testing.B, out string) *build.Options {
+		o, err := build.Resolve(build.Inputs{Flags: build.Settings{Context: &dir, BaseImage: &base, Output: &out}, Getenv: func(string) string { return "" }})
+		if err != nil {
+			b.Fatal(err)
+		}
+		return o
+	}
+
+	b.Run("plain", func(b *testing.B) {
+		for i := 0; b.Loop(); i++ {
+			o := opts(b, filepath.Join(b.TempDir(), "image"))
+			if err := build.Run(context.Background(), o, ui.NewPlain(io.Discard, io.Discard, true).Emit); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("tui", func(b *testing.B) {
+		for i := 0; b.Loop(); i++ {
+			o := opts(b, filepath.Join(b.TempDir(), "image"))
+			app := ui.New(ui.Config{Services: appServices(o), Requested: o.Platforms, Start: ui.ScreenBuild,
+				Host: oci.HostPlatform(), Theme: "dark", Output: o.Output})
+			p := tea.NewProgram(quitWhenBuilt{app}, tea.WithInput(nil), tea.WithOutput(io.Discard), tea.WithWindowSize(120, 40), tea.WithoutSignals())
+			if _, err := p.Run(); err != nil {
+				b.Fatal(err)
+			}
+			if err := app.Result(); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+// quitWhenBuilt ends the program when the app's build is over.
+type quitWhenBuilt struct{ *ui.App }
+
+func (q quitWhenBuilt) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
+	_, cmd := q.App.Update(msg)
+	if !q.Building() {
+		return q, tea.Quit
+	}
+	return q, cmd
+}
