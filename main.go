@@ -16,7 +16,6 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/pycontainer/pycontainer/build"
-	"github.com/pycontainer/pycontainer/oci"
 	"github.com/pycontainer/pycontainer/themes"
 	"github.com/pycontainer/pycontainer/ui"
 )
@@ -113,37 +112,11 @@ func requestedFromFiles(o *build.Options) []build.RequestedPlatform {
 	return out
 }
 
-func newInspectCommand(stdout io.Writer, theme *string) *cobra.Command {
-	var progress string
-	cmd := &cobra.Command{
-		Use:   "inspect [DIR]",
-		Short: "Show what an OCI image layout holds (default dist/image)",
-		Args:  cobra.MaximumNArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			dir := "dist/image"
-			if len(args) == 1 {
-				dir = args[0]
-			}
-			if interactive(progress, stdout) {
-				opts := &build.Options{Output: dir}
-				return runApp(cmd.Context(), ui.Config{Services: appServices(opts), Theme: *theme, Output: dir, Start: ui.ScreenInspect})
-			}
-			s, err := oci.Inspect(dir)
-			if err != nil {
-				return err
-			}
-			return printSummary(stdout, s)
-		},
-	}
-	cmd.Flags().StringVar(&progress, "progress", "auto", "auto (the app on a terminal) or plain (text)")
-	return cmd
-}
-
 // buildFlags are the raw values of `pycontainer build`'s flags.
 type buildFlags struct {
-	tag, baseImage, config, context, output, workdir, entrypoint, cmd, user, progress string
-	platforms, env, labels, ports, mirrors                                            []string
-	includeDeps, push, verbose, reproducible, noReproducible, dryRun, insecure        bool
+	tag, baseImage, config, context, output, workdir, entrypoint, cmd, user, progress  string
+	platforms, env, labels, ports, mirrors                                             []string
+	includeDeps, push, verbose, reproducible, noReproducible, dryRun, insecure, strict bool
 }
 
 func newBuildCommand(stdout, stderr io.Writer, theme *string) *cobra.Command {
@@ -197,6 +170,7 @@ func newBuildCommand(stdout, stderr io.Writer, theme *string) *cobra.Command {
 	fl.StringArrayVar(&f.ports, "port", nil, "port to expose, e.g. 8000 or 53/udp (repeatable)")
 	fl.BoolVar(&f.dryRun, "dry-run", false, "resolve and print the plan; write nothing")
 	fl.StringVar(&f.progress, "progress", "auto", "progress output: auto, plain or json")
+	fl.BoolVar(&f.strict, "strict", false, "fail (keeping the previous image) when the app layer holds binaries of another architecture or a host virtualenv")
 	fl.BoolVar(&f.insecure, "insecure", false, "reach the base image's registry over plain HTTP (loopback registries always are)")
 	fl.StringArrayVar(&f.mirrors, "registry-mirror", nil, "REGISTRY=MIRROR, e.g. docker.io=localhost:5000 (repeatable; also PYCONTAINER_REGISTRY_MIRROR)")
 	return cmd
@@ -263,6 +237,7 @@ func resolveBuildOptions(fs *pflag.FlagSet, f buildFlags) (*build.Options, error
 		return nil, err
 	}
 	opts.InsecureBase = f.insecure
+	opts.Strict = f.strict
 	return opts, nil
 }
 

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -120,34 +119,4 @@ func rememberImage(image string) error {
 		return err
 	}
 	return os.WriteFile(path, []byte(strings.Join(list, "\n")+"\n"), 0o644)
-}
-
-// printSummary writes what a layout holds as text, for `pycontainer inspect` off a terminal.
-func printSummary(w io.Writer, s *oci.Summary) error {
-	for i, img := range s.Images {
-		if i > 0 {
-			fmt.Fprintln(w)
-		}
-		c := img.Config
-		fmt.Fprintf(w, "%s  %s\n", oci.PlatformString(img.Platform()), img.Digest)
-		for _, p := range img.Problems {
-			fmt.Fprintf(w, "  problem:    %s\n", p)
-		}
-		fmt.Fprintf(w, "  name:       %s\n", img.Name)
-		fmt.Fprintf(w, "  config:     architecture=%s os=%s variant=%s\n", c.Architecture, c.OS, c.Variant)
-		fmt.Fprintf(w, "  entrypoint: %q\n", c.Config.Entrypoint)
-		fmt.Fprintf(w, "  cmd:        %q\n", c.Config.Cmd)
-		fmt.Fprintf(w, "  workdir:    %s\n", c.Config.WorkingDir)
-		fmt.Fprintf(w, "  user:       %s\n", c.Config.User)
-		for _, e := range c.Config.Env {
-			fmt.Fprintf(w, "  env:        %s\n", e)
-		}
-		fmt.Fprintf(w, "  layers:     %d (%s)\n", len(img.Layers), ui.HumanBytes(img.LayersSize()))
-	}
-	for _, img := range s.Images {
-		if len(img.Problems) > 0 {
-			return fmt.Errorf("%s: %s", oci.PlatformString(img.Platform()), img.Problems[0])
-		}
-	}
-	return nil
 }

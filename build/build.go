@@ -176,6 +176,9 @@ func Run(ctx context.Context, o *Options, sink Sink) error {
 	if err := errors.Join(failed...); err != nil {
 		return fmt.Errorf("%w; %s is unchanged", err, o.Output)
 	}
+	if err := b.checkAppLayer(targets, app); err != nil {
+		return err
+	}
 
 	idx := v1.Index{Versioned: v1.IndexSchemaVersion, MediaType: mediatype.OCI1ManifestList, Manifests: results}
 	if err := layout.CommitIndex(idx); err != nil {
@@ -413,6 +416,31 @@ func (b *builder) buildPlatform(ctx context.Context, t target, app appLayer) (de
 	}
 	b.sink(PlatformDone{Platform: plat, Manifest: md.Digest.String(), Config: cfgDesc.Digest.String(), Size: total, Layers: len(layers)})
 	return md, nil
+}
+
+// checkAppLayer looks for binaries of another architecture and host virtualenvs in the
+// layer built from the context: warnings, or with Strict an error before the index is
+// replaced. Base layers are the base image's business (pycontainer inspect --verify
+// checks them too).
+func (b *builder) checkAppLayer(targets []target, app appLayer) error {
+	var findings []oci.Finding
+	for _, t := range targets {
+		fs, err := oci.VerifyLayer(b.layout.Dir(), t.req.Platform, app.desc)
+		if err != nil {
+			return fmt.Errorf("check the app layer: %w", err)
+		}
+		findings = append(findings, fs...)
+	}
+	if len(findings) == 0 {
+		return nil
+	}
+	if b.o.Strict {
+		return fmt.Errorf("--strict: %s (and %d more); %s is unchanged", findings[0], len(findings)-1, b.o.Output)
+	}
+	for _, f := range findings {
+		b.sink(Warning{Message: f.String()})
+	}
+	return nil
 }
 
 // ociLayer gives a base layer its OCI media type; the bytes (and digest) are unchanged.

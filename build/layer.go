@@ -29,7 +29,7 @@ type layerEntry struct {
 // layerResult describes a written layer.
 type layerResult struct {
 	DiffID digest.Digest // digest of the uncompressed tar, for rootfs.diff_ids
-	Files  int
+	Files  int           // regular files
 }
 
 // writeLayer writes entries as a gzip-compressed tar to w. With a fixed mtime the bytes
@@ -71,8 +71,8 @@ func writeLayer(w io.Writer, entries []layerEntry, mtime *time.Time) (layerResul
 			if err := copyEntry(tw, e); err != nil {
 				return layerResult{}, err
 			}
+			res.Files++
 		}
-		res.Files++
 	}
 	if err := tw.Close(); err != nil {
 		return layerResult{}, fmt.Errorf("finish layer tar: %w", err)

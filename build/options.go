@@ -45,6 +45,9 @@ type Options struct {
 	// KeepGoing lets the other platforms finish when one fails (the index is still only
 	// written when all succeed), so an interactive user can retry the failed one.
 	KeepGoing bool
+	// Strict turns what the post-build check finds (binaries of another architecture, a
+	// host virtualenv) from warnings into an error that keeps the previous image.
+	Strict bool
 
 	Project  Project
 	Warnings []string // configuration warnings, reported when the build starts

@@ -100,6 +100,9 @@ func TestDemoRunsOnEveryArchitecture(t *testing.T) {
 			if out, err := exec.Command("umoci", "unpack", "--rootless", "--image", layout+":"+goarch, bundle).CombinedOutput(); err != nil {
 				t.Fatalf("umoci unpack: %v\n%s", err, out)
 			}
+			if out, err := exec.Command(bin, "inspect", "--verify", "--progress", "plain", layout).CombinedOutput(); err != nil {
+				t.Errorf("inspect --verify on the %s image: %v\n%s", want, err, out)
+			}
 			got := runBundle(t, bundle, a)
 			t.Logf("the %s image printed:\n%s", want, got)
 			for _, w := range []string{"Python 3.11", "Platform: " + a.machine, "System: Linux"} {
@@ -137,6 +140,52 @@ func checkBaseIndex(t *testing.T, host string, platforms int) {
 		if m.Platform.Architecture == "arm64" && m.Platform.Variant != "v8" {
 			t.Errorf("arm64 entry has variant %q, want v8 as Docker Hub's images have", m.Platform.Variant)
 		}
+	}
+}
+
+// TestVerifyCatchesForeignSharedObject builds an arm64 image whose app carries an
+// x86-64 shared object (as a copied virtualenv would) and expects inspect --verify to
+// fail naming the file.
+func TestVerifyCatchesForeignSharedObject(t *testing.T) {
+	root := os.Getenv("PYCONTAINER_E2E_ROOTFS")
+	if root == "" {
+		t.Skip("PYCONTAINER_E2E_ROOTFS is not set")
+	}
+	matches, _ := filepath.Glob(filepath.Join(root, "amd64", "usr", "lib", "x86_64-linux-gnu", "libz.so.*"))
+	if len(matches) == 0 {
+		t.Skip("no x86-64 libz in the amd64 rootfs")
+	}
+	so, err := os.ReadFile(matches[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	host := testbase.StartDistribution(t)
+	reg := testbase.Connect(host)
+	reg.Push(t, testbase.Spec{Repo: "library/python", Tag: "3.11-slim", Platforms: testbase.PythonPlatforms})
+	bin := buildBinary(t)
+	work := t.TempDir()
+	for name, data := range map[string][]byte{"app.py": []byte("print(1)\n"), "libs/_native.cpython-311-x86_64-linux-gnu.so": so} {
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(work, name)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(work, name), data, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cmd := exec.Command(bin, "build", "--platform", "linux/arm64", "--base-image", host+"/library/python:3.11-slim", "--progress", "plain")
+	cmd.Dir = work
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), "warning: linux/arm64: /app/libs/_native.cpython-311-x86_64-linux-gnu.so") {
+		t.Errorf("the build did not warn about the x86-64 .so:\n%s", out)
+	}
+	verify := exec.Command(bin, "inspect", "--verify", "--progress", "plain")
+	verify.Dir = work
+	out, err = verify.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "/app/libs/_native.cpython-311-x86_64-linux-gnu.so") || !strings.Contains(string(out), "an ELF binary for amd64, not linux/arm64") {
+		t.Errorf("inspect --verify: err %v\n%s", err, out)
 	}
 }
 

@@ -1,0 +1,209 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/pycontainer/pycontainer/build"
+	"github.com/pycontainer/pycontainer/oci"
+	"github.com/pycontainer/pycontainer/ui"
+)
+
+func newInspectCommand(stdout io.Writer, theme *string) *cobra.Command {
+	var progress string
+	var asJSON, verify bool
+	cmd := &cobra.Command{
+		Use:   "inspect [DIR]",
+		Short: "Show what an OCI image layout holds (default dist/image); --verify checks it",
+		Long: `inspect shows, per platform, the config's architecture, os and variant, created,
+entrypoint and cmd, workdir, user, env, labels, layers and history.
+
+--verify also checks, and exits 1 when a check fails:
+  - each index entry's platform equals its config's platform;
+  - ELF binaries and shared objects in the layers are built for the image's platform
+    (machine, class, byte order; the hard-float ABI on arm/v6 and arm/v7);
+  - no Mach-O or Windows binaries, no pyvenv.cfg, no shebangs pointing at host paths
+    such as /Users/... — the marks of a macOS virtualenv copied into a Linux image.`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			dir := "dist/image"
+			if len(args) == 1 {
+				dir = args[0]
+			}
+			if !asJSON && !verify && interactive(progress, stdout) {
+				opts := &build.Options{Output: dir}
+				return runApp(cmd.Context(), ui.Config{Services: appServices(opts), Theme: *theme, Output: dir, Start: ui.ScreenInspect})
+			}
+			s, err := oci.Inspect(dir)
+			if err != nil {
+				return err
+			}
+			var findings []oci.Finding
+			if verify {
+				if findings, err = oci.Verify(dir, oci.VerifyOptions{}); err != nil {
+					return err
+				}
+			}
+			if asJSON {
+				if err := writeInspectJSON(stdout, s, findings, verify); err != nil {
+					return err
+				}
+			} else {
+				printSummary(stdout, s)
+				if verify {
+					printFindings(stdout, findings)
+				}
+			}
+			return inspectResult(s, findings)
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON (schema in the README)")
+	cmd.Flags().BoolVar(&verify, "verify", false, "check platforms and binaries; exit 1 on a failed check")
+	cmd.Flags().StringVar(&progress, "progress", "auto", "auto (the app on a terminal) or plain (text)")
+	return cmd
+}
+
+// inspectResult fails when the index and a config disagree or a check found something.
+func inspectResult(s *oci.Summary, findings []oci.Finding) error {
+	if len(findings) > 0 {
+		return fmt.Errorf("%s: verification failed: %s (and %d more)", s.Dir, findings[0], len(findings)-1)
+	}
+	for _, img := range s.Images {
+		if len(img.Problems) > 0 {
+			return fmt.Errorf("%s: %s: %s", s.Dir, oci.PlatformString(img.Platform()), img.Problems[0])
+		}
+	}
+	return nil
+}
+
+func printFindings(w io.Writer, findings []oci.Finding) {
+	fmt.Fprintln(w)
+	if len(findings) == 0 {
+		fmt.Fprintln(w, "verify: ok (platforms agree, binaries match their platform, no host virtualenv)")
+		return
+	}
+	fmt.Fprintf(w, "verify: %d problem(s)\n", len(findings))
+	for _, f := range findings {
+		fmt.Fprintf(w, "  %s\n", f)
+	}
+}
+
+// printSummary writes what a layout holds as text.
+func printSummary(w io.Writer, s *oci.Summary) {
+	for i, img := range s.Images {
+		if i > 0 {
+			fmt.Fprintln(w)
+		}
+		c := img.Config
+		fmt.Fprintf(w, "%s  %s\n", oci.PlatformString(img.Platform()), img.Digest)
+		for _, p := range img.Problems {
+			fmt.Fprintf(w, "  problem:    %s\n", p)
+		}
+		fmt.Fprintf(w, "  name:       %s\n", img.Name)
+		fmt.Fprintf(w, "  config:     architecture=%s os=%s variant=%s\n", c.Architecture, c.OS, c.Variant)
+		if c.Created != nil {
+			fmt.Fprintf(w, "  created:    %s\n", c.Created.UTC().Format(time.RFC3339))
+		}
+		fmt.Fprintf(w, "  entrypoint: %q\n", c.Config.Entrypoint)
+		fmt.Fprintf(w, "  cmd:        %q\n", c.Config.Cmd)
+		fmt.Fprintf(w, "  workdir:    %s\n", c.Config.WorkingDir)
+		fmt.Fprintf(w, "  user:       %s\n", c.Config.User)
+		for _, e := range c.Config.Env {
+			fmt.Fprintf(w, "  env:        %s\n", e)
+		}
+		for k, v := range c.Config.Labels {
+			fmt.Fprintf(w, "  label:      %s=%s\n", k, v)
+		}
+		fmt.Fprintf(w, "  layers:     %d (%s)\n", len(img.Layers), ui.HumanBytes(img.LayersSize()))
+		for i, l := range img.Layers {
+			fmt.Fprintf(w, "    %2d %s %10s\n", i+1, l.Digest, ui.HumanBytes(l.Size))
+		}
+		for _, h := range c.History {
+			fmt.Fprintf(w, "  history:    %s\n", h.CreatedBy)
+		}
+	}
+}
+
+// inspectJSON is the schema of `inspect --json`.
+type inspectJSON struct {
+	Dir      string        `json:"dir"`
+	Images   []imageJSON   `json:"images"`
+	Verified bool          `json:"verified"`
+	Findings []findingJSON `json:"findings"`
+}
+
+type imageJSON struct {
+	Platform      string            `json:"platform"`
+	IndexPlatform string            `json:"index_platform,omitempty"`
+	Digest        string            `json:"digest"`
+	RefName       string            `json:"ref_name,omitempty"`
+	Name          string            `json:"name,omitempty"`
+	Architecture  string            `json:"architecture"`
+	OS            string            `json:"os"`
+	Variant       string            `json:"variant,omitempty"`
+	Created       *time.Time        `json:"created,omitempty"`
+	Entrypoint    []string          `json:"entrypoint"`
+	Cmd           []string          `json:"cmd"`
+	Workdir       string            `json:"workdir"`
+	User          string            `json:"user"`
+	Env           []string          `json:"env"`
+	Labels        map[string]string `json:"labels"`
+	Layers        []layerJSON       `json:"layers"`
+	History       []historyJSON     `json:"history"`
+	Problems      []string          `json:"problems"`
+}
+
+type layerJSON struct {
+	Digest    string `json:"digest"`
+	Size      int64  `json:"size"`
+	MediaType string `json:"media_type"`
+}
+
+type historyJSON struct {
+	Created    *time.Time `json:"created,omitempty"`
+	CreatedBy  string     `json:"created_by"`
+	EmptyLayer bool       `json:"empty_layer"`
+}
+
+type findingJSON struct {
+	Platform string `json:"platform"`
+	Layer    string `json:"layer,omitempty"`
+	File     string `json:"file,omitempty"`
+	Problem  string `json:"problem"`
+}
+
+func writeInspectJSON(w io.Writer, s *oci.Summary, findings []oci.Finding, verified bool) error {
+	out := inspectJSON{Dir: s.Dir, Verified: verified, Images: []imageJSON{}, Findings: []findingJSON{}}
+	for _, img := range s.Images {
+		c := img.Config
+		j := imageJSON{
+			Platform: oci.PlatformString(img.Platform()), Digest: img.Digest.String(), RefName: img.RefName, Name: img.Name,
+			Architecture: c.Architecture, OS: c.OS, Variant: c.Variant, Created: c.Created,
+			Entrypoint: c.Config.Entrypoint, Cmd: c.Config.Cmd, Workdir: c.Config.WorkingDir, User: c.Config.User,
+			Env: c.Config.Env, Labels: c.Config.Labels, Layers: []layerJSON{}, History: []historyJSON{}, Problems: img.Problems,
+		}
+		if img.IndexPlatform != nil {
+			j.IndexPlatform = oci.PlatformString(*img.IndexPlatform)
+		}
+		if j.Problems == nil {
+			j.Problems = []string{}
+		}
+		for _, l := range img.Layers {
+			j.Layers = append(j.Layers, layerJSON{Digest: l.Digest.String(), Size: l.Size, MediaType: l.MediaType})
+		}
+		for _, h := range c.History {
+			j.History = append(j.History, historyJSON{Created: h.Created, CreatedBy: h.CreatedBy, EmptyLayer: h.EmptyLayer})
+		}
+		out.Images = append(out.Images, j)
+	}
+	for _, f := range findings {
+		out.Findings = append(out.Findings, findingJSON{Platform: f.Platform, Layer: f.Layer, File: f.File, Problem: f.Problem})
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(out)
+}
