@@ -122,6 +122,8 @@ func TestFlowMissingPlatform(t *testing.T) {
 	tm.Send(keyPress("enter"))
 	scr.waitFor(t, "missing: not in this index (asked by --platform flag)")
 	scr.waitFor(t, "1 platform of 3 selected")
+	scr.waitFor(t, "Why linux/s390x is missing")
+	scr.waitFor(t, "index has  linux/amd64") // the real diagnosis arrived
 	tm.Send(keyPress("q"))
 	tm.WaitFinished(t, teatest.WithFinalTimeout(10*time.Second))
 }

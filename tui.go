@@ -52,6 +52,9 @@ func appServices(opts *build.Options) ui.Services {
 		Remember: func(image string) {
 			_ = rememberImage(image)
 		},
+		Diagnose: func(ctx context.Context, ix *registry.Index, req build.RequestedPlatform) string {
+			return build.Diagnose(ctx, opts, ix, req).Text()
+		},
 	}
 }
 

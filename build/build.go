@@ -38,14 +38,19 @@ type NoMatchError struct {
 	Available []oci.Platform
 	// Attestations counts attestation entries, which are never candidates.
 	Attestations int
+	// Diagnosis, when set, explains the miss and suggests what would work.
+	Diagnosis *Diagnosis
 }
 
 func (e *NoMatchError) Error() string {
 	return fmt.Sprintf("No matching manifest for platform %s in %s (from %s)", e.Requested, e.Image, e.Requested.Source)
 }
 
-// Detail lists what the index does offer, for the lines after the error.
+// Detail explains the miss, for the lines after the error.
 func (e *NoMatchError) Detail() string {
+	if e.Diagnosis != nil {
+		return e.Diagnosis.Text()
+	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s offers:\n", e.Image)
 	for _, p := range e.Available {
@@ -112,6 +117,10 @@ func Run(ctx context.Context, o *Options, sink Sink) error {
 		return err
 	}
 	targets, err := matchPlatforms(o, index)
+	var noMatch *NoMatchError
+	if errors.As(err, &noMatch) {
+		noMatch.Diagnosis = Diagnose(ctx, o, index, noMatch.Requested)
+	}
 	if err != nil {
 		return err
 	}

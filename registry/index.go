@@ -207,3 +207,12 @@ func (c *Client) fetchSmallBlob(ctx context.Context, r ref.Ref, d descriptor.Des
 	}
 	return raw, nil
 }
+
+// Tags lists the tags of r's repository.
+func (c *Client) Tags(ctx context.Context, r ref.Ref) ([]string, error) {
+	tl, err := c.rc.TagList(ctx, r)
+	if err != nil {
+		return nil, DescribeError(r, err)
+	}
+	return tl.GetTags()
+}

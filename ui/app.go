@@ -42,6 +42,8 @@ type Services struct {
 	Inspect func() (*oci.Summary, error)
 	// Remember records a base image the user opened, for next time.
 	Remember func(image string)
+	// Diagnose explains why an index lacks a requested platform (may be nil).
+	Diagnose func(ctx context.Context, ix *registry.Index, req build.RequestedPlatform) string
 }
 
 // Config sets up the app.
@@ -156,14 +158,19 @@ func (a *App) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 			return a, nil
 		}
 	case indexFetchedMsg:
+		var cmd tea.Cmd
 		if msg.err == nil && msg.seq == a.base.seq {
 			a.platforms.load(msg.image, msg.index, a.cfg.Requested, a.cfg.Host)
 			a.screen = ScreenPlatforms
 			if a.cfg.Services.Remember != nil {
 				a.cfg.Services.Remember(msg.image)
 			}
+			cmd = a.platforms.diagnose()
 		}
-		return a, a.base.update(msg)
+		return a, tea.Batch(a.base.update(msg), cmd)
+	case diagnosedMsg:
+		a.platforms.setDiagnosis(msg)
+		return a, nil
 	case startBuildMsg:
 		a.build.start(msg.platforms)
 		a.screen = ScreenBuild
@@ -332,6 +339,11 @@ type (
 	inspectLoadedMsg struct {
 		summary *oci.Summary
 		err     error
+	}
+	diagnosedMsg struct {
+		index    *registry.Index
+		platform string
+		text     string
 	}
 	backMsg   struct{}
 	statusMsg string

@@ -66,6 +66,9 @@ func newTestApp(t testing.TB, start Screen, requested ...string) *App {
 			FetchIndex: func(context.Context, string) (*registry.Index, error) { return fixtureIndex(t), nil },
 			Build:      func(context.Context, []build.RequestedPlatform, build.Sink) error { return nil },
 			Inspect:    func() (*oci.Summary, error) { return fixtureSummary(), nil },
+			Diagnose: func(_ context.Context, _ *registry.Index, req build.RequestedPlatform) string {
+				return "  asked for  " + req.String() + ", from " + req.Source + "\n  try        --base-image python:3.11-alpine   (linux/amd64, linux/riscv64)"
+			},
 		},
 		BaseImage: "python:3.11-slim", Requested: req, Host: mustPlatform(t, "linux/amd64"),
 		Start: start, Theme: "dark", Output: "dist/image",
@@ -126,7 +129,9 @@ func screenText(a *App) string {
 
 func loadPlatforms(t *testing.T, a *App) {
 	t.Helper()
-	a.Update(indexFetchedMsg{seq: a.base.seq, image: "python:3.11-slim", index: fixtureIndex(t)})
+	for _, m := range send(a, indexFetchedMsg{seq: a.base.seq, image: "python:3.11-slim", index: fixtureIndex(t)}) {
+		send(a, m)
+	}
 	if a.screen != ScreenPlatforms {
 		t.Fatalf("screen %v after the index arrived", a.screen)
 	}
@@ -141,7 +146,7 @@ func TestPlatformScreen(t *testing.T) {
 	}
 	a.Update(tea.WindowSizeMsg{Width: 120, Height: 30})
 	text := screenText(a)
-	for _, want := range []string{"linux/riscv64", "missing: not in this index (asked by --platform flag)", "native on this machine", "runs under emulation", "index says linux/arm64/v8", "1 attestation hidden (t)", "1 platform of 4 selected"} {
+	for _, want := range []string{"linux/riscv64", "missing: not in this index (asked by --platform flag)", "Why linux/riscv64 is missing", "try        --base-image python:3.11-alpine", "native on this machine", "runs under emulation", "index says linux/arm64/v8", "1 attestation hidden (t)", "1 platform of 4 selected"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("screen lacks %q:\n%s", want, text)
 		}

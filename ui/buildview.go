@@ -2,6 +2,7 @@ package ui
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -342,6 +343,12 @@ func (b *buildScreen) view(width, height int) string {
 		if b.failed() == 0 && !strings.Contains(b.result.Error(), "context canceled") {
 			for _, l := range wrap(b.result.Error(), width-2) {
 				lines = append(lines, "  "+s.Err.Render(l))
+			}
+			var detailed interface{ Detail() string }
+			if errors.As(b.result, &detailed) {
+				for _, l := range strings.Split(detailed.Detail(), "\n") {
+					lines = append(lines, s.Muted.Render(truncate(l, width)))
+				}
 			}
 		}
 	default:

@@ -1,6 +1,7 @@
 package ui
 
 import (
+	"context"
 	"fmt"
 	"strings"
 
@@ -26,6 +27,7 @@ type platformRow struct {
 	host        oci.Execution
 	selected    bool
 	request     build.RequestedPlatform
+	diagnosis   string // for a missing row: why, and what would work
 }
 
 func (r platformRow) label() string { return oci.PlatformString(r.platform) }
@@ -85,6 +87,37 @@ func (p *platformScreen) load(image string, ix *registry.Index, requested []buil
 		if !found[req.String()] {
 			p.rows = append(p.rows, platformRow{platform: req.Platform, raw: req.Raw, request: req,
 				missing: fmt.Sprintf("not in this index (asked by %s)", req.Source)})
+		}
+	}
+}
+
+// diagnose asks, in the background, why each missing requested platform is missing.
+func (p *platformScreen) diagnose() tea.Cmd {
+	diag := p.app.cfg.Services.Diagnose
+	if diag == nil {
+		return nil
+	}
+	var cmds []tea.Cmd
+	ix := p.index
+	for _, r := range p.rows {
+		if r.missing == "" {
+			continue
+		}
+		req := r.request
+		cmds = append(cmds, func() tea.Msg {
+			return diagnosedMsg{index: ix, platform: req.String(), text: diag(context.Background(), ix, req)}
+		})
+	}
+	return tea.Batch(cmds...)
+}
+
+func (p *platformScreen) setDiagnosis(msg diagnosedMsg) {
+	if msg.index != p.index {
+		return // for an index no longer shown
+	}
+	for i := range p.rows {
+		if p.rows[i].missing != "" && p.rows[i].label() == msg.platform {
+			p.rows[i].diagnosis = msg.text
 		}
 	}
 }
@@ -281,6 +314,26 @@ func (p *platformScreen) view(width, height int) string {
 	}
 	if len(vis) == 0 {
 		lines = append(lines, s.Muted.Render("  no platform matches the filter"))
+	}
+	// Why a missing platform is missing: the row under the cursor, else the first.
+	var why *platformRow
+	for _, i := range vis {
+		if r := &p.rows[i]; r.missing != "" && (why == nil || i == vis[min(p.cursor, len(vis)-1)]) {
+			why = r
+		}
+	}
+	if why != nil && height-len(lines)-3 > 2 {
+		lines = append(lines, "", s.Warn.Render(truncate("Why "+why.label()+" is missing", width)))
+		text := why.diagnosis
+		if text == "" {
+			text = "  looking for tags of this repository that have it …"
+		}
+		for _, l := range strings.Split(text, "\n") {
+			if len(lines) >= height-2 {
+				break
+			}
+			lines = append(lines, s.Muted.Render(truncate(l, width)))
+		}
 	}
 	for len(lines) < height-2 {
 		lines = append(lines, "")

@@ -11,7 +11,8 @@ import (
 
 // Catalog mirrors the platform sets of real tags, so the demo shows what users meet:
 // a slim tag with many platforms and attestations, an alpine-like tag that lacks some,
-// and an image only built for amd64.
+// an image only built for amd64 whose newer siblings have arm64, and a single-manifest
+// tag.
 var Catalog = []Spec{
 	{Repo: "library/python", Tag: "3.11-slim", Attestation: true, Platforms: []Platform{
 		{"linux", "amd64", ""}, {"linux", "arm64", "v8"}, {"linux", "arm", "v7"}, {"linux", "arm", "v5"},
@@ -26,6 +27,9 @@ var Catalog = []Spec{
 		{"linux", "386", ""}, {"linux", "ppc64le", ""}, {"linux", "riscv64", ""}, {"linux", "s390x", ""},
 	}},
 	{Repo: "demo/legacy-python", Tag: "3.8", DockerMediaTypes: true, Platforms: []Platform{{"linux", "amd64", ""}}},
+	{Repo: "demo/legacy-python", Tag: "3.9", Attestation: true, Platforms: []Platform{{"linux", "amd64", ""}, {"linux", "arm64", "v8"}}},
+	{Repo: "demo/legacy-python", Tag: "3.10", Attestation: true, Platforms: []Platform{{"linux", "amd64", ""}, {"linux", "arm64", "v8"}, {"linux", "arm", "v7"}}},
+	{Repo: "demo/legacy-python", Tag: "3.8-arm64-only", Single: true, Platforms: []Platform{{"linux", "arm64", "v8"}}},
 }
 
 // Seed pushes the catalog; padding adds that many bytes to each platform's layer so

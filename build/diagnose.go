@@ -1,0 +1,309 @@
+package build
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/pycontainer/pycontainer/oci"
+	"github.com/pycontainer/pycontainer/registry"
+)
+
+// Diagnosis explains why a platform is missing from a base image and what would work.
+type Diagnosis struct {
+	Image        string
+	Requested    RequestedPlatform
+	Rules        []string       // the normalisation and compatibility rules that applied
+	Closest      []string       // entries that would run on the requested platform
+	Available    []oci.Platform // as the index spells them
+	Attestations int
+	Siblings     []Sibling // tags of the same repository that have the platform, best first
+	TagsChecked  int
+	TagsTotal    int
+	TagsError    string // why tags could not be listed
+	Host         oci.Platform
+}
+
+// Sibling is another tag of the same repository.
+type Sibling struct {
+	Ref       string // full reference
+	Tag       string
+	Platforms []string
+}
+
+// Diagnose explains why index lacks req. It lists the repository's tags, ranks the
+// likely siblings of the tag and checks a bounded number of their indexes concurrently.
+func Diagnose(ctx context.Context, o *Options, ix *registry.Index, req RequestedPlatform) *Diagnosis {
+	d := &Diagnosis{Image: ix.Ref.CommonName(), Requested: req, Host: oci.HostPlatform()}
+	for _, e := range ix.Entries {
+		if e.Attestation {
+			d.Attestations++
+			continue
+		}
+		raw := e.Platform
+		if e.Descriptor.Platform != nil {
+			raw = *e.Descriptor.Platform
+		}
+		d.Available = append(d.Available, raw)
+		if rule, ok := compatibleRule(req.Platform, e.Platform); ok {
+			d.Closest = append(d.Closest, oci.PlatformString(e.Platform))
+			d.Rules = append(d.Rules, rule)
+		} else if rule != "" {
+			d.Rules = append(d.Rules, rule)
+		}
+	}
+	d.Rules = append(spellingRules(req), d.Rules...)
+	d.findSiblings(ctx, o, ix, req.Platform)
+	return d
+}
+
+// spellingRules say how the asked-for string was normalised.
+func spellingRules(req RequestedPlatform) []string {
+	raw := strings.ToLower(strings.TrimSpace(req.Raw))
+	norm := req.String()
+	if raw == "" || raw == norm {
+		return nil
+	}
+	var rule string
+	switch {
+	case strings.HasSuffix(raw, "arm64/v8"):
+		rule = "arm64/v8 is arm64: v8 is arm64's base variant, and indexes spell it either way"
+	case strings.Contains(raw, "aarch64"):
+		rule = "aarch64 is the kernel's name for arm64"
+	case strings.Contains(raw, "x86_64") || strings.Contains(raw, "x86-64"):
+		rule = "x86_64 is the kernel's name for amd64"
+	case strings.Contains(raw, "armhf"):
+		rule = "armhf (Debian's name) is arm/v7"
+	case raw == "linux/arm":
+		rule = "arm without a variant means arm/v7"
+	default:
+		rule = fmt.Sprintf("%q is read as %s", req.Raw, norm)
+	}
+	return []string{rule}
+}
+
+// compatibleRule says whether an image of platform have runs on a machine of platform
+// want, and the rule behind it; ("", false) when there is nothing to say.
+func compatibleRule(want, have oci.Platform) (string, bool) {
+	want, have = oci.NormalizePlatform(want), oci.NormalizePlatform(have)
+	if want.OS != have.OS {
+		return "", false
+	}
+	switch {
+	case want.Architecture == "arm" && have.Architecture == "arm" && want.Variant != have.Variant:
+		hv, wv := variantNumber(have.Variant), variantNumber(want.Variant)
+		if hv < wv {
+			return fmt.Sprintf("arm/%s images run on arm/%s machines (a v7 host runs v6 images, not the reverse): --platform %s works there",
+				have.Variant, want.Variant, oci.PlatformString(have)), true
+		}
+		return fmt.Sprintf("the index has %s, but arm/%s images do not run on arm/%s machines", oci.PlatformString(have), have.Variant, want.Variant), false
+	case want.Architecture == "arm64" && have.Architecture == "arm":
+		return fmt.Sprintf("%s images run on arm64 machines with 32-bit (AArch32) support — not on Graviton or Apple Silicon", oci.PlatformString(have)), false
+	case want.Architecture == "amd64" && have.Architecture == "386":
+		return "linux/386 images run on amd64 machines (32-bit), though slower and with less memory", true
+	case want.Architecture == "amd64" && have.Architecture == "amd64" && want.Variant != have.Variant:
+		if variantNumber(have.Variant) < variantNumber(want.Variant) {
+			return fmt.Sprintf("%s images run on every %s machine", oci.PlatformString(have), oci.PlatformString(want)), true
+		}
+	}
+	return "", false
+}
+
+func variantNumber(v string) int {
+	n, _ := strconv.Atoi(strings.TrimPrefix(strings.SplitN(v, ".", 2)[0], "v"))
+	if v == "" {
+		return 1
+	}
+	return n
+}
+
+const (
+	siblingChecks   = 12 // indexes fetched at most
+	siblingParallel = 4
+	siblingTimeout  = 15 * time.Second
+	siblingsShown   = 3
+)
+
+func (d *Diagnosis) findSiblings(ctx context.Context, o *Options, ix *registry.Index, want oci.Platform) {
+	ctx, cancel := context.WithTimeout(ctx, siblingTimeout)
+	defer cancel()
+	client := o.client(ix.Ref)
+	tags, err := client.Tags(ctx, ix.Ref)
+	if err != nil {
+		d.TagsError = err.Error()
+		return
+	}
+	d.TagsTotal = len(tags)
+	candidates := RankSiblings(ix.Ref.Tag, tags)
+	if len(candidates) > siblingChecks {
+		candidates = candidates[:siblingChecks]
+	}
+	found := make([]*Sibling, len(candidates))
+	var checked sync.Map
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(siblingParallel)
+	for i, tag := range candidates {
+		g.Go(func() error {
+			r := ix.Ref.SetTag(tag)
+			sib, err := client.Index(gctx, r)
+			if err != nil {
+				return nil // a tag that cannot be read is no suggestion
+			}
+			checked.Store(tag, true)
+			if _, ok := sib.Find(want); ok {
+				s := &Sibling{Ref: r.CommonName(), Tag: tag}
+				for _, p := range sib.Platforms() {
+					s.Platforms = append(s.Platforms, oci.PlatformString(p))
+				}
+				found[i] = s
+			}
+			return nil
+		})
+	}
+	_ = g.Wait()
+	checked.Range(func(any, any) bool { d.TagsChecked++; return true })
+	for _, s := range found {
+		if s != nil && len(d.Siblings) < siblingsShown {
+			d.Siblings = append(d.Siblings, *s)
+		}
+	}
+}
+
+var tagVersion = regexp.MustCompile(`^v?(\d+(?:\.\d+)*)(.*)$`)
+
+type parsedTag struct {
+	tag     string
+	version []int
+	flavour string // what follows the version: "-slim", "-alpine3.20", "-slim-bookworm"
+}
+
+func parseSiblingTag(tag string) parsedTag {
+	m := tagVersion.FindStringSubmatch(tag)
+	if m == nil {
+		return parsedTag{tag: tag, flavour: tag}
+	}
+	p := parsedTag{tag: tag, flavour: m[2]}
+	for _, f := range strings.Split(m[1], ".") {
+		n, _ := strconv.Atoi(f)
+		p.version = append(p.version, n)
+	}
+	return p
+}
+
+// flavourWords splits a flavour into words without version numbers: -alpine3.20 and
+// -alpine are the same flavour.
+func flavourWords(f string) []string {
+	var out []string
+	for _, w := range strings.FieldsFunc(f, func(r rune) bool { return r == '-' || r == '_' }) {
+		w = strings.TrimRight(w, "0123456789.")
+		if w != "" {
+			out = append(out, w)
+		}
+	}
+	return out
+}
+
+// RankSiblings orders the other tags of a repository by how likely they stand in for
+// current: the same flavour (-slim, -alpine, -bookworm) first, then the same version
+// line, newest versions first.
+func RankSiblings(current string, tags []string) []string {
+	cur := parseSiblingTag(current)
+	curWords := flavourWords(cur.flavour)
+	score := func(p parsedTag) int {
+		s := 0
+		words := flavourWords(p.flavour)
+		switch {
+		case slices.Equal(words, curWords):
+			s += 8
+		case len(words) > 0 && len(curWords) > 0 && words[0] == curWords[0]:
+			s += 4
+		}
+		if len(p.version) > 0 && len(cur.version) > 0 {
+			same := 0
+			for same < len(p.version) && same < len(cur.version) && p.version[same] == cur.version[same] {
+				same++
+			}
+			s += min(same, 2) * 2
+		}
+		if len(p.version) == 0 {
+			s-- // latest, slim: moving targets come after pinned versions
+		}
+		return s
+	}
+	var ranked []parsedTag
+	for _, t := range tags {
+		if t != current && !strings.HasPrefix(t, "sha256-") { // cosign/referrer tags
+			ranked = append(ranked, parseSiblingTag(t))
+		}
+	}
+	slices.SortStableFunc(ranked, func(a, b parsedTag) int {
+		if c := cmp.Compare(score(b), score(a)); c != 0 {
+			return c
+		}
+		return slices.Compare(b.version, a.version) // newest first
+	})
+	out := make([]string, len(ranked))
+	for i, p := range ranked {
+		out[i] = p.tag
+	}
+	return out
+}
+
+// Text renders the diagnosis as the lines that follow the one-line error.
+func (d *Diagnosis) Text() string {
+	var b strings.Builder
+	line := func(label, format string, args ...any) {
+		fmt.Fprintf(&b, "  %-10s %s\n", label, fmt.Sprintf(format, args...))
+	}
+	asked := d.Requested.String()
+	if d.Requested.Raw != "" && strings.ToLower(d.Requested.Raw) != asked {
+		asked += fmt.Sprintf(" (typed %q)", d.Requested.Raw)
+	}
+	line("asked for", "%s, from %s", asked, d.Requested.Source)
+	for _, r := range d.Rules {
+		line("rule", "%s", r)
+	}
+	for i, p := range d.Available {
+		label := ""
+		if i == 0 {
+			label = "index has"
+		}
+		line(label, "%-16s %s", oci.PlatformString(p), oci.HowRuns(d.Host, p).Note)
+	}
+	if len(d.Available) == 0 {
+		line("index has", "no images")
+	}
+	if d.Attestations > 0 {
+		line("", "+ %d attestation manifest(s) (unknown/unknown): signatures and SBOMs, not images", d.Attestations)
+	}
+	if len(d.Closest) > 0 {
+		line("closest", "%s would run on %s", strings.Join(d.Closest, ", "), d.Requested)
+	}
+	switch {
+	case d.TagsError != "":
+		line("siblings", "could not list the repository's tags: %s", d.TagsError)
+	case d.TagsTotal <= 1:
+		line("siblings", "the repository has no other tag")
+	case len(d.Siblings) == 0:
+		line("siblings", "none of the %d other tags checked (of %d) has %s", d.TagsChecked, d.TagsTotal, d.Requested)
+	default:
+		for i, s := range d.Siblings {
+			label := ""
+			if i == 0 {
+				label = "try"
+			}
+			line(label, "--base-image %s   (%s)", s.Ref, strings.Join(s.Platforms, ", "))
+		}
+		line("", "(checked %d of %d tags)", d.TagsChecked, d.TagsTotal)
+	}
+	line("this host", "%s: a %s image %s", oci.PlatformString(d.Host), d.Requested, oci.HowRuns(d.Host, d.Requested.Platform).Note)
+	return strings.TrimRight(b.String(), "\n")
+}

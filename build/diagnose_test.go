@@ -1,0 +1,92 @@
+package build
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/pycontainer/pycontainer/internal/demo"
+	"github.com/pycontainer/pycontainer/oci"
+	"github.com/pycontainer/pycontainer/registry"
+)
+
+func TestRankSiblings(t *testing.T) {
+	tags := []string{"3.8", "3.9-slim", "3.11-slim", "3.11-alpine", "3.11-slim-bookworm", "3.12-slim", "3.11", "latest", "3.10-slim", "3.11.9-slim", "sha256-abc.sig", "3.13-alpine3.20"}
+	tests := []struct {
+		current string
+		first   []string
+	}{
+		{"3.11-slim", []string{"3.11.9-slim", "3.12-slim", "3.10-slim", "3.9-slim"}},
+		{"3.11-alpine", []string{"3.13-alpine3.20"}},
+		{"3.8", []string{"3.11"}},
+	}
+	for _, tt := range tests {
+		got := RankSiblings(tt.current, tags)
+		if !slices.Equal(got[:len(tt.first)], tt.first) {
+			t.Errorf("RankSiblings(%q) starts %q, want %q", tt.current, got[:len(tt.first)], tt.first)
+		}
+		if got[len(got)-1] != "latest" {
+			t.Errorf("RankSiblings(%q) = %q: latest, a moving target, should come last", tt.current, got)
+		}
+		if slices.Contains(got, tt.current) || slices.Contains(got, "sha256-abc.sig") {
+			t.Errorf("RankSiblings(%q) lists itself or a signature tag: %q", tt.current, got)
+		}
+	}
+}
+
+func TestDiagnose(t *testing.T) {
+	reg, err := demo.Start(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reg.Close()
+	if err := reg.Seed(context.Background(), 0); err != nil {
+		t.Fatal(err)
+	}
+	o := &Options{}
+	fetch := func(image string) *registry.Index {
+		ix, err := FetchIndex(context.Background(), o, reg.Host+"/"+image)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ix
+	}
+	req := func(raw string) RequestedPlatform {
+		p, err := oci.ParsePlatform(raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return RequestedPlatform{Platform: p, Raw: raw, Source: "--platform flag"}
+	}
+
+	d := Diagnose(context.Background(), o, fetch("demo/legacy-python:3.8"), req("linux/arm64/v8"))
+	text := d.Text()
+	for _, want := range []string{
+		`asked for  linux/arm64 (typed "linux/arm64/v8"), from --platform flag`,
+		"arm64/v8 is arm64",
+		"index has  linux/amd64",
+		"try        --base-image " + reg.Host + "/demo/legacy-python:3.10",
+		"--base-image " + reg.Host + "/demo/legacy-python:3.9",
+		"this host",
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("diagnosis lacks %q:\n%s", want, text)
+		}
+	}
+	if len(d.Siblings) < 2 || d.Siblings[0].Tag != "3.10" {
+		t.Errorf("siblings %+v, want 3.10 first (newest with arm64)", d.Siblings)
+	}
+	if slices.ContainsFunc(d.Siblings, func(s Sibling) bool { return s.Tag == "3.8-arm64-only" }) && d.Siblings[0].Tag == "3.8-arm64-only" {
+		t.Errorf("a single-manifest sibling ranked first")
+	}
+
+	// arm/v6 asked, the index has v7 (too new) and v5 (runs on v6).
+	d = Diagnose(context.Background(), o, fetch("library/python:3.11-slim"), req("linux/arm/v6"))
+	text = d.Text()
+	for _, want := range []string{"arm/v5 images run on arm/v6 machines", "arm/v7 images do not run on arm/v6 machines", "closest    linux/arm/v5", "+ 7 attestation manifest(s)", "python:3.11-alpine"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("arm/v6 diagnosis lacks %q:\n%s", want, text)
+		}
+	}
+}
