@@ -28,7 +28,7 @@ entrypoint and cmd, workdir, user, env, labels, layers and history.
     (machine, class, byte order; the hard-float ABI on arm/v6 and arm/v7);
   - no Mach-O or Windows binaries, no pyvenv.cfg, no shebangs pointing at host paths
     such as /Users/... — the marks of a macOS virtualenv copied into a Linux image.`,
-		Args: cobra.MaximumNArgs(1),
+		Args: usageArgs(cobra.MaximumNArgs(1), "name one layout directory, e.g. pycontainer inspect dist/image"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			dir := "dist/image"
 			if len(args) == 1 {

@@ -61,6 +61,16 @@ func run(args []string, stdout, stderr io.Writer) (code int) {
 
 type usageError struct{ error }
 
+// usageArgs makes an argument-count error a usage error (exit 2) that says what to do.
+func usageArgs(check cobra.PositionalArgs, hint string) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if err := check(cmd, args); err != nil {
+			return usageError{fmt.Errorf("%s: %w", hint, err)}
+		}
+		return nil
+	}
+}
+
 func firstLine(s string) string {
 	line, _, _ := strings.Cut(s, "\n")
 	return line
@@ -79,7 +89,7 @@ Linux platform the base image offers, from any host.
 	}
 	var theme string
 	root.PersistentFlags().StringVar(&theme, "theme", "auto", "colours of the terminal app: "+strings.Join(themes.Names, ", "))
-	root.Args = cobra.NoArgs
+	root.Args = usageArgs(cobra.NoArgs, "unknown command; see pycontainer --help")
 	root.RunE = func(cmd *cobra.Command, _ []string) error {
 		if !interactive("auto", stdout) {
 			return cmd.Help()
@@ -96,7 +106,7 @@ Linux platform the base image offers, from any host.
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
-	root.AddCommand(newBuildCommand(stdout, stderr, &theme), newInspectCommand(stdout, &theme), newDemoCommand(stdout, &theme))
+	root.AddCommand(newBuildCommand(stdout, stderr, &theme), newInspectCommand(stdout, &theme), newPlatformsCommand(stdout, stderr), newDemoCommand(stdout, &theme))
 	return root
 }
 
@@ -127,7 +137,7 @@ func newBuildCommand(stdout, stderr io.Writer, theme *string) *cobra.Command {
 		Example: `  pycontainer build --tag myapp:amd64 --platform linux/amd64 --base-image python:3.11-slim
   pycontainer build --tag myapp:latest --platform linux/amd64,linux/arm64
   pycontainer build --tag myapp:latest --config pycontainer.toml`,
-		Args: cobra.NoArgs,
+		Args: usageArgs(cobra.NoArgs, "build takes flags only; the project is --context (default .)"),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			opts, err := resolveBuildOptions(cmd.Flags(), f)
 			if err != nil {

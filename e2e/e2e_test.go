@@ -8,7 +8,9 @@
 package e2e
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"os"
 	"os/exec"
@@ -297,4 +299,43 @@ func lookPathIn(rootfs, name string, env []string) string {
 		}
 	}
 	return ""
+}
+
+// TestDiagnosisOnDistribution: the demo catalog on the Distribution registry (an index
+// with amd64, arm64/v8, arm/v7 and attestations, an amd64-only tag with siblings that
+// have arm64, a single-manifest tag); building arm64 on the amd64-only tag fails with a
+// one-line error naming image and platform, lists linux/amd64 and suggests a sibling.
+func TestDiagnosisOnDistribution(t *testing.T) {
+	host := testbase.StartDistribution(t)
+	reg := testbase.Connect(host)
+	if err := reg.Seed(context.Background(), 0); err != nil {
+		t.Fatal(err)
+	}
+	bin := buildBinary(t)
+	work := t.TempDir()
+	if err := os.WriteFile(filepath.Join(work, "app.py"), []byte("print(1)\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	image := host + "/demo/legacy-python:3.8"
+	cmd := exec.Command(bin, "build", "--platform", "linux/arm64", "--base-image", image, "--progress", "plain")
+	cmd.Dir = work
+	out, err := cmd.CombinedOutput()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != 1 {
+		t.Fatalf("build on an amd64-only base: %v\n%s", err, out)
+	}
+	first, rest, _ := strings.Cut(string(out), "\n")
+	if first != "Error: No matching manifest for platform linux/arm64 in "+image+" (from --platform flag)" {
+		t.Errorf("first line %q", first)
+	}
+	for _, want := range []string{"index has  linux/amd64", "try        --base-image " + host + "/demo/legacy-python:3.10"} {
+		if !strings.Contains(rest, want) {
+			t.Errorf("diagnosis lacks %q:\n%s", want, rest)
+		}
+	}
+	// The single-manifest tag is read as its one platform.
+	out, err = exec.Command(bin, "platforms", host+"/demo/legacy-python:3.8-arm64-only").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "single-platform image") || !strings.Contains(string(out), "linux/arm64") {
+		t.Errorf("platforms of a single manifest: %v\n%s", err, out)
+	}
 }

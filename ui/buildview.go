@@ -421,7 +421,7 @@ func (b *buildScreen) layerLines(r *buildRow, width int) []string {
 		if l.size > 0 {
 			pct = float64(l.done) / float64(l.size)
 		}
-		line := fmt.Sprintf("     %d/%d %s %s %s %3.0f%% %-8s %s", i, r.count, kind, hex12(l.digest), b.bar(pct, 8), pct*100, HumanBytes(l.size), state)
+		line := fmt.Sprintf("     %d/%d %s %s %s %3.0f%% %-8s %s", i, r.count, kind, Hex12(l.digest), b.bar(pct, 8), pct*100, HumanBytes(l.size), state)
 		out = append(out, s.Muted.Render(truncate(line, width)))
 	}
 	return out

@@ -283,8 +283,8 @@ func (p *platformScreen) view(width, height int) string {
 		case r.raw != r.label():
 			note += " · index says " + r.raw
 		}
-		cells := map[string]string{"": mark, "PLATFORM": r.label(), "OS.VERSION": r.osVersion, "DIGEST": hex12(r.digest),
-			"SIZE": sizeOrDash(r.size), "LAYERS": countOrDash(r.layers)}
+		cells := map[string]string{"": mark, "PLATFORM": r.label(), "OS.VERSION": r.osVersion, "DIGEST": Hex12(r.digest),
+			"SIZE": SizeOrDash(r.size), "LAYERS": CountOrDash(r.layers)}
 		line := renderCells(cols, func(i int, c column) string {
 			if i == len(cols)-1 {
 				return note
@@ -382,20 +382,22 @@ func renderCells(cols []column, cell func(i int, c column) string) string {
 	return strings.TrimRight(b.String(), " ")
 }
 
-// hex12 is the first 12 hex digits of a digest, as docker shows image IDs.
-func hex12(d string) string {
+// Hex12 is the first 12 hex digits of a digest, as docker shows image IDs.
+func Hex12(d string) string {
 	_, hex, _ := strings.Cut(d, ":")
 	return hex[:min(len(hex), 12)]
 }
 
-func sizeOrDash(n int64) string {
+// SizeOrDash formats a size, or a dash when it is unknown.
+func SizeOrDash(n int64) string {
 	if n <= 0 {
 		return "–"
 	}
 	return HumanBytes(n)
 }
 
-func countOrDash(n int) string {
+// CountOrDash formats a count, or a dash when it is unknown.
+func CountOrDash(n int) string {
 	if n <= 0 {
 		return "–"
 	}

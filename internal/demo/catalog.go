@@ -35,12 +35,26 @@ var Catalog = []Spec{
 // Seed pushes the catalog; padding adds that many bytes to each platform's layer so
 // downloads take long enough to watch.
 func (r *Registry) Seed(ctx context.Context, padding int) error {
-	g, gctx := errgroup.WithContext(ctx)
+	// Repositories are pushed concurrently, the tags of one in turn: the Distribution
+	// registry rejects two uploads of the same blob to a repository at once.
+	byRepo := map[string][]Spec{}
+	var repos []string
 	for _, spec := range Catalog {
+		if _, ok := byRepo[spec.Repo]; !ok {
+			repos = append(repos, spec.Repo)
+		}
 		spec.PaddingBytes = padding
+		byRepo[spec.Repo] = append(byRepo[spec.Repo], spec)
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	for _, repo := range repos {
 		g.Go(func() error {
-			_, err := r.Push(gctx, spec)
-			return err
+			for _, spec := range byRepo[repo] {
+				if _, err := r.Push(gctx, spec); err != nil {
+					return err
+				}
+			}
+			return nil
 		})
 	}
 	return g.Wait()

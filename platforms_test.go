@@ -1,0 +1,134 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/pycontainer/pycontainer/internal/testbase"
+)
+
+// demoWorld serves the demo catalog (the platform sets of real python tags).
+func demoWorld(t *testing.T) *testbase.Registry {
+	t.Helper()
+	reg := testbase.Start(t)
+	if err := reg.Seed(context.Background(), 0); err != nil {
+		t.Fatal(err)
+	}
+	newSeedWorldWith(t, reg)
+	return reg
+}
+
+func TestPlatformsCommand(t *testing.T) {
+	demoWorld(t)
+	tests := []struct {
+		name    string
+		cmdline string
+		code    int
+		stdout  []string
+		notOut  []string
+		stderr  []string
+	}{
+		{"table", "platforms python:3.11-slim", 0,
+			[]string{"docker.io/library/python:3.11-slim  index sha256:", "linux/arm64      linux/arm64/v8", "linux/arm/v5", "linux/s390x", "native on this machine"},
+			[]string{"attestation"}, nil},
+		{"attestations with --all", "platforms --all python:3.11-slim", 0, []string{"attestation      unknown/unknown", "attestation of "}, nil, nil},
+		{"matrix", "platforms python:3.11-slim python:3.11-alpine", 0,
+			[]string{"PLATFORM          python:3.11-slim  python:3.11-alpine", "linux/riscv64     –", "linux/arm/v5      ✓"}, nil, nil},
+		{"check passes", "platforms --check linux/amd64,linux/arm64/v8 python:3.11-slim python:3.11-alpine", 0, nil, nil, nil},
+		{"check fails", "platforms --check linux/arm64 --check linux/riscv64 python:3.11-slim demo/legacy-python:3.8", 1, nil, nil,
+			[]string{"Error: No matching manifest for platform linux/riscv64 in docker.io/library/python:3.11-slim (from --check flag)",
+				"Error: No matching manifest for platform linux/arm64 in docker.io/demo/legacy-python:3.8",
+				"try        --base-image docker.io/demo/legacy-python:3.10", "python:3.11-alpine"}},
+		{"bad platform", "platforms --check arm64 python:3.11-slim", 2, nil, nil, []string{"Platform format invalid"}},
+		{"no image", "platforms", 2, nil, nil, []string{"requires at least 1 arg"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, stdout, stderr := pycontainer(t, tt.cmdline)
+			if code != tt.code {
+				t.Errorf("exit %d, want %d\n%s%s", code, tt.code, stdout, stderr)
+			}
+			for _, w := range tt.stdout {
+				if !strings.Contains(stdout, w) {
+					t.Errorf("stdout lacks %q:\n%s", w, stdout)
+				}
+			}
+			for _, w := range tt.notOut {
+				if strings.Contains(stdout, w) {
+					t.Errorf("stdout has %q:\n%s", w, stdout)
+				}
+			}
+			for _, w := range tt.stderr {
+				if !strings.Contains(stderr, w) {
+					t.Errorf("stderr lacks %q:\n%s", w, stderr)
+				}
+			}
+		})
+	}
+}
+
+// TestPlatformsJSON pins the --json schema documented in the README.
+func TestPlatformsJSON(t *testing.T) {
+	demoWorld(t)
+	code, stdout, _ := pycontainer(t, "platforms --json --all --check linux/arm64,linux/arm/v6 python:3.11-slim demo/legacy-python:3.8-arm64-only")
+	if code != 1 {
+		t.Errorf("exit %d, want 1 (arm/v6 is missing)", code)
+	}
+	var doc struct {
+		Images []struct {
+			Image     string `json:"image"`
+			Digest    string `json:"digest"`
+			MediaType string `json:"media_type"`
+			Single    bool   `json:"single_manifest"`
+			Platforms []struct {
+				Platform      string `json:"platform"`
+				IndexPlatform string `json:"index_platform"`
+				OS            string `json:"os"`
+				Architecture  string `json:"architecture"`
+				Variant       string `json:"variant"`
+				Digest        string `json:"digest"`
+				Size          int64  `json:"size"`
+				Layers        int    `json:"layers"`
+				Attestation   bool   `json:"attestation"`
+				Native        bool   `json:"native"`
+				Host          string `json:"host"`
+			} `json:"platforms"`
+		} `json:"images"`
+		Check struct {
+			Platforms []string `json:"platforms"`
+			OK        bool     `json:"ok"`
+			Missing   []struct {
+				Image       string   `json:"image"`
+				Platform    string   `json:"platform"`
+				Available   []string `json:"available"`
+				Suggestions []string `json:"suggestions"`
+			} `json:"missing"`
+		} `json:"check"`
+	}
+	dec := json.NewDecoder(strings.NewReader(stdout))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&doc); err != nil {
+		t.Fatalf("--json does not match the documented schema: %v\n%s", err, stdout)
+	}
+	if len(doc.Images) != 2 || doc.Images[0].Image != "docker.io/library/python:3.11-slim" || !doc.Images[1].Single {
+		t.Fatalf("images %+v", doc.Images)
+	}
+	slim := doc.Images[0]
+	if len(slim.Platforms) != 14 || !slim.Platforms[13].Attestation {
+		t.Errorf("python:3.11-slim has %d entries (want 7 images + 7 attestations, attestations last)", len(slim.Platforms))
+	}
+	arm := slim.Platforms[1]
+	if arm.Platform != "linux/arm64" || arm.IndexPlatform != "linux/arm64/v8" || arm.Architecture != "arm64" || arm.Size <= 0 || arm.Layers != 2 || arm.Host == "" {
+		t.Errorf("arm64 entry %+v", arm)
+	}
+	c := doc.Check
+	if c.OK || len(c.Platforms) != 2 || len(c.Missing) != 2 {
+		t.Fatalf("check %+v", c)
+	}
+	if m := c.Missing[0]; m.Image != "docker.io/library/python:3.11-slim" || m.Platform != "linux/arm/v6" || len(m.Available) != 7 ||
+		len(m.Suggestions) == 0 || m.Suggestions[0] != "docker.io/library/python:3.11-alpine" {
+		t.Errorf("missing[0] %+v", m)
+	}
+}
