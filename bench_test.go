@@ -40,6 +40,7 @@ func BenchmarkBuildLargeLayer(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
+		o.NoCache = true // every iteration downloads the layer
 		return o
 	}
 

@@ -106,7 +106,7 @@ Linux platform the base image offers, from any host.
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
-	root.AddCommand(newBuildCommand(stdout, stderr, &theme), newInspectCommand(stdout, &theme), newPlatformsCommand(stdout, stderr), newDemoCommand(stdout, &theme))
+	root.AddCommand(newBuildCommand(stdout, stderr, &theme), newInspectCommand(stdout, &theme), newPlatformsCommand(stdout, stderr), newCacheCommand(stdout), newDemoCommand(stdout, &theme))
 	return root
 }
 
@@ -127,6 +127,8 @@ type buildFlags struct {
 	tag, baseImage, config, context, output, workdir, entrypoint, cmd, user, progress  string
 	platforms, env, labels, ports, mirrors                                             []string
 	includeDeps, push, verbose, reproducible, noReproducible, dryRun, insecure, strict bool
+	noCache                                                                            bool
+	pull                                                                               string
 }
 
 func newBuildCommand(stdout, stderr io.Writer, theme *string) *cobra.Command {
@@ -180,6 +182,8 @@ func newBuildCommand(stdout, stderr io.Writer, theme *string) *cobra.Command {
 	fl.StringArrayVar(&f.ports, "port", nil, "port to expose, e.g. 8000 or 53/udp (repeatable)")
 	fl.BoolVar(&f.dryRun, "dry-run", false, "resolve and print the plan; write nothing")
 	fl.StringVar(&f.progress, "progress", "auto", "progress output: auto, plain or json")
+	fl.BoolVar(&f.noCache, "no-cache", false, "do not use the shared cache of base image blobs")
+	fl.StringVar(&f.pull, "pull", "always", "when to ask the registry where the base tag points: always, missing or never (offline)")
 	fl.BoolVar(&f.strict, "strict", false, "fail (keeping the previous image) when the app layer holds binaries of another architecture or a host virtualenv")
 	fl.BoolVar(&f.insecure, "insecure", false, "reach the base image's registry over plain HTTP (loopback registries always are)")
 	fl.StringArrayVar(&f.mirrors, "registry-mirror", nil, "REGISTRY=MIRROR, e.g. docker.io=localhost:5000 (repeatable; also PYCONTAINER_REGISTRY_MIRROR)")
@@ -248,6 +252,13 @@ func resolveBuildOptions(fs *pflag.FlagSet, f buildFlags) (*build.Options, error
 	}
 	opts.InsecureBase = f.insecure
 	opts.Strict = f.strict
+	opts.NoCache = f.noCache
+	switch f.pull {
+	case "always", "missing", "never":
+		opts.Pull = f.pull
+	default:
+		return nil, usageError{fmt.Errorf("--pull %q: expected always, missing or never", f.pull)}
+	}
 	return opts, nil
 }
 

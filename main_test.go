@@ -31,6 +31,7 @@ func newSeedWorldWith(t *testing.T, reg *testbase.Registry) *seedWorld {
 	t.Helper()
 	t.Setenv("PYCONTAINER_REGISTRY_MIRROR", "docker.io="+reg.Host)
 	t.Setenv("SOURCE_DATE_EPOCH", "")
+	t.Setenv("PYCONTAINER_CACHE", t.TempDir()) // each test starts with an empty shared cache
 	dir := t.TempDir()
 	for _, name := range []string{"app.py", "pyproject.toml"} {
 		b, err := os.ReadFile(filepath.Join("examples", "cross-platform-demo", name))

@@ -112,6 +112,7 @@ func Run(ctx context.Context, o *Options, sink Sink) error {
 	}
 
 	client := o.client(baseRef)
+	store := o.store()
 	index, err := client.Index(ctx, baseRef)
 	if err != nil {
 		return err
@@ -149,7 +150,7 @@ func Run(ctx context.Context, o *Options, sink Sink) error {
 
 	b := &builder{
 		o: o, sink: sink, client: client, layout: layout, baseRef: baseRef, index: index,
-		launch: lnch, tag: tag, sem: make(chan struct{}, blobConcurrency),
+		launch: lnch, tag: tag, sem: make(chan struct{}, blobConcurrency), store: store,
 		fetched: map[digest.Digest]*blobFetch{},
 	}
 	sink(LayerStarted{Kind: LayerApp}) // no platform: the app layer is shared by all
@@ -193,6 +194,11 @@ func Run(ctx context.Context, o *Options, sink Sink) error {
 	if err := layout.CommitIndex(idx); err != nil {
 		return err
 	}
+	if store != nil && o.CacheMaxBytes > 0 {
+		if _, err := store.Prune(o.CacheMaxBytes); err != nil {
+			sink(Warning{Message: fmt.Sprintf("could not keep the cache under %d bytes: %v", o.CacheMaxBytes, err)})
+		}
+	}
 	fin := Finished{Output: o.Output, Tag: tag.full, Duration: time.Since(start)}
 	for _, d := range results {
 		fin.Manifests = append(fin.Manifests, d.Digest.String())
@@ -207,7 +213,21 @@ func (o *Options) client(r ref.Ref) *registry.Client {
 	if o.InsecureBase {
 		insecure = append(slices.Clone(insecure), r.Registry)
 	}
-	return registry.New(registry.Options{Insecure: insecure, Mirrors: o.Mirrors, Registries: []string{r.Registry}})
+	return registry.New(registry.Options{Insecure: insecure, Mirrors: o.Mirrors, Registries: []string{r.Registry},
+		Store: o.store(), Pull: o.Pull})
+}
+
+// store opens the shared cache, or returns nil with --no-cache or when it cannot be
+// opened (the build then goes without it).
+func (o *Options) store() *oci.Store {
+	if o.NoCache || o.CacheDir == "" {
+		return nil
+	}
+	s, err := oci.OpenStore(o.CacheDir)
+	if err != nil {
+		return nil
+	}
+	return s
 }
 
 // FetchIndex reads the index of image with each entry's size and layer count, using
@@ -309,6 +329,7 @@ type builder struct {
 	index   *registry.Index
 	launch  launch
 	tag     imageTag
+	store   *oci.Store // the shared cache; nil with --no-cache
 	sem     chan struct{}
 
 	mu      sync.Mutex
@@ -491,10 +512,17 @@ func (b *builder) fetchLayer(ctx context.Context, plat string, l descriptor.Desc
 	}
 	defer close(f.done)
 	if b.layout.HasBlob(l) {
-		f.cached = true
-		done.Cached = true
+		f.cached, done.Cached = true, true
 		b.sink(done)
 		return nil
+	}
+	if b.store != nil && b.store.Has(l) {
+		f.err = b.store.LinkInto(b.layout, l)
+		f.cached, done.Cached = true, true
+		if f.err == nil {
+			b.sink(done)
+		}
+		return f.err
 	}
 	select {
 	case b.sem <- struct{}{}:
@@ -507,7 +535,16 @@ func (b *builder) fetchLayer(ctx context.Context, plat string, l descriptor.Desc
 	progress := newProgressThrottle(progressInterval, func(n int64) {
 		b.sink(LayerProgressed{Platform: plat, Digest: l.Digest.String(), Done: n, Total: l.Size})
 	})
-	f.err = b.client.FetchBlob(ctx, b.baseRef, l, &layoutSink{layout: b.layout, want: l}, progress.add)
+	// Downloads go to the shared cache, then into the layout, so the next build of any
+	// project finds them.
+	sink := &blobSink{newWriter: b.layout.NewBlobWriter, want: l}
+	if b.store != nil {
+		sink.newWriter = b.store.Writer
+	}
+	f.err = b.client.FetchBlob(ctx, b.baseRef, l, sink, progress.add)
+	if f.err == nil && b.store != nil {
+		f.err = b.store.LinkInto(b.layout, l)
+	}
 	if f.err != nil {
 		return f.err
 	}
@@ -515,26 +552,26 @@ func (b *builder) fetchLayer(ctx context.Context, plat string, l descriptor.Desc
 	return nil
 }
 
-// layoutSink stores one blob download attempt in the layout, verified on commit.
-type layoutSink struct {
-	layout *oci.Layout
-	want   descriptor.Descriptor
-	bw     *oci.BlobWriter
+// blobSink stores one blob download attempt, verified on commit.
+type blobSink struct {
+	newWriter func() (*oci.BlobWriter, error)
+	want      descriptor.Descriptor
+	bw        *oci.BlobWriter
 }
 
-func (s *layoutSink) Begin() (io.Writer, error) {
+func (s *blobSink) Begin() (io.Writer, error) {
 	s.Abort()
-	bw, err := s.layout.NewBlobWriter()
+	bw, err := s.newWriter()
 	s.bw = bw
 	return bw, err
 }
 
-func (s *layoutSink) Commit() error {
+func (s *blobSink) Commit() error {
 	_, err := s.bw.Commit(s.want)
 	return err
 }
 
-func (s *layoutSink) Abort() {
+func (s *blobSink) Abort() {
 	if s.bw != nil {
 		s.bw.Abort()
 	}

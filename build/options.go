@@ -45,6 +45,14 @@ type Options struct {
 	// KeepGoing lets the other platforms finish when one fails (the index is still only
 	// written when all succeed), so an interactive user can retry the failed one.
 	KeepGoing bool
+	// NoCache bypasses the shared content cache; CacheDir is where it lives and
+	// CacheMaxBytes bounds it (least recently used blobs go first).
+	NoCache       bool
+	CacheDir      string
+	CacheMaxBytes int64
+	// Pull says when to ask the registry where the base tag points: always (default),
+	// missing or never (offline, from the cache).
+	Pull string
 	// Strict turns what the post-build check finds (binaries of another architecture, a
 	// host virtualenv) from warnings into an error that keeps the previous image.
 	Strict bool
@@ -61,6 +69,30 @@ type RequestedPlatform struct {
 }
 
 func (r RequestedPlatform) String() string { return oci.PlatformString(r.Platform) }
+
+// DefaultCacheMaxBytes bounds the shared cache unless PYCONTAINER_CACHE_MAX_SIZE says otherwise.
+const DefaultCacheMaxBytes = 10 << 30
+
+// ParseSize reads a byte size such as 500MB, 10GB or 2GiB.
+func ParseSize(s string) (int64, error) {
+	t := strings.ToUpper(strings.TrimSpace(s))
+	units := []struct {
+		suffix string
+		mult   int64
+	}{{"GIB", 1 << 30}, {"MIB", 1 << 20}, {"KIB", 1 << 10}, {"GB", 1e9}, {"MB", 1e6}, {"KB", 1e3}, {"G", 1 << 30}, {"M", 1 << 20}, {"K", 1 << 10}, {"B", 1}}
+	mult := int64(1)
+	for _, u := range units {
+		if strings.HasSuffix(t, u.suffix) {
+			t, mult = strings.TrimSpace(strings.TrimSuffix(t, u.suffix)), u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseFloat(t, 64)
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("%q is not a size such as 500MB or 10GB", s)
+	}
+	return int64(n * float64(mult)), nil
+}
 
 // DefaultPlatform is built when no platform is given anywhere.
 const DefaultPlatform = "linux/amd64"
@@ -246,6 +278,15 @@ func Resolve(in Inputs) (*Options, error) {
 		o.Platforms = append(o.Platforms, RequestedPlatform{Platform: p, Raw: r, Source: source})
 	}
 
+	if o.CacheDir, err = oci.DefaultStoreDir(in.Getenv); err != nil {
+		o.CacheDir = "" // no cache directory: build without the cache
+	}
+	o.CacheMaxBytes = DefaultCacheMaxBytes
+	if v := in.Getenv("PYCONTAINER_CACHE_MAX_SIZE"); v != "" {
+		if o.CacheMaxBytes, err = ParseSize(v); err != nil {
+			return nil, fmt.Errorf("PYCONTAINER_CACHE_MAX_SIZE: %w", err)
+		}
+	}
 	if epoch := in.Getenv("SOURCE_DATE_EPOCH"); epoch != "" {
 		secs, err := strconv.ParseInt(epoch, 10, 64)
 		if err != nil {

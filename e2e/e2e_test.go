@@ -193,6 +193,7 @@ func TestVerifyCatchesForeignSharedObject(t *testing.T) {
 
 func buildBinary(t *testing.T) string {
 	t.Helper()
+	t.Setenv("PYCONTAINER_CACHE", t.TempDir()) // the binary's runs share an empty cache
 	bin := filepath.Join(t.TempDir(), "pycontainer")
 	out, err := exec.Command("go", "build", "-o", bin, "..").CombinedOutput()
 	if err != nil {

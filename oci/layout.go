@@ -107,7 +107,7 @@ func (l *Layout) HasBlob(desc descriptor.Descriptor) bool {
 // BlobWriter receives a blob whose digest is computed while it is written; Commit moves
 // it into the layout.
 type BlobWriter struct {
-	l        *Layout
+	final    func(digest.Digest) string // where a verified blob goes
 	f        *os.File
 	digester digest.Digester
 	size     int64
@@ -117,11 +117,15 @@ type BlobWriter struct {
 
 // NewBlobWriter starts a blob in the layout's temporary directory.
 func (l *Layout) NewBlobWriter() (*BlobWriter, error) {
-	f, err := os.CreateTemp(l.tmpDir(), "blob-")
+	return newBlobWriter(l.tmpDir(), l.BlobPath)
+}
+
+func newBlobWriter(tmpDir string, final func(digest.Digest) string) (*BlobWriter, error) {
+	f, err := os.CreateTemp(tmpDir, "blob-")
 	if err != nil {
-		return nil, fmt.Errorf("create temporary blob in %s: %w", l.dir, err)
+		return nil, fmt.Errorf("create temporary blob in %s: %w", tmpDir, err)
 	}
-	bw := &BlobWriter{l: l, f: f, digester: digest.Canonical.Digester()}
+	bw := &BlobWriter{final: final, f: f, digester: digest.Canonical.Digester()}
 	bw.w = io.MultiWriter(f, bw.digester.Hash())
 	return bw, nil
 }
@@ -158,7 +162,7 @@ func (bw *BlobWriter) Commit(want descriptor.Descriptor) (descriptor.Descriptor,
 	if err := bw.f.Close(); err != nil {
 		return descriptor.Descriptor{}, fmt.Errorf("close blob %s: %w", got, err)
 	}
-	if err := os.Rename(bw.f.Name(), bw.l.BlobPath(got)); err != nil {
+	if err := os.Rename(bw.f.Name(), bw.final(got)); err != nil {
 		return descriptor.Descriptor{}, fmt.Errorf("store blob %s: %w", got, err)
 	}
 	bw.done = true

@@ -18,6 +18,8 @@ import (
 	"github.com/regclient/regclient/config"
 	"github.com/regclient/regclient/types/errs"
 	"github.com/regclient/regclient/types/ref"
+
+	"github.com/pycontainer/pycontainer/oci"
 )
 
 // Options configure a Client.
@@ -30,11 +32,17 @@ type Options struct {
 	// Registries lists the registries this client will talk to, so their connection
 	// settings can be prepared up front.
 	Registries []string
+	// Store caches manifests, configs and which digest a tag pointed at; nil disables it.
+	Store *oci.Store
+	// Pull is the pull policy with a store: PullAlways (default), PullMissing, PullNever.
+	Pull string
 }
 
 // Client talks to registries.
 type Client struct {
-	rc *regclient.RegClient
+	rc    *regclient.RegClient
+	store *oci.Store
+	pull  string
 }
 
 // New creates a Client that reads docker's credentials (config.json and credential
@@ -73,7 +81,11 @@ func New(opts Options) *Client {
 	for _, h := range hosts {
 		rcOpts = append(rcOpts, regclient.WithConfigHost(*h))
 	}
-	return &Client{rc: regclient.New(rcOpts...)}
+	pull := opts.Pull
+	if pull == "" {
+		pull = PullAlways
+	}
+	return &Client{rc: regclient.New(rcOpts...), store: opts.Store, pull: pull}
 }
 
 // IsLoopback reports whether a registry host[:port] is on this machine, where plain

@@ -63,11 +63,21 @@ func (ix *Index) Find(p oci.Platform) (Entry, bool) {
 	return Entry{}, false
 }
 
-// Index fetches the index (or single manifest) r points to.
+// Index fetches the index (or single manifest) r points to. With a cache, that is one
+// request to see where the tag points, and none at all for content cached before.
 func (c *Client) Index(ctx context.Context, r ref.Ref) (*Index, error) {
-	m, err := c.rc.ManifestGet(ctx, r)
+	d, err := c.resolve(ctx, r)
 	if err != nil {
-		return nil, DescribeError(r, err)
+		return nil, err
+	}
+	m, err := c.manifest(ctx, r, d)
+	if err != nil {
+		return nil, err
+	}
+	if c.store != nil && r.Digest == "" {
+		if err := c.store.SetRef(r.CommonName(), d); err != nil {
+			return nil, fmt.Errorf("remember %s in the cache: %w", r.CommonName(), err)
+		}
 	}
 	ix := &Index{Ref: r, Digest: m.GetDescriptor().Digest, MediaType: manifest.GetMediaType(m)}
 	switch mm := m.(type) {
@@ -110,10 +120,9 @@ func (c *Client) Details(ctx context.Context, ix *Index) error {
 			continue
 		}
 		g.Go(func() error {
-			rd := ix.Ref.SetDigest(e.Descriptor.Digest.String())
-			m, err := c.rc.ManifestGet(gctx, rd)
+			m, err := c.manifest(gctx, ix.Ref, e.Descriptor.Digest)
 			if err != nil {
-				return DescribeError(rd, err)
+				return err
 			}
 			im, ok := m.(manifest.Imager)
 			if !ok {
@@ -121,7 +130,7 @@ func (c *Client) Details(ctx context.Context, ix *Index) error {
 			}
 			layers, err := im.GetLayers()
 			if err != nil {
-				return fmt.Errorf("%s: %w", rd.CommonName(), err)
+				return fmt.Errorf("%s: %w", ix.Ref.CommonName(), err)
 			}
 			cfg, _ := im.GetConfig()
 			e.Size, e.Layers = cfg.Size, len(layers)
@@ -150,9 +159,9 @@ type Image struct {
 // Image fetches the image manifest d of repository r and its config.
 func (c *Client) Image(ctx context.Context, r ref.Ref, d descriptor.Descriptor) (*Image, error) {
 	rd := r.SetDigest(d.Digest.String())
-	m, err := c.rc.ManifestGet(ctx, rd)
+	m, err := c.manifest(ctx, r, d.Digest)
 	if err != nil {
-		return nil, DescribeError(rd, err)
+		return nil, err
 	}
 	im, ok := m.(manifest.Imager)
 	if !ok {
@@ -184,8 +193,17 @@ func (c *Client) Image(ctx context.Context, r ref.Ref, d descriptor.Descriptor) 
 	return &Image{Descriptor: md, Manifest: om, Config: cfg, ConfigRaw: raw, ConfigDesc: cd}, nil
 }
 
-// fetchSmallBlob reads a small blob (a config) fully, verified against its digest.
+// fetchSmallBlob reads a small blob (a config) fully, verified against its digest,
+// from the cache when it holds it.
 func (c *Client) fetchSmallBlob(ctx context.Context, r ref.Ref, d descriptor.Descriptor) ([]byte, error) {
+	if c.store != nil && c.store.Has(d) {
+		if raw, err := c.store.Read(d.Digest, maxManifestSize); err == nil {
+			return raw, nil
+		}
+	}
+	if c.pull == PullNever {
+		return nil, fmt.Errorf("config %s of %s is %w (--pull=never)", d.Digest, r.CommonName(), ErrNotCached)
+	}
 	var raw []byte
 	err := c.withRetry(ctx, func() error {
 		rdr, err := c.rc.BlobGet(ctx, r, d)
@@ -204,6 +222,11 @@ func (c *Client) fetchSmallBlob(ctx context.Context, r ref.Ref, d descriptor.Des
 	})
 	if err != nil {
 		return nil, DescribeError(r, fmt.Errorf("fetch config %s: %w", d.Digest, err))
+	}
+	if c.store != nil {
+		if _, err := c.store.PutBytes(raw); err != nil {
+			return nil, err
+		}
 	}
 	return raw, nil
 }

@@ -1,0 +1,73 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/pycontainer/pycontainer/build"
+	"github.com/pycontainer/pycontainer/oci"
+	"github.com/pycontainer/pycontainer/ui"
+)
+
+func newCacheCommand(stdout io.Writer) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "cache",
+		Short: "Manage the shared cache of base image blobs",
+		Long: `Base image manifests, configs and layers are downloaded once per machine into a cache
+shared by every project (PYCONTAINER_CACHE, else pycontainer/ under the user cache dir), verified,
+and linked into each build's layout. Builds keep it under PYCONTAINER_CACHE_MAX_SIZE (default
+10GiB) by removing the least recently used blobs.`,
+	}
+	var maxSize string
+	var all bool
+	prune := &cobra.Command{
+		Use:   "prune",
+		Short: "Remove least recently used blobs until the cache fits --max-size (or --all)",
+		Args:  usageArgs(cobra.NoArgs, "prune takes flags only"),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			dir, err := oci.DefaultStoreDir(os.Getenv)
+			if err != nil {
+				return err
+			}
+			limit := int64(build.DefaultCacheMaxBytes)
+			switch {
+			case all:
+				limit = 0
+			case maxSize != "":
+				if limit, err = build.ParseSize(maxSize); err != nil {
+					return usageError{fmt.Errorf("--max-size: %w", err)}
+				}
+			}
+			store, err := oci.OpenStore(dir)
+			if err != nil {
+				return err
+			}
+			res, err := store.Prune(limit)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(stdout, "%s: removed %d blobs (%s), kept %d (%s)\n", dir, res.Removed, ui.HumanBytes(res.RemovedBytes), res.Kept, ui.HumanBytes(res.KeptBytes))
+			return nil
+		},
+	}
+	prune.Flags().StringVar(&maxSize, "max-size", "", "keep at most this much, e.g. 2GB (default 10GiB)")
+	prune.Flags().BoolVar(&all, "all", false, "empty the cache")
+	dir := &cobra.Command{
+		Use:   "dir",
+		Short: "Print where the cache is",
+		Args:  usageArgs(cobra.NoArgs, "dir takes no arguments"),
+		RunE: func(*cobra.Command, []string) error {
+			d, err := oci.DefaultStoreDir(os.Getenv)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(stdout, d)
+			return nil
+		},
+	}
+	cmd.AddCommand(prune, dir)
+	return cmd
+}

@@ -1,0 +1,116 @@
+package main
+
+import (
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/pycontainer/pycontainer/internal/testbase"
+)
+
+// requestLog counts the requests a registry receives, by kind.
+type requestLog struct {
+	mu       sync.Mutex
+	counts   map[string]int
+	disabled bool
+}
+
+func (l *requestLog) wrap(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		l.mu.Lock()
+		kind := "other"
+		switch {
+		case strings.Contains(r.URL.Path, "/blobs/"):
+			kind = r.Method + " blob"
+		case strings.Contains(r.URL.Path, "/manifests/"):
+			kind = r.Method + " manifest"
+		}
+		l.counts[kind]++
+		down := l.disabled
+		l.mu.Unlock()
+		if down {
+			http.Error(w, "registry is down", http.StatusServiceUnavailable)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+func (l *requestLog) reset() map[string]int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	c := l.counts
+	l.counts = map[string]int{}
+	return c
+}
+
+func (l *requestLog) setDown(down bool) {
+	l.mu.Lock()
+	l.disabled = down
+	l.mu.Unlock()
+}
+
+func TestSharedCache(t *testing.T) {
+	log := &requestLog{counts: map[string]int{}}
+	reg := testbase.StartWith(t, log.wrap)
+	reg.Push(t, testbase.Spec{Repo: "library/python", Tag: "3.11-slim", Platforms: testbase.PythonPlatforms, Attestation: true})
+	w := newSeedWorldWith(t, reg)
+	log.reset()
+
+	mustBuild(t, "build --platform linux/amd64,linux/arm64")
+	cold := log.reset()
+	if cold["GET blob"] != 5 { // 2 configs, the shared layer, 2 platform layers
+		t.Errorf("cold build: %d blob downloads, want 5 (%v)", cold["GET blob"], cold)
+	}
+
+	// Warm rebuild, nothing changed: one manifest request to see whether the tag moved.
+	mustBuild(t, "build --platform linux/amd64,linux/arm64")
+	warm := log.reset()
+	if warm["GET blob"] != 0 || warm["GET manifest"]+warm["HEAD manifest"] != 1 {
+		t.Errorf("warm rebuild: %v, want no blob and one manifest request", warm)
+	}
+
+	// A second project with the same base, into its own layout: no base blob.
+	other := t.TempDir()
+	if err := os.WriteFile(filepath.Join(other, "main.py"), []byte("print('other')\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	mustBuild(t, "build --platform linux/arm64 --context "+other+" --output "+filepath.Join(other, "dist", "image"))
+	if second := log.reset(); second["GET blob"] != 0 {
+		t.Errorf("second project: %v, want no blob download", second)
+	}
+
+	// Offline: --pull=never asks the registry nothing.
+	log.setDown(true)
+	if err := os.WriteFile(filepath.Join(w.dir, "app.py"), []byte("print('offline edit')\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	mustBuild(t, "build --platform linux/amd64,linux/arm64 --pull never")
+	if offline := log.reset(); len(offline) != 0 {
+		t.Errorf("--pull=never made requests: %v", offline)
+	}
+	code, _, stderr := pycontainer(t, "build --platform linux/amd64 --pull never --base-image python:3.12-slim")
+	if code != 1 || !strings.Contains(stderr, "not in the cache (--pull=never)") {
+		t.Errorf("--pull=never of an uncached tag: exit %d\n%s", code, stderr)
+	}
+	log.setDown(false)
+
+	// --no-cache downloads again, into the layout only.
+	mustBuild(t, "build --platform linux/amd64 --no-cache --output dist/nocache")
+	if nc := log.reset(); nc["GET blob"] != 3 {
+		t.Errorf("--no-cache: %v, want 3 blob downloads", nc)
+	}
+
+	code, stdout, _ := pycontainer(t, "cache prune --all")
+	if code != 0 || !strings.Contains(stdout, "removed") {
+		t.Errorf("cache prune: exit %d %s", code, stdout)
+	}
+	mustBuild(t, "build --platform linux/amd64")
+	// The layers are still in dist/image; only the base config is fetched again.
+	if after := log.reset(); after["GET blob"] != 1 {
+		t.Errorf("after prune --all: %v, want the base config downloaded again", after)
+	}
+}

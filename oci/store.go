@@ -1,0 +1,224 @@
+package oci
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	digest "github.com/opencontainers/go-digest"
+	"github.com/regclient/regclient/types/descriptor"
+)
+
+// Store is a content-addressed blob store shared by every project on a machine: base
+// image manifests, configs and layers are downloaded into it once, verified, and
+// linked into each build's layout. It also remembers which digest a tag pointed at, so
+// a build can run offline once its base is cached.
+type Store struct {
+	dir string
+}
+
+// DefaultStoreDir is PYCONTAINER_CACHE, else pycontainer/ under the user cache dir.
+func DefaultStoreDir(getenv func(string) string) (string, error) {
+	if d := getenv("PYCONTAINER_CACHE"); d != "" {
+		return d, nil
+	}
+	base, err := os.UserCacheDir()
+	if err != nil {
+		return "", fmt.Errorf("find a cache directory (set PYCONTAINER_CACHE): %w", err)
+	}
+	return filepath.Join(base, "pycontainer"), nil
+}
+
+// OpenStore creates the store's directories if needed.
+func OpenStore(dir string) (*Store, error) {
+	for _, d := range []string{filepath.Join(dir, "blobs", "sha256"), filepath.Join(dir, "refs"), filepath.Join(dir, "tmp")} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return nil, fmt.Errorf("create cache %s: %w", dir, err)
+		}
+	}
+	return &Store{dir: dir}, nil
+}
+
+// Dir is the store's directory.
+func (s *Store) Dir() string { return s.dir }
+
+// Path is where blob d lives in the store.
+func (s *Store) Path(d digest.Digest) string { return BlobPath(s.dir, d) }
+
+// Has reports whether the store holds desc's blob with its size; it marks the blob as
+// used so pruning keeps it.
+func (s *Store) Has(desc descriptor.Descriptor) bool {
+	if desc.Digest.Validate() != nil {
+		return false
+	}
+	p := s.Path(desc.Digest)
+	fi, err := os.Stat(p)
+	if err != nil || !fi.Mode().IsRegular() || (desc.Size > 0 && fi.Size() != desc.Size) {
+		return false
+	}
+	now := time.Now()
+	_ = os.Chtimes(p, now, now)
+	return true
+}
+
+// Read returns a small blob's bytes, verified against its digest.
+func (s *Store) Read(d digest.Digest, limit int64) ([]byte, error) {
+	f, err := os.Open(s.Path(d))
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(b)) > limit {
+		return nil, fmt.Errorf("cached blob %s is larger than %d bytes", d, limit)
+	}
+	if digest.FromBytes(b) != d {
+		_ = os.Remove(s.Path(d)) // a damaged cache entry is dropped and fetched again
+		return nil, fmt.Errorf("cached blob %s failed its digest and was removed", d)
+	}
+	return b, nil
+}
+
+// Writer starts a blob in the store; Commit verifies it against the expected
+// descriptor and gives it its name.
+func (s *Store) Writer() (*BlobWriter, error) {
+	return newBlobWriter(filepath.Join(s.dir, "tmp"), s.Path)
+}
+
+// PutBytes stores a small blob (a manifest or config) that was already verified.
+func (s *Store) PutBytes(b []byte) (digest.Digest, error) {
+	d := digest.FromBytes(b)
+	if s.Has(descriptor.Descriptor{Digest: d, Size: int64(len(b))}) {
+		return d, nil
+	}
+	w, err := s.Writer()
+	if err != nil {
+		return "", err
+	}
+	defer w.Abort()
+	if _, err := io.Copy(w, bytes.NewReader(b)); err != nil {
+		return "", err
+	}
+	_, err = w.Commit(descriptor.Descriptor{Digest: d, Size: int64(len(b))})
+	return d, err
+}
+
+// LinkInto makes blob desc of the store appear in layout l: a hard link when both are
+// on one filesystem, else a copy. The layout's own name only appears complete.
+func (s *Store) LinkInto(l *Layout, desc descriptor.Descriptor) error {
+	if l.HasBlob(desc) {
+		return nil
+	}
+	src := s.Path(desc.Digest)
+	tmp := filepath.Join(l.tmpDir(), "link-"+desc.Digest.Encoded())
+	_ = os.Remove(tmp)
+	if err := os.Link(src, tmp); err != nil {
+		f, err := os.Open(src)
+		if err != nil {
+			return fmt.Errorf("read cached blob %s: %w", desc.Digest, err)
+		}
+		defer f.Close()
+		_, err = l.CopyBlob(context.Background(), desc, f)
+		return err
+	}
+	if err := os.Rename(tmp, l.BlobPath(desc.Digest)); err != nil {
+		_ = os.Remove(tmp)
+		return fmt.Errorf("link cached blob %s into %s: %w", desc.Digest, l.Dir(), err)
+	}
+	return nil
+}
+
+func refFile(ref string) string {
+	sum := sha256.Sum256([]byte(ref))
+	return hex.EncodeToString(sum[:])
+}
+
+// SetRef remembers that ref (a full image name with tag) pointed at d.
+func (s *Store) SetRef(ref string, d digest.Digest) error {
+	p := filepath.Join(s.dir, "refs", refFile(ref))
+	tmp := p + ".tmp"
+	if err := os.WriteFile(tmp, []byte(d.String()+" "+ref+"\n"), 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, p)
+}
+
+// Ref returns the digest ref pointed at when it was last resolved.
+func (s *Store) Ref(ref string) (digest.Digest, bool) {
+	b, err := os.ReadFile(filepath.Join(s.dir, "refs", refFile(ref)))
+	if err != nil {
+		return "", false
+	}
+	field, _, _ := strings.Cut(strings.TrimSpace(string(b)), " ")
+	d, err := digest.Parse(field)
+	return d, err == nil
+}
+
+// PruneResult says what Prune removed.
+type PruneResult struct {
+	Removed      int
+	RemovedBytes int64
+	Kept         int
+	KeptBytes    int64
+}
+
+// Prune removes the least recently used blobs until the store holds at most maxBytes
+// (0 empties it), and any leftover temporary files.
+func (s *Store) Prune(maxBytes int64) (PruneResult, error) {
+	_ = os.RemoveAll(filepath.Join(s.dir, "tmp"))
+	if err := os.MkdirAll(filepath.Join(s.dir, "tmp"), 0o755); err != nil {
+		return PruneResult{}, err
+	}
+	type blob struct {
+		path string
+		size int64
+		used time.Time
+	}
+	var blobs []blob
+	var total int64
+	root := filepath.Join(s.dir, "blobs")
+	err := filepath.WalkDir(root, func(p string, de fs.DirEntry, err error) error {
+		if err != nil || de.IsDir() {
+			return err
+		}
+		fi, err := de.Info()
+		if err != nil {
+			return err
+		}
+		blobs = append(blobs, blob{p, fi.Size(), fi.ModTime()})
+		total += fi.Size()
+		return nil
+	})
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return PruneResult{}, fmt.Errorf("read cache %s: %w", s.dir, err)
+	}
+	slices.SortFunc(blobs, func(a, b blob) int { return a.used.Compare(b.used) })
+	var res PruneResult
+	for _, b := range blobs {
+		if total <= maxBytes {
+			res.Kept++
+			res.KeptBytes += b.size
+			continue
+		}
+		if err := os.Remove(b.path); err != nil {
+			return res, fmt.Errorf("prune cache: %w", err)
+		}
+		total -= b.size
+		res.Removed++
+		res.RemovedBytes += b.size
+	}
+	return res, nil
+}

@@ -1,0 +1,111 @@
+package registry
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	digest "github.com/opencontainers/go-digest"
+	"github.com/regclient/regclient/types/descriptor"
+	"github.com/regclient/regclient/types/manifest"
+	"github.com/regclient/regclient/types/mediatype"
+	"github.com/regclient/regclient/types/ref"
+)
+
+// Pull policies: when to ask the registry what a tag points at.
+const (
+	PullAlways  = "always"  // one manifest request per build (HEAD), everything else from the cache
+	PullMissing = "missing" // ask only for tags never resolved before
+	PullNever   = "never"   // never ask: work offline from the cache
+)
+
+// ErrNotCached is returned with --pull=never for content the cache does not hold.
+var ErrNotCached = errors.New("not in the cache")
+
+// resolve finds the digest r points at, by the pull policy.
+func (c *Client) resolve(ctx context.Context, r ref.Ref) (digest.Digest, error) {
+	if r.Digest != "" {
+		return digest.Parse(r.Digest)
+	}
+	if c.store != nil && c.pull != PullAlways {
+		if d, ok := c.store.Ref(r.CommonName()); ok {
+			return d, nil
+		}
+		if c.pull == PullNever {
+			return "", fmt.Errorf("%s is %w (--pull=never): build once with network access, or use --pull=missing", r.CommonName(), ErrNotCached)
+		}
+	}
+	m, err := c.rc.ManifestHead(ctx, r)
+	if err == nil && m.GetDescriptor().Digest != "" {
+		return m.GetDescriptor().Digest, nil
+	}
+	// Some registries answer HEAD without a digest: read the manifest instead.
+	m, err = c.rc.ManifestGet(ctx, r)
+	if err != nil {
+		return "", DescribeError(r, err)
+	}
+	raw, err := m.RawBody()
+	if err != nil {
+		return "", err
+	}
+	d := digest.FromBytes(raw)
+	if c.store != nil {
+		if _, err := c.store.PutBytes(raw); err != nil {
+			return "", err
+		}
+	}
+	return d, nil
+}
+
+// manifest returns the manifest d of repository r, from the cache when it holds it.
+func (c *Client) manifest(ctx context.Context, r ref.Ref, d digest.Digest) (manifest.Manifest, error) {
+	var raw []byte
+	if c.store != nil && c.store.Has(descriptor.Descriptor{Digest: d}) {
+		raw, _ = c.store.Read(d, maxManifestSize)
+	}
+	rd := r.SetDigest(d.String())
+	if raw == nil {
+		if c.pull == PullNever {
+			return nil, fmt.Errorf("manifest %s of %s is %w (--pull=never)", d, r.CommonName(), ErrNotCached)
+		}
+		m, err := c.rc.ManifestGet(ctx, rd)
+		if err != nil {
+			return nil, DescribeError(rd, err)
+		}
+		if raw, err = m.RawBody(); err != nil {
+			return nil, err
+		}
+		if got := digest.FromBytes(raw); got != d {
+			return nil, fmt.Errorf("%s: manifest digest mismatch: got %s", rd.CommonName(), got)
+		}
+		if c.store != nil {
+			if _, err := c.store.PutBytes(raw); err != nil {
+				return nil, err
+			}
+		}
+	}
+	m, err := manifest.New(manifest.WithRaw(raw), manifest.WithRef(rd),
+		manifest.WithDesc(descriptor.Descriptor{MediaType: manifestMediaType(raw), Digest: d, Size: int64(len(raw))}))
+	if err != nil {
+		return nil, fmt.Errorf("%s: read manifest: %w", rd.CommonName(), err)
+	}
+	return m, nil
+}
+
+// manifestMediaType reads a manifest's media type from its JSON, as registries send
+// it in a header that a cached copy no longer has.
+func manifestMediaType(raw []byte) string {
+	var probe struct {
+		MediaType string          `json:"mediaType"`
+		Manifests json.RawMessage `json:"manifests"`
+	}
+	_ = json.Unmarshal(raw, &probe)
+	switch {
+	case probe.MediaType != "":
+		return probe.MediaType
+	case probe.Manifests != nil:
+		return mediatype.OCI1ManifestList
+	}
+	return mediatype.OCI1Manifest
+}
