@@ -84,9 +84,6 @@ func Run(ctx context.Context, o *Options, sink Sink) error {
 			return err
 		}
 	}
-	if o.Push {
-		return fmt.Errorf("--push is %w: build, then push dist/image with `skopeo copy oci:dist/image:TAG docker://REGISTRY/REPO:TAG`", ErrNotImplemented)
-	}
 	for _, w := range o.Warnings {
 		sink(Warning{Message: w})
 	}
@@ -97,6 +94,12 @@ func Run(ctx context.Context, o *Options, sink Sink) error {
 	tag, err := parseTag(o.Tag, o.Project.Name)
 	if err != nil {
 		return err
+	}
+	var target ref.Ref
+	if o.Push {
+		if target, err = PushTarget(o); err != nil {
+			return err
+		}
 	}
 
 	sel, err := SelectFiles(o.Context, o.Output)
@@ -130,6 +133,9 @@ func Run(ctx context.Context, o *Options, sink Sink) error {
 		Base: baseRef.CommonName(), BaseDigest: index.Digest.String(), BaseSource: o.BaseSource,
 		Output: o.Output, Tag: tag.full, Entrypoint: lnch.Entrypoint, AppFiles: len(sel.Files),
 		Excluded: sel.Excluded, DryRun: o.DryRun,
+	}
+	if o.Push {
+		plan.PushTarget = target.CommonName()
 	}
 	for _, t := range targets {
 		plan.Platforms = append(plan.Platforms, PlatformPlan{
@@ -197,6 +203,11 @@ func Run(ctx context.Context, o *Options, sink Sink) error {
 	if store != nil && o.CacheMaxBytes > 0 {
 		if _, err := store.Prune(o.CacheMaxBytes); err != nil {
 			sink(Warning{Message: fmt.Sprintf("could not keep the cache under %d bytes: %v", o.CacheMaxBytes, err)})
+		}
+	}
+	if o.Push {
+		if err := b.push(ctx, target, results); err != nil {
+			return err
 		}
 	}
 	fin := Finished{Output: o.Output, Tag: tag.full, Duration: time.Since(start)}
@@ -656,4 +667,76 @@ func envValue(env []string, key string) string {
 		}
 	}
 	return ""
+}
+
+// PushTarget is where --push sends the image: the --tag when it names a registry
+// (ghcr.io/org/app:1, localhost:5000/app), else [registry] url with the tag of --tag,
+// else the --tag as a Docker Hub name, as docker push would.
+func PushTarget(o *Options) (ref.Ref, error) {
+	tag, err := parseTag(o.Tag, o.Project.Name)
+	if err != nil {
+		return ref.Ref{}, err
+	}
+	if o.Tag != "" && namesRegistry(o.Tag) || o.RegistryURL == "" {
+		return registry.ParseReference(tag.full)
+	}
+	r, err := registry.ParseReference(o.RegistryURL)
+	if err != nil {
+		return ref.Ref{}, fmt.Errorf("[registry] url: %w", err)
+	}
+	return r.SetTag(tag.tag), nil
+}
+
+// namesRegistry reports whether an image name starts with a registry host, by
+// docker's rule: the first component has a dot or a port, or is localhost.
+func namesRegistry(name string) bool {
+	first, _, found := strings.Cut(name, "/")
+	return found && (strings.ContainsAny(first, ".:") || first == "localhost")
+}
+
+// push sends the built images to target, mounting base layers from the base image's
+// repository when both are on one registry.
+func (b *builder) push(ctx context.Context, target ref.Ref, manifests []descriptor.Descriptor) error {
+	o := b.o
+	insecure := o.Insecure
+	if o.InsecureBase {
+		insecure = append(slices.Clone(insecure), b.baseRef.Registry)
+	}
+	client := registry.New(registry.Options{
+		Insecure: insecure, Mirrors: o.Mirrors, Registries: []string{target.Registry, b.baseRef.Registry},
+		Credentials: map[string]registry.Credential{target.Registry: registry.CredentialFor(target.Registry, os.Getenv)},
+	})
+	b.sink(PushStarted{Target: target.CommonName(), Manifests: len(manifests)})
+	report := &pushReport{b: b, throttles: map[digest.Digest]*progressThrottle{}}
+	base := b.baseRef
+	res, err := client.Push(ctx, o.Output, manifests, target, &base, report)
+	if err != nil {
+		return fmt.Errorf("push %s: %w", target.CommonName(), err)
+	}
+	b.sink(Pushed{Target: res.Target, Digest: res.Digest.String(), Uploaded: res.Uploaded, Skipped: res.Skipped, Mounted: res.Mounted, Bytes: res.Bytes})
+	return nil
+}
+
+// pushReport turns upload progress into events, coalesced like downloads.
+type pushReport struct {
+	b         *builder
+	mu        sync.Mutex
+	throttles map[digest.Digest]*progressThrottle
+}
+
+func (p *pushReport) BlobProgress(d digest.Digest, done, total int64) {
+	p.mu.Lock()
+	t, ok := p.throttles[d]
+	if !ok {
+		t = newProgressThrottle(progressInterval, func(n int64) {
+			p.b.sink(PushProgressed{Digest: d.String(), Done: n, Total: total})
+		})
+		p.throttles[d] = t
+	}
+	p.mu.Unlock()
+	t.set(done)
+}
+
+func (p *pushReport) BlobDone(d digest.Digest, size int64, how string) {
+	p.b.sink(BlobPushed{Digest: d.String(), Size: size, How: how})
 }

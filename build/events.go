@@ -31,6 +31,7 @@ type PlanReady struct {
 	BaseSource string         `json:"base_source"`
 	Output     string         `json:"output"`
 	Tag        string         `json:"tag"`
+	PushTarget string         `json:"push_target,omitempty"`
 	Entrypoint []string       `json:"entrypoint"`
 	AppFiles   int            `json:"app_files"`
 	Excluded   []string       `json:"excluded,omitempty"`
@@ -101,6 +102,37 @@ type PlatformDone struct {
 	Layers   int    `json:"layers"`
 }
 
+// PushStarted is sent when the push to a registry begins.
+type PushStarted struct {
+	Target    string `json:"target"`
+	Manifests int    `json:"manifests"`
+}
+
+// PushProgressed reports bytes uploaded for a blob, coalesced.
+type PushProgressed struct {
+	Digest string `json:"digest"`
+	Done   int64  `json:"done"`
+	Total  int64  `json:"total"`
+}
+
+// BlobPushed is sent when a blob is in the target registry: uploaded, skipped because
+// the registry had it, or mounted from the base image's repository.
+type BlobPushed struct {
+	Digest string `json:"digest"`
+	Size   int64  `json:"size"`
+	How    string `json:"how"`
+}
+
+// Pushed is sent when the tag is in place.
+type Pushed struct {
+	Target   string `json:"target"`
+	Digest   string `json:"digest"`
+	Uploaded int    `json:"uploaded"`
+	Skipped  int    `json:"skipped"`
+	Mounted  int    `json:"mounted"`
+	Bytes    int64  `json:"bytes"`
+}
+
 // Warning is something the user should know that does not stop the build.
 type Warning struct {
 	Message string `json:"message"`
@@ -122,6 +154,10 @@ func (LayerProgressed) Type() string { return "layer_progress" }
 func (LayerDone) Type() string       { return "layer_done" }
 func (PlatformDone) Type() string    { return "platform_done" }
 func (Warning) Type() string         { return "warning" }
+func (PushStarted) Type() string     { return "push_started" }
+func (PushProgressed) Type() string  { return "push_progress" }
+func (BlobPushed) Type() string      { return "blob_pushed" }
+func (Pushed) Type() string          { return "pushed" }
 func (Finished) Type() string        { return "finished" }
 
 // progressThrottle coalesces byte counts into at most one event per interval, so a
@@ -138,16 +174,22 @@ func newProgressThrottle(interval time.Duration, emit func(done int64)) *progres
 	return &progressThrottle{interval: interval, emit: emit}
 }
 
-func (p *progressThrottle) add(n int64) {
+func (p *progressThrottle) add(n int64) { p.record(func(done int64) int64 { return done + n }) }
+
+// set reports an absolute count.
+func (p *progressThrottle) set(done int64) { p.record(func(int64) int64 { return done }) }
+
+// record updates the count and emits it unless an update went out within the interval.
+func (p *progressThrottle) record(next func(done int64) int64) {
 	p.mu.Lock()
-	p.done += n
-	now := time.Now()
-	if now.Sub(p.last) < p.interval {
-		p.mu.Unlock()
-		return
+	p.done = next(p.done)
+	done, now := p.done, time.Now()
+	due := now.Sub(p.last) >= p.interval
+	if due {
+		p.last = now
 	}
-	p.last = now
-	done := p.done
 	p.mu.Unlock()
-	p.emit(done)
+	if due {
+		p.emit(done)
+	}
 }

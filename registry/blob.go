@@ -61,7 +61,7 @@ func (c *Client) FetchBlob(ctx context.Context, r ref.Ref, d descriptor.Descript
 		return err
 	})
 	if err != nil {
-		return DescribeError(r, fmt.Errorf("fetch blob %s: %w", d.Digest, err))
+		return c.describe(r, fmt.Errorf("fetch blob %s: %w", d.Digest, err))
 	}
 	return nil
 }

@@ -43,7 +43,7 @@ func (c *Client) resolve(ctx context.Context, r ref.Ref) (digest.Digest, error) 
 	// Some registries answer HEAD without a digest: read the manifest instead.
 	m, err = c.rc.ManifestGet(ctx, r)
 	if err != nil {
-		return "", DescribeError(r, err)
+		return "", c.describe(r, err)
 	}
 	raw, err := m.RawBody()
 	if err != nil {
@@ -71,7 +71,7 @@ func (c *Client) manifest(ctx context.Context, r ref.Ref, d digest.Digest) (mani
 		}
 		m, err := c.rc.ManifestGet(ctx, rd)
 		if err != nil {
-			return nil, DescribeError(rd, err)
+			return nil, c.describe(rd, err)
 		}
 		if raw, err = m.RawBody(); err != nil {
 			return nil, err
@@ -108,4 +108,13 @@ func manifestMediaType(raw []byte) string {
 		return mediatype.OCI1ManifestList
 	}
 	return mediatype.OCI1Manifest
+}
+
+// RawManifest returns the manifest bytes r points at, straight from the registry.
+func (c *Client) RawManifest(ctx context.Context, r ref.Ref) ([]byte, error) {
+	m, err := c.rc.ManifestGet(ctx, r)
+	if err != nil {
+		return nil, c.describe(r, err)
+	}
+	return m.RawBody()
 }

@@ -36,13 +36,16 @@ type Options struct {
 	Store *oci.Store
 	// Pull is the pull policy with a store: PullAlways (default), PullMissing, PullNever.
 	Pull string
+	// Credentials override docker's stored logins for some registries (a push target).
+	Credentials map[string]Credential
 }
 
 // Client talks to registries.
 type Client struct {
-	rc    *regclient.RegClient
-	store *oci.Store
-	pull  string
+	rc      *regclient.RegClient
+	store   *oci.Store
+	pull    string
+	sources map[string]string // registry -> where its credential came from
 }
 
 // New creates a Client that reads docker's credentials (config.json and credential
@@ -60,6 +63,13 @@ func New(opts Options) *Client {
 	plain := map[string]bool{}
 	for _, r := range opts.Insecure {
 		plain[r] = true
+	}
+	sources := map[string]string{}
+	for reg, cred := range opts.Credentials {
+		sources[reg] = cred.Source
+		if cred.User != "" {
+			host(reg).User, host(reg).Pass = cred.User, cred.Pass
+		}
 	}
 	names := append([]string{}, opts.Registries...)
 	for from, to := range opts.Mirrors {
@@ -85,7 +95,7 @@ func New(opts Options) *Client {
 	if pull == "" {
 		pull = PullAlways
 	}
-	return &Client{rc: regclient.New(rcOpts...), store: opts.Store, pull: pull}
+	return &Client{rc: regclient.New(rcOpts...), store: opts.Store, pull: pull, sources: sources}
 }
 
 // IsLoopback reports whether a registry host[:port] is on this machine, where plain
@@ -119,6 +129,15 @@ func ParseReference(s string) (ref.Ref, error) {
 // DescribeError turns regclient's errors into a sentence a user can act on. It keeps
 // the chain for errors.Is.
 func DescribeError(r ref.Ref, err error) error {
+	return describeError(r, err, "")
+}
+
+// describe is DescribeError naming where the registry's credential came from.
+func (c *Client) describe(r ref.Ref, err error) error {
+	return describeError(r, err, c.sources[r.Registry])
+}
+
+func describeError(r ref.Ref, err error, credSource string) error {
 	name := r.CommonName()
 	var opErr *net.OpError
 	var dnsErr *net.DNSError
@@ -126,8 +145,12 @@ func DescribeError(r ref.Ref, err error) error {
 	switch {
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return err
-	case errors.Is(err, errs.ErrHTTPUnauthorized):
-		return fmt.Errorf("registry %s refused access to %s (401/403): log in with `docker login %s` or check the repository name: %w", r.Registry, name, r.Registry, err)
+	case errors.Is(err, errs.ErrHTTPUnauthorized) || isForbidden(err):
+		tried := "credentials tried: " + credSource
+		if credSource == "" {
+			tried = "credentials tried: docker config, if any"
+		}
+		return fmt.Errorf("registry %s refused access to %s (401/403; %s): log in with `pycontainer login %s` or check the repository name: %w", r.Registry, name, tried, r.Registry, errs.ErrHTTPUnauthorized)
 	case errors.Is(err, errs.ErrNotFound):
 		return fmt.Errorf("image %s not found: check the repository and tag exist on %s: %w", name, r.Registry, err)
 	case errors.Is(err, syscall.ECONNREFUSED), errors.As(err, &dnsErr), errors.As(err, &opErr):
@@ -150,4 +173,9 @@ func unwrapNet(err error) error {
 		return dnsErr
 	}
 	return err
+}
+
+// isForbidden recognises a 403, which regclient reports as a plain status error.
+func isForbidden(err error) bool {
+	return errors.Is(err, errs.ErrHTTPStatus) && strings.Contains(err.Error(), "403")
 }

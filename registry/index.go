@@ -221,7 +221,7 @@ func (c *Client) fetchSmallBlob(ctx context.Context, r ref.Ref, d descriptor.Des
 		return nil
 	})
 	if err != nil {
-		return nil, DescribeError(r, fmt.Errorf("fetch config %s: %w", d.Digest, err))
+		return nil, c.describe(r, fmt.Errorf("fetch config %s: %w", d.Digest, err))
 	}
 	if c.store != nil {
 		if _, err := c.store.PutBytes(raw); err != nil {
@@ -235,7 +235,7 @@ func (c *Client) fetchSmallBlob(ctx context.Context, r ref.Ref, d descriptor.Des
 func (c *Client) Tags(ctx context.Context, r ref.Ref) ([]string, error) {
 	tl, err := c.rc.TagList(ctx, r)
 	if err != nil {
-		return nil, DescribeError(r, err)
+		return nil, c.describe(r, err)
 	}
 	return tl.GetTags()
 }

@@ -56,6 +56,15 @@ func (p *Plain) Emit(e build.Event) {
 		fmt.Fprintf(p.out, "%s: failed: %s\n", ev.Platform, ev.Error)
 	case build.PlatformDone:
 		fmt.Fprintf(p.out, "%s: done, manifest %s (%d layers, %s)\n", ev.Platform, short(ev.Manifest), ev.Layers, HumanBytes(ev.Size))
+	case build.PushStarted:
+		fmt.Fprintf(p.out, "push: %s (%s)\n", ev.Target, plural(ev.Manifests, "manifest"))
+	case build.BlobPushed:
+		if p.verbose {
+			fmt.Fprintf(p.out, "push: %s %s %s\n", short(ev.Digest), HumanBytes(ev.Size), ev.How)
+		}
+	case build.Pushed:
+		fmt.Fprintf(p.result, "Pushed %s@%s: %d uploaded (%s), %d already there, %d mounted\n",
+			ev.Target, ev.Digest, ev.Uploaded, HumanBytes(ev.Bytes), ev.Skipped, ev.Mounted)
 	case build.Finished:
 		fmt.Fprintf(p.result, "Built %s in %s (%s) in %.1fs\n", ev.Tag, ev.Output, strings.Join(shortAll(ev.Manifests), ", "), ev.Duration.Seconds())
 	}
@@ -79,6 +88,9 @@ func (p *Plain) plan(ev build.PlanReady) {
 	}
 	for _, x := range ev.Excluded {
 		fmt.Fprintf(w, "excluded: %s\n", x)
+	}
+	if ev.PushTarget != "" {
+		fmt.Fprintf(w, "push to %s\n", ev.PushTarget)
 	}
 	if ev.DryRun {
 		fmt.Fprintf(w, "dry run: would write %s as %s; nothing was written\n", ev.Output, ev.Tag)

@@ -1,0 +1,195 @@
+package registry
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"sync"
+
+	digest "github.com/opencontainers/go-digest"
+	"github.com/regclient/regclient"
+	"github.com/regclient/regclient/types/descriptor"
+	"github.com/regclient/regclient/types/manifest"
+	"github.com/regclient/regclient/types/mediatype"
+	v1 "github.com/regclient/regclient/types/oci/v1"
+	"github.com/regclient/regclient/types/ref"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/pycontainer/pycontainer/oci"
+)
+
+// How a blob reached the target registry.
+const (
+	BlobUploaded = "uploaded"
+	BlobSkipped  = "skipped"  // the registry had it
+	BlobMounted  = "mounted"  // mounted from the base image's repository
+)
+
+// PushReport receives push progress. Methods may be called from several goroutines.
+type PushReport interface {
+	BlobProgress(d digest.Digest, done, total int64)
+	BlobDone(d digest.Digest, size int64, how string)
+}
+
+// PushResult sums up a push.
+type PushResult struct {
+	Target   string        // the tag pushed
+	Digest   digest.Digest // of the manifest or index under the tag
+	Uploaded int
+	Skipped  int
+	Mounted  int
+	Bytes    int64 // uploaded
+}
+
+// Push copies images from the OCI layout at dir to target: every blob the registry
+// lacks (mounted from mountFrom's repository when it is on the same registry), each
+// manifest by digest, then under target's tag the one manifest, or for several an OCI
+// index of them all. Uploads stream from the files; nothing is held in memory.
+func (c *Client) Push(ctx context.Context, dir string, manifests []descriptor.Descriptor, target ref.Ref, mountFrom *ref.Ref, report PushReport) (PushResult, error) {
+	res := PushResult{Target: target.CommonName()}
+	var blobs []descriptor.Descriptor
+	seen := map[digest.Digest]bool{}
+	raws := make([][]byte, len(manifests))
+	for i, md := range manifests {
+		raw, err := os.ReadFile(oci.BlobPath(dir, md.Digest))
+		if err != nil {
+			return res, fmt.Errorf("read manifest %s from %s: %w", md.Digest, dir, err)
+		}
+		raws[i] = raw
+		var m v1.Manifest
+		if err := json.Unmarshal(raw, &m); err != nil {
+			return res, fmt.Errorf("manifest %s: %w", md.Digest, err)
+		}
+		for _, d := range append([]descriptor.Descriptor{m.Config}, m.Layers...) {
+			if !seen[d.Digest] {
+				seen[d.Digest] = true
+				blobs = append(blobs, d)
+			}
+		}
+	}
+	if mountFrom != nil && mountFrom.Registry != target.Registry {
+		mountFrom = nil // mounts only work within one registry
+	}
+
+	var mu sync.Mutex
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(4)
+	for _, d := range blobs {
+		g.Go(func() error {
+			how, err := c.pushBlob(gctx, dir, d, target, mountFrom, report)
+			if err != nil {
+				return err
+			}
+			mu.Lock()
+			switch how {
+			case BlobSkipped:
+				res.Skipped++
+			case BlobMounted:
+				res.Mounted++
+			default:
+				res.Uploaded++
+				res.Bytes += d.Size
+			}
+			mu.Unlock()
+			report.BlobDone(d.Digest, d.Size, how)
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return res, err
+	}
+
+	for i, md := range manifests {
+		if err := c.putManifest(ctx, target.SetDigest(md.Digest.String()), md.MediaType, raws[i], true); err != nil {
+			return res, err
+		}
+	}
+	tagged := target
+	if len(manifests) == 1 {
+		res.Digest = manifests[0].Digest
+		return res, c.putManifest(ctx, tagged, manifests[0].MediaType, raws[0], false)
+	}
+	idx := v1.Index{Versioned: v1.IndexSchemaVersion, MediaType: mediatype.OCI1ManifestList}
+	for _, md := range manifests {
+		idx.Manifests = append(idx.Manifests, descriptor.Descriptor{MediaType: md.MediaType, Digest: md.Digest, Size: md.Size, Platform: md.Platform})
+	}
+	raw, err := json.Marshal(idx)
+	if err != nil {
+		return res, err
+	}
+	res.Digest = digest.FromBytes(raw)
+	return res, c.putManifest(ctx, tagged, mediatype.OCI1ManifestList, raw, false)
+}
+
+// PushIndex puts an index of manifests already in target's repository under its tag.
+func (c *Client) PushIndex(ctx context.Context, target ref.Ref, manifests []descriptor.Descriptor) (digest.Digest, error) {
+	idx := v1.Index{Versioned: v1.IndexSchemaVersion, MediaType: mediatype.OCI1ManifestList, Manifests: manifests}
+	raw, err := json.Marshal(idx)
+	if err != nil {
+		return "", err
+	}
+	return digest.FromBytes(raw), c.putManifest(ctx, target, mediatype.OCI1ManifestList, raw, false)
+}
+
+func (c *Client) putManifest(ctx context.Context, r ref.Ref, mediaType string, raw []byte, child bool) error {
+	m, err := manifest.New(manifest.WithRaw(raw), manifest.WithDesc(descriptor.Descriptor{MediaType: mediaType, Digest: digest.FromBytes(raw), Size: int64(len(raw))}))
+	if err != nil {
+		return fmt.Errorf("manifest for %s: %w", r.CommonName(), err)
+	}
+	var opts []regclient.ManifestOpts
+	if child {
+		opts = append(opts, regclient.WithManifestChild())
+	}
+	if err := c.rc.ManifestPut(ctx, r, m, opts...); err != nil {
+		return c.describe(r, fmt.Errorf("push manifest: %w", err))
+	}
+	return nil
+}
+
+func (c *Client) pushBlob(ctx context.Context, dir string, d descriptor.Descriptor, target ref.Ref, mountFrom *ref.Ref, report PushReport) (string, error) {
+	if _, err := c.rc.BlobHead(ctx, target, d); err == nil {
+		return BlobSkipped, nil
+	}
+	if mountFrom != nil {
+		if err := c.rc.BlobMount(ctx, *mountFrom, target, d); err == nil {
+			return BlobMounted, nil
+		}
+	}
+	f, err := os.Open(oci.BlobPath(dir, d.Digest))
+	if err != nil {
+		return "", fmt.Errorf("read blob %s: %w", d.Digest, err)
+	}
+	defer f.Close()
+	rdr := &progressReadSeeker{r: f, report: func(n int64) { report.BlobProgress(d.Digest, n, d.Size) }}
+	if _, err := c.rc.BlobPut(ctx, target, d, rdr); err != nil {
+		return "", c.describe(target, fmt.Errorf("upload blob %s: %w", d.Digest, err))
+	}
+	return BlobUploaded, nil
+}
+
+// progressReadSeeker reports bytes read and stays seekable, so regclient can rewind
+// an upload it retries.
+type progressReadSeeker struct {
+	r      io.ReadSeeker
+	done   int64
+	report func(done int64)
+}
+
+func (p *progressReadSeeker) Read(b []byte) (int, error) {
+	n, err := p.r.Read(b)
+	p.done += int64(n)
+	if n > 0 {
+		p.report(p.done)
+	}
+	return n, err
+}
+
+func (p *progressReadSeeker) Seek(off int64, whence int) (int64, error) {
+	pos, err := p.r.Seek(off, whence)
+	if err == nil {
+		p.done = pos
+	}
+	return pos, err
+}
