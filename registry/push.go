@@ -49,6 +49,11 @@ type PushResult struct {
 // index of them all. Uploads stream from the files; nothing is held in memory.
 func (c *Client) Push(ctx context.Context, dir string, manifests []descriptor.Descriptor, target ref.Ref, mountFrom *ref.Ref, report PushReport) (PushResult, error) {
 	res := PushResult{Target: target.CommonName()}
+	// Reach the registry (and pass its login) before reading anything: an unreachable
+	// registry or a wrong password fails once, clearly, instead of once per blob.
+	if _, err := c.rc.Ping(ctx, target); err != nil {
+		return res, c.describe(target, err)
+	}
 	var blobs []descriptor.Descriptor
 	seen := map[digest.Digest]bool{}
 	raws := make([][]byte, len(manifests))
