@@ -43,7 +43,7 @@ func TestBadInput(t *testing.T) {
 		{"bad env flag", "build --env NOVALUE", 2, []string{`--env "NOVALUE": expected KEY=VALUE`}, ""},
 		{"unknown flag", "build --plattform linux/amd64", 2, []string{"unknown flag: --plattform"}, ""},
 		{"bad progress mode", "build --progress fancy", 2, []string{`--progress "fancy"`}, ""},
-		{"push to an unreachable registry", "build --push --tag 127.0.0.1:1/app:1", 1, []string{"push 127.0.0.1:1/app:1", "cannot reach registry 127.0.0.1:1"}, ""},
+		{"push to an unreachable registry", "build --push --tag 127.0.0.1:1/app:1 --progress json", 1, []string{"push 127.0.0.1:1/app:1", "cannot reach registry 127.0.0.1:1"}, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
