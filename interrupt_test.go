@@ -22,7 +22,7 @@ import (
 // can be killed like a real process.
 func TestMain(m *testing.M) {
 	if os.Getenv("PYCONTAINER_TEST_AS_MAIN") == "1" {
-		os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+		os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 	}
 	os.Exit(m.Run())
 }

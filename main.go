@@ -21,12 +21,12 @@ import (
 )
 
 func main() {
-	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 }
 
 // run executes one command line and returns the exit code. Errors become one line on
 // stderr (plus details where an error has them), never a stack trace.
-func run(args []string, stdout, stderr io.Writer) (code int) {
+func run(args []string, stdin io.Reader, stdout, stderr io.Writer) (code int) {
 	defer func() {
 		if r := recover(); r != nil {
 			fmt.Fprintf(stderr, "Error: internal error: %v (please report this)\n", r)
@@ -36,7 +36,7 @@ func run(args []string, stdout, stderr io.Writer) (code int) {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	root := newRootCommand(stdout, stderr)
+	root := newRootCommand(stdin, stdout, stderr)
 	root.SetArgs(args)
 	err := root.ExecuteContext(ctx)
 	if err == nil {
@@ -76,7 +76,7 @@ func firstLine(s string) string {
 	return line
 }
 
-func newRootCommand(stdout, stderr io.Writer) *cobra.Command {
+func newRootCommand(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 	root := &cobra.Command{
 		Use:   "pycontainer",
 		Short: "Build OCI container images for Python apps, for any platform, without Docker",
@@ -106,7 +106,7 @@ Linux platform the base image offers, from any host.
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
-	root.AddCommand(newBuildCommand(stdout, stderr, &theme), newInspectCommand(stdout, &theme), newPlatformsCommand(stdout, stderr), newCacheCommand(stdout), newDemoCommand(stdout, &theme))
+	root.AddCommand(newBuildCommand(stdout, stderr, &theme), newInspectCommand(stdout, &theme), newPlatformsCommand(stdout, stderr), newCacheCommand(stdout), newLoginCommand(stdout, stdin), newIndexCommand(stdout), newDemoCommand(stdout, &theme))
 	return root
 }
 

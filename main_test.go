@@ -50,7 +50,7 @@ func newSeedWorldWith(t *testing.T, reg *testbase.Registry) *seedWorld {
 func pycontainer(t *testing.T, cmdline string) (int, string, string) {
 	t.Helper()
 	var stdout, stderr bytes.Buffer
-	code := run(strings.Fields(cmdline), &stdout, &stderr)
+	code := run(strings.Fields(cmdline), strings.NewReader(""), &stdout, &stderr)
 	return code, stdout.String(), stderr.String()
 }
 

@@ -2,7 +2,10 @@ package main
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -93,4 +96,89 @@ func getManifest(t *testing.T, host, repo, tag string) manifestDoc {
 		t.Fatal(err)
 	}
 	return m
+}
+
+// TestIndexCreate is the seed's Use Case 4 without docker: per-platform tags built on
+// separate machines, combined into one multi-platform tag.
+func TestIndexCreate(t *testing.T) {
+	reg := testbase.Start(t)
+	reg.Push(t, testbase.Spec{Repo: "library/python", Tag: "3.11-slim", Platforms: testbase.PythonPlatforms, Attestation: true})
+	newSeedWorldWith(t, reg)
+	repo := reg.Host + "/myorg/myapp"
+	for _, arch := range []string{"amd64", "arm64"} {
+		mustBuild(t, "build --tag "+repo+":"+arch+" --platform linux/"+arch+" --base-image "+reg.Host+"/library/python:3.11-slim --push")
+	}
+	code, stdout, stderr := pycontainer(t, "index create "+repo+":latest "+repo+":amd64 "+repo+":arm64")
+	if code != 0 || !strings.Contains(stdout, "not pushed") {
+		t.Fatalf("index create without --push: exit %d\n%s%s", code, stdout, stderr)
+	}
+	code, stdout, stderr = pycontainer(t, "index create --push "+repo+":latest "+repo+":amd64 "+repo+":arm64")
+	if code != 0 || !strings.Contains(stdout, "Pushed "+repo+":latest@sha256:") {
+		t.Fatalf("index create --push: exit %d\n%s%s", code, stdout, stderr)
+	}
+	idx := getManifest(t, reg.Host, "myorg/myapp", "latest")
+	if len(idx.Manifests) != 2 || idx.Manifests[0].Platform.Architecture != "amd64" || idx.Manifests[1].Platform.Architecture != "arm64" {
+		t.Errorf("index %+v", idx)
+	}
+
+	// From another repository (the base's index, attestations skipped) into ours.
+	code, stdout, stderr = pycontainer(t, "index create --push "+repo+":bases "+reg.Host+"/library/python:3.11-slim")
+	if code != 0 || strings.Contains(stdout, "unknown") {
+		t.Fatalf("index create from another repository: exit %d\n%s%s", code, stdout, stderr)
+	}
+	if idx := getManifest(t, reg.Host, "myorg/myapp", "bases"); len(idx.Manifests) != 3 {
+		t.Errorf("copied index has %d entries, want the 3 images without attestations", len(idx.Manifests))
+	}
+
+	code, _, stderr = pycontainer(t, "index create "+repo+":dup "+repo+":amd64 "+repo+":latest")
+	if code != 1 || !strings.Contains(stderr, "both have linux/amd64") {
+		t.Errorf("two sources of one platform: exit %d\n%s", code, stderr)
+	}
+}
+
+func TestLoginStoresCredentials(t *testing.T) {
+	reg := testbase.Start(t)
+	dockerConfig := t.TempDir()
+	t.Setenv("DOCKER_CONFIG", dockerConfig)
+	var stdout, stderr strings.Builder
+	code := run([]string{"login", reg.Host, "-u", "ci-bot", "--password-stdin"}, strings.NewReader("s3cret-token\n"), &stdout, &stderr)
+	if code != 0 || !strings.Contains(stdout.String(), "Login Succeeded") || strings.Contains(stdout.String()+stderr.String(), "s3cret-token") {
+		t.Fatalf("login: exit %d\n%s%s", code, stdout.String(), stderr.String())
+	}
+	raw, err := os.ReadFile(filepath.Join(dockerConfig, "config.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cfg struct {
+		Auths map[string]struct{ Auth string } `json:"auths"`
+	}
+	if err := json.Unmarshal(raw, &cfg); err != nil {
+		t.Fatal(err)
+	}
+	if got := cfg.Auths[reg.Host].Auth; got != base64.StdEncoding.EncodeToString([]byte("ci-bot:s3cret-token")) {
+		t.Errorf("stored auth %q", got)
+	}
+	if c := registry.CredentialFor(reg.Host, os.Getenv); !strings.HasPrefix(c.Source, "docker config") || c.Pass != "" {
+		t.Errorf("credential source after login: %+v", c)
+	}
+	code = run([]string{"login", reg.Host, "-u", "ci-bot"}, strings.NewReader(""), &stdout, &stderr)
+	if code != 2 {
+		t.Errorf("login without --password-stdin: exit %d", code)
+	}
+}
+
+func TestCredentialOrder(t *testing.T) {
+	t.Setenv("DOCKER_CONFIG", t.TempDir())
+	env := map[string]string{"GITHUB_TOKEN": "ghs_x", "GITHUB_ACTOR": "octo"}
+	get := func(k string) string { return env[k] }
+	if c := registry.CredentialFor("ghcr.io", get); c.Source != "GITHUB_TOKEN" || c.User != "octo" || c.Pass != "ghs_x" {
+		t.Errorf("ghcr.io with GITHUB_TOKEN: %+v", c)
+	}
+	if c := registry.CredentialFor("registry.example.com", get); c.Source != "none (anonymous)" {
+		t.Errorf("GITHUB_TOKEN must only go to ghcr.io: %+v", c)
+	}
+	env["REGISTRY_USERNAME"], env["REGISTRY_PASSWORD"] = "u", "p"
+	if c := registry.CredentialFor("ghcr.io", get); c.Source != "REGISTRY_USERNAME/REGISTRY_PASSWORD" {
+		t.Errorf("explicit variables first: %+v", c)
+	}
 }

@@ -23,8 +23,8 @@ import (
 // How a blob reached the target registry.
 const (
 	BlobUploaded = "uploaded"
-	BlobSkipped  = "skipped"  // the registry had it
-	BlobMounted  = "mounted"  // mounted from the base image's repository
+	BlobSkipped  = "skipped" // the registry had it
+	BlobMounted  = "mounted" // mounted from the base image's repository
 )
 
 // PushReport receives push progress. Methods may be called from several goroutines.
@@ -197,4 +197,21 @@ func (p *progressReadSeeker) Seek(off int64, whence int) (int64, error) {
 		p.done = pos
 	}
 	return pos, err
+}
+
+// CopyManifest makes the image manifest src (by digest) and its blobs available in
+// dst's repository, skipping what is there already.
+func (c *Client) CopyManifest(ctx context.Context, src ref.Ref, dst ref.Ref) error {
+	if err := c.rc.ImageCopy(ctx, src, dst); err != nil {
+		return c.describe(dst, fmt.Errorf("copy %s: %w", src.CommonName(), err))
+	}
+	return nil
+}
+
+// Ping checks that r's registry answers and accepts the client's login.
+func (c *Client) Ping(ctx context.Context, r ref.Ref) error {
+	if _, err := c.rc.Ping(ctx, r); err != nil {
+		return c.describe(r, err)
+	}
+	return nil
 }
