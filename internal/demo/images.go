@@ -67,7 +67,12 @@ func Start(wrap func(http.Handler) http.Handler) (*Registry, error) {
 
 // Connect uses a registry that already runs (the Distribution registry, say) at host.
 func Connect(host string) *Registry {
-	rc := regclient.New(regclient.WithConfigHost(config.Host{Name: host, TLS: config.TLSDisabled}))
+	return ConnectAuth(host, "", "")
+}
+
+// ConnectAuth is Connect with a login.
+func ConnectAuth(host, user, password string) *Registry {
+	rc := regclient.New(regclient.WithConfigHost(config.Host{Name: host, TLS: config.TLSDisabled, User: user, Pass: password}))
 	return &Registry{Host: host, rc: rc, close: func() error { return nil }}
 }
 

@@ -10,12 +10,20 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"golang.org/x/crypto/bcrypt"
 )
 
 // StartDistribution runs the Distribution registry binary (Debian's docker-registry) on a
 // free loopback port for the duration of the test and returns its host:port. The test
 // is skipped when the binary is not installed.
 func StartDistribution(t testing.TB) string {
+	return StartDistributionAuth(t, "", "")
+}
+
+// StartDistributionAuth is StartDistribution with htpasswd authentication for user and
+// password (none when user is empty).
+func StartDistributionAuth(t testing.TB, user, password string) string {
 	t.Helper()
 	bin, err := exec.LookPath("docker-registry")
 	if err != nil {
@@ -39,6 +47,17 @@ storage:
 http:
   addr: %s
 `, filepath.Join(dir, "data"), addr)
+	if user != "" {
+		hash, err := bcrypt.GenerateFromPassword([]byte(password), bcrypt.MinCost)
+		if err != nil {
+			t.Fatal(err)
+		}
+		htpasswd := filepath.Join(dir, "htpasswd")
+		if err := os.WriteFile(htpasswd, []byte(user+":"+string(hash)+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		cfg += fmt.Sprintf("auth:\n  htpasswd:\n    realm: pycontainer-test\n    path: %s\n", htpasswd)
+	}
 	cfgPath := filepath.Join(dir, "config.yml")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)

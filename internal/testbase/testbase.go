@@ -50,6 +50,11 @@ func Connect(host string) *Registry {
 	return &Registry{demo.Connect(host)}
 }
 
+// ConnectAuth uses a registry that already runs at host, with a login.
+func ConnectAuth(host, user, password string) *Registry {
+	return &Registry{demo.ConnectAuth(host, user, password)}
+}
+
 // Push stores the image described by spec, failing the test on error.
 func (r *Registry) Push(t testing.TB, spec Spec) digest.Digest {
 	t.Helper()
