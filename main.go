@@ -127,8 +127,9 @@ type buildFlags struct {
 	tag, baseImage, config, context, output, workdir, entrypoint, cmd, user, progress  string
 	platforms, env, labels, ports, mirrors                                             []string
 	includeDeps, push, verbose, reproducible, noReproducible, dryRun, insecure, strict bool
-	noCache                                                                            bool
-	pull                                                                               string
+	noCache, noIndex, allowSdist                                                       bool
+	pull, requirements, indexURL                                                       string
+	extraIndexURLs, findLinks                                                          []string
 }
 
 func newBuildCommand(stdout, stderr io.Writer, theme *string) *cobra.Command {
@@ -182,6 +183,12 @@ func newBuildCommand(stdout, stderr io.Writer, theme *string) *cobra.Command {
 	fl.StringArrayVar(&f.ports, "port", nil, "port to expose, e.g. 8000 or 53/udp (repeatable)")
 	fl.BoolVar(&f.dryRun, "dry-run", false, "resolve and print the plan; write nothing")
 	fl.StringVar(&f.progress, "progress", "auto", "progress output: auto, plain or json")
+	fl.StringVar(&f.requirements, "requirements", "", "with --include-deps: the requirements file (default requirements.txt, else [project.dependencies])")
+	fl.StringVar(&f.indexURL, "index-url", "", "with --include-deps: the package index (pip's --index-url)")
+	fl.StringArrayVar(&f.extraIndexURLs, "extra-index-url", nil, "with --include-deps: another package index (repeatable)")
+	fl.StringArrayVar(&f.findLinks, "find-links", nil, "with --include-deps: a wheelhouse directory or page (repeatable)")
+	fl.BoolVar(&f.noIndex, "no-index", false, "with --include-deps: use only --find-links (offline)")
+	fl.BoolVar(&f.allowSdist, "allow-sdist", false, "with --include-deps: build packages without wheels from source — for the host's own platform only")
 	fl.BoolVar(&f.noCache, "no-cache", false, "do not use the shared cache of base image blobs")
 	fl.StringVar(&f.pull, "pull", "always", "when to ask the registry where the base tag points: always, missing or never (offline)")
 	fl.BoolVar(&f.strict, "strict", false, "fail (keeping the previous image) when the app layer holds binaries of another architecture or a host virtualenv")
@@ -253,6 +260,8 @@ func resolveBuildOptions(fs *pflag.FlagSet, f buildFlags) (*build.Options, error
 	opts.InsecureBase = f.insecure
 	opts.Strict = f.strict
 	opts.NoCache = f.noCache
+	opts.Deps = build.DepsOptions{Requirements: f.requirements, IndexURL: f.indexURL, ExtraIndexURLs: f.extraIndexURLs,
+		FindLinks: f.findLinks, NoIndex: f.noIndex, AllowSdist: f.allowSdist}
 	switch f.pull {
 	case "always", "missing", "never":
 		opts.Pull = f.pull

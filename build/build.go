@@ -5,13 +5,13 @@
 package build
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"maps"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -27,9 +27,6 @@ import (
 	"github.com/pycontainer/pycontainer/oci"
 	"github.com/pycontainer/pycontainer/registry"
 )
-
-// ErrNotImplemented marks options whose implementation has not landed yet.
-var ErrNotImplemented = errors.New("not implemented yet")
 
 // NoMatchError is returned when the base image has no manifest for a requested platform.
 type NoMatchError struct {
@@ -79,11 +76,6 @@ func Run(ctx context.Context, o *Options, sink Sink) error {
 	if sink == nil {
 		sink = func(Event) {}
 	}
-	if o.IncludeDeps {
-		if err := checkNoDependencies(o); err != nil {
-			return err
-		}
-	}
 	for _, w := range o.Warnings {
 		sink(Warning{Message: w})
 	}
@@ -128,6 +120,24 @@ func Run(ctx context.Context, o *Options, sink Sink) error {
 	if err != nil {
 		return err
 	}
+	if err := fetchBases(ctx, client, baseRef, index, targets); err != nil {
+		return err
+	}
+	var deps map[string][]wheel
+	if o.IncludeDeps {
+		tmp, err := os.MkdirTemp("", "pycontainer-wheels-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(tmp)
+		var source string
+		if deps, source, err = resolveDeps(ctx, o, targets, baseRef.Tag, tmp); err != nil {
+			return err
+		}
+		if source == "" {
+			sink(Warning{Message: "--include-deps: the project declares no dependencies (no requirements.txt, no [project.dependencies]); nothing to install"})
+		}
+	}
 
 	plan := PlanReady{
 		Base: baseRef.CommonName(), BaseDigest: index.Digest.String(), BaseSource: o.BaseSource,
@@ -164,13 +174,17 @@ func Run(ctx context.Context, o *Options, sink Sink) error {
 	if err != nil {
 		return err
 	}
+	depLayers, err := b.buildDepLayers(ctx, targets, deps)
+	if err != nil {
+		return err
+	}
 
 	results := make([]descriptor.Descriptor, len(targets))
 	failed := make([]error, len(targets))
 	g, gctx := errgroup.WithContext(ctx)
 	for i, t := range targets {
 		g.Go(func() error {
-			d, err := b.buildPlatform(gctx, t, app)
+			d, err := b.buildPlatform(gctx, t, append(slices.Clone(depLayers[t.req.String()]), app))
 			if err != nil {
 				err = fmt.Errorf("%s: %w", t.req, err)
 				if gctx.Err() == nil {
@@ -192,7 +206,7 @@ func Run(ctx context.Context, o *Options, sink Sink) error {
 	if err := errors.Join(failed...); err != nil {
 		return fmt.Errorf("%w; %s is unchanged", err, o.Output)
 	}
-	if err := b.checkAppLayer(targets, app); err != nil {
+	if err := b.checkNewLayers(targets, app, depLayers); err != nil {
 		return err
 	}
 
@@ -259,22 +273,6 @@ func FetchIndex(ctx context.Context, o *Options, image string) (*registry.Index,
 	return ix, nil
 }
 
-// checkNoDependencies lets --include-deps pass for a project that declares no
-// dependencies (there is nothing to install); installing real ones is not built yet.
-func checkNoDependencies(o *Options) error {
-	var declared []string
-	if len(o.Project.Dependencies) > 0 {
-		declared = append(declared, fmt.Sprintf("%d in [project.dependencies]", len(o.Project.Dependencies)))
-	}
-	if _, err := os.Stat(filepath.Join(o.Context, "requirements.txt")); err == nil {
-		declared = append(declared, "requirements.txt")
-	}
-	if len(declared) > 0 {
-		return fmt.Errorf("--include-deps (include_deps = true) with dependencies (%s) is %w: remove it to build the app layer alone", strings.Join(declared, ", "), ErrNotImplemented)
-	}
-	return nil
-}
-
 // basePlatformString is the platform as the base index spells it (arm64/v8, say),
 // which may differ from the normalised form that was matched.
 func basePlatformString(e registry.Entry) string {
@@ -287,6 +285,7 @@ func basePlatformString(e registry.Entry) string {
 type target struct {
 	req   RequestedPlatform
 	entry registry.Entry
+	base  *registry.Image // read by fetchBases
 }
 
 func matchPlatforms(o *Options, index *registry.Index) ([]target, error) {
@@ -355,17 +354,83 @@ type blobFetch struct {
 	cached   bool
 }
 
-// appLayer is the platform-neutral layer built once and shared.
-type appLayer struct {
-	desc   descriptor.Descriptor
-	diffID digest.Digest
-	files  int
+// builtLayer is a layer pycontainer wrote: the app, or dependencies.
+type builtLayer struct {
+	desc      descriptor.Descriptor
+	diffID    digest.Digest
+	kind      LayerKind
+	createdBy string // for the config's history
 }
 
-func (b *builder) buildAppLayer(ctx context.Context, sel *Selection) (appLayer, error) {
+// buildAppLayer writes the platform-neutral layer of the context's files, built once
+// and shared by every platform.
+func (b *builder) buildAppLayer(ctx context.Context, sel *Selection) (builtLayer, error) {
+	l, err := b.writeLayer(ctx, appEntries(sel, b.o.Workdir), LayerApp)
+	if err != nil {
+		return l, fmt.Errorf("app layer: %w", err)
+	}
+	l.createdBy = fmt.Sprintf("pycontainer build: COPY %d files %s", len(sel.Files), b.o.Workdir)
+	return l, nil
+}
+
+// buildDepLayers writes the dependency layers: one of the pure wheels every platform
+// shares (one digest for all of them), and one per platform of its own wheels.
+func (b *builder) buildDepLayers(ctx context.Context, targets []target, deps map[string][]wheel) (map[string][]builtLayer, error) {
+	out := map[string][]builtLayer{}
+	if len(deps) == 0 {
+		return out, nil
+	}
+	shared, own := splitShared(deps)
+	layerOf := func(ws []wheel, what string) (builtLayer, bool, error) {
+		if len(ws) == 0 {
+			return builtLayer{}, false, nil
+		}
+		entries, closers, err := wheelEntries(ws)
+		defer func() {
+			for _, c := range closers {
+				c.Close()
+			}
+		}()
+		if err != nil {
+			return builtLayer{}, false, err
+		}
+		l, err := b.writeLayer(ctx, entries, LayerDeps)
+		if err != nil {
+			return l, false, fmt.Errorf("dependency layer: %w", err)
+		}
+		names := make([]string, len(ws))
+		for i, w := range ws {
+			names[i] = w.Name + "==" + w.Version
+		}
+		l.createdBy = fmt.Sprintf("pycontainer build: install %s %s into %s", what, strings.Join(names, " "), DepsRoot)
+		return l, true, nil
+	}
+	sharedLayer, hasShared, err := layerOf(shared, "pure-Python")
+	if err != nil {
+		return nil, err
+	}
+	for _, t := range targets {
+		p := t.req.String()
+		if hasShared {
+			out[p] = append(out[p], sharedLayer)
+		}
+		l, ok, err := layerOf(own[p], p)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			out[p] = append(out[p], l)
+		}
+	}
+	return out, nil
+}
+
+// writeLayer writes entries as a layer blob of the layout, with reproducible times
+// unless the build is not reproducible.
+func (b *builder) writeLayer(ctx context.Context, entries []layerEntry, kind LayerKind) (builtLayer, error) {
 	bw, err := b.layout.NewBlobWriter()
 	if err != nil {
-		return appLayer{}, err
+		return builtLayer{}, err
 	}
 	defer bw.Abort()
 	var mtime *time.Time
@@ -376,36 +441,56 @@ func (b *builder) buildAppLayer(ctx context.Context, sel *Selection) (appLayer, 
 		}
 		mtime = &t
 	}
-	res, err := writeLayer(bw, appEntries(sel, b.o.Workdir), mtime)
+	res, err := writeLayer(bw, entries, mtime)
 	if err != nil {
-		return appLayer{}, fmt.Errorf("app layer: %w", err)
+		return builtLayer{}, err
 	}
 	if err := ctx.Err(); err != nil {
-		return appLayer{}, err
+		return builtLayer{}, err
 	}
 	d, err := bw.Commit(descriptor.Descriptor{MediaType: mediatype.OCI1LayerGzip})
 	if err != nil {
-		return appLayer{}, fmt.Errorf("app layer: %w", err)
+		return builtLayer{}, err
 	}
-	return appLayer{desc: d, diffID: res.DiffID, files: res.Files}, nil
+	return builtLayer{desc: d, diffID: res.DiffID, kind: kind}, nil
 }
 
-func (b *builder) buildPlatform(ctx context.Context, t target, app appLayer) (descriptor.Descriptor, error) {
+// fetchBases reads every target's base manifest and config up front: dependency
+// resolution needs each platform's Python version before anything is built.
+func fetchBases(ctx context.Context, client *registry.Client, baseRef ref.Ref, index *registry.Index, targets []target) error {
+	g, gctx := errgroup.WithContext(ctx)
+	for i := range targets {
+		t := &targets[i]
+		g.Go(func() error {
+			base, err := client.Image(gctx, baseRef, t.entry.Descriptor)
+			if err != nil {
+				return fmt.Errorf("%s: %w", t.req, err)
+			}
+			if index.Single && !oci.SamePlatform(base.Config.Platform, t.req.Platform) {
+				return fmt.Errorf("base image %s is a single-platform image for %s, not %s", baseRef.CommonName(), oci.PlatformString(oci.NormalizePlatform(base.Config.Platform)), t.req)
+			}
+			if len(base.Manifest.Layers) != len(base.Config.RootFS.DiffIDs) {
+				return fmt.Errorf("base image %s for %s is inconsistent: %d layers but %d diff_ids", baseRef.CommonName(), t.req, len(base.Manifest.Layers), len(base.Config.RootFS.DiffIDs))
+			}
+			t.base = base
+			return nil
+		})
+	}
+	return g.Wait()
+}
+
+// buildPlatform assembles one platform's image: its base layers, then the layers
+// pycontainer wrote (dependencies, the app last).
+func (b *builder) buildPlatform(ctx context.Context, t target, added []builtLayer) (descriptor.Descriptor, error) {
 	plat := t.req.String()
-	base, err := b.client.Image(ctx, b.baseRef, t.entry.Descriptor)
-	if err != nil {
-		return descriptor.Descriptor{}, err
-	}
-	if b.index.Single && !oci.SamePlatform(base.Config.Platform, t.req.Platform) {
-		return descriptor.Descriptor{}, fmt.Errorf("base image %s is a single-platform image for %s, not %s", b.baseRef.CommonName(), oci.PlatformString(oci.NormalizePlatform(base.Config.Platform)), plat)
-	}
-	if len(base.Manifest.Layers) != len(base.Config.RootFS.DiffIDs) {
-		return descriptor.Descriptor{}, fmt.Errorf("base image %s for %s is inconsistent: %d layers but %d diff_ids", b.baseRef.CommonName(), plat, len(base.Manifest.Layers), len(base.Config.RootFS.DiffIDs))
-	}
-	count := len(base.Manifest.Layers) + 1
-	total := app.desc.Size
+	base := t.base
+	count := len(base.Manifest.Layers) + len(added)
+	var total int64
 	for _, l := range base.Manifest.Layers {
 		total += l.Size
+	}
+	for _, l := range added {
+		total += l.desc.Size
 	}
 	b.sink(PlatformStarted{Platform: plat, Layers: count, Size: total})
 
@@ -418,10 +503,12 @@ func (b *builder) buildPlatform(ctx context.Context, t target, app appLayer) (de
 	if err := g.Wait(); err != nil {
 		return descriptor.Descriptor{}, err
 	}
-	b.sink(LayerDone{Platform: plat, Digest: app.desc.Digest.String(), Kind: LayerApp, Index: count, Count: count, Size: app.desc.Size})
-	layers = append(layers, app.desc)
+	for i, l := range added {
+		b.sink(LayerDone{Platform: plat, Digest: l.desc.Digest.String(), Kind: l.kind, Index: len(base.Manifest.Layers) + i + 1, Count: count, Size: l.desc.Size})
+		layers = append(layers, l.desc)
+	}
 
-	cfg := b.imageConfig(base, t, app)
+	cfg := b.imageConfig(base, t, added)
 	cfgDesc, err := b.layout.PutJSON(ctx, mediatype.OCI1ImageConfig, cfg)
 	if err != nil {
 		return descriptor.Descriptor{}, err
@@ -459,18 +546,20 @@ func (b *builder) buildPlatform(ctx context.Context, t target, app appLayer) (de
 	return md, nil
 }
 
-// checkAppLayer looks for binaries of another architecture and host virtualenvs in the
-// layer built from the context: warnings, or with Strict an error before the index is
+// checkNewLayers looks for binaries of another architecture and host virtualenvs in the
+// layers pycontainer built (the app, the dependencies): warnings, or with Strict an error before the index is
 // replaced. Base layers are the base image's business (pycontainer inspect --verify
 // checks them too).
-func (b *builder) checkAppLayer(targets []target, app appLayer) error {
+func (b *builder) checkNewLayers(targets []target, app builtLayer, deps map[string][]builtLayer) error {
 	var findings []oci.Finding
 	for _, t := range targets {
-		fs, err := oci.VerifyLayer(b.layout.Dir(), t.req.Platform, app.desc)
-		if err != nil {
-			return fmt.Errorf("check the app layer: %w", err)
+		for _, l := range append(slices.Clone(deps[t.req.String()]), app) {
+			fs, err := oci.VerifyLayer(b.layout.Dir(), t.req.Platform, l.desc)
+			if err != nil {
+				return fmt.Errorf("check the layers built: %w", err)
+			}
+			findings = append(findings, fs...)
 		}
-		findings = append(findings, fs...)
 	}
 	if len(findings) == 0 {
 		return nil
@@ -589,7 +678,7 @@ func (s *blobSink) Abort() {
 }
 
 // imageConfig derives the new image's config from the base's.
-func (b *builder) imageConfig(base *registry.Image, t target, app appLayer) v1.Image {
+func (b *builder) imageConfig(base *registry.Image, t target, added []builtLayer) v1.Image {
 	cfg := base.Config
 	p := t.req.Platform
 	cfg.Platform = oci.Platform{OS: p.OS, Architecture: p.Architecture, Variant: p.Variant, OSVersion: base.Config.OSVersion, OSFeatures: base.Config.OSFeatures}
@@ -618,8 +707,14 @@ func (b *builder) imageConfig(base *registry.Image, t target, app appLayer) v1.I
 		}
 		env = append(env, k+"="+v)
 	}
-	if len(b.launch.PythonPath) > 0 {
-		pp := strings.Join(b.launch.PythonPath, ":")
+	hasDeps := slices.ContainsFunc(added, func(l builtLayer) bool { return l.kind == LayerDeps })
+	pythonPath := slices.Clone(b.launch.PythonPath)
+	if hasDeps {
+		pythonPath = append(pythonPath, DepsSite)
+		setEnv("PATH", DepsBin+":"+cmp.Or(envValue(env, "PATH"), "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"))
+	}
+	if len(pythonPath) > 0 {
+		pp := strings.Join(pythonPath, ":")
 		if old := envValue(env, "PYTHONPATH"); old != "" {
 			pp += ":" + old
 		}
@@ -651,12 +746,12 @@ func (b *builder) imageConfig(base *registry.Image, t target, app appLayer) v1.I
 		}
 		c.ExposedPorts[port] = struct{}{}
 	}
-	cfg.RootFS.DiffIDs = append(slices.Clone(cfg.RootFS.DiffIDs), app.diffID)
-	cfg.History = append(slices.Clone(cfg.History), v1.History{
-		Created:   &created,
-		CreatedBy: fmt.Sprintf("pycontainer build: COPY %d files %s", app.files, b.o.Workdir),
-		Comment:   "pycontainer",
-	})
+	cfg.RootFS.DiffIDs = slices.Clone(cfg.RootFS.DiffIDs)
+	cfg.History = slices.Clone(cfg.History)
+	for _, l := range added {
+		cfg.RootFS.DiffIDs = append(cfg.RootFS.DiffIDs, l.diffID)
+		cfg.History = append(cfg.History, v1.History{Created: &created, CreatedBy: l.createdBy, Comment: "pycontainer"})
+	}
 	return cfg
 }
 

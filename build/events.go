@@ -21,6 +21,7 @@ type LayerKind string
 
 const (
 	LayerBase LayerKind = "base"
+	LayerDeps LayerKind = "deps"
 	LayerApp  LayerKind = "app"
 )
 

@@ -53,6 +53,8 @@ type Options struct {
 	// Pull says when to ask the registry where the base tag points: always (default),
 	// missing or never (offline, from the cache).
 	Pull string
+	// Deps are the pip options for --include-deps.
+	Deps DepsOptions
 	// Strict turns what the post-build check finds (binaries of another architecture, a
 	// host virtualenv) from warnings into an error that keeps the previous image.
 	Strict bool

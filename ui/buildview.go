@@ -409,6 +409,9 @@ func (b *buildScreen) layerLines(r *buildRow, width int) []string {
 			kind = "app " // the app layer is always the last
 		}
 		l, ok := r.layers[i]
+		if ok {
+			kind = fmt.Sprintf("%-4s", l.kind)
+		}
 		if !ok {
 			out = append(out, s.Muted.Render(fmt.Sprintf("     %d/%d %s %-12s %s", i, r.count, kind, "", stateWaiting)))
 			continue

@@ -1,0 +1,490 @@
+package build
+
+import (
+	"archive/zip"
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/pycontainer/pycontainer/oci"
+	"github.com/pycontainer/pycontainer/registry"
+)
+
+// Where dependencies go in the image: their own prefix, put on PYTHONPATH and PATH, so
+// they never mix with the base image's packages and any base interpreter finds them.
+const (
+	DepsRoot = "/opt/pycontainer"
+	DepsSite = DepsRoot + "/site-packages"
+	DepsBin  = DepsRoot + "/bin"
+)
+
+// DepsOptions are the pip options that pass through to resolution.
+type DepsOptions struct {
+	Requirements   string   // a requirements file (hashes make pip verify them)
+	IndexURL       string   // --index-url
+	ExtraIndexURLs []string // --extra-index-url
+	FindLinks      []string // --find-links: a wheelhouse directory or page
+	NoIndex        bool
+	AllowSdist     bool // build from source where the target is the host's own platform
+}
+
+// dependencySource says where the project's dependencies are declared: a requirements
+// file (the flag's, else requirements.txt), else [project.dependencies]. It returns the
+// file to hand pip ("" when none) and a label for messages.
+func dependencySource(o *Options, tmp string) (string, string, error) {
+	if o.Deps.Requirements != "" {
+		if _, err := os.Stat(o.Deps.Requirements); err != nil {
+			return "", "", fmt.Errorf("--requirements %s: %w", o.Deps.Requirements, err)
+		}
+		return o.Deps.Requirements, o.Deps.Requirements, nil
+	}
+	if p := filepath.Join(o.Context, "requirements.txt"); fileExists(p) {
+		return p, "requirements.txt", nil
+	}
+	if len(o.Project.Dependencies) > 0 {
+		p := filepath.Join(tmp, "project-dependencies.txt")
+		if err := os.WriteFile(p, []byte(strings.Join(o.Project.Dependencies, "\n")+"\n"), 0o644); err != nil {
+			return "", "", err
+		}
+		return p, "[project.dependencies]", nil
+	}
+	return "", "", nil
+}
+
+func fileExists(p string) bool {
+	fi, err := os.Stat(p)
+	return err == nil && fi.Mode().IsRegular()
+}
+
+// pythonVersion reads the base interpreter's X.Y: PYTHON_VERSION in the config (as the
+// official images set it), else the tag (python:3.12-slim).
+func pythonVersion(base *registry.Image, baseTag string) (string, error) {
+	for _, e := range base.Config.Config.Env {
+		if v, ok := strings.CutPrefix(e, "PYTHON_VERSION="); ok {
+			if m := regexp.MustCompile(`^(\d+)\.(\d+)`).FindString(v); m != "" {
+				return m, nil
+			}
+		}
+	}
+	if m := regexp.MustCompile(`^(\d+)\.(\d+)`).FindString(baseTag); m != "" {
+		return m, nil
+	}
+	return "", fmt.Errorf("cannot tell the Python version of the base image (no PYTHON_VERSION in its config, no version in its tag)")
+}
+
+// wheelArch is each platform's machine name in wheel tags.
+var wheelArch = map[string]string{
+	"amd64": "x86_64", "arm64": "aarch64", "arm": "armv7l", "386": "i686",
+	"ppc64le": "ppc64le", "s390x": "s390x", "riscv64": "riscv64",
+}
+
+// wheelPlatforms lists the platform tags a target accepts, newest first: manylinux
+// (glibc) or musllinux (alpine), down to the oldest tag of the architecture.
+func wheelPlatforms(p oci.Platform, baseTag string) ([]string, error) {
+	arch, ok := wheelArch[p.Architecture]
+	if !ok || p.OS != "linux" {
+		return nil, fmt.Errorf("no Python wheels exist for %s", oci.PlatformString(p))
+	}
+	if p.Architecture == "arm" && p.Variant != "v7" {
+		arch = "armv6l"
+	}
+	if strings.Contains(baseTag, "alpine") {
+		return []string{"musllinux_1_2_" + arch, "musllinux_1_1_" + arch}, nil
+	}
+	glibc := 28 // a base of unknown age: manylinux_2_28 is widely satisfied
+	switch {
+	case strings.Contains(baseTag, "bookworm"), strings.Contains(baseTag, "slim"), regexp.MustCompile(`^\d+(\.\d+)*$`).MatchString(baseTag):
+		glibc = 36 // Debian 12, what python:X.Y and python:X.Y-slim are built on
+	case strings.Contains(baseTag, "bullseye"):
+		glibc = 31
+	}
+	var tags []string
+	for v := glibc; v >= 17; v-- {
+		tags = append(tags, fmt.Sprintf("manylinux_2_%d_%s", v, arch))
+	}
+	tags = append(tags, "manylinux2014_"+arch)
+	if arch == "x86_64" || arch == "i686" {
+		tags = append(tags, "manylinux2010_"+arch, "manylinux1_"+arch)
+	}
+	if p.Architecture == "arm" {
+		tags = append(tags, "linux_"+arch) // piwheels, for Raspberry Pi
+	}
+	return tags, nil
+}
+
+// wheel is one downloaded wheel file.
+type wheel struct {
+	Path    string
+	Name    string // normalised project name
+	Version string
+	Pure    bool // py3-none-any: the same file for every platform
+}
+
+var wheelFile = regexp.MustCompile(`^([^-]+)-([^-]+)(?:-\d[^-]*)?-([^-]+)-([^-]+)-([^-]+)\.whl$`)
+
+func parseWheel(p string) (wheel, bool) {
+	m := wheelFile.FindStringSubmatch(filepath.Base(p))
+	if m == nil {
+		return wheel{}, false
+	}
+	return wheel{Path: p, Name: strings.ToLower(strings.ReplaceAll(m[1], "_", "-")), Version: m[2], Pure: m[5] == "any"}, true
+}
+
+// NoWheelError says which packages have no wheel for which platforms.
+type NoWheelError struct {
+	Failures []WheelFailure
+	Source   string
+}
+
+// WheelFailure is one package that pip found no wheel of for one platform.
+type WheelFailure struct {
+	Platform string
+	Package  string
+	Versions string // what the index does have, as pip reported it
+	Tags     []string
+	Python   string
+}
+
+func (e *NoWheelError) Error() string {
+	f := e.Failures[0]
+	msg := fmt.Sprintf("no wheel of %s for %s (Python %s)", f.Package, f.Platform, f.Python)
+	if len(e.Failures) > 1 {
+		msg += fmt.Sprintf(", and %d more package/platform pairs", len(e.Failures)-1)
+	}
+	return msg + "; nothing was built"
+}
+
+// Detail is the table of failures and what to do.
+func (e *NoWheelError) Detail() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "  dependencies from %s\n", e.Source)
+	fmt.Fprintf(&b, "  %-14s %-24s %s\n", "PLATFORM", "PACKAGE", "INDEX HAS")
+	for _, f := range e.Failures {
+		has := f.Versions
+		if has == "" {
+			has = "no wheel for these tags"
+		}
+		fmt.Fprintf(&b, "  %-14s %-24s %s\n", f.Platform, f.Package, has)
+	}
+	f := e.Failures[0]
+	fmt.Fprintf(&b, "  looked for    cp%s/abi3/none wheels tagged %s … %s\n", strings.ReplaceAll(f.Python, ".", ""), f.Tags[0], f.Tags[len(f.Tags)-1])
+	b.WriteString("  what to do    pin a version that ships a wheel for the platform;\n")
+	b.WriteString("                or --allow-sdist to build from source (it compiles for this host, so only for its own platform);\n")
+	b.WriteString("                or drop the platform from --platform")
+	return b.String()
+}
+
+var (
+	pipNoMatch  = regexp.MustCompile(`No matching distribution found for ([^\s]+)`)
+	pipVersions = regexp.MustCompile(`satisfies the requirement ([^\s]+) \(from versions: ([^)]*)\)`)
+)
+
+// pipCommand is how pip is run: PYCONTAINER_PIP (e.g. "uv pip" is not accepted: it has
+// no download), else python3 -m pip.
+func pipCommand() []string {
+	if p := os.Getenv("PYCONTAINER_PIP"); p != "" {
+		return strings.Fields(p)
+	}
+	return []string{"python3", "-m", "pip"}
+}
+
+// downloadWheels has pip download, on this host, the wheels reqFile needs on platform p
+// with Python version py. No code of the packages runs.
+func downloadWheels(ctx context.Context, o *Options, reqFile string, p oci.Platform, py, baseTag, dir string) ([]wheel, *WheelFailure, error) {
+	tags, err := wheelPlatforms(p, baseTag)
+	if err != nil {
+		return nil, nil, err
+	}
+	pip := pipCommand()
+	abi := "cp" + strings.ReplaceAll(py, ".", "")
+	args := append(pip[1:], "download", "--dest", dir, "--disable-pip-version-check", "--progress-bar", "off", "--quiet",
+		"--python-version", py, "--implementation", "cp", "--abi", abi, "--abi", "abi3", "--abi", "none")
+	native := oci.SamePlatform(p, oci.HostPlatform())
+	if !(o.Deps.AllowSdist && native) {
+		args = append(args, "--only-binary=:all:")
+		for _, t := range tags {
+			args = append(args, "--platform", t)
+		}
+	}
+	if o.Deps.IndexURL != "" {
+		args = append(args, "--index-url", o.Deps.IndexURL)
+	}
+	for _, u := range o.Deps.ExtraIndexURLs {
+		args = append(args, "--extra-index-url", u)
+	}
+	for _, f := range o.Deps.FindLinks {
+		args = append(args, "--find-links", f)
+	}
+	if o.Deps.NoIndex {
+		args = append(args, "--no-index")
+	}
+	args = append(args, "-r", reqFile)
+	cmd := exec.CommandContext(ctx, pip[0], args...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Run(); err != nil {
+		if errors.Is(err, exec.ErrNotFound) {
+			return nil, nil, fmt.Errorf("--include-deps needs pip on this machine (%s): install Python 3 with pip, or set PYCONTAINER_PIP", strings.Join(pip, " "))
+		}
+		out := stderr.String()
+		if m := pipNoMatch.FindStringSubmatch(out); m != nil {
+			f := &WheelFailure{Platform: oci.PlatformString(p), Package: m[1], Tags: tags, Python: py}
+			if v := pipVersions.FindStringSubmatch(out); v != nil && v[2] != "none" {
+				f.Versions = "versions " + v[2] + ", none with such a wheel"
+			}
+			return nil, f, nil
+		}
+		return nil, nil, fmt.Errorf("pip download for %s failed: %s", oci.PlatformString(p), lastLines(out, 3))
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, nil, err
+	}
+	var wheels []wheel
+	for _, e := range entries {
+		if w, ok := parseWheel(filepath.Join(dir, e.Name())); ok {
+			wheels = append(wheels, w)
+		}
+	}
+	sort.Slice(wheels, func(i, j int) bool { return wheels[i].Name < wheels[j].Name })
+	return wheels, nil, nil
+}
+
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	return strings.Join(lines[max(len(lines)-n, 0):], " / ")
+}
+
+// resolveDeps downloads every platform's wheels before anything is built, so a package
+// missing for one platform fails the build with the whole picture.
+func resolveDeps(ctx context.Context, o *Options, targets []target, baseTag, tmp string) (map[string][]wheel, string, error) {
+	reqFile, source, err := dependencySource(o, tmp)
+	if err != nil || reqFile == "" {
+		return nil, source, err
+	}
+	out := make(map[string][]wheel, len(targets))
+	failures := make([]*WheelFailure, len(targets))
+	var mu sync.Mutex
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(2) // pip is CPU- and network-bound; two at a time suits small machines
+	for i, t := range targets {
+		g.Go(func() error {
+			py, err := pythonVersion(t.base, baseTag)
+			if err != nil {
+				return fmt.Errorf("%s: %w", t.req, err)
+			}
+			dir := filepath.Join(tmp, "wheels-"+strings.ReplaceAll(t.req.String(), "/", "-"))
+			if err := os.MkdirAll(dir, 0o755); err != nil {
+				return err
+			}
+			wheels, fail, err := downloadWheels(gctx, o, reqFile, t.req.Platform, py, baseTag, dir)
+			if err != nil {
+				return err
+			}
+			failures[i] = fail
+			mu.Lock()
+			out[t.req.String()] = wheels
+			mu.Unlock()
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, source, err
+	}
+	var fails []WheelFailure
+	for _, f := range failures {
+		if f != nil {
+			fails = append(fails, *f)
+		}
+	}
+	if len(fails) > 0 {
+		return nil, source, &NoWheelError{Failures: fails, Source: source}
+	}
+	return out, source, nil
+}
+
+// splitShared puts the pure wheels every platform resolved identically into one shared
+// set; everything else stays with its platform.
+func splitShared(perPlatform map[string][]wheel) (shared []wheel, own map[string][]wheel) {
+	count := map[string]int{}
+	var first []wheel
+	for _, ws := range perPlatform {
+		for _, w := range ws {
+			if w.Pure {
+				count[filepath.Base(w.Path)]++
+			}
+		}
+		if first == nil {
+			first = ws
+		}
+	}
+	isShared := func(w wheel) bool { return w.Pure && count[filepath.Base(w.Path)] == len(perPlatform) }
+	for _, w := range first {
+		if isShared(w) {
+			shared = append(shared, w)
+		}
+	}
+	own = map[string][]wheel{}
+	for p, ws := range perPlatform {
+		own[p] = slices.DeleteFunc(slices.Clone(ws), isShared)
+	}
+	return shared, own
+}
+
+// wheelEntries installs wheels the way pip would, as layer entries: the archive's files
+// into site-packages, .data/ scripts and console scripts into bin with a shebang that
+// finds the image's python3. Paths that would leave the prefix are refused. The caller
+// closes the returned closers after writing the layer.
+func wheelEntries(wheels []wheel) ([]layerEntry, []io.Closer, error) {
+	files := map[string]layerEntry{}
+	var closers []io.Closer
+	add := func(e layerEntry) { files[e.Name] = e }
+	for _, w := range wheels {
+		zr, err := zip.OpenReader(w.Path)
+		if err != nil {
+			return nil, closers, fmt.Errorf("wheel %s: %w", filepath.Base(w.Path), err)
+		}
+		closers = append(closers, zr)
+		for _, f := range zr.File {
+			if f.FileInfo().IsDir() {
+				continue
+			}
+			name := f.Name
+			if !safeWheelPath(name) {
+				return nil, closers, fmt.Errorf("wheel %s: entry %q leaves the install directory; refusing it", filepath.Base(w.Path), name)
+			}
+			dest := path.Join(strings.TrimPrefix(DepsSite, "/"), name)
+			mode := int64(0o644)
+			if f.Mode()&0o111 != 0 {
+				mode = 0o755
+			}
+			script := false
+			if first, rest, ok := strings.Cut(name, "/"); ok && strings.HasSuffix(first, ".data") {
+				kind, sub, _ := strings.Cut(rest, "/")
+				switch kind {
+				case "purelib", "platlib":
+					dest = path.Join(strings.TrimPrefix(DepsSite, "/"), sub)
+				case "scripts":
+					dest, mode, script = path.Join(strings.TrimPrefix(DepsBin, "/"), sub), 0o755, true
+				case "data":
+					dest = path.Join(strings.TrimPrefix(DepsRoot, "/"), sub)
+				default:
+					continue // headers are for compiling, not running
+				}
+			}
+			e := layerEntry{Name: dest, Mode: mode, Size: int64(f.UncompressedSize64)}
+			e.Open = func() (io.ReadCloser, error) { return f.Open() }
+			if script {
+				body, err := readZipFile(f)
+				if err != nil {
+					return nil, closers, err
+				}
+				body = fixShebang(body)
+				e.Size, e.Open = int64(len(body)), bytesOpener(body)
+			}
+			add(e)
+			if strings.HasSuffix(name, ".dist-info/entry_points.txt") {
+				body, err := readZipFile(f)
+				if err != nil {
+					return nil, closers, err
+				}
+				for _, s := range consoleScripts(body) {
+					add(s)
+				}
+			}
+		}
+	}
+	// Directories, so every path has its parents with sensible modes.
+	dirs := map[string]bool{}
+	for name := range files {
+		for d := path.Dir(name); d != "." && d != "/"; d = path.Dir(d) {
+			dirs[d] = true
+		}
+	}
+	var out []layerEntry
+	for d := range dirs {
+		out = append(out, layerEntry{Name: d, Dir: true, Mode: 0o755})
+	}
+	for _, e := range files {
+		out = append(out, e)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out, closers, nil
+}
+
+func safeWheelPath(name string) bool {
+	if name == "" || strings.HasPrefix(name, "/") || strings.Contains(name, "\\") {
+		return false
+	}
+	for _, part := range strings.Split(name, "/") {
+		if part == ".." {
+			return false
+		}
+	}
+	return true
+}
+
+func readZipFile(f *zip.File) ([]byte, error) {
+	rc, err := f.Open()
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	return io.ReadAll(io.LimitReader(rc, 16<<20))
+}
+
+func bytesOpener(b []byte) func() (io.ReadCloser, error) {
+	return func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil }
+}
+
+// fixShebang points a wheel script's "#!python" at the image's python3.
+func fixShebang(body []byte) []byte {
+	if !bytes.HasPrefix(body, []byte("#!python")) {
+		return body
+	}
+	_, rest, _ := bytes.Cut(body, []byte("\n"))
+	return append([]byte("#!/usr/bin/env python3\n"), rest...)
+}
+
+// consoleScripts writes the launchers pip generates for [console_scripts].
+func consoleScripts(entryPoints []byte) []layerEntry {
+	var out []layerEntry
+	section := ""
+	sc := bufio.NewScanner(bytes.NewReader(entryPoints))
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		if strings.HasPrefix(line, "[") {
+			section = strings.Trim(line, "[]")
+			continue
+		}
+		name, target, ok := strings.Cut(line, "=")
+		if section != "console_scripts" || !ok {
+			continue
+		}
+		name, target = strings.TrimSpace(name), strings.TrimSpace(target)
+		module, attr, _ := strings.Cut(target, ":")
+		attr, _, _ = strings.Cut(strings.TrimSpace(attr), " ")
+		if !dottedName.MatchString(strings.TrimSpace(module)) || (attr != "" && !dottedName.MatchString(attr)) || strings.ContainsAny(name, "/\\") {
+			continue
+		}
+		head, _, _ := strings.Cut(attr, ".")
+		body := fmt.Sprintf("#!/usr/bin/env python3\nimport re\nimport sys\nfrom %s import %s\nif __name__ == \"__main__\":\n    sys.argv[0] = re.sub(r\"(-script\\.pyw|\\.exe)?$\", \"\", sys.argv[0])\n    sys.exit(%s())\n",
+			strings.TrimSpace(module), head, attr)
+		out = append(out, layerEntry{Name: path.Join(strings.TrimPrefix(DepsBin, "/"), name), Mode: 0o755, Size: int64(len(body)), Open: bytesOpener([]byte(body))})
+	}
+	return out
+}
