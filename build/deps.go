@@ -107,10 +107,10 @@ func wheelPlatforms(p oci.Platform, baseTag string) ([]string, error) {
 	}
 	glibc := 28 // a base of unknown age: manylinux_2_28 is widely satisfied
 	switch {
+	case strings.Contains(baseTag, "bullseye"):
+		glibc = 31 // Debian 11
 	case strings.Contains(baseTag, "bookworm"), strings.Contains(baseTag, "slim"), regexp.MustCompile(`^\d+(\.\d+)*$`).MatchString(baseTag):
 		glibc = 36 // Debian 12, what python:X.Y and python:X.Y-slim are built on
-	case strings.Contains(baseTag, "bullseye"):
-		glibc = 31
 	}
 	var tags []string
 	for v := glibc; v >= 17; v-- {
@@ -264,6 +264,58 @@ func downloadWheels(ctx context.Context, o *Options, reqFile string, p oci.Platf
 	return wheels, nil, nil
 }
 
+// downloadAll is downloadWheels that, when a package has no wheel, drops it and tries
+// again, so the failure table names every package missing on the platform (pip stops
+// at the first). It gives up listing after a few.
+func downloadAll(ctx context.Context, o *Options, reqFile string, p oci.Platform, py, baseTag, dir string) ([]wheel, []WheelFailure, error) {
+	var fails []WheelFailure
+	for range 8 {
+		wheels, fail, err := downloadWheels(ctx, o, reqFile, p, py, baseTag, dir)
+		if err != nil || fail == nil {
+			if len(fails) > 0 {
+				return nil, fails, err
+			}
+			return wheels, nil, err
+		}
+		fails = append(fails, *fail)
+		rest, err := dropRequirement(reqFile, fail.Package, dir)
+		if err != nil || rest == "" {
+			return nil, fails, err
+		}
+		reqFile = rest
+	}
+	return nil, fails, nil
+}
+
+var reqName = regexp.MustCompile(`^\s*([A-Za-z0-9][A-Za-z0-9._-]*)`)
+
+// dropRequirement writes a copy of reqFile without the requirement for pkg (as pip
+// names it, e.g. foo==1.0); "" when nothing is left to resolve.
+func dropRequirement(reqFile, pkg, dir string) (string, error) {
+	b, err := os.ReadFile(reqFile)
+	if err != nil {
+		return "", err
+	}
+	norm := func(s string) string { return strings.ToLower(strings.NewReplacer("_", "-", ".", "-").Replace(s)) }
+	drop := norm(reqName.FindString(pkg))
+	var kept []string
+	left := 0
+	for _, line := range strings.Split(string(b), "\n") {
+		if m := reqName.FindStringSubmatch(line); m != nil && norm(m[1]) == drop {
+			continue
+		}
+		if m := reqName.FindStringSubmatch(line); m != nil {
+			left++
+		}
+		kept = append(kept, line)
+	}
+	if left == 0 {
+		return "", nil
+	}
+	out := filepath.Join(dir, "requirements-without-"+drop+".txt")
+	return out, os.WriteFile(out, []byte(strings.Join(kept, "\n")), 0o644)
+}
+
 func lastLines(s string, n int) string {
 	lines := strings.Split(strings.TrimSpace(s), "\n")
 	return strings.Join(lines[max(len(lines)-n, 0):], " / ")
@@ -277,7 +329,7 @@ func resolveDeps(ctx context.Context, o *Options, targets []target, baseTag, tmp
 		return nil, source, err
 	}
 	out := make(map[string][]wheel, len(targets))
-	failures := make([]*WheelFailure, len(targets))
+	failures := make([][]WheelFailure, len(targets))
 	var mu sync.Mutex
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(2) // pip is CPU- and network-bound; two at a time suits small machines
@@ -291,11 +343,11 @@ func resolveDeps(ctx context.Context, o *Options, targets []target, baseTag, tmp
 			if err := os.MkdirAll(dir, 0o755); err != nil {
 				return err
 			}
-			wheels, fail, err := downloadWheels(gctx, o, reqFile, t.req.Platform, py, baseTag, dir)
+			wheels, fails, err := downloadAll(gctx, o, reqFile, t.req.Platform, py, baseTag, dir)
 			if err != nil {
 				return err
 			}
-			failures[i] = fail
+			failures[i] = fails
 			mu.Lock()
 			out[t.req.String()] = wheels
 			mu.Unlock()
@@ -307,9 +359,7 @@ func resolveDeps(ctx context.Context, o *Options, targets []target, baseTag, tmp
 	}
 	var fails []WheelFailure
 	for _, f := range failures {
-		if f != nil {
-			fails = append(fails, *f)
-		}
+		fails = append(fails, f...)
 	}
 	if len(fails) > 0 {
 		return nil, source, &NoWheelError{Failures: fails, Source: source}

@@ -93,8 +93,10 @@ func SelectFiles(context string, ignoreDirs ...string) (*Selection, error) {
 			return fmt.Errorf("match %s against ignore patterns: %w", rel, err)
 		}
 		if de.IsDir() {
-			if !excluded && isVirtualenv(path) {
-				sel.Excluded = append(sel.Excluded, rel+"/ (a virtualenv: its binaries are built for this host, not the image)")
+			// A virtualenv never goes in, whatever its name or the ignore files say: its
+			// interpreter links and compiled packages belong to this host.
+			if isVirtualenv(path) {
+				sel.Excluded = append(sel.Excluded, rel+"/ (a virtualenv: its binaries are built for this host, not the image; use --include-deps)")
 				return filepath.SkipDir
 			}
 			// A later "!" pattern may re-include something below an excluded directory.

@@ -1,0 +1,154 @@
+package build
+
+import (
+	"archive/zip"
+	"bytes"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/pycontainer/pycontainer/oci"
+	"github.com/pycontainer/pycontainer/registry"
+)
+
+func TestWheelPlatforms(t *testing.T) {
+	tests := []struct {
+		platform, tag string
+		first, last   string
+	}{
+		{"linux/amd64", "3.11-slim", "manylinux_2_36_x86_64", "manylinux1_x86_64"},
+		{"linux/arm64", "3.11-slim-bullseye", "manylinux_2_31_aarch64", "manylinux2014_aarch64"},
+		{"linux/arm/v7", "3.11", "manylinux_2_36_armv7l", "linux_armv7l"},
+		{"linux/arm64", "3.11-alpine", "musllinux_1_2_aarch64", "musllinux_1_1_aarch64"},
+		{"linux/amd64", "custom", "manylinux_2_28_x86_64", "manylinux1_x86_64"},
+	}
+	for _, tt := range tests {
+		p, _ := oci.ParsePlatform(tt.platform)
+		tags, err := wheelPlatforms(p, tt.tag)
+		if err != nil || tags[0] != tt.first || tags[len(tags)-1] != tt.last {
+			t.Errorf("wheelPlatforms(%s, %s) = %v … %v, %v; want %s … %s", tt.platform, tt.tag, tags[0], tags[len(tags)-1], err, tt.first, tt.last)
+		}
+	}
+	if _, err := wheelPlatforms(oci.Platform{OS: "windows", Architecture: "amd64"}, ""); err == nil {
+		t.Error("windows has no manylinux wheels")
+	}
+}
+
+func TestPythonVersion(t *testing.T) {
+	img := &registry.Image{}
+	img.Config.Config.Env = []string{"PATH=/usr/bin", "PYTHON_VERSION=3.12.4"}
+	if v, err := pythonVersion(img, "whatever"); v != "3.12" || err != nil {
+		t.Errorf("from PYTHON_VERSION: %q %v", v, err)
+	}
+	if v, err := pythonVersion(&registry.Image{}, "3.10-slim"); v != "3.10" || err != nil {
+		t.Errorf("from the tag: %q %v", v, err)
+	}
+	if _, err := pythonVersion(&registry.Image{}, "latest"); err == nil {
+		t.Error("no version anywhere must be an error")
+	}
+}
+
+func TestParseWheelAndSplit(t *testing.T) {
+	w, ok := parseWheel("/x/Flask_Cors-4.0.1-py2.py3-none-any.whl")
+	if !ok || w.Name != "flask-cors" || w.Version != "4.0.1" || !w.Pure {
+		t.Errorf("parseWheel: %+v %v", w, ok)
+	}
+	w, ok = parseWheel("/x/numpy-2.1.0-cp311-cp311-manylinux_2_17_aarch64.manylinux2014_aarch64.whl")
+	if !ok || w.Pure || w.Name != "numpy" {
+		t.Errorf("parseWheel native: %+v %v", w, ok)
+	}
+	pure := wheel{Path: "/a/six-1.16.0-py2.py3-none-any.whl", Name: "six", Pure: true}
+	onlyArm := wheel{Path: "/a/arm-only-1-py3-none-any.whl", Name: "arm-only", Pure: true}
+	amd := wheel{Path: "/a/fast-1-py3-none-manylinux2014_x86_64.whl", Name: "fast"}
+	arm := wheel{Path: "/b/fast-1-py3-none-manylinux2014_aarch64.whl", Name: "fast"}
+	shared, own := splitShared(map[string][]wheel{"linux/amd64": {amd, pure}, "linux/arm64": {arm, onlyArm, pure}})
+	if len(shared) != 1 || shared[0].Name != "six" {
+		t.Errorf("shared %v", shared)
+	}
+	if len(own["linux/amd64"]) != 1 || len(own["linux/arm64"]) != 2 {
+		t.Errorf("own %v", own)
+	}
+}
+
+func writeWheelZip(t *testing.T, files map[string]string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "pkg-1.0-py3-none-any.whl")
+	var buf bytes.Buffer
+	zw := zip.NewWriter(&buf)
+	for _, name := range slices.Sorted(func(yield func(string) bool) {
+		for k := range files {
+			if !yield(k) {
+				return
+			}
+		}
+	}) {
+		w, _ := zw.Create(name)
+		w.Write([]byte(files[name]))
+	}
+	zw.Close()
+	if err := os.WriteFile(p, buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestWheelEntries(t *testing.T) {
+	p := writeWheelZip(t, map[string]string{
+		"pkg/__init__.py":                    "X = 1\n",
+		"pkg-1.0.data/scripts/tool":          "#!python\nprint('tool')\n",
+		"pkg-1.0.data/platlib/pkg_native.so": "\x7fELF...",
+		"pkg-1.0.data/headers/pkg.h":         "/* for compiling */",
+		"pkg-1.0.dist-info/entry_points.txt": "[console_scripts]\npkg-cli = pkg.cli:main\n[gui_scripts]\nignored = pkg:gui\n",
+	})
+	entries, closers, err := wheelEntries([]wheel{{Path: p, Name: "pkg", Version: "1.0", Pure: true}})
+	for _, c := range closers {
+		defer c.Close()
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, e := range entries {
+		if e.Dir {
+			got[e.Name+"/"] = ""
+			continue
+		}
+		rc, _ := e.Open()
+		b, _ := io.ReadAll(rc)
+		rc.Close()
+		got[e.Name] = string(b)
+	}
+	want := map[string]string{
+		"opt/pycontainer/site-packages/pkg/__init__.py": "X = 1\n",
+		"opt/pycontainer/site-packages/pkg_native.so":   "\x7fELF...",
+		"opt/pycontainer/bin/tool":                      "#!/usr/bin/env python3\nprint('tool')\n",
+	}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("%s = %q, want %q", k, got[k], v)
+		}
+	}
+	if !strings.Contains(got["opt/pycontainer/bin/pkg-cli"], "from pkg.cli import main") {
+		t.Errorf("console script: %q", got["opt/pycontainer/bin/pkg-cli"])
+	}
+	for k := range got {
+		if strings.Contains(k, "headers") || strings.Contains(k, "ignored") {
+			t.Errorf("unexpected entry %s", k)
+		}
+	}
+	if _, ok := got["opt/pycontainer/site-packages/pkg/"]; !ok {
+		t.Error("no directory entry for the package")
+	}
+
+	slip := writeWheelZip(t, map[string]string{"../../etc/cron.d/evil": "* * * * * root sh"})
+	_, closers, err = wheelEntries([]wheel{{Path: slip}})
+	for _, c := range closers {
+		c.Close()
+	}
+	if err == nil || !strings.Contains(err.Error(), "leaves the install directory") {
+		t.Errorf("zip slip: %v", err)
+	}
+}

@@ -1,0 +1,167 @@
+package e2e
+
+import (
+	"debug/elf"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/pycontainer/pycontainer/internal/testbase"
+)
+
+const fastSource = `int answer(void) { return 6 * 7; }
+`
+
+// TestDependenciesPerPlatform builds a wheelhouse with a pure-Python wheel and a package
+// whose x86_64 and aarch64 wheels carry real shared objects (compiled with gcc and
+// Debian's aarch64 cross-compiler), builds the demo with --include-deps for both
+// platforms, and runs each image: the app imports the package and prints what the
+// native code computes.
+func TestDependenciesPerPlatform(t *testing.T) {
+	root := os.Getenv("PYCONTAINER_E2E_ROOTFS")
+	if root == "" {
+		t.Skip("PYCONTAINER_E2E_ROOTFS is not set")
+	}
+	for _, tool := range []string{"gcc", "aarch64-linux-gnu-gcc", "umoci"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("%s is not installed (apt-get install gcc gcc-aarch64-linux-gnu umoci)", tool)
+		}
+	}
+	if err := exec.Command("python3", "-m", "pip", "--version").Run(); err != nil {
+		t.Skip("python3 -m pip is not available")
+	}
+	var present []arch
+	rootfs := map[string]string{}
+	for _, a := range arches[:2] { // amd64 and arm64
+		dir := filepath.Join(root, a.deb)
+		if _, err := os.Stat(filepath.Join(dir, "usr", "bin", "python3")); err == nil {
+			present = append(present, a)
+			rootfs[a.platform.String()] = dir
+		}
+	}
+	if len(present) != 2 {
+		t.Skip("needs the amd64 and arm64 python root filesystems")
+	}
+
+	wheels := t.TempDir()
+	src := filepath.Join(t.TempDir(), "fast.c")
+	if err := os.WriteFile(src, []byte(fastSource), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ cc, tag string }{{"gcc", "manylinux2014_x86_64"}, {"aarch64-linux-gnu-gcc", "manylinux2014_aarch64"}} {
+		so := filepath.Join(t.TempDir(), "libfast.so")
+		if out, err := exec.Command(c.cc, "-shared", "-fPIC", "-O2", "-o", so, src).CombinedOutput(); err != nil {
+			t.Fatalf("%s: %v\n%s", c.cc, err, out)
+		}
+		lib, _ := os.ReadFile(so)
+		testbase.MakeWheel(t, wheels, "fastcalc", "2.0", "py3-none-"+c.tag, map[string][]byte{
+			"fastcalc/__init__.py": []byte("import ctypes, os\n_lib = ctypes.CDLL(os.path.join(os.path.dirname(__file__), 'libfast.so'))\ndef answer():\n    return _lib.answer()\n"),
+			"fastcalc/libfast.so":  lib,
+		})
+	}
+	testbase.MakeWheel(t, wheels, "purelib", "1.0", "py3-none-any", map[string][]byte{"purelib/__init__.py": []byte("GREETING = 'hello from a pure wheel'\n")})
+
+	host := testbase.StartDistribution(t)
+	var plats []testbase.Platform
+	for _, a := range present {
+		plats = append(plats, a.platform)
+	}
+	testbase.Connect(host).Push(t, testbase.Spec{Repo: "library/python", Tag: "3.11-slim", Platforms: plats, RootFS: rootfs})
+
+	bin := buildBinary(t)
+	work := t.TempDir()
+	files := map[string]string{
+		"app.py":           "import fastcalc, purelib, platform\n\ndef main():\n    print(purelib.GREETING)\n    print('native says', fastcalc.answer(), 'on', platform.machine())\n\nif __name__ == '__main__':\n    main()\n",
+		"pyproject.toml":   "[project]\nname = \"native-demo\"\nversion = \"1.0\"\ndependencies = [\"fastcalc==2.0\", \"purelib==1.0\"]\n\n[project.scripts]\nnative-demo = \"app:main\"\n",
+		".venv/pyvenv.cfg": "home = /opt/homebrew/bin\n",
+	}
+	for name, content := range files {
+		p := filepath.Join(work, name)
+		os.MkdirAll(filepath.Dir(p), 0o755)
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cmd := exec.Command(bin, "build", "--tag", "native-demo:1", "--platform", "linux/amd64,linux/arm64", "--base-image", host+"/library/python:3.11-slim",
+		"--include-deps", "--find-links", wheels, "--no-index", "--progress", "plain")
+	cmd.Dir = work
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), "excluded: .venv/ (a virtualenv") {
+		t.Errorf("the build did not say it left the virtualenv out:\n%s", out)
+	}
+	layout := filepath.Join(work, "dist", "image")
+	if out, err := exec.Command(bin, "inspect", "--verify", "--progress", "plain", layout).CombinedOutput(); err != nil {
+		t.Errorf("inspect --verify: %v\n%s", err, out)
+	}
+
+	for i, a := range present {
+		t.Run(a.deb, func(t *testing.T) {
+			// One layout per platform for umoci (it cannot choose by platform).
+			single := singlePlatformLayout(t, layout, a.platform.Architecture)
+			bundle := filepath.Join(t.TempDir(), "bundle")
+			if out, err := exec.Command("umoci", "unpack", "--rootless", "--image", single+":1", bundle).CombinedOutput(); err != nil {
+				t.Fatalf("umoci unpack: %v\n%s", err, out)
+			}
+			so := filepath.Join(bundle, "rootfs", "opt", "pycontainer", "site-packages", "fastcalc", "libfast.so")
+			f, err := elf.Open(so)
+			if err != nil {
+				t.Fatalf("libfast.so in the %s image: %v", a.deb, err)
+			}
+			want := []elf.Machine{elf.EM_X86_64, elf.EM_AARCH64}[i]
+			if f.Machine != want {
+				t.Errorf("the %s image holds a %s libfast.so", a.deb, f.Machine)
+			}
+			f.Close()
+			got := runBundle(t, bundle, a)
+			if !strings.Contains(got, "hello from a pure wheel") || !strings.Contains(got, "native says 42 on "+a.machine) {
+				t.Errorf("the %s image printed:\n%s", a.deb, got)
+			}
+			if _, err := os.Stat(filepath.Join(bundle, "rootfs", "app", ".venv")); err == nil {
+				t.Error("the virtualenv is in the image")
+			}
+		})
+	}
+}
+
+// singlePlatformLayout makes a layout whose index lists only the image of arch, with
+// the blobs hard-linked from layout, since umoci unpacks by name and cannot choose a
+// platform.
+func singlePlatformLayout(t *testing.T, layout, arch string) string {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join(layout, "index.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var idx map[string]any
+	if err := json.Unmarshal(raw, &idx); err != nil {
+		t.Fatal(err)
+	}
+	var keep []any
+	for _, m := range idx["manifests"].([]any) {
+		if m.(map[string]any)["platform"].(map[string]any)["architecture"] == arch {
+			keep = append(keep, m)
+		}
+	}
+	idx["manifests"] = keep
+	out := filepath.Join(t.TempDir(), "image")
+	blobs := filepath.Join(out, "blobs", "sha256")
+	if err := os.MkdirAll(blobs, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	entries, _ := os.ReadDir(filepath.Join(layout, "blobs", "sha256"))
+	for _, e := range entries {
+		if err := os.Link(filepath.Join(layout, "blobs", "sha256", e.Name()), filepath.Join(blobs, e.Name())); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b, _ := json.Marshal(idx)
+	os.WriteFile(filepath.Join(out, "index.json"), b, 0o644)
+	os.WriteFile(filepath.Join(out, "oci-layout"), []byte(`{"imageLayoutVersion":"1.0.0"}`), 0o644)
+	return out
+}
