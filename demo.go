@@ -36,7 +36,7 @@ demo data: their "python" is a placeholder, not an interpreter.`,
 				return fmt.Errorf("demo is the terminal app and needs a terminal; for a scripted build use `pycontainer build`")
 			}
 			// Generated layers of a few MB at a few MB/s: long enough to watch them stream.
-			reg, err := demo.Start(demo.Throttle(6 << 20))
+			reg, err := demo.Serve(demo.Throttle(6 << 20))
 			if err != nil {
 				return err
 			}

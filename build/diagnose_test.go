@@ -36,7 +36,7 @@ func TestRankSiblings(t *testing.T) {
 }
 
 func TestDiagnose(t *testing.T) {
-	reg, err := demo.Start(nil)
+	reg, err := demo.Serve(nil)
 	if err != nil {
 		t.Fatal(err)
 	}

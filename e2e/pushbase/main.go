@@ -15,6 +15,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 
 	"github.com/pycontainer/pycontainer/internal/demo"
 )
@@ -26,7 +28,16 @@ func main() {
 	tag := flag.String("tag", "3.11-slim", "tag")
 	demoCatalog := flag.Bool("demo", false, "push the generated demo catalog instead")
 	padding := flag.Int("padding", 0, "with -demo: bytes added to each platform layer")
+	synthetic := flag.String("synthetic", "", "push a generated base instead: comma-separated layer sizes in MB per platform, e.g. 30,12,5,3")
+	platforms := flag.Int("platforms", 3, "with -synthetic: how many platforms (amd64, arm64/v8, arm/v7)")
 	flag.Parse()
+	if *synthetic != "" {
+		if err := pushSynthetic(*host, *repo, *tag, *synthetic, *platforms); err != nil {
+			fmt.Fprintln(os.Stderr, "pushbase:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if err := run(*host, *rootfs, *repo, *tag, *demoCatalog, *padding); err != nil {
 		fmt.Fprintln(os.Stderr, "pushbase:", err)
 		os.Exit(1)
@@ -65,5 +76,25 @@ func run(host, rootfs, repo, tag string, demoCatalog bool, padding int) error {
 		return err
 	}
 	fmt.Printf("%s/%s:%s@%s (%d platforms)\n", host, repo, tag, d, len(spec.Platforms))
+	return nil
+}
+
+// pushSynthetic pushes a base of incompressible layers of the given sizes per platform.
+func pushSynthetic(host, repo, tag, sizes string, platforms int) error {
+	spec := demo.Spec{Repo: repo, Tag: tag, Attestation: true}
+	for _, f := range strings.Split(sizes, ",") {
+		mb, err := strconv.ParseFloat(strings.TrimSpace(f), 64)
+		if err != nil {
+			return fmt.Errorf("-synthetic %q: %w", sizes, err)
+		}
+		spec.LayerSizes = append(spec.LayerSizes, int(mb*(1<<20)))
+	}
+	all := []demo.Platform{{OS: "linux", Architecture: "amd64"}, {OS: "linux", Architecture: "arm64", Variant: "v8"}, {OS: "linux", Architecture: "arm", Variant: "v7"}}
+	spec.Platforms = all[:min(max(platforms, 1), len(all))]
+	d, err := demo.Connect(host).Push(context.Background(), spec)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("%s/%s:%s@%s\n", host, repo, tag, d)
 	return nil
 }

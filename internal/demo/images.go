@@ -1,7 +1,8 @@
-// Package demo runs a real registry (olareg, in process, on loopback) holding generated
-// multi-platform base images shaped like Docker Hub's python images: an index (OCI or
-// Docker manifest list) with per-platform images and attestation entries, a layer shared
-// by every platform and one layer per platform. `pycontainer demo` and the tests use it.
+// Package demo generates multi-platform base images shaped like Docker Hub's python
+// images — an index (OCI or Docker manifest list) with per-platform images and
+// attestation entries, a layer shared by every platform and one layer per platform — and
+// pushes them to a registry, or serves them from memory on loopback for `pycontainer
+// demo`. The tests use the same generator.
 package demo
 
 import (
@@ -16,16 +17,12 @@ import (
 	"io/fs"
 	"maps"
 	"math/rand/v2"
-	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"time"
 
-	"github.com/olareg/olareg"
-	olaregcfg "github.com/olareg/olareg/config"
 	digest "github.com/opencontainers/go-digest"
 	"github.com/regclient/regclient"
 	"github.com/regclient/regclient/config"
@@ -35,34 +32,19 @@ import (
 	"github.com/regclient/regclient/types/ref"
 )
 
-// Registry is a registry reached over plain HTTP, usually one this package started.
+// Registry is where generated images go: a running registry reached over plain HTTP,
+// or the in-memory one Serve starts.
 type Registry struct {
-	Host  string // 127.0.0.1:PORT
-	rc    *regclient.RegClient
-	close func() error
+	Host    string // 127.0.0.1:PORT
+	backend backend
+	close   func() error
 }
 
-// Start serves an in-memory registry on a free loopback port; wrap (may be nil) wraps
-// its handler, to slow it down or inject faults. Close stops it.
-func Start(wrap func(http.Handler) http.Handler) (*Registry, error) {
-	srv := olareg.New(olaregcfg.Config{Storage: olaregcfg.ConfigStorage{StoreType: olaregcfg.StoreMem}})
-	var h http.Handler = srv
-	if wrap != nil {
-		h = wrap(srv)
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, fmt.Errorf("listen on loopback: %w", err)
-	}
-	hs := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
-	go func() { _ = hs.Serve(l) }()
-	r := Connect(l.Addr().String())
-	r.close = func() error {
-		err := hs.Close()
-		_ = srv.Close()
-		return err
-	}
-	return r, nil
+// backend stores blobs and manifests in a repository.
+type backend interface {
+	putBlob(ctx context.Context, repo string, d descriptor.Descriptor, data []byte) error
+	// putManifest stores raw under reference, a tag or (for children) its digest.
+	putManifest(ctx context.Context, repo, reference string, d descriptor.Descriptor, raw []byte) error
 }
 
 // Connect uses a registry that already runs (the Distribution registry, say) at host.
@@ -73,11 +55,43 @@ func Connect(host string) *Registry {
 // ConnectAuth is Connect with a login.
 func ConnectAuth(host, user, password string) *Registry {
 	rc := regclient.New(regclient.WithConfigHost(config.Host{Name: host, TLS: config.TLSDisabled, User: user, Pass: password}))
-	return &Registry{Host: host, rc: rc, close: func() error { return nil }}
+	return &Registry{Host: host, backend: remote{rc: rc, host: host}, close: func() error { return nil }}
 }
 
-// Close stops a registry started by Start.
+// Close stops a registry started by Serve.
 func (r *Registry) Close() error { return r.close() }
+
+// remote pushes through regclient.
+type remote struct {
+	rc   *regclient.RegClient
+	host string
+}
+
+func (r remote) putBlob(ctx context.Context, repo string, d descriptor.Descriptor, data []byte) error {
+	rr, err := ref.New(r.host + "/" + repo)
+	if err != nil {
+		return err
+	}
+	_, err = r.rc.BlobPut(ctx, rr, d, bytes.NewReader(data))
+	return err
+}
+
+func (r remote) putManifest(ctx context.Context, repo, reference string, d descriptor.Descriptor, raw []byte) error {
+	rr, err := ref.New(r.host + "/" + repo)
+	if err != nil {
+		return err
+	}
+	m, err := manifest.New(manifest.WithRaw(raw), manifest.WithDesc(d))
+	if err != nil {
+		return err
+	}
+	target := rr.SetTag(reference)
+	var opts []regclient.ManifestOpts
+	if strings.HasPrefix(reference, "sha256:") {
+		target, opts = rr.SetDigest(reference), []regclient.ManifestOpts{regclient.WithManifestChild()}
+	}
+	return r.rc.ManifestPut(ctx, target, m, opts...)
+}
 
 // Platform describes one image of a base index.
 type Platform struct {
@@ -106,6 +120,9 @@ type Spec struct {
 	// PaddingBytes adds incompressible bytes to each platform's layer, for transfers
 	// that take a while.
 	PaddingBytes int
+	// LayerSizes adds layers of incompressible bytes of these sizes to each platform's
+	// image, below its python layer: a base of realistic weight for benchmarks.
+	LayerSizes []int
 	// RootFS maps a platform (as "os/arch[/variant]") to a directory whose contents become
 	// that platform's layer instead of the fake python; for end-to-end runs.
 	RootFS map[string]string
@@ -124,17 +141,13 @@ var Created = time.Date(2026, 10, 1, 12, 0, 0, 0, time.UTC)
 type pusher struct {
 	ctx  context.Context
 	r    *Registry
-	repo ref.Ref
+	repo string
 	err  error
 }
 
 // Push stores the image described by spec and returns the digest of its top manifest.
 func (r *Registry) Push(ctx context.Context, spec Spec) (digest.Digest, error) {
-	repo, err := ref.New(r.Host + "/" + spec.Repo)
-	if err != nil {
-		return "", err
-	}
-	p := &pusher{ctx: ctx, r: r, repo: repo}
+	p := &pusher{ctx: ctx, r: r, repo: spec.Repo}
 	d := p.push(spec)
 	if p.err != nil {
 		return "", fmt.Errorf("push %s:%s: %w", spec.Repo, spec.Tag, p.err)
@@ -166,6 +179,12 @@ func (p *pusher) push(spec Spec) digest.Digest {
 			}
 			layer = p.tarGz(files)
 		}
+		var extra []blob
+		for i, size := range spec.LayerSizes {
+			pad := make([]byte, size)
+			_, _ = rand.NewChaCha8(sha256.Sum256([]byte(fmt.Sprintf("%s:%s@%s#%d", spec.Repo, spec.Tag, plat, i)))).Read(pad)
+			extra = append(extra, p.blob(layerMT, p.tarGz(map[string]string{fmt.Sprintf("usr/lib/bench/layer%d", i): string(pad)})))
+		}
 		platLayer := p.blob(layerMT, layer)
 		cfg := map[string]any{
 			"architecture": plat.Architecture, "os": plat.OS, "created": Created.Format(time.RFC3339),
@@ -173,11 +192,8 @@ func (p *pusher) push(spec Spec) digest.Digest {
 				"Env": []string{"PATH=/usr/local/bin:/usr/bin:/bin", "LANG=C.UTF-8", "PYTHON_VERSION=3.11.9"},
 				"Cmd": []string{"python3"},
 			},
-			"rootfs": map[string]any{"type": "layers", "diff_ids": []digest.Digest{shared.diffID, platLayer.diffID}},
-			"history": []map[string]any{
-				{"created": Created.Format(time.RFC3339), "created_by": "demo base: os-release"},
-				{"created": Created.Format(time.RFC3339), "created_by": "demo base: python"},
-			},
+			"rootfs":  map[string]any{"type": "layers", "diff_ids": diffIDs(shared, extra, platLayer)},
+			"history": history(len(extra)),
 		}
 		if plat.Variant != "" {
 			cfg["variant"] = plat.Variant
@@ -185,7 +201,7 @@ func (p *pusher) push(spec Spec) digest.Digest {
 		cfgDesc := p.blob(configMT, p.json(cfg))
 		m := map[string]any{
 			"schemaVersion": 2, "mediaType": manifestMT, "config": cfgDesc.desc,
-			"layers": []descriptor.Descriptor{shared.desc, platLayer.desc},
+			"layers": layerDescs(shared, extra, platLayer),
 		}
 		if spec.Single {
 			return p.manifest(manifestMT, p.json(m), spec.Tag).Digest
@@ -208,6 +224,31 @@ func (p *pusher) push(spec Spec) digest.Digest {
 	return p.manifest(indexMT, p.json(idx), spec.Tag).Digest
 }
 
+func diffIDs(shared blob, extra []blob, plat blob) []digest.Digest {
+	out := []digest.Digest{shared.diffID}
+	for _, b := range extra {
+		out = append(out, b.diffID)
+	}
+	return append(out, plat.diffID)
+}
+
+func layerDescs(shared blob, extra []blob, plat blob) []descriptor.Descriptor {
+	out := []descriptor.Descriptor{shared.desc}
+	for _, b := range extra {
+		out = append(out, b.desc)
+	}
+	return append(out, plat.desc)
+}
+
+func history(extra int) []map[string]any {
+	at := Created.Format(time.RFC3339)
+	out := []map[string]any{{"created": at, "created_by": "demo base: os-release"}}
+	for i := range extra {
+		out = append(out, map[string]any{"created": at, "created_by": fmt.Sprintf("demo base: bench layer %d", i)})
+	}
+	return append(out, map[string]any{"created": at, "created_by": "demo base: python"})
+}
+
 type blob struct {
 	desc   descriptor.Descriptor
 	diffID digest.Digest
@@ -218,7 +259,7 @@ func (p *pusher) blob(mt string, data []byte) blob {
 		return blob{}
 	}
 	d := descriptor.Descriptor{MediaType: mt, Digest: digest.FromBytes(data), Size: int64(len(data))}
-	if _, err := p.r.rc.BlobPut(p.ctx, p.repo, d, bytes.NewReader(data)); err != nil {
+	if err := p.r.backend.putBlob(p.ctx, p.repo, d, data); err != nil {
 		p.err = fmt.Errorf("push blob: %w", err)
 		return blob{}
 	}
@@ -245,17 +286,11 @@ func (p *pusher) manifest(mt string, raw []byte, tag string) descriptor.Descript
 	if p.err != nil {
 		return d
 	}
-	m, err := manifest.New(manifest.WithRaw(raw), manifest.WithDesc(d))
-	if err != nil {
-		p.err = err
-		return d
-	}
-	target := p.repo.SetDigest(d.Digest.String())
-	opts := []regclient.ManifestOpts{regclient.WithManifestChild()}
+	reference := d.Digest.String()
 	if tag != "" {
-		target, opts = p.repo.SetTag(tag), nil
+		reference = tag
 	}
-	if err := p.r.rc.ManifestPut(p.ctx, target, m, opts...); err != nil {
+	if err := p.r.backend.putManifest(p.ctx, p.repo, reference, d, raw); err != nil {
 		p.err = fmt.Errorf("push manifest: %w", err)
 	}
 	return d

@@ -5,8 +5,12 @@ package testbase
 import (
 	"context"
 	"net/http"
+	"net/http/httptest"
+	"strings"
 	"testing"
 
+	"github.com/olareg/olareg"
+	olaregcfg "github.com/olareg/olareg/config"
 	digest "github.com/opencontainers/go-digest"
 
 	"github.com/pycontainer/pycontainer/internal/demo"
@@ -33,16 +37,21 @@ func Start(t testing.TB) *Registry {
 	return StartWith(t, nil)
 }
 
-// StartWith runs a registry whose handler is wrapped by wrap (to slow it down or inject
-// faults); nil means no wrapping.
+// StartWith runs olareg, a full registry (pushes too), in memory on loopback, its
+// handler wrapped by wrap (to slow it down or inject faults); nil means no wrapping.
 func StartWith(t testing.TB, wrap func(http.Handler) http.Handler) *Registry {
 	t.Helper()
-	r, err := demo.Start(wrap)
-	if err != nil {
-		t.Fatal(err)
+	srv := olareg.New(olaregcfg.Config{Storage: olaregcfg.ConfigStorage{StoreType: olaregcfg.StoreMem}})
+	var h http.Handler = srv
+	if wrap != nil {
+		h = wrap(srv)
 	}
-	t.Cleanup(func() { _ = r.Close() })
-	return &Registry{r}
+	ts := httptest.NewServer(h)
+	t.Cleanup(func() {
+		ts.Close()
+		_ = srv.Close()
+	})
+	return &Registry{demo.Connect(strings.TrimPrefix(ts.URL, "http://"))}
 }
 
 // Connect uses a registry that already runs at host.
