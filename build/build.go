@@ -662,8 +662,13 @@ type blobSink struct {
 func (s *blobSink) Begin() (io.Writer, error) {
 	s.Abort()
 	bw, err := s.newWriter()
-	s.bw = bw
-	return bw, err
+	if err != nil {
+		return nil, err
+	}
+	// regclient's reader checks the digest as the body ends, and FetchBlob commits only
+	// after it did: the bytes need not be hashed twice.
+	s.bw = bw.Preverified(s.want)
+	return s.bw, nil
 }
 
 func (s *blobSink) Commit() error {

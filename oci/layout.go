@@ -107,7 +107,13 @@ func (l *Layout) HasBlob(desc descriptor.Descriptor) bool {
 // BlobWriter receives a blob whose digest is computed while it is written; Commit moves
 // it into the layout.
 type BlobWriter struct {
-	final    func(digest.Digest) string // where a verified blob goes
+	final func(digest.Digest) string // where a verified blob goes
+	// verifiedBy is set when the source of the bytes checks their digest itself (a
+	// registry download through regclient does), so hashing them again is waste.
+	verifiedBy descriptor.Descriptor
+	// noSync skips the fsync for blobs whose loss is harmless (cached metadata that is
+	// verified again on every read).
+	noSync   bool
 	f        *os.File
 	digester digest.Digester
 	size     int64
@@ -130,6 +136,16 @@ func newBlobWriter(tmpDir string, final func(digest.Digest) string) (*BlobWriter
 	return bw, nil
 }
 
+// Preverified makes the writer trust want's digest instead of hashing the bytes: for
+// sources that verify the digest themselves before the caller commits. The size is
+// still checked.
+func (bw *BlobWriter) Preverified(want descriptor.Descriptor) *BlobWriter {
+	if want.Digest.Validate() == nil && want.Size > 0 {
+		bw.verifiedBy, bw.w = want, bw.f
+	}
+	return bw
+}
+
 func (bw *BlobWriter) Write(p []byte) (int, error) {
 	n, err := bw.w.Write(p)
 	bw.size += int64(n)
@@ -147,6 +163,9 @@ func (bw *BlobWriter) Digest() digest.Digest { return bw.digester.Digest() }
 func (bw *BlobWriter) Commit(want descriptor.Descriptor) (descriptor.Descriptor, error) {
 	defer bw.Abort()
 	got := bw.digester.Digest()
+	if bw.verifiedBy.Digest != "" {
+		got = bw.verifiedBy.Digest
+	}
 	if want.Digest != "" && want.Digest != got {
 		return descriptor.Descriptor{}, fmt.Errorf("blob digest mismatch: expected %s, got %s (%d bytes); the bytes were discarded", want.Digest, got, bw.size)
 	}
@@ -156,8 +175,10 @@ func (bw *BlobWriter) Commit(want descriptor.Descriptor) (descriptor.Descriptor,
 	if err := bw.f.Chmod(blobMode); err != nil {
 		return descriptor.Descriptor{}, fmt.Errorf("chmod blob: %w", err)
 	}
-	if err := bw.f.Sync(); err != nil {
-		return descriptor.Descriptor{}, fmt.Errorf("sync blob %s: %w", got, err)
+	if !bw.noSync {
+		if err := bw.f.Sync(); err != nil {
+			return descriptor.Descriptor{}, fmt.Errorf("sync blob %s: %w", got, err)
+		}
 	}
 	if err := bw.f.Close(); err != nil {
 		return descriptor.Descriptor{}, fmt.Errorf("close blob %s: %w", got, err)

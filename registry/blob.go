@@ -20,7 +20,8 @@ var errDigest = errors.New("digest mismatch")
 const blobAttempts = 5
 
 // BlobSink receives one attempt at a blob. Begin starts a fresh attempt (discarding
-// what an earlier one wrote); Commit is called once all bytes arrived and must verify them.
+// what an earlier one wrote); Commit is called only once all bytes arrived and matched
+// the descriptor's digest (regclient's reader checks it when the body ends).
 type BlobSink interface {
 	Begin() (io.Writer, error)
 	Commit() error
