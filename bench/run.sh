@@ -100,6 +100,7 @@ hf d --prepare "rm -rf $W/out/d" \
 	-n pycontainer "pycontainer build --progress plain --pull never --context $BIG --base-image $BASE --platform linux/amd64 --output $W/out/d" \
 	-n "tar|gzip-6" "tar -C $BIG -cf - . | gzip -6 > $W/big.tar.gz" \
 	-n "tar|pigz" "tar -C $BIG -cf - . | pigz > $W/big.tar.pigz"
+pycontainer build --progress plain --pull never --context "$BIG" --base-image "$BASE" --platform linux/amd64 --output "$W/out/d" >/dev/null 2>&1
 APP_LAYER=$(jq -r '.manifests[0].digest' "$W/out/d/index.json" | cut -d: -f2)
 APP_LAYER=$(jq -r '.layers[-1].digest' "$W/out/d/blobs/sha256/$APP_LAYER" | cut -d: -f2)
 SIZE_PC=$(stat -c %s "$W/out/d/blobs/sha256/$APP_LAYER")

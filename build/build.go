@@ -359,7 +359,8 @@ type builtLayer struct {
 	desc      descriptor.Descriptor
 	diffID    digest.Digest
 	kind      LayerKind
-	createdBy string // for the config's history
+	createdBy string     // for the config's history
+	heads     []fileHead // files a platform check could object to
 }
 
 // buildAppLayer writes the platform-neutral layer of the context's files, built once
@@ -452,7 +453,7 @@ func (b *builder) writeLayer(ctx context.Context, entries []layerEntry, kind Lay
 	if err != nil {
 		return builtLayer{}, err
 	}
-	return builtLayer{desc: d, diffID: res.DiffID, kind: kind}, nil
+	return builtLayer{desc: d, diffID: res.DiffID, kind: kind, heads: res.Heads}, nil
 }
 
 // fetchBases reads every target's base manifest and config up front: dependency
@@ -554,11 +555,11 @@ func (b *builder) checkNewLayers(targets []target, app builtLayer, deps map[stri
 	var findings []oci.Finding
 	for _, t := range targets {
 		for _, l := range append(slices.Clone(deps[t.req.String()]), app) {
-			fs, err := oci.VerifyLayer(b.layout.Dir(), t.req.Platform, l.desc)
-			if err != nil {
-				return fmt.Errorf("check the layers built: %w", err)
+			for _, h := range l.heads {
+				if problem := oci.CheckFile(t.req.Platform, h.Name, h.Head); problem != "" {
+					findings = append(findings, oci.Finding{Platform: t.req.String(), Layer: l.desc.Digest.String(), File: h.Name, Problem: problem})
+				}
 			}
-			findings = append(findings, fs...)
 		}
 	}
 	if len(findings) == 0 {

@@ -110,13 +110,9 @@ func VerifyLayer(dir string, p Platform, l descriptor.Descriptor) ([]Finding, er
 		return nil, fmt.Errorf("layer %s: %w", l.Digest, err)
 	}
 	plat := PlatformString(p)
-	want, known := elfTargets[p.Architecture]
 	var out []Finding
-	add := func(file, problem string) {
-		out = append(out, Finding{Platform: plat, Layer: l.Digest.String(), File: file, Problem: problem})
-	}
 	tr := tar.NewReader(r)
-	head := make([]byte, 4096)
+	head := make([]byte, HeadSize)
 	for {
 		h, err := tr.Next()
 		if errors.Is(err, io.EOF) {
@@ -129,36 +125,48 @@ func VerifyLayer(dir string, p Platform, l descriptor.Descriptor) ([]Finding, er
 			continue
 		}
 		name := path.Clean(strings.TrimPrefix(h.Name, "./"))
-		if path.Base(name) == "pyvenv.cfg" {
-			add(name, "a virtualenv (pyvenv.cfg): its interpreter and binaries belong to the machine that made it")
-			continue
-		}
 		n, _ := io.ReadFull(tr, head)
-		b := head[:n]
-		switch {
-		case bytes.HasPrefix(b, []byte("\x7fELF")):
-			if !known {
-				continue
-			}
-			if problem := checkELF(b, want, p); problem != "" {
-				add(name, problem)
-			}
-		case isMachO(b):
-			add(name, "a Mach-O (macOS) binary; it cannot run on Linux")
-		case isPE(b):
-			add(name, "a Windows PE binary; it cannot run on Linux")
-		case bytes.HasPrefix(b, []byte("#!")):
-			line, _, _ := bytes.Cut(b[2:], []byte("\n"))
-			interp := strings.TrimSpace(string(line))
-			for _, prefix := range hostPathPrefixes {
-				if strings.HasPrefix(interp, prefix) {
-					add(name, fmt.Sprintf("its shebang points at a host path (%s), which does not exist in the image", firstField(interp)))
-					break
-				}
-			}
+		if problem := CheckFile(p, name, head[:n]); problem != "" {
+			out = append(out, Finding{Platform: plat, Layer: l.Digest.String(), File: name, Problem: problem})
 		}
 	}
 	return out, nil
+}
+
+// HeadSize is how much of a file CheckFile needs to see.
+const HeadSize = 4096
+
+// Worth reports whether a file's name and first bytes could make CheckFile find
+// anything, so a caller scanning many files keeps only those heads.
+func Worth(name string, head []byte) bool {
+	return path.Base(name) == "pyvenv.cfg" || bytes.HasPrefix(head, []byte("\x7fELF")) || isMachO(head) || isPE(head) || bytes.HasPrefix(head, []byte("#!"))
+}
+
+// CheckFile says what is wrong with a file of an image of platform p, from its path and
+// first HeadSize bytes; "" when nothing is.
+func CheckFile(p Platform, name string, head []byte) string {
+	if path.Base(name) == "pyvenv.cfg" {
+		return "a virtualenv (pyvenv.cfg): its interpreter and binaries belong to the machine that made it"
+	}
+	switch {
+	case bytes.HasPrefix(head, []byte("\x7fELF")):
+		if want, known := elfTargets[p.Architecture]; known {
+			return checkELF(head, want, p)
+		}
+	case isMachO(head):
+		return "a Mach-O (macOS) binary; it cannot run on Linux"
+	case isPE(head):
+		return "a Windows PE binary; it cannot run on Linux"
+	case bytes.HasPrefix(head, []byte("#!")):
+		line, _, _ := bytes.Cut(head[2:], []byte("\n"))
+		interp := strings.TrimSpace(string(line))
+		for _, prefix := range hostPathPrefixes {
+			if strings.HasPrefix(interp, prefix) {
+				return fmt.Sprintf("its shebang points at a host path (%s), which does not exist in the image", firstField(interp))
+			}
+		}
+	}
+	return ""
 }
 
 func decompress(r io.Reader, mediaType string) (io.Reader, error) {
