@@ -190,3 +190,25 @@ func TestAppLayerKeepsModes(t *testing.T) {
 		}
 	}
 }
+
+func TestLargeLayerParallelCompressionIsReproducible(t *testing.T) {
+	dir := t.TempDir()
+	big := bytes.Repeat([]byte("import os\nprint(os.getcwd())\n"), (parallelFrom/28)+1000)
+	writeFiles(t, dir, map[string]string{"big.py": string(big), "app.py": "print(1)\n"})
+	epoch := time.Unix(0, 0).UTC()
+	a, b := layerBytes(t, dir, &epoch), layerBytes(t, dir, &epoch)
+	if !bytes.Equal(a, b) {
+		t.Fatal("two parallel-compressed layers of the same files differ")
+	}
+	zr, err := gzip.NewReader(bytes.NewReader(a))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if zr.Header.Name != "" || !zr.Header.ModTime.IsZero() {
+		t.Errorf("gzip header carries name %q or time %v", zr.Header.Name, zr.Header.ModTime)
+	}
+	n, err := io.Copy(io.Discard, zr)
+	if err != nil || n < int64(len(big)) {
+		t.Errorf("layer decompresses to %d bytes (%v)", n, err)
+	}
+}

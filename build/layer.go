@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/pgzip"
 	digest "github.com/opencontainers/go-digest"
 
@@ -50,17 +51,10 @@ type fileHead struct {
 // depend only on the entries: owners are 0:0 with no names, times are fixed and the gzip
 // header carries no name or time.
 func writeLayer(w io.Writer, entries []layerEntry, mtime *time.Time) (layerResult, error) {
-	// Blocks of 1 MiB compressed in parallel, each with the previous block's tail as its
-	// dictionary: the same bytes every run, whatever the number of cores. Level 7 keeps
-	// the size at GNU gzip -6's.
-	gz, err := pgzip.NewWriterLevel(w, 7)
+	gz, err := newCompressor(w, entries)
 	if err != nil {
 		return layerResult{}, err
 	}
-	if err := gz.SetConcurrency(1<<20, max(runtime.GOMAXPROCS(0), 2)); err != nil {
-		return layerResult{}, err
-	}
-	gz.Header.ModTime = time.Unix(0, 0) // "no time" in the gzip header (pgzip would wrap the zero time)
 	diff := digest.Canonical.Digester()
 	tw := tar.NewWriter(io.MultiWriter(gz, diff.Hash()))
 	res := layerResult{}
@@ -133,6 +127,34 @@ func copyEntry(tw *tar.Writer, e layerEntry) ([]byte, error) {
 		return nil, fmt.Errorf("%s changed size while the layer was written (%d bytes, then %d): rerun the build", e.Name, e.Size, int64(n)+rest)
 	}
 	return head, nil
+}
+
+// parallelFrom is the layer size from which compressing blocks in parallel pays off;
+// below it the goroutines and buffers cost more than they save.
+const parallelFrom = 8 << 20
+
+// newCompressor picks the gzip writer for a layer of these entries. Both give the same
+// bytes every run. Level 7 keeps the size at GNU gzip -6's; the parallel writer
+// compresses 1 MiB blocks, each with the previous block's tail as its dictionary, so
+// its output does not depend on the number of cores. The gzip header has no name and
+// no time.
+func newCompressor(w io.Writer, entries []layerEntry) (io.WriteCloser, error) {
+	var total int64
+	for _, e := range entries {
+		total += e.Size
+	}
+	if total < parallelFrom {
+		return gzip.NewWriterLevel(w, 7)
+	}
+	gz, err := pgzip.NewWriterLevel(w, 7)
+	if err != nil {
+		return nil, err
+	}
+	if err := gz.SetConcurrency(1<<20, max(runtime.GOMAXPROCS(0), 2)); err != nil {
+		return nil, err
+	}
+	gz.Header.ModTime = time.Unix(0, 0) // "no time": pgzip would wrap the zero time
+	return gz, nil
 }
 
 // appEntries maps the selected context files to layer entries under workdir.
