@@ -239,7 +239,7 @@ func (o *Options) client(r ref.Ref) *registry.Client {
 		insecure = append(slices.Clone(insecure), r.Registry)
 	}
 	return registry.New(registry.Options{Insecure: insecure, Mirrors: o.Mirrors, Registries: []string{r.Registry},
-		Store: o.store(), Pull: o.Pull})
+		Store: o.store(), Pull: o.Pull, StallTimeout: o.StallTimeout})
 }
 
 // store opens the shared cache, or returns nil with --no-cache or when it cannot be

@@ -22,8 +22,16 @@ var builtinExcludes = []string{
 	"**/__pycache__", "**/*.pyc", "**/*.pyo",
 	".venv", "venv", ".tox", ".nox", ".pytest_cache", ".mypy_cache", ".ruff_cache",
 	"dist", "build", "**/*.egg-info",
-	".env", "**/.DS_Store",
+	"**/.DS_Store",
 	".dockerignore", ".containerignore",
+}
+
+// secretPatterns are left out by default like builtinExcludes, and named in the build
+// output, so a user sees what did not go in; a "!" line in .dockerignore re-includes one.
+var secretPatterns = []string{
+	"**/.env", "**/.env.*",
+	"**/.ssh", "**/id_rsa", "**/id_dsa", "**/id_ecdsa", "**/id_ed25519", "**/*.ppk",
+	"**/.npmrc", "**/.pypirc", "**/.netrc", "**/.git-credentials", "**/.aws", "**/.docker/config.json",
 }
 
 // File is one entry of the app layer, relative to the context.
@@ -46,7 +54,11 @@ type Selection struct {
 // SelectFiles walks the context and returns the files that go into the app layer, in
 // path order. ignoreDirs are extra paths (such as the output layout) to leave out.
 func SelectFiles(context string, ignoreDirs ...string) (*Selection, error) {
-	patterns := slices.Clone(builtinExcludes)
+	secrets, err := patternmatcher.New(secretPatterns)
+	if err != nil {
+		return nil, fmt.Errorf("secret patterns: %w", err)
+	}
+	patterns := append(slices.Clone(builtinExcludes), secretPatterns...)
 	for _, name := range []string{".containerignore", ".dockerignore"} {
 		user, err := readIgnoreFile(filepath.Join(context, name))
 		if err != nil {
@@ -99,12 +111,16 @@ func SelectFiles(context string, ignoreDirs ...string) (*Selection, error) {
 				sel.Excluded = append(sel.Excluded, rel+"/ (a virtualenv: its binaries are built for this host, not the image; use --include-deps)")
 				return filepath.SkipDir
 			}
-			// A later "!" pattern may re-include something below an excluded directory.
-			if excluded && !pm.Exclusions() {
-				return filepath.SkipDir
-			}
 		}
 		if excluded {
+			// Name what is left out for holding secrets (once: for a directory, not its files).
+			if secret, _, _ := secrets.MatchesUsingParentResults(rel, patternmatcher.MatchInfo{}); secret {
+				sel.Excluded = append(sel.Excluded, rel+" (it may hold secrets; add !"+rel+" to .dockerignore to include it)")
+			}
+			// A later "!" pattern may re-include something below an excluded directory.
+			if de.IsDir() && !pm.Exclusions() {
+				return filepath.SkipDir
+			}
 			return nil
 		}
 		info, err := de.Info()

@@ -50,6 +50,9 @@ type Options struct {
 	NoCache       bool
 	CacheDir      string
 	CacheMaxBytes int64
+	// StallTimeout cuts off a blob download that receives nothing for this long
+	// (PYCONTAINER_STALL_TIMEOUT, default one minute).
+	StallTimeout time.Duration
 	// Pull says when to ask the registry where the base tag points: always (default),
 	// missing or never (offline, from the cache).
 	Pull string
@@ -287,6 +290,11 @@ func Resolve(in Inputs) (*Options, error) {
 	if v := in.Getenv("PYCONTAINER_CACHE_MAX_SIZE"); v != "" {
 		if o.CacheMaxBytes, err = ParseSize(v); err != nil {
 			return nil, fmt.Errorf("PYCONTAINER_CACHE_MAX_SIZE: %w", err)
+		}
+	}
+	if v := in.Getenv("PYCONTAINER_STALL_TIMEOUT"); v != "" {
+		if o.StallTimeout, err = time.ParseDuration(v); err != nil {
+			return nil, fmt.Errorf("PYCONTAINER_STALL_TIMEOUT=%q is not a duration such as 30s", v)
 		}
 	}
 	if epoch := in.Getenv("SOURCE_DATE_EPOCH"); epoch != "" {

@@ -16,6 +16,12 @@ import (
 // errDigest marks bytes that did not match their digest; such a transfer is retried.
 var errDigest = errors.New("digest mismatch")
 
+// errStalled marks a transfer that stopped sending; it is retried.
+var errStalled = errors.New("the registry stalled")
+
+// defaultStallTimeout is how long a blob transfer may receive nothing.
+const defaultStallTimeout = 60 * time.Second
+
 // blobAttempts bounds how often one blob is tried before the build fails.
 const blobAttempts = 5
 
@@ -38,12 +44,36 @@ func (c *Client) FetchBlob(ctx context.Context, r ref.Ref, d descriptor.Descript
 		if err != nil {
 			return err
 		}
+		// A registry that stops sending mid-body would hang the build: an attempt that
+		// receives nothing for stallTimeout is cut off and retried.
+		actx, cancel := context.WithCancelCause(ctx)
+		defer cancel(nil)
+		alive := make(chan struct{}, 1)
+		go func() {
+			t := time.NewTimer(c.stallTimeout)
+			defer t.Stop()
+			for {
+				select {
+				case <-actx.Done():
+					return
+				case <-alive:
+					t.Reset(c.stallTimeout)
+				case <-t.C:
+					cancel(fmt.Errorf("%w: no data for %s", errStalled, c.stallTimeout))
+					return
+				}
+			}
+		}()
 		var got int64
-		rdr, err := c.rc.BlobGet(ctx, r, d)
+		rdr, err := c.rc.BlobGet(actx, r, d)
 		if err == nil {
 			_, err = io.Copy(w, io.TeeReader(rdr, progressWriter(func(n int64) {
 				got += n
 				onRead(n)
+				select {
+				case alive <- struct{}{}:
+				default:
+				}
 			})))
 			// Close checks the digest of what was read.
 			if cerr := rdr.Close(); err == nil {
@@ -57,6 +87,9 @@ func (c *Client) FetchBlob(ctx context.Context, r ref.Ref, d descriptor.Descript
 			sink.Abort()
 			if got > 0 {
 				onRead(-got)
+			}
+			if cause := context.Cause(actx); errors.Is(cause, errStalled) {
+				err = cause
 			}
 		}
 		return err

@@ -69,12 +69,18 @@ func (c *Client) manifest(ctx context.Context, r ref.Ref, d digest.Digest) (mani
 		if c.pull == PullNever {
 			return nil, fmt.Errorf("manifest %s of %s is %w (--pull=never)", d, r.CommonName(), ErrNotCached)
 		}
-		m, err := c.rc.ManifestGet(ctx, rd)
+		// Retried: a registry (or a proxy in front of it) can answer once with a body of
+		// the wrong media type or cut short; the digest check below decides.
+		err := c.withRetry(ctx, func() error {
+			m, err := c.rc.ManifestGet(ctx, rd)
+			if err != nil {
+				return err
+			}
+			raw, err = m.RawBody()
+			return err
+		})
 		if err != nil {
 			return nil, c.describe(rd, err)
-		}
-		if raw, err = m.RawBody(); err != nil {
-			return nil, err
 		}
 		if got := digest.FromBytes(raw); got != d {
 			return nil, fmt.Errorf("%s: manifest digest mismatch: got %s", rd.CommonName(), got)

@@ -38,6 +38,9 @@ type Options struct {
 	Pull string
 	// Credentials override docker's stored logins for some registries (a push target).
 	Credentials map[string]Credential
+	// StallTimeout cuts off a blob transfer that receives nothing for this long (default
+	// one minute); it is then retried.
+	StallTimeout time.Duration
 }
 
 // Client talks to registries.
@@ -46,6 +49,8 @@ type Client struct {
 	store   *oci.Store
 	pull    string
 	sources map[string]string // registry -> where its credential came from
+
+	stallTimeout time.Duration
 }
 
 // New creates a Client that reads docker's credentials (config.json and credential
@@ -95,7 +100,11 @@ func New(opts Options) *Client {
 	if pull == "" {
 		pull = PullAlways
 	}
-	return &Client{rc: regclient.New(rcOpts...), store: opts.Store, pull: pull, sources: sources}
+	stall := opts.StallTimeout
+	if stall <= 0 {
+		stall = defaultStallTimeout
+	}
+	return &Client{rc: regclient.New(rcOpts...), store: opts.Store, pull: pull, sources: sources, stallTimeout: stall}
 }
 
 // IsLoopback reports whether a registry host[:port] is on this machine, where plain

@@ -17,9 +17,15 @@ import (
 	"github.com/pycontainer/pycontainer/oci"
 )
 
-// maxManifestSize bounds what is read for a manifest or config, so a hostile registry
-// cannot make us hold gigabytes in memory.
-const maxManifestSize = 8 << 20
+// Bounds on what a registry may announce, so a broken or hostile one cannot make a build
+// hold gigabytes in memory or fill the disk: the size of a manifest or config, the
+// number of layers and index entries, the size of one layer.
+const (
+	maxManifestSize = 8 << 20
+	maxLayers       = 1000
+	maxEntries      = 10000
+	maxLayerSize    = 64 << 30
+)
 
 // Entry is one manifest of an index with its platform.
 type Entry struct {
@@ -85,6 +91,9 @@ func (c *Client) Index(ctx context.Context, r ref.Ref) (*Index, error) {
 		descs, err := mm.GetManifestList()
 		if err != nil {
 			return nil, fmt.Errorf("read index of %s: %w", r.CommonName(), err)
+		}
+		if len(descs) > maxEntries {
+			return nil, fmt.Errorf("the index of %s lists %d manifests; more than %d is not a real image index", r.CommonName(), len(descs), maxEntries)
 		}
 		for _, d := range descs {
 			e := Entry{Descriptor: d}
@@ -175,6 +184,14 @@ func (c *Client) Image(ctx context.Context, r ref.Ref, d descriptor.Descriptor) 
 	if err != nil {
 		return nil, fmt.Errorf("%s: read config descriptor: %w", rd.CommonName(), err)
 	}
+	if len(om.Layers) > maxLayers {
+		return nil, fmt.Errorf("%s lists %d layers; more than %d is not a real image", rd.CommonName(), len(om.Layers), maxLayers)
+	}
+	for _, l := range om.Layers {
+		if l.Size < 0 || l.Size > maxLayerSize {
+			return nil, fmt.Errorf("%s announces a layer of %d bytes (%s); refusing layers over 64 GiB", rd.CommonName(), l.Size, l.Digest)
+		}
+	}
 	if cd.Size > maxManifestSize {
 		return nil, fmt.Errorf("%s: config of %d bytes is larger than the %d bytes allowed", rd.CommonName(), cd.Size, maxManifestSize)
 	}
@@ -206,7 +223,13 @@ func (c *Client) fetchSmallBlob(ctx context.Context, r ref.Ref, d descriptor.Des
 	}
 	var raw []byte
 	err := c.withRetry(ctx, func() error {
+		// A config is small: an attempt that takes longer than a stall is one.
+		ctx, cancel := context.WithTimeoutCause(ctx, c.stallTimeout, fmt.Errorf("%w: no complete answer in %s", errStalled, c.stallTimeout))
+		defer cancel()
 		rdr, err := c.rc.BlobGet(ctx, r, d)
+		if err != nil && context.Cause(ctx) != nil {
+			err = context.Cause(ctx)
+		}
 		if err != nil {
 			return err
 		}
