@@ -33,7 +33,7 @@ diagnosis and sibling tags that have it (a CI gate). --json prints the schema in
 		Args: usageArgs(cobra.MinimumNArgs(1), "name at least one image, e.g. pycontainer platforms python:3.11-slim"),
 		RunE: func(cmd *cobra.Command, images []string) error {
 			var wanted []build.RequestedPlatform
-			for _, raw := range splitComma(check) {
+			for _, raw := range build.SplitList(check) {
 				p, err := oci.ParsePlatform(raw)
 				if err != nil {
 					return usageError{err}
@@ -75,18 +75,6 @@ diagnosis and sibling tags that have it (a CI gate). --json prints the schema in
 	cmd.Flags().StringSliceVar(&check, "check", nil, "platforms that must be present (comma-separated or repeated); exit 1 if one is missing")
 	cmd.Flags().BoolVar(&insecure, "insecure", false, "reach the images' registries over plain HTTP")
 	return cmd
-}
-
-func splitComma(in []string) []string {
-	var out []string
-	for _, v := range in {
-		for _, p := range strings.Split(v, ",") {
-			if p = strings.TrimSpace(p); p != "" {
-				out = append(out, p)
-			}
-		}
-	}
-	return out
 }
 
 // fetchIndexes reads every image's index, with sizes, concurrently.

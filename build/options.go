@@ -270,7 +270,7 @@ func Resolve(in Inputs) (*Options, error) {
 		raw, source = []string{DefaultPlatform}, "default"
 	}
 	seen := map[string]bool{}
-	for _, r := range splitList(raw) {
+	for _, r := range SplitList(raw) {
 		p, err := oci.ParsePlatform(r)
 		if err != nil {
 			return nil, err
@@ -322,8 +322,8 @@ func sourceOf(isSet func(Settings) bool, flag string, flags Settings, files ...S
 	return "default"
 }
 
-// splitList splits comma-separated entries ("linux/amd64,linux/arm64") and drops blanks.
-func splitList(in []string) []string {
+// SplitList splits comma-separated entries ("linux/amd64,linux/arm64") and drops blanks.
+func SplitList(in []string) []string {
 	var out []string
 	for _, v := range in {
 		for _, p := range strings.Split(v, ",") {

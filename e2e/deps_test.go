@@ -21,30 +21,10 @@ const fastSource = `int answer(void) { return 6 * 7; }
 // platforms, and runs each image: the app imports the package and prints what the
 // native code computes.
 func TestDependenciesPerPlatform(t *testing.T) {
-	root := os.Getenv("PYCONTAINER_E2E_ROOTFS")
-	if root == "" {
-		t.Skip("PYCONTAINER_E2E_ROOTFS is not set")
-	}
-	for _, tool := range []string{"gcc", "aarch64-linux-gnu-gcc", "umoci"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("%s is not installed (apt-get install gcc gcc-aarch64-linux-gnu umoci)", tool)
-		}
-	}
 	if err := exec.Command("python3", "-m", "pip", "--version").Run(); err != nil {
 		t.Skip("python3 -m pip is not available")
 	}
-	var present []arch
-	rootfs := map[string]string{}
-	for _, a := range arches[:2] { // amd64 and arm64
-		dir := filepath.Join(root, a.deb)
-		if _, err := os.Stat(filepath.Join(dir, "usr", "bin", "python3")); err == nil {
-			present = append(present, a)
-			rootfs[a.platform.String()] = dir
-		}
-	}
-	if len(present) != 2 {
-		t.Skip("needs the amd64 and arm64 python root filesystems")
-	}
+	present, rootfs := pythonBases(t, arches[:2], 2, "gcc", "aarch64-linux-gnu-gcc", "umoci")
 
 	wheels := t.TempDir()
 	src := filepath.Join(t.TempDir(), "fast.c")

@@ -37,19 +37,23 @@ var arches = []arch{
 	{"armhf", testbase.Platform{OS: "linux", Architecture: "arm", Variant: "v7"}, "qemu-arm-static", "armv7l"},
 }
 
-func TestDemoRunsOnEveryArchitecture(t *testing.T) {
+// pythonBases finds the root filesystems e2e/make-python-rootfs.sh built (under
+// PYCONTAINER_E2E_ROOTFS) for the given architectures, skipping the test when the
+// tools are missing or fewer than need bases exist.
+func pythonBases(t *testing.T, of []arch, need int, tools ...string) ([]arch, map[string]string) {
+	t.Helper()
 	root := os.Getenv("PYCONTAINER_E2E_ROOTFS")
 	if root == "" {
 		t.Skip("PYCONTAINER_E2E_ROOTFS is not set: build the bases with e2e/make-python-rootfs.sh (.ci/run does)")
 	}
-	for _, tool := range []string{"umoci", "go"} {
+	for _, tool := range tools {
 		if _, err := exec.LookPath(tool); err != nil {
 			t.Skipf("%s is not installed", tool)
 		}
 	}
 	var present []arch
 	rootfs := map[string]string{}
-	for _, a := range arches {
+	for _, a := range of {
 		dir := filepath.Join(root, a.deb)
 		if _, err := os.Stat(filepath.Join(dir, "usr", "bin", "python3")); err != nil {
 			t.Logf("no %s base in %s; that architecture is not tested", a.deb, dir)
@@ -58,9 +62,14 @@ func TestDemoRunsOnEveryArchitecture(t *testing.T) {
 		present = append(present, a)
 		rootfs[a.platform.String()] = dir
 	}
-	if len(present) == 0 {
-		t.Skipf("no python rootfs under %s", root)
+	if len(present) < need {
+		t.Skipf("needs %d python root filesystems under %s, found %d", need, root, len(present))
 	}
+	return present, rootfs
+}
+
+func TestDemoRunsOnEveryArchitecture(t *testing.T) {
+	present, rootfs := pythonBases(t, arches, 1, "umoci", "go")
 
 	host := testbase.StartDistribution(t)
 	reg := testbase.Connect(host)

@@ -16,27 +16,7 @@ import (
 // pull each platform and run it; a second push uploads nothing; a wrong password fails
 // naming the registry and never prints the password; index create merges two tags.
 func TestPushToAuthenticatedRegistry(t *testing.T) {
-	root := os.Getenv("PYCONTAINER_E2E_ROOTFS")
-	if root == "" {
-		t.Skip("PYCONTAINER_E2E_ROOTFS is not set")
-	}
-	for _, tool := range []string{"skopeo", "umoci"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("%s is not installed", tool)
-		}
-	}
-	var present []arch
-	rootfs := map[string]string{}
-	for _, a := range arches {
-		dir := filepath.Join(root, a.deb)
-		if _, err := os.Stat(filepath.Join(dir, "usr", "bin", "python3")); err == nil {
-			present = append(present, a)
-			rootfs[a.platform.String()] = dir
-		}
-	}
-	if len(present) < 2 {
-		t.Skip("needs at least two python root filesystems")
-	}
+	present, rootfs := pythonBases(t, arches, 2, "skopeo", "umoci")
 	const user, password = "ci-bot", "pa55-w0rd-do-not-print"
 	host := testbase.StartDistributionAuth(t, user, password)
 	var plats []testbase.Platform
