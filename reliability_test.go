@@ -246,7 +246,7 @@ func writeReliability(t *testing.T, rows []reliabilityRow) {
 	for _, r := range rows {
 		fmt.Fprintf(&b, "| %s | %s | %d | %s | %d | %d |\n", r.What, r.Mode, r.Trials, r.Outcome, r.Corrupt, r.Leak)
 	}
-	b.WriteString("\nAlso tested elsewhere: builds killed with SIGKILL and SIGINT at random points, 20 trials, each leaving the previous image or the new one, valid (`TestInterruptedBuildKeepsPreviousImage`); two builds into one layout (`TestConcurrentBuildsLock`); zip-slip wheels (`TestWheelEntries`); fuzz targets `FuzzParsePlatform`, `FuzzParseReference`, `FuzzLoadConfigFile`, `FuzzLoadProject`, `FuzzIgnorePatterns`, `FuzzInspect`, `FuzzVerifyLayer`, `FuzzWheelEntries`.\n")
+	b.WriteString("\nAlso tested elsewhere: builds killed with SIGKILL and SIGINT at random points, 20 trials, each leaving the previous image or the new one, valid (`TestInterruptedBuildKeepsPreviousImage`); two builds into one layout (`TestConcurrentBuildsLock`); zip-slip wheels (`TestWheelEntries`); a registry announcing a 100 GB layer, 1,001 layers, a config that is not JSON, an index whose entry is an index (`TestHostileRegistry`: each a one-line error or no image); fuzz targets `FuzzParsePlatform`, `FuzzParseReference`, `FuzzLoadConfigFile`, `FuzzLoadProject`, `FuzzIgnorePatterns`, `FuzzInspect`, `FuzzVerifyLayer`, `FuzzWheelEntries`.\n")
 	if err := os.WriteFile(filepath.Join(startDir, "RELIABILITY.md"), []byte(b.String()), 0o644); err != nil {
 		t.Fatal(err)
 	}

@@ -385,3 +385,19 @@ func (p *pusher) tarDir(root string) []byte {
 	}
 	return buf.Bytes()
 }
+
+// PutBlob stores raw bytes as a blob of repo, for tests that need content no real image
+// would have.
+func (r *Registry) PutBlob(ctx context.Context, repo string, data []byte) (descriptor.Descriptor, error) {
+	d := descriptor.Descriptor{MediaType: "application/octet-stream", Digest: digest.FromBytes(data), Size: int64(len(data))}
+	return d, r.backend.putBlob(ctx, repo, d, data)
+}
+
+// PutManifest stores raw bytes as a manifest of repo under tag, whatever they say.
+func (r *Registry) PutManifest(ctx context.Context, repo, tag, mediaType string, raw []byte) (descriptor.Descriptor, error) {
+	d := descriptor.Descriptor{MediaType: mediaType, Digest: digest.FromBytes(raw), Size: int64(len(raw))}
+	if err := r.backend.putManifest(ctx, repo, d.Digest.String(), d, raw); err != nil {
+		return d, err
+	}
+	return d, r.backend.putManifest(ctx, repo, tag, d, raw)
+}
