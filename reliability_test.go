@@ -246,10 +246,50 @@ func writeReliability(t *testing.T, rows []reliabilityRow) {
 	for _, r := range rows {
 		fmt.Fprintf(&b, "| %s | %s | %d | %s | %d | %d |\n", r.What, r.Mode, r.Trials, r.Outcome, r.Corrupt, r.Leak)
 	}
-	b.WriteString("\nAlso tested elsewhere: builds killed with SIGKILL and SIGINT at random points, 20 trials, each leaving the previous image or the new one, valid (`TestInterruptedBuildKeepsPreviousImage`); two builds into one layout (`TestConcurrentBuildsLock`); zip-slip wheels (`TestWheelEntries`); a registry announcing a 100 GB layer, 1,001 layers, a config that is not JSON, an index whose entry is an index (`TestHostileRegistry`: each a one-line error or no image); fuzz targets `FuzzParsePlatform`, `FuzzParseReference`, `FuzzLoadConfigFile`, `FuzzLoadProject`, `FuzzIgnorePatterns`, `FuzzInspect`, `FuzzVerifyLayer`, `FuzzWheelEntries`.\n")
+	b.WriteString("\nAlso tested elsewhere: builds killed with SIGKILL and SIGINT at random points, 20 trials, each leaving the previous image or the new one, valid (`TestInterruptedBuildKeepsPreviousImage`); two builds into one layout (`TestConcurrentBuildsLock`); a full disk: a one-line `no space left on device` error, the previous image intact and valid (`TestFullDisk`); zip-slip wheels (`TestWheelEntries`); a registry announcing a 100 GB layer, 1,001 layers, a config that is not JSON, an index whose entry is an index (`TestHostileRegistry`: each a one-line error or no image); fuzz targets `FuzzParsePlatform`, `FuzzParseReference`, `FuzzLoadConfigFile`, `FuzzLoadProject`, `FuzzIgnorePatterns`, `FuzzInspect`, `FuzzVerifyLayer`, `FuzzWheelEntries`.\n")
 	if err := os.WriteFile(filepath.Join(startDir, "RELIABILITY.md"), []byte(b.String()), 0o644); err != nil {
 		t.Fatal(err)
 	}
 }
 
 func syscallMkfifo(path string) error { return syscall.Mkfifo(path, 0o644) }
+
+// TestFullDisk builds into a tiny tmpfs, fills it, and builds again: a clear error, and
+// the previous image still valid. It needs root (to mount) and skips without it.
+func TestFullDisk(t *testing.T) {
+	newSeedWorld(t)
+	mnt := filepath.Join(t.TempDir(), "small")
+	if err := os.MkdirAll(mnt, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Mount("tmpfs", mnt, "tmpfs", 0, "size=2M"); err != nil {
+		t.Skipf("cannot mount a small tmpfs (needs root): %v", err)
+	}
+	defer syscall.Unmount(mnt, 0)
+	out := filepath.Join(mnt, "image")
+	mustBuild(t, "build --platform linux/amd64 --output "+out)
+	before, _ := os.ReadFile(filepath.Join(out, "index.json"))
+
+	// Fill what is left, then change the app so the next build must write new blobs.
+	filler, err := os.Create(filepath.Join(mnt, "filler"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	chunk := make([]byte, 64<<10)
+	for {
+		if _, err := filler.Write(chunk); err != nil {
+			break
+		}
+	}
+	filler.Close()
+	writeFile(t, "app.py", "print('a change that needs a new layer')\n"+strings.Repeat("# pad\n", 5000))
+	code, _, stderr := pycontainer(t, "build --platform linux/amd64 --progress json --output "+out)
+	if code != 1 || !strings.Contains(stderr, "no space left on device") || strings.Count(strings.TrimSpace(stderr), "\n") != 0 {
+		t.Errorf("build on a full disk: exit %d\n%s", code, stderr)
+	}
+	after, _ := os.ReadFile(filepath.Join(out, "index.json"))
+	if string(before) != string(after) {
+		t.Error("the failed build replaced index.json")
+	}
+	validateLayout(t, out)
+}
