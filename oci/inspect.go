@@ -49,7 +49,12 @@ func (s ImageSummary) LayersSize() int64 {
 type Summary struct {
 	Dir    string
 	Images []ImageSummary
+
+	seen map[digest.Digest]bool // indexes already walked: a layout may name one many times
 }
+
+// maxImages bounds how many image entries Inspect reads, whatever the index claims.
+const maxImages = 10000
 
 // Inspect reads the layout at dir: every image manifest its index lists (nested indexes
 // are followed), with config and layers.
@@ -61,7 +66,7 @@ func Inspect(dir string) (*Summary, error) {
 		}
 		return nil, fmt.Errorf("read %s: %w", filepath.Join(dir, indexFile), err)
 	}
-	s := &Summary{Dir: dir}
+	s := &Summary{Dir: dir, seen: map[digest.Digest]bool{}}
 	if err := s.walk(idx.Manifests, 0); err != nil {
 		return nil, err
 	}
@@ -78,6 +83,10 @@ func (s *Summary) walk(descs []descriptor.Descriptor, depth int) error {
 		}
 		switch d.MediaType {
 		case mediatype.OCI1ManifestList, mediatype.Docker2ManifestList:
+			if s.seen[d.Digest] {
+				continue
+			}
+			s.seen[d.Digest] = true
 			var child v1.Index
 			if err := readBlobJSON(BlobPath(s.Dir, d.Digest), &child); err != nil {
 				return fmt.Errorf("read index %s: %w", d.Digest, err)
@@ -86,6 +95,9 @@ func (s *Summary) walk(descs []descriptor.Descriptor, depth int) error {
 				return err
 			}
 		case mediatype.OCI1Manifest, mediatype.Docker2Manifest:
+			if len(s.Images) >= maxImages {
+				return fmt.Errorf("%s: more than %d images; not a layout pycontainer reads", s.Dir, maxImages)
+			}
 			img, err := s.image(d)
 			if err != nil {
 				return err
