@@ -106,8 +106,10 @@ func Run(ctx context.Context, o *Options, sink Sink) error {
 		sink(Warning{Message: lnch.Warning})
 	}
 
-	client := o.client(baseRef)
 	store := o.store()
+	ro := o.registryOptions(baseRef)
+	ro.Store = store
+	client := registry.New(ro)
 	index, err := client.Index(ctx, baseRef)
 	if err != nil {
 		return err
@@ -165,7 +167,7 @@ func Run(ctx context.Context, o *Options, sink Sink) error {
 	defer layout.Close()
 
 	b := &builder{
-		o: o, sink: sink, client: client, layout: layout, baseRef: baseRef, index: index,
+		o: o, sink: sink, client: client, layout: layout, baseRef: baseRef,
 		launch: lnch, tag: tag, sem: make(chan struct{}, blobConcurrency), store: store,
 		fetched: map[digest.Digest]*blobFetch{},
 	}
@@ -234,12 +236,20 @@ func Run(ctx context.Context, o *Options, sink Sink) error {
 
 // client is a registry client with the options' connection settings for r's registry.
 func (o *Options) client(r ref.Ref) *registry.Client {
+	ro := o.registryOptions(r)
+	ro.Store = o.store()
+	return registry.New(ro)
+}
+
+// registryOptions are the options' connection settings for the base image's registry
+// and any others named.
+func (o *Options) registryOptions(base ref.Ref, others ...string) registry.Options {
 	insecure := o.Insecure
 	if o.InsecureBase {
-		insecure = append(slices.Clone(insecure), r.Registry)
+		insecure = append(slices.Clone(insecure), base.Registry)
 	}
-	return registry.New(registry.Options{Insecure: insecure, Mirrors: o.Mirrors, Registries: []string{r.Registry},
-		Store: o.store(), Pull: o.Pull, StallTimeout: o.StallTimeout})
+	return registry.Options{Insecure: insecure, Mirrors: o.Mirrors, Registries: append([]string{base.Registry}, others...),
+		Pull: o.Pull, StallTimeout: o.StallTimeout}
 }
 
 // store opens the shared cache, or returns nil with --no-cache or when it cannot be
@@ -336,7 +346,6 @@ type builder struct {
 	client  *registry.Client
 	layout  *oci.Layout
 	baseRef ref.Ref
-	index   *registry.Index
 	launch  launch
 	tag     imageTag
 	store   *oci.Store // the shared cache; nil with --no-cache
@@ -799,14 +808,9 @@ func namesRegistry(name string) bool {
 // repository when both are on one registry.
 func (b *builder) push(ctx context.Context, target ref.Ref, manifests []descriptor.Descriptor) error {
 	o := b.o
-	insecure := o.Insecure
-	if o.InsecureBase {
-		insecure = append(slices.Clone(insecure), b.baseRef.Registry)
-	}
-	client := registry.New(registry.Options{
-		Insecure: insecure, Mirrors: o.Mirrors, Registries: []string{target.Registry, b.baseRef.Registry},
-		Credentials: map[string]registry.Credential{target.Registry: registry.CredentialFor(target.Registry, os.Getenv)},
-	})
+	ro := o.registryOptions(b.baseRef, target.Registry)
+	ro.Credentials = map[string]registry.Credential{target.Registry: registry.CredentialFor(target.Registry, os.Getenv)}
+	client := registry.New(ro)
 	b.sink(PushStarted{Target: target.CommonName(), Manifests: len(manifests)})
 	report := &pushReport{b: b, throttles: map[digest.Digest]*progressThrottle{}}
 	base := b.baseRef

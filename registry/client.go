@@ -162,26 +162,21 @@ func describeError(r ref.Ref, err error, credSource string) error {
 		return fmt.Errorf("registry %s refused access to %s (401/403; %s): log in with `pycontainer login %s` or check the repository name: %w", r.Registry, name, tried, r.Registry, errs.ErrHTTPUnauthorized)
 	case errors.Is(err, errs.ErrNotFound):
 		return fmt.Errorf("image %s not found: check the repository and tag exist on %s: %w", name, r.Registry, err)
-	case errors.Is(err, syscall.ECONNREFUSED), errors.As(err, &dnsErr), errors.As(err, &opErr):
-		return fmt.Errorf("cannot reach registry %s for %s: %w", r.Registry, name, unwrapNet(err))
+	case errors.As(err, &opErr), errors.As(err, &dnsErr), errors.Is(err, syscall.ECONNREFUSED):
+		// The innermost network error says what failed (connection refused, no such
+		// host), without regclient's retry wrapping around it.
+		var netErr error = err
+		switch {
+		case opErr != nil:
+			netErr = opErr
+		case dnsErr != nil:
+			netErr = dnsErr
+		}
+		return fmt.Errorf("cannot reach registry %s for %s: %w", r.Registry, name, netErr)
 	case errors.As(err, &urlErr):
 		return fmt.Errorf("cannot reach registry %s for %s: %w", r.Registry, name, err)
 	}
 	return fmt.Errorf("%s: %w", name, err)
-}
-
-// unwrapNet keeps the innermost network error, which is the one that says what failed
-// (connection refused, no such host), without regclient's retry wrapping around it.
-func unwrapNet(err error) error {
-	var opErr *net.OpError
-	if errors.As(err, &opErr) {
-		return opErr
-	}
-	var dnsErr *net.DNSError
-	if errors.As(err, &dnsErr) {
-		return dnsErr
-	}
-	return err
 }
 
 // isForbidden recognises a 403, which regclient reports as a plain status error.

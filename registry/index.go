@@ -156,13 +156,11 @@ func isImageManifest(mt string) bool {
 	return mt == mediatype.OCI1Manifest || mt == mediatype.Docker2Manifest
 }
 
-// Image is an image manifest with its config, both as parsed and as raw bytes.
+// Image is an image manifest with its config.
 type Image struct {
 	Descriptor descriptor.Descriptor
 	Manifest   v1.Manifest
 	Config     v1.Image
-	ConfigRaw  []byte
-	ConfigDesc descriptor.Descriptor
 }
 
 // Image fetches the image manifest d of repository r and its config.
@@ -207,7 +205,7 @@ func (c *Client) Image(ctx context.Context, r ref.Ref, d descriptor.Descriptor) 
 	if md.Size == 0 {
 		md = d
 	}
-	return &Image{Descriptor: md, Manifest: om, Config: cfg, ConfigRaw: raw, ConfigDesc: cd}, nil
+	return &Image{Descriptor: md, Manifest: om, Config: cfg}, nil
 }
 
 // fetchSmallBlob reads a small blob (a config) fully, verified against its digest,
