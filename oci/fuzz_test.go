@@ -3,9 +3,9 @@ package oci
 import (
 	"archive/tar"
 	"bytes"
-	"os"
-	"path/filepath"
+	"compress/gzip"
 	"testing"
+	"testing/fstest"
 
 	digest "github.com/opencontainers/go-digest"
 	"github.com/regclient/regclient/types/descriptor"
@@ -31,36 +31,30 @@ func FuzzParsePlatform(f *testing.F) {
 }
 
 // FuzzInspect: a layout with arbitrary index.json, manifest and config bytes is read
-// or rejected with an error, never a panic or a hang.
+// or rejected with an error, never a panic or a hang. The layout lives in memory so the
+// fuzzer spends its time in the parser, not in the filesystem.
 func FuzzInspect(f *testing.F) {
 	f.Add([]byte(`{"schemaVersion":2,"manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"DIGEST","size":2,"platform":{"architecture":"amd64","os":"linux"}}]}`),
 		[]byte(`{"config":{"digest":"CONFIG"},"layers":[]}`), []byte(`{"architecture":"amd64","os":"linux"}`))
 	f.Add([]byte(`{"manifests":[{"mediaType":"application/vnd.oci.image.index.v1+json","digest":"DIGEST"}]}`), []byte(`{"manifests":[]}`), []byte(`null`))
+	f.Add([]byte(`{"manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"DIGEST"}]}`), []byte(`{"config":{"digest":"sha256:../../../../etc/passwd"}}`), []byte(`{}`))
 	f.Add([]byte(`not json`), []byte{}, []byte{})
 	f.Fuzz(func(t *testing.T, index, manifest, config []byte) {
-		dir := t.TempDir()
-		if err := os.MkdirAll(filepath.Join(dir, "blobs", "sha256"), 0o755); err != nil {
-			t.Fatal(err)
-		}
+		fsys := fstest.MapFS{}
 		put := func(b []byte) digest.Digest {
 			d := digest.FromBytes(b)
-			if err := os.WriteFile(BlobPath(dir, d), b, 0o644); err != nil {
-				t.Fatal(err)
-			}
+			fsys["blobs/sha256/"+d.Encoded()] = &fstest.MapFile{Data: b}
 			return d
 		}
 		cd := put(config)
 		md := put(bytes.ReplaceAll(manifest, []byte("CONFIG"), []byte(cd.String())))
-		index = bytes.ReplaceAll(index, []byte("DIGEST"), []byte(md.String()))
-		if err := os.WriteFile(filepath.Join(dir, "index.json"), index, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		_, _ = Inspect(dir)
+		fsys["index.json"] = &fstest.MapFile{Data: bytes.ReplaceAll(index, []byte("DIGEST"), []byte(md.String()))}
+		_, _ = InspectFS(fsys, "layout")
 	})
 }
 
-// FuzzVerifyLayer: an arbitrary (uncompressed) tar stream is checked or rejected,
-// never a panic.
+// FuzzVerifyLayer: an arbitrary tar stream, plain or as the body of a gzip stream, is
+// checked or rejected, never a panic.
 func FuzzVerifyLayer(f *testing.F) {
 	var seed bytes.Buffer
 	tw := tar.NewWriter(&seed)
@@ -69,19 +63,20 @@ func FuzzVerifyLayer(f *testing.F) {
 		tw.Write(body)
 	}
 	tw.Close()
-	f.Add(seed.Bytes())
-	f.Add([]byte{})
-	f.Fuzz(func(t *testing.T, layer []byte) {
-		dir := t.TempDir()
-		if err := os.MkdirAll(filepath.Join(dir, "blobs", "sha256"), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		d := digest.FromBytes(layer)
-		if err := os.WriteFile(BlobPath(dir, d), layer, 0o644); err != nil {
-			t.Fatal(err)
+	f.Add(seed.Bytes(), false)
+	f.Add(seed.Bytes(), true)
+	f.Add([]byte{}, false)
+	f.Fuzz(func(t *testing.T, layer []byte, gzipped bool) {
+		desc := descriptor.Descriptor{MediaType: mediatype.OCI1Layer, Digest: digest.FromBytes(layer), Size: int64(len(layer))}
+		if gzipped {
+			var gz bytes.Buffer
+			zw := gzip.NewWriter(&gz)
+			zw.Write(layer)
+			zw.Close()
+			desc.MediaType, layer = mediatype.OCI1LayerGzip, gz.Bytes()
 		}
 		for _, arch := range []string{"amd64", "arm64", "arm"} {
-			_, _ = VerifyLayer(dir, Platform{OS: "linux", Architecture: arch, Variant: map[string]string{"arm": "v7"}[arch]}, descriptor.Descriptor{MediaType: mediatype.OCI1Layer, Digest: d, Size: int64(len(layer))})
+			_, _ = checkLayer(bytes.NewReader(layer), Platform{OS: "linux", Architecture: arch, Variant: map[string]string{"arm": "v7"}[arch]}, desc)
 		}
 	})
 }

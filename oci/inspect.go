@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 
@@ -50,6 +51,7 @@ type Summary struct {
 	Dir    string
 	Images []ImageSummary
 
+	fsys fs.FS
 	seen map[digest.Digest]bool // indexes already walked: a layout may name one many times
 }
 
@@ -59,14 +61,19 @@ const maxImages = 10000
 // Inspect reads the layout at dir: every image manifest its index lists (nested indexes
 // are followed), with config and layers.
 func Inspect(dir string) (*Summary, error) {
+	return InspectFS(os.DirFS(dir), dir)
+}
+
+// InspectFS reads the layout held by fsys; dir names it in errors.
+func InspectFS(fsys fs.FS, dir string) (*Summary, error) {
 	var idx v1.Index
-	if err := readBlobJSON(filepath.Join(dir, indexFile), &idx); err != nil {
+	if err := readJSON(fsys, indexFile, &idx); err != nil {
 		if errors.Is(err, os.ErrNotExist) {
 			return nil, fmt.Errorf("%s is not an OCI image layout (no index.json): build one with `pycontainer build` or pass its directory", dir)
 		}
 		return nil, fmt.Errorf("read %s: %w", filepath.Join(dir, indexFile), err)
 	}
-	s := &Summary{Dir: dir, seen: map[digest.Digest]bool{}}
+	s := &Summary{Dir: dir, fsys: fsys, seen: map[digest.Digest]bool{}}
 	if err := s.walk(idx.Manifests, 0); err != nil {
 		return nil, err
 	}
@@ -88,7 +95,7 @@ func (s *Summary) walk(descs []descriptor.Descriptor, depth int) error {
 			}
 			s.seen[d.Digest] = true
 			var child v1.Index
-			if err := readBlobJSON(BlobPath(s.Dir, d.Digest), &child); err != nil {
+			if err := readBlobJSON(s.fsys, d.Digest, &child); err != nil {
 				return fmt.Errorf("read index %s: %w", d.Digest, err)
 			}
 			if err := s.walk(child.Manifests, depth+1); err != nil {
@@ -114,11 +121,11 @@ func (s *Summary) image(d descriptor.Descriptor) (ImageSummary, error) {
 		Digest: d.Digest, IndexPlatform: d.Platform,
 	}
 	var m v1.Manifest
-	if err := readBlobJSON(BlobPath(s.Dir, d.Digest), &m); err != nil {
+	if err := readBlobJSON(s.fsys, d.Digest, &m); err != nil {
 		return img, fmt.Errorf("read manifest %s: %w", d.Digest, err)
 	}
 	img.Layers, img.Annotations, img.ConfigDigest = m.Layers, m.Annotations, m.Config.Digest
-	if err := readBlobJSON(BlobPath(s.Dir, m.Config.Digest), &img.Config); err != nil {
+	if err := readBlobJSON(s.fsys, m.Config.Digest, &img.Config); err != nil {
 		return img, fmt.Errorf("read config %s of manifest %s: %w", m.Config.Digest, d.Digest, err)
 	}
 	if d.Platform != nil && !SamePlatform(*d.Platform, img.Config.Platform) {
@@ -126,15 +133,48 @@ func (s *Summary) image(d descriptor.Descriptor) (ImageSummary, error) {
 			PlatformString(NormalizePlatform(*d.Platform)), PlatformString(img.Platform())))
 	}
 	for _, l := range m.Layers {
-		if fi, err := os.Stat(BlobPath(s.Dir, l.Digest)); err != nil || fi.Size() != l.Size {
+		if fi, err := statBlob(s.fsys, l.Digest); err != nil || fi.Size() != l.Size {
 			img.Problems = append(img.Problems, fmt.Sprintf("layer %s is missing or has the wrong size", l.Digest))
 		}
 	}
 	return img, nil
 }
 
-func readBlobJSON(path string, v any) error {
-	f, err := os.Open(path)
+// blobName is the name of blob d in a layout, for a digest that is valid: a digest
+// from a hostile file must never name a path outside blobs/.
+func blobName(d digest.Digest) (string, error) {
+	if err := d.Validate(); err != nil {
+		return "", fmt.Errorf("invalid digest %q: %w", d, err)
+	}
+	return "blobs/" + d.Algorithm().String() + "/" + d.Encoded(), nil
+}
+
+func statBlob(fsys fs.FS, d digest.Digest) (fs.FileInfo, error) {
+	name, err := blobName(d)
+	if err != nil {
+		return nil, err
+	}
+	return fs.Stat(fsys, name)
+}
+
+func openBlob(fsys fs.FS, d digest.Digest) (fs.File, error) {
+	name, err := blobName(d)
+	if err != nil {
+		return nil, err
+	}
+	return fsys.Open(name)
+}
+
+func readBlobJSON(fsys fs.FS, d digest.Digest, v any) error {
+	name, err := blobName(d)
+	if err != nil {
+		return err
+	}
+	return readJSON(fsys, name, v)
+}
+
+func readJSON(fsys fs.FS, path string, v any) error {
+	f, err := fsys.Open(path)
 	if err != nil {
 		return err
 	}

@@ -279,7 +279,7 @@ func (l *Layout) collectGarbage(idx v1.Index) error {
 			switch d.MediaType {
 			case mediatype.OCI1Manifest, mediatype.Docker2Manifest:
 				var m v1.Manifest
-				if err := readBlobJSON(l.BlobPath(d.Digest), &m); err != nil {
+				if err := readBlobJSON(os.DirFS(l.dir), d.Digest, &m); err != nil {
 					return err
 				}
 				keep[m.Config.Digest] = true
@@ -288,7 +288,7 @@ func (l *Layout) collectGarbage(idx v1.Index) error {
 				}
 			case mediatype.OCI1ManifestList, mediatype.Docker2ManifestList:
 				var child v1.Index
-				if err := readBlobJSON(l.BlobPath(d.Digest), &child); err != nil {
+				if err := readBlobJSON(os.DirFS(l.dir), d.Digest, &child); err != nil {
 					return err
 				}
 				if err := walk(child.Manifests); err != nil {

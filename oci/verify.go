@@ -3,16 +3,17 @@ package oci
 import (
 	"archive/tar"
 	"bytes"
-	"compress/gzip"
+
 	"debug/elf"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
-	"os"
+	"io/fs"
 	"path"
 	"strings"
 
+	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
 	"github.com/regclient/regclient/types/descriptor"
 )
@@ -87,25 +88,30 @@ func Verify(dir string, opts VerifyOptions) ([]Finding, error) {
 			if len(opts.Layers) > 0 && !opts.Layers[l.Digest.String()] {
 				continue
 			}
-			fs, err := VerifyLayer(dir, img.Platform(), l)
+			found, err := verifyLayer(s.fsys, img.Platform(), l)
 			if err != nil {
 				return findings, err
 			}
-			findings = append(findings, fs...)
+			findings = append(findings, found...)
 		}
 	}
 	return findings, nil
 }
 
-// VerifyLayer checks the files of one layer of the layout at dir for an image of
+// verifyLayer checks the files of one layer of the layout in fsys for an image of
 // platform p.
-func VerifyLayer(dir string, p Platform, l descriptor.Descriptor) ([]Finding, error) {
-	f, err := os.Open(BlobPath(dir, l.Digest))
+func verifyLayer(fsys fs.FS, p Platform, l descriptor.Descriptor) ([]Finding, error) {
+	f, err := openBlob(fsys, l.Digest)
 	if err != nil {
 		return nil, fmt.Errorf("open layer %s: %w", l.Digest, err)
 	}
 	defer f.Close()
-	r, err := decompress(f, l.MediaType)
+	return checkLayer(f, p, l)
+}
+
+// checkLayer checks the files of the layer l read from r.
+func checkLayer(r io.Reader, p Platform, l descriptor.Descriptor) ([]Finding, error) {
+	r, err := decompress(r, l.MediaType)
 	if err != nil {
 		return nil, fmt.Errorf("layer %s: %w", l.Digest, err)
 	}

@@ -7,9 +7,13 @@ import (
 	"context"
 	"debug/elf"
 	"encoding/binary"
+	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
+	digest "github.com/opencontainers/go-digest"
 	"github.com/regclient/regclient/types/descriptor"
 	"github.com/regclient/regclient/types/mediatype"
 	v1 "github.com/regclient/regclient/types/oci/v1"
@@ -139,4 +143,45 @@ func peBinary() []byte {
 	binary.LittleEndian.PutUint32(b[60:], 64)
 	copy(b[64:], "PE\x00\x00")
 	return b
+}
+
+// TestInspectRefusesDigestsThatLeaveTheLayout: a digest is a file name inside blobs/; one
+// written as a path ("sha256:../../x") must be refused, not followed out of the layout.
+func TestInspectRefusesDigestsThatLeaveTheLayout(t *testing.T) {
+	outside := t.TempDir()
+	dir := filepath.Join(outside, "image")
+	if err := os.MkdirAll(filepath.Join(dir, "blobs", "sha256"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// A valid config and layer outside the layout, where the traversal would land.
+	writeFileT(t, filepath.Join(outside, "config.json"), `{"architecture":"amd64","os":"linux"}`)
+	escape := "sha256:../../../config.json"
+	for _, tt := range []struct{ name, manifest string }{
+		{"config", `{"config":{"digest":"` + escape + `"},"layers":[]}`},
+		{"layer", `{"config":{"digest":"CONFIG"},"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"` + escape + `","size":37}]}`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := []byte(`{"architecture":"amd64","os":"linux"}`)
+			cd := digest.FromBytes(cfg)
+			writeFileT(t, BlobPath(dir, cd), string(cfg))
+			m := []byte(strings.ReplaceAll(tt.manifest, "CONFIG", cd.String()))
+			md := digest.FromBytes(m)
+			writeFileT(t, BlobPath(dir, md), string(m))
+			writeFileT(t, filepath.Join(dir, "index.json"), `{"schemaVersion":2,"manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"`+md.String()+`","size":`+strconv.Itoa(len(m))+`}]}`)
+			findings, err := Verify(dir, VerifyOptions{})
+			if err == nil {
+				t.Fatalf("Verify read a blob outside the layout; findings %v", findings)
+			}
+			if !strings.Contains(err.Error(), "invalid digest") {
+				t.Errorf("error %q does not say the digest is invalid", err)
+			}
+		})
+	}
+}
+
+func writeFileT(t *testing.T, path, data string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(data), 0o644); err != nil {
+		t.Fatal(err)
+	}
 }
