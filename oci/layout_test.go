@@ -147,3 +147,32 @@ func TestInspectFindsPlatformMismatch(t *testing.T) {
 		t.Errorf("Inspect of an empty dir: %v", err)
 	}
 }
+
+// TestStoreRefusesDigestsThatArePaths: a digest that names a path must neither read nor
+// remove (Read drops a cache entry that fails its digest) nor link a file outside the store.
+func TestStoreRefusesDigestsThatArePaths(t *testing.T) {
+	root := t.TempDir()
+	victim := filepath.Join(root, "victim")
+	if err := os.WriteFile(victim, []byte("keep me"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s, err := OpenStore(filepath.Join(root, "cache"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := OpenLayout(filepath.Join(root, "image"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	evil := digest.Digest("sha256:../../../victim")
+	if _, err := s.Read(evil, 1<<20); err == nil || !strings.Contains(err.Error(), "invalid digest") {
+		t.Errorf("Read(%s) = %v, want an invalid digest error", evil, err)
+	}
+	if err := s.LinkInto(l, descriptor.Descriptor{Digest: evil, Size: 7}); err == nil || !strings.Contains(err.Error(), "invalid digest") {
+		t.Errorf("LinkInto(%s) = %v, want an invalid digest error", evil, err)
+	}
+	if b, err := os.ReadFile(victim); err != nil || string(b) != "keep me" {
+		t.Errorf("the file outside the store was touched: %q, %v", b, err)
+	}
+}

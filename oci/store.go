@@ -73,6 +73,10 @@ func (s *Store) Has(desc descriptor.Descriptor) bool {
 
 // Read returns a small blob's bytes, verified against its digest.
 func (s *Store) Read(d digest.Digest, limit int64) ([]byte, error) {
+	if err := d.Validate(); err != nil {
+		// Never a path: a digest from a hostile manifest could name one outside the store.
+		return nil, fmt.Errorf("invalid digest %q: %w", d, err)
+	}
 	f, err := os.Open(s.Path(d))
 	if err != nil {
 		return nil, err
@@ -119,6 +123,9 @@ func (s *Store) PutBytes(b []byte) (digest.Digest, error) {
 // LinkInto makes blob desc of the store appear in layout l: a hard link when both are
 // on one filesystem, else a copy. The layout's own name only appears complete.
 func (s *Store) LinkInto(l *Layout, desc descriptor.Descriptor) error {
+	if err := desc.Digest.Validate(); err != nil {
+		return fmt.Errorf("invalid digest %q: %w", desc.Digest, err)
+	}
 	if l.HasBlob(desc) {
 		return nil
 	}
