@@ -235,6 +235,10 @@ func (l *Layout) CommitIndex(idx v1.Index) error {
 	if err != nil {
 		return fmt.Errorf("encode index.json: %w", err)
 	}
+	// The blobs' new names reach the disk before an index that names them.
+	if err := syncDir(filepath.Join(l.dir, "blobs", "sha256")); err != nil {
+		return fmt.Errorf("sync blobs of %s: %w", l.dir, err)
+	}
 	if err := l.writeFileAtomic(indexFile, b); err != nil {
 		return err
 	}
