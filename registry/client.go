@@ -49,6 +49,7 @@ type Client struct {
 	store   *oci.Store
 	pull    string
 	sources map[string]string // registry -> where its credential came from
+	mirrors map[string]string // registry -> its mirror, named when both fail
 
 	stallTimeout time.Duration
 }
@@ -104,7 +105,7 @@ func New(opts Options) *Client {
 	if stall <= 0 {
 		stall = defaultStallTimeout
 	}
-	return &Client{rc: regclient.New(rcOpts...), store: opts.Store, pull: pull, sources: sources, stallTimeout: stall}
+	return &Client{rc: regclient.New(rcOpts...), store: opts.Store, pull: pull, sources: sources, mirrors: opts.Mirrors, stallTimeout: stall}
 }
 
 // IsLoopback reports whether a registry host[:port] is on this machine, where plain
@@ -138,16 +139,21 @@ func ParseReference(s string) (ref.Ref, error) {
 // DescribeError turns regclient's errors into a sentence a user can act on. It keeps
 // the chain for errors.Is.
 func DescribeError(r ref.Ref, err error) error {
-	return describeError(r, err, "")
+	return describeError(r, err, "", "")
 }
 
 // describe is DescribeError naming where the registry's credential came from.
 func (c *Client) describe(r ref.Ref, err error) error {
-	return describeError(r, err, c.sources[r.Registry])
+	return describeError(r, err, c.sources[r.Registry], c.mirrors[r.Registry])
 }
 
-func describeError(r ref.Ref, err error, credSource string) error {
+func describeError(r ref.Ref, err error, credSource, mirror string) error {
 	name := r.CommonName()
+	if mirror != "" {
+		// regclient falls back from the mirror to the registry itself; the error is the
+		// registry's, but the user asked for the mirror and must hear it was tried.
+		name += " (tried its mirror " + mirror + " first)"
+	}
 	var opErr *net.OpError
 	var dnsErr *net.DNSError
 	var urlErr *url.Error

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -188,5 +189,32 @@ func TestFetchBlobRetriesFaults(t *testing.T) {
 				t.Errorf("progress ended at %d, want %d (failed attempts must be undone)", progress, layer.Size)
 			}
 		})
+	}
+}
+
+// TestUnreachableNamesTheMirror: when a registry and its mirror both fail, regclient
+// reports the registry's error; the message must still say the mirror was tried.
+func TestUnreachableNamesTheMirror(t *testing.T) {
+	t.Parallel() // regclient's backoff takes ~6 s
+	closed := func() string {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := l.Addr().String()
+		l.Close()
+		return addr
+	}
+	origin, mirror := closed(), closed()
+	c := New(Options{Registries: []string{origin}, Mirrors: map[string]string{origin: mirror}})
+	r, _ := ref.New(origin + "/library/python:3.11-slim")
+	_, err := c.Index(context.Background(), r)
+	if err == nil {
+		t.Fatal("no error from two closed ports")
+	}
+	for _, want := range []string{"cannot reach registry " + origin, "tried its mirror " + mirror + " first"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q lacks %q", err, want)
+		}
 	}
 }
