@@ -5,9 +5,13 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -91,4 +95,19 @@ http:
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// StartDistributionWith runs the Distribution registry behind a reverse proxy on
+// loopback whose handler is wrapped by wrap (to inject faults), and returns a client of
+// the proxy. Distribution builds its upload URLs from the request's Host, so pushes
+// through the proxy stay on it.
+func StartDistributionWith(t testing.TB, wrap func(http.Handler) http.Handler) *Registry {
+	t.Helper()
+	target, err := url.Parse("http://" + StartDistribution(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(wrap(httputil.NewSingleHostReverseProxy(target)))
+	t.Cleanup(ts.Close)
+	return Connect(strings.TrimPrefix(ts.URL, "http://"))
 }
