@@ -90,7 +90,14 @@ func SelectFiles(context string, ignoreDirs ...string) (*Selection, error) {
 	sel := &Selection{}
 	err = filepath.WalkDir(context, func(path string, de fs.DirEntry, err error) error {
 		if err != nil {
-			return fmt.Errorf("read build context: %w", err)
+			name := path
+			if rel, rerr := filepath.Rel(context, path); rerr == nil {
+				name = filepath.ToSlash(rel)
+			}
+			if de != nil && de.IsDir() {
+				name += "/"
+			}
+			return fmt.Errorf("build context: %s cannot be read: %w; fix its permissions or add it to .dockerignore", name, err)
 		}
 		if path == context {
 			return nil

@@ -1,0 +1,124 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+)
+
+// TestUnreadableContext: a file or directory of the project that the user cannot read is
+// a one-line error naming it and what to do, and the previous image stays. Permissions
+// bind only a user who is not root, so as root the build runs as nobody.
+func TestUnreadableContext(t *testing.T) {
+	newSeedWorld(t)
+	mustBuild(t, "build --platform linux/amd64")
+	before, err := os.ReadFile(filepath.Join("dist", "image", "index.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name, path string
+		dir        bool
+		want       string
+	}{
+		{"file", "private.py", false, "app/private.py cannot be read"},
+		{"directory", "locked", true, "locked/ cannot be read"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if tt.dir {
+				if err := os.MkdirAll(filepath.Join(tt.path, "sub"), 0o755); err != nil {
+					t.Fatal(err)
+				}
+			} else if err := os.WriteFile(tt.path, []byte("x = 1\n"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Chmod(tt.path, 0); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { os.Chmod(tt.path, 0o755); os.RemoveAll(tt.path) })
+			code, stderr := buildAsUnprivileged(t, "build", "--platform", "linux/amd64", "--progress", "plain")
+			lines := strings.Split(strings.TrimSpace(stderr), "\n")
+			last := lines[len(lines)-1]
+			if code != 1 || !strings.HasPrefix(last, "Error: ") || !strings.Contains(last, tt.want) ||
+				!strings.Contains(last, "permission denied") || !strings.Contains(last, ".dockerignore") {
+				t.Fatalf("exit %d, last line %q; want exit 1 naming %q, the cause and the fix\n%s", code, last, tt.want, stderr)
+			}
+			if strings.Contains(stderr, "goroutine ") {
+				t.Errorf("a stack trace:\n%s", stderr)
+			}
+			after, err := os.ReadFile(filepath.Join("dist", "image", "index.json"))
+			if err != nil || !bytes.Equal(after, before) {
+				t.Errorf("the previous image changed: %v", err)
+			}
+		})
+	}
+}
+
+// buildAsUnprivileged runs this test binary as pycontainer in the current directory: as
+// nobody when the test runs as root, else as the user running the test.
+func buildAsUnprivileged(t *testing.T, args ...string) (int, string) {
+	t.Helper()
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(self, args...)
+	cmd.Env = append(os.Environ(), "PYCONTAINER_TEST_AS_MAIN=1")
+	if os.Geteuid() == 0 {
+		// nobody needs to run the binary, write the project's dist/ and a cache.
+		shared := t.TempDir()
+		for _, d := range []string{shared, filepath.Dir(shared)} {
+			os.Chmod(d, 0o755)
+		}
+		bin := filepath.Join(shared, "pycontainer")
+		b, err := os.ReadFile(self)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(bin, b, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		cache := filepath.Join(shared, "cache")
+		os.Mkdir(cache, 0o777)
+		os.Chmod(cache, 0o777)
+		wd, _ := os.Getwd()
+		if err := chownTree(wd, 65534); err != nil {
+			t.Fatal(err)
+		}
+		os.Chmod(filepath.Dir(wd), 0o755)
+		os.Chmod(filepath.Dir(filepath.Dir(wd)), 0o755)
+		cmd = exec.Command(bin, args...)
+		cmd.Env = append(os.Environ(), "PYCONTAINER_TEST_AS_MAIN=1", "PYCONTAINER_CACHE="+cache, "HOME="+shared)
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	err = cmd.Run()
+	if ee, ok := err.(*exec.ExitError); ok {
+		return ee.ExitCode(), stderr.String()
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return 0, stderr.String()
+}
+
+// chownTree gives dir and what it holds to uid, except entries nobody may read.
+func chownTree(dir string, uid int) error {
+	return filepath.Walk(dir, func(p string, info os.FileInfo, err error) error {
+		switch {
+		case err != nil:
+			return err
+		case info.Mode().Perm() != 0:
+			return os.Lchown(p, uid, uid)
+		case info.IsDir():
+			return filepath.SkipDir // the unreadable entry stays root's
+		}
+		return nil
+	})
+}
