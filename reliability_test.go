@@ -13,6 +13,7 @@ import (
 	"time"
 
 	digest "github.com/opencontainers/go-digest"
+	"golang.org/x/sys/unix"
 
 	"github.com/pycontainer/pycontainer/internal/faultproxy"
 	"github.com/pycontainer/pycontainer/internal/testbase"
@@ -155,6 +156,8 @@ func hostileContext(t *testing.T) []reliabilityRow {
 	if err := syscallMkfifo("pipe"); err != nil {
 		t.Fatal(err)
 	}
+	// A character device like /dev/zero: reading it would never end. Only root may make one.
+	device := syscall.Mknod("zero-device", syscall.S_IFCHR|0o644, int(unix.Mkdev(1, 5))) == nil
 	os.MkdirAll("venv-mac/bin", 0o755)
 	writeFile(t, "venv-mac/pyvenv.cfg", "home = /opt/homebrew/bin")
 	long := strings.Repeat("l", 200) + ".py"
@@ -191,6 +194,12 @@ func hostileContext(t *testing.T) []reliabilityRow {
 		t.Errorf("FIFO: in layer %v\n%s", ok, stderr)
 	}
 	rows = append(rows, reliabilityRow{What: "FIFO in the context", Mode: "hostile input", Trials: 1, Outcome: "left out and named (reading it would block)"})
+	if device {
+		if _, ok := layer["app/zero-device"]; ok || !strings.Contains(stderr, "excluded: zero-device (not a regular file") {
+			t.Errorf("character device: in layer %v\n%s", ok, stderr)
+		}
+		rows = append(rows, reliabilityRow{What: "character device (1,5: /dev/zero) in the context", Mode: "hostile input", Trials: 1, Outcome: "left out and named (reading it would never end)"})
+	}
 	if _, ok := layer["app/venv-mac/pyvenv.cfg"]; ok || !strings.Contains(stderr, "excluded: venv-mac/ (a virtualenv") {
 		t.Errorf("virtualenv of an odd name went in")
 	}
@@ -256,7 +265,7 @@ func writeReliability(t *testing.T, rows []reliabilityRow) {
 		}
 		fmt.Fprintf(&b, "| %s | %s | %s | %d | %s | %d | %d |\n", registry, r.What, r.Mode, r.Trials, r.Outcome, r.Corrupt, r.Leak)
 	}
-	b.WriteString("\nAlso tested elsewhere: builds killed with SIGKILL and SIGINT at random points, 20 trials, each leaving the previous image or the new one, valid (`TestInterruptedBuildKeepsPreviousImage`); two builds into one layout (`TestConcurrentBuildsLock`); a full disk: a one-line `no space left on device` error, the previous image intact and valid (`TestFullDisk`); zip-slip wheels (`TestWheelEntries`); a registry announcing a 100 GB layer, 1,001 layers, a config that is not JSON, an index whose entry is an index (`TestHostileRegistry`: each a one-line error or no image); eight fuzz targets (platform strings, image references, pycontainer.toml, pyproject.toml, ignore files, layout and manifest JSON, layer tars, wheels), each run for 5 minutes: FUZZING.md (`scripts/fuzz.sh`).\n")
+	b.WriteString("\nAlso tested elsewhere: builds killed with SIGKILL and SIGINT at random points, 20 trials, each leaving the previous image or the new one, valid (`TestInterruptedBuildKeepsPreviousImage`); two builds into one layout (`TestConcurrentBuildsLock`); a full disk: a one-line `no space left on device` error, the previous image intact and valid (`TestFullDisk`); an unreadable file or directory in the project: a one-line error naming it, run as nobody (`TestUnreadableContext`); zip-slip wheels (`TestWheelEntries`); a registry announcing a 100 GB layer, 1,001 layers, a config that is not JSON, an index whose entry is an index (`TestHostileRegistry`: each a one-line error or no image); eight fuzz targets (platform strings, image references, pycontainer.toml, pyproject.toml, ignore files, layout and manifest JSON, layer tars, wheels), each run for 5 minutes: FUZZING.md (`scripts/fuzz.sh`).\n")
 	if err := os.WriteFile(filepath.Join(startDir, "RELIABILITY.md"), []byte(b.String()), 0o644); err != nil {
 		t.Fatal(err)
 	}
