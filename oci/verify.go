@@ -3,7 +3,6 @@ package oci
 import (
 	"archive/tar"
 	"bytes"
-
 	"debug/elf"
 	"encoding/binary"
 	"errors"
