@@ -467,6 +467,9 @@ func wheelEntries(wheels []wheel) ([]layerEntry, []io.Closer, error) {
 	}
 	var out []layerEntry
 	for d := range dirs {
+		if _, clash := files[d]; clash {
+			return nil, closers, fmt.Errorf("wheels install /%s both as a file and as a directory; refusing them", d)
+		}
 		out = append(out, layerEntry{Name: d, Dir: true, Mode: 0o755})
 	}
 	for _, e := range files {
@@ -477,7 +480,7 @@ func wheelEntries(wheels []wheel) ([]layerEntry, []io.Closer, error) {
 }
 
 func safeWheelPath(name string) bool {
-	if name == "" || strings.HasPrefix(name, "/") || strings.Contains(name, "\\") {
+	if name == "" || strings.HasPrefix(name, "/") || strings.Contains(name, "\\") || hasControl(name) {
 		return false
 	}
 	for _, part := range strings.Split(name, "/") {
@@ -486,6 +489,12 @@ func safeWheelPath(name string) bool {
 		}
 	}
 	return true
+}
+
+// hasControl reports a NUL or other control character, which no file name of a layer
+// should hold (tar cannot store a NUL at all).
+func hasControl(name string) bool {
+	return strings.ContainsFunc(name, func(r rune) bool { return r < 0x20 || r == 0x7f })
 }
 
 func readZipFile(f *zip.File) ([]byte, error) {
@@ -528,8 +537,9 @@ func consoleScripts(entryPoints []byte) []layerEntry {
 		name, target = strings.TrimSpace(name), strings.TrimSpace(target)
 		module, attr, _ := strings.Cut(target, ":")
 		attr, _, _ = strings.Cut(strings.TrimSpace(attr), " ")
-		if !dottedName.MatchString(strings.TrimSpace(module)) || (attr != "" && !dottedName.MatchString(attr)) || strings.ContainsAny(name, "/\\") {
-			continue
+		if !dottedName.MatchString(strings.TrimSpace(module)) || !dottedName.MatchString(attr) ||
+			name == "" || name == "." || name == ".." || strings.ContainsAny(name, "/\\") || hasControl(name) {
+			continue // not a script a file can be named after and Python can run
 		}
 		head, _, _ := strings.Cut(attr, ".")
 		body := fmt.Sprintf("#!/usr/bin/env python3\nimport re\nimport sys\nfrom %s import %s\nif __name__ == \"__main__\":\n    sys.argv[0] = re.sub(r\"(-script\\.pyw|\\.exe)?$\", \"\", sys.argv[0])\n    sys.exit(%s())\n",

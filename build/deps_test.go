@@ -143,12 +143,55 @@ func TestWheelEntries(t *testing.T) {
 		t.Error("no directory entry for the package")
 	}
 
-	slip := writeWheelZip(t, map[string]string{"../../etc/cron.d/evil": "* * * * * root sh"})
-	_, closers, err = wheelEntries([]wheel{{Path: slip}})
-	for _, c := range closers {
-		c.Close()
+}
+
+// TestHostileWheels: wheels from strangers that try to write outside the prefix, hold
+// names a layer cannot store, or make a path both a file and a directory are refused;
+// console scripts whose names are not file names are skipped.
+func TestHostileWheels(t *testing.T) {
+	tests := []struct {
+		name    string
+		files   map[string]string
+		wantErr string   // refused with this error
+		absent  []string // or installed without these entries
+	}{
+		{"zip slip", map[string]string{"../../etc/cron.d/evil": "* * * * * root sh"}, "leaves the install directory", nil},
+		{"absolute path", map[string]string{"/etc/passwd": "root::0:0::/:/bin/sh"}, "leaves the install directory", nil},
+		{"NUL in a name", map[string]string{"pkg/a\x00.py": ""}, "leaves the install directory", nil},
+		{"newline in a name", map[string]string{"pkg/a\n.py": ""}, "leaves the install directory", nil},
+		{"file and directory at once", map[string]string{"pkg": "x", "pkg/m.py": ""}, "both as a file and as a directory", nil},
+		{"console scripts that are not file names", map[string]string{
+			"pkg/__init__.py": "",
+			"pkg-1.dist-info/entry_points.txt": "[console_scripts]\n.. = pkg:main\n. = pkg:main\n = pkg:main\nok = pkg:main\nnoattr = pkg\n",
+		}, "", []string{"opt/pycontainer", "opt/pycontainer/bin", "opt/pycontainer/bin/noattr"}},
 	}
-	if err == nil || !strings.Contains(err.Error(), "leaves the install directory") {
-		t.Errorf("zip slip: %v", err)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			entries, closers, err := wheelEntries([]wheel{{Path: writeWheelZip(t, tt.files), Name: "pkg", Version: "1"}})
+			for _, c := range closers {
+				c.Close()
+			}
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("error %v, want one saying %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			kinds := map[string]bool{} // name -> is a directory
+			for _, e := range entries {
+				kinds[e.Name] = e.Dir
+			}
+			for _, name := range tt.absent {
+				if isDir, ok := kinds[name]; ok && !isDir {
+					t.Errorf("%s was written as a file", name)
+				}
+			}
+			if _, ok := kinds["opt/pycontainer/bin/ok"]; !ok {
+				t.Error("the valid console script ok is missing")
+			}
+		})
 	}
 }

@@ -98,10 +98,27 @@ func FuzzWheelEntries(f *testing.F) {
 			return
 		}
 		root := strings.TrimPrefix(DepsRoot, "/")
+		dirs := map[string]bool{}
+		for _, e := range entries {
+			if e.Dir {
+				dirs[e.Name] = true
+			}
+		}
 		for _, e := range entries {
 			parent := strings.HasPrefix(root+"/", e.Name+"/") // opt, opt/pycontainer
-			if (!parent && !strings.HasPrefix(e.Name, root+"/")) || strings.Contains(e.Name, "..") {
-				t.Fatalf("wheel entry installs at %q", e.Name)
+			if !parent && !strings.HasPrefix(e.Name, root+"/") {
+				t.Fatalf("wheel entry installs at %q, outside %s", e.Name, DepsRoot)
+			}
+			for _, part := range strings.Split(e.Name, "/") {
+				if part == "" || part == "." || part == ".." {
+					t.Fatalf("wheel entry %q has a %q component", e.Name, part)
+				}
+			}
+			if hasControl(e.Name) {
+				t.Fatalf("wheel entry %q holds a control character", e.Name)
+			}
+			if !e.Dir && dirs[e.Name] {
+				t.Fatalf("wheel entry %q is both a file and a directory", e.Name)
 			}
 		}
 	})
