@@ -161,7 +161,7 @@ func TestHostileWheels(t *testing.T) {
 		{"newline in a name", map[string]string{"pkg/a\n.py": ""}, "leaves the install directory", nil},
 		{"file and directory at once", map[string]string{"pkg": "x", "pkg/m.py": ""}, "both as a file and as a directory", nil},
 		{"console scripts that are not file names", map[string]string{
-			"pkg/__init__.py": "",
+			"pkg/__init__.py":                  "",
 			"pkg-1.dist-info/entry_points.txt": "[console_scripts]\n.. = pkg:main\n. = pkg:main\n = pkg:main\nok = pkg:main\nnoattr = pkg\n",
 		}, "", []string{"opt/pycontainer", "opt/pycontainer/bin", "opt/pycontainer/bin/noattr"}},
 	}
