@@ -414,6 +414,9 @@ func wheelEntries(wheels []wheel) ([]layerEntry, []io.Closer, error) {
 				continue
 			}
 			name := f.Name
+			if hasControl(name) {
+				return nil, closers, fmt.Errorf("wheel %s: entry %q has a control character in its name; refusing it", filepath.Base(w.Path), name)
+			}
 			if !safeWheelPath(name) {
 				return nil, closers, fmt.Errorf("wheel %s: entry %q leaves the install directory; refusing it", filepath.Base(w.Path), name)
 			}
@@ -480,7 +483,7 @@ func wheelEntries(wheels []wheel) ([]layerEntry, []io.Closer, error) {
 }
 
 func safeWheelPath(name string) bool {
-	if name == "" || strings.HasPrefix(name, "/") || strings.Contains(name, "\\") || hasControl(name) {
+	if name == "" || strings.HasPrefix(name, "/") || strings.Contains(name, "\\") {
 		return false
 	}
 	for _, part := range strings.Split(name, "/") {

@@ -157,8 +157,8 @@ func TestHostileWheels(t *testing.T) {
 	}{
 		{"zip slip", map[string]string{"../../etc/cron.d/evil": "* * * * * root sh"}, "leaves the install directory", nil},
 		{"absolute path", map[string]string{"/etc/passwd": "root::0:0::/:/bin/sh"}, "leaves the install directory", nil},
-		{"NUL in a name", map[string]string{"pkg/a\x00.py": ""}, "leaves the install directory", nil},
-		{"newline in a name", map[string]string{"pkg/a\n.py": ""}, "leaves the install directory", nil},
+		{"NUL in a name", map[string]string{"pkg/a\x00.py": ""}, "has a control character in its name", nil},
+		{"newline in a name", map[string]string{"pkg/a\n.py": ""}, "has a control character in its name", nil},
 		{"file and directory at once", map[string]string{"pkg": "x", "pkg/m.py": ""}, "both as a file and as a directory", nil},
 		{"console scripts that are not file names", map[string]string{
 			"pkg/__init__.py":                  "",
