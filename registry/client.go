@@ -181,6 +181,9 @@ func describeError(r ref.Ref, err error, credSource, mirror string) error {
 		return fmt.Errorf("cannot reach registry %s for %s: %w", r.Registry, name, netErr)
 	case errors.As(err, &urlErr):
 		return fmt.Errorf("cannot reach registry %s for %s: %w", r.Registry, name, err)
+	case errors.Is(err, errs.ErrSizeLimitExceeded):
+		// regclient's message repeats the reference; the sentence alone says it.
+		return fmt.Errorf("%s: the registry sent a manifest over 8 MB (an image's manifest is a few KB); refusing it: %w", name, errs.ErrSizeLimitExceeded)
 	}
 	return fmt.Errorf("%s: %w", name, err)
 }

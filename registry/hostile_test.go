@@ -43,6 +43,7 @@ func TestHostileRegistry(t *testing.T) {
 		many[i] = descriptor.Descriptor{MediaType: mediatype.OCI1LayerGzip, Digest: cfg.Digest, Size: 1}
 	}
 	put("many-layers", mediatype.OCI1Manifest, map[string]any{"schemaVersion": 2, "mediaType": mediatype.OCI1Manifest, "config": cfg, "layers": many[:1001]})
+	put("100k-layers", mediatype.OCI1Manifest, map[string]any{"schemaVersion": 2, "mediaType": mediatype.OCI1Manifest, "config": cfg, "layers": many})
 	put("bad-config", mediatype.OCI1Manifest, map[string]any{"schemaVersion": 2, "mediaType": mediatype.OCI1Manifest, "config": notJSON, "layers": []descriptor.Descriptor{}})
 	// An index whose only entry is an index (itself, as far as a client can tell).
 	self := put("self", mediatype.OCI1ManifestList, map[string]any{"schemaVersion": 2, "mediaType": mediatype.OCI1ManifestList, "manifests": []any{}})
@@ -70,6 +71,7 @@ func TestHostileRegistry(t *testing.T) {
 		"huge-layer":  "refusing layers over 64 GiB",
 		"many-layers": "lists 1001 layers; more than 1000",
 		"bad-config":  "is not valid JSON",
+		"100k-layers": "manifest over 8 MB",
 	} {
 		err := image(tag)
 		if err == nil || !strings.Contains(err.Error(), want) || strings.Count(err.Error(), "\n") > 0 {
