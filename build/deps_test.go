@@ -142,7 +142,6 @@ func TestWheelEntries(t *testing.T) {
 	if _, ok := got["opt/pycontainer/site-packages/pkg/"]; !ok {
 		t.Error("no directory entry for the package")
 	}
-
 }
 
 // TestHostileWheels: wheels from strangers that try to write outside the prefix, hold

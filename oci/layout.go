@@ -273,6 +273,7 @@ func (l *Layout) writeFileAtomic(name string, data []byte) error {
 // collectGarbage removes every blob not reachable from idx.
 func (l *Layout) collectGarbage(idx v1.Index) error {
 	keep := map[digest.Digest]bool{}
+	fsys := os.DirFS(l.dir)
 	var walk func(descs []descriptor.Descriptor) error
 	walk = func(descs []descriptor.Descriptor) error {
 		for _, d := range descs {
@@ -283,7 +284,7 @@ func (l *Layout) collectGarbage(idx v1.Index) error {
 			switch d.MediaType {
 			case mediatype.OCI1Manifest, mediatype.Docker2Manifest:
 				var m v1.Manifest
-				if err := readBlobJSON(os.DirFS(l.dir), d.Digest, &m); err != nil {
+				if err := readBlobJSON(fsys, d.Digest, &m); err != nil {
 					return err
 				}
 				keep[m.Config.Digest] = true
@@ -292,7 +293,7 @@ func (l *Layout) collectGarbage(idx v1.Index) error {
 				}
 			case mediatype.OCI1ManifestList, mediatype.Docker2ManifestList:
 				var child v1.Index
-				if err := readBlobJSON(os.DirFS(l.dir), d.Digest, &child); err != nil {
+				if err := readBlobJSON(fsys, d.Digest, &child); err != nil {
 					return err
 				}
 				if err := walk(child.Manifests); err != nil {
