@@ -67,14 +67,15 @@ func (c *Client) FetchBlob(ctx context.Context, r ref.Ref, d descriptor.Descript
 		var got int64
 		rdr, err := c.rc.BlobGet(actx, r, d)
 		if err == nil {
-			_, err = io.Copy(w, io.TeeReader(rdr, progressWriter(func(n int64) {
+			// A large buffer: io.Copy's 32 KiB means a read and a write syscall per 32 KiB.
+			_, err = io.CopyBuffer(w, io.TeeReader(rdr, progressWriter(func(n int64) {
 				got += n
 				onRead(n)
 				select {
 				case alive <- struct{}{}:
 				default:
 				}
-			})))
+			})), make([]byte, copyBufferSize))
 			// Close checks the digest of what was read.
 			if cerr := rdr.Close(); err == nil {
 				err = cerr
@@ -99,6 +100,9 @@ func (c *Client) FetchBlob(ctx context.Context, r ref.Ref, d descriptor.Descript
 	}
 	return nil
 }
+
+// copyBufferSize is the buffer a blob download is copied through.
+const copyBufferSize = 1 << 20
 
 type progressWriter func(n int64)
 
