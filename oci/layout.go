@@ -209,7 +209,10 @@ func (l *Layout) CopyBlob(ctx context.Context, want descriptor.Descriptor, r io.
 		return descriptor.Descriptor{}, err
 	}
 	defer bw.Abort()
-	if _, err := io.Copy(bw, ctxReader{ctx, r}); err != nil {
+	// Large blobs (a cached layer copied across filesystems) go through 1 MiB at a time,
+	// not io.Copy's 32 KiB: a read and a write syscall per chunk.
+	buf := make([]byte, min(max(want.Size, 32<<10), 1<<20))
+	if _, err := io.CopyBuffer(bw, ctxReader{ctx, r}, buf); err != nil {
 		return descriptor.Descriptor{}, fmt.Errorf("write blob %s: %w", want.Digest, err)
 	}
 	return bw.Commit(want)
