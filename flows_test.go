@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"strings"
 	"sync/atomic"
@@ -188,5 +189,19 @@ func TestFlowFailingPlatformRetried(t *testing.T) {
 	}
 	if idx := readIndex(t, "dist/image"); len(idx.Manifests) != 2 {
 		t.Errorf("%d manifests after the retry, want 2", len(idx.Manifests))
+	}
+}
+
+// TestThemeChoice: PYCONTAINER_THEME is the default of --theme; an unknown theme stops
+// the app with a usage error that says where the choice came from and what exists.
+func TestThemeChoice(t *testing.T) {
+	t.Setenv("PYCONTAINER_THEME", "light")
+	if code, stdout, _ := pycontainer(t, "build --help"); code != 0 || !strings.Contains(stdout, `(default "light")`) {
+		t.Errorf("--theme does not default to PYCONTAINER_THEME (exit %d):\n%s", code, stdout)
+	}
+	err := runApp(context.Background(), ui.Config{Theme: "solarized"})
+	var usage usageError
+	if !errors.As(err, &usage) || !strings.Contains(err.Error(), `--theme or PYCONTAINER_THEME: unknown theme "solarized": choose one of auto, dark, light, high-contrast`) {
+		t.Errorf("runApp with an unknown theme: %v", err)
 	}
 }

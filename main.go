@@ -3,6 +3,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -87,8 +88,9 @@ Linux platform the base image offers, from any host.
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	var theme string
-	root.PersistentFlags().StringVar(&theme, "theme", "auto", "colours of the terminal app: "+strings.Join(themes.Names, ", "))
+	// PYCONTAINER_THEME is a user's standing choice (a shell profile); --theme overrides it.
+	theme := cmp.Or(os.Getenv("PYCONTAINER_THEME"), "auto")
+	root.PersistentFlags().StringVar(&theme, "theme", theme, "colours of the terminal app: "+strings.Join(themes.Names, ", ")+" (default from PYCONTAINER_THEME)")
 	root.Args = usageArgs(cobra.NoArgs, "unknown command; see pycontainer --help")
 	root.RunE = func(cmd *cobra.Command, _ []string) error {
 		if !interactive("auto", stdout) {

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -61,7 +62,7 @@ func appServices(opts *build.Options) ui.Services {
 // runApp runs the terminal app until the user quits.
 func runApp(ctx context.Context, cfg ui.Config) error {
 	if _, err := themes.ByName(cfg.Theme, true); err != nil {
-		return usageError{err}
+		return usageError{fmt.Errorf("--theme or PYCONTAINER_THEME: %w", err)}
 	}
 	if cfg.Host.OS == "" {
 		cfg.Host = oci.HostPlatform()
