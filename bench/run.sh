@@ -117,7 +117,7 @@ echo "bench: (f) peak memory with a 1 GiB layer"
 read -r RSS_KB F_SECS < "$W/rss"
 
 echo "bench: (g) the TUI against plain progress (go benchmark)"
-G=$(go test -run '^$' -bench BuildLargeLayer -benchtime 4x -count 5 . 2>/dev/null | awk '/BuildLargeLayer/{split($1,a,"/"); sub(/-[0-9]+$/,"",a[2]); print a[2], $3}')
+G=$(go test -run '^$' -bench BuildLargeLayer -benchtime 4x -count 9 . 2>/dev/null | awk '/BuildLargeLayer/{split($1,a,"/"); sub(/-[0-9]+$/,"",a[2]); print a[2], $3}')
 g_median() { echo "$G" | awk -v k="$1" '$1==k{print $2}' | sort -n | awk '{v[NR]=$1} END{print v[int((NR+1)/2)]/1e9}'; }
 G_PLAIN=$(g_median plain); G_TUI=$(g_median tui)
 
