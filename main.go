@@ -12,11 +12,13 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
 	"github.com/pycontainer/pycontainer/build"
+	"github.com/pycontainer/pycontainer/oci"
 	"github.com/pycontainer/pycontainer/themes"
 	"github.com/pycontainer/pycontainer/ui"
 )
@@ -196,7 +198,43 @@ func newBuildCommand(stdout, stderr io.Writer, theme *string) *cobra.Command {
 	fl.BoolVar(&f.strict, "strict", false, "fail (keeping the previous image) when the app layer holds binaries of another architecture or a host virtualenv")
 	fl.BoolVar(&f.insecure, "insecure", false, "reach the base image's registry over plain HTTP (loopback registries always are)")
 	fl.StringArrayVar(&f.mirrors, "registry-mirror", nil, "REGISTRY=MIRROR, e.g. docker.io=localhost:5000 (repeatable; also PYCONTAINER_REGISTRY_MIRROR)")
+	_ = cmd.RegisterFlagCompletionFunc("platform", func(cmd *cobra.Command, _ []string, toComplete string) ([]cobra.Completion, cobra.ShellCompDirective) {
+		return completePlatforms(cmd, f, toComplete)
+	})
 	return cmd
+}
+
+// completePlatforms offers, for `--platform <TAB>`, the platforms the base image's index
+// lists (from the cache when it holds them), each with how it runs on this machine. A
+// comma-separated list completes its last element.
+func completePlatforms(cmd *cobra.Command, f buildFlags, toComplete string) ([]cobra.Completion, cobra.ShellCompDirective) {
+	const directive = cobra.ShellCompDirectiveNoFileComp | cobra.ShellCompDirectiveNoSpace
+	opts, err := resolveBuildOptions(cmd.Flags(), f)
+	if err != nil {
+		return cobra.AppendActiveHelp(nil, err.Error()), directive
+	}
+	ctx, cancel := context.WithTimeout(cmp.Or(cmd.Context(), context.Background()), 5*time.Second)
+	defer cancel()
+	ix, err := build.FetchIndex(ctx, opts, opts.BaseImage)
+	if err != nil {
+		return cobra.AppendActiveHelp(nil, "cannot list the platforms of "+opts.BaseImage+": "+err.Error()), directive
+	}
+	prefix := ""
+	if i := strings.LastIndex(toComplete, ","); i >= 0 {
+		prefix = toComplete[:i+1]
+	}
+	chosen := map[string]bool{}
+	for _, p := range strings.Split(prefix, ",") {
+		chosen[p] = true
+	}
+	host := oci.HostPlatform()
+	var out []cobra.Completion
+	for _, p := range ix.Platforms() {
+		if name := oci.PlatformString(p); !chosen[name] {
+			out = append(out, cobra.CompletionWithDesc(prefix+name, oci.HowRuns(host, p).Note))
+		}
+	}
+	return out, directive
 }
 
 // resolveBuildOptions turns the flags a user typed into a settings layer (an untyped

@@ -132,3 +132,38 @@ func TestPlatformsJSON(t *testing.T) {
 		t.Errorf("missing[0] %+v", m)
 	}
 }
+
+// TestCompletePlatforms: `--platform <TAB>` offers the base image's platforms (never its
+// attestations), with how each runs here; a comma-separated list completes its last
+// element and leaves out what it already holds; a base that cannot be read says why.
+func TestCompletePlatforms(t *testing.T) {
+	w := newSeedWorld(t)
+	tests := []struct {
+		name         string
+		args         []string
+		want, absent []string
+	}{
+		{"first", []string{"--platform", ""}, []string{"linux/amd64\t", "linux/arm64\truns under emulation", "linux/arm/v7\t"}, []string{"unknown"}},
+		{"list", []string{"--platform", "linux/arm64,"}, []string{"linux/arm64,linux/amd64\t", "linux/arm64,linux/arm/v7\t"}, []string{"linux/arm64,linux/arm64"}},
+		{"unreadable base", []string{"--base-image", w.reg.Host + "/library/nothing:1", "--platform", ""},
+			[]string{"_activeHelp_ cannot list the platforms of " + w.reg.Host + "/library/nothing:1"}, []string{"linux/"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var stdout, stderr strings.Builder
+			if code := run(append([]string{"__complete", "build"}, tt.args...), strings.NewReader(""), &stdout, &stderr); code != 0 {
+				t.Fatalf("exit %d: %s", code, stderr.String())
+			}
+			for _, want := range tt.want {
+				if !strings.Contains(stdout.String(), want) {
+					t.Errorf("completions lack %q:\n%s", want, stdout.String())
+				}
+			}
+			for _, bad := range tt.absent {
+				if strings.Contains(stdout.String(), bad) {
+					t.Errorf("completions hold %q:\n%s", bad, stdout.String())
+				}
+			}
+		})
+	}
+}
