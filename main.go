@@ -198,10 +198,16 @@ func newBuildCommand(stdout, stderr io.Writer, theme *string) *cobra.Command {
 	fl.BoolVar(&f.strict, "strict", false, "fail (keeping the previous image) when the app layer holds binaries of another architecture or a host virtualenv")
 	fl.BoolVar(&f.insecure, "insecure", false, "reach the base image's registry over plain HTTP (loopback registries always are)")
 	fl.StringArrayVar(&f.mirrors, "registry-mirror", nil, "REGISTRY=MIRROR, e.g. docker.io=localhost:5000 (repeatable; also PYCONTAINER_REGISTRY_MIRROR)")
+	_ = cmd.RegisterFlagCompletionFunc("base-image", completeRecentImages)
 	_ = cmd.RegisterFlagCompletionFunc("platform", func(cmd *cobra.Command, _ []string, toComplete string) ([]cobra.Completion, cobra.ShellCompDirective) {
 		return completePlatforms(cmd, f, toComplete)
 	})
 	return cmd
+}
+
+// completeRecentImages offers the base images used lately (the app's recent list).
+func completeRecentImages(*cobra.Command, []string, string) ([]cobra.Completion, cobra.ShellCompDirective) {
+	return recentImages(), cobra.ShellCompDirectiveNoFileComp
 }
 
 // completePlatforms offers, for `--platform <TAB>`, the platforms the base image's index

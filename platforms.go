@@ -20,8 +20,9 @@ func newPlatformsCommand(stdout, stderr io.Writer) *cobra.Command {
 	var all, asJSON, insecure bool
 	var check []string
 	cmd := &cobra.Command{
-		Use:   "platforms IMAGE [IMAGE...]",
-		Short: "List the platforms of base images; --check fails when one is missing",
+		Use:               "platforms IMAGE [IMAGE...]",
+		ValidArgsFunction: completeRecentImages,
+		Short:             "List the platforms of base images; --check fails when one is missing",
 		Long: `platforms lists what each image's index offers: os/arch/variant, os.version, digest,
 compressed size and layer count, and how each runs on this machine. Several images are
 shown side by side as a matrix. Attestation entries (unknown/unknown) are hidden unless

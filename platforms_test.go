@@ -167,3 +167,23 @@ func TestCompletePlatforms(t *testing.T) {
 		})
 	}
 }
+
+// TestCompleteRecentImages: image arguments complete from the images opened lately.
+func TestCompleteRecentImages(t *testing.T) {
+	t.Setenv("XDG_CONFIG_HOME", t.TempDir())
+	t.Setenv("HOME", t.TempDir())
+	for _, image := range []string{"python:3.12-slim", "python:3.11-slim"} {
+		if err := rememberImage(image); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, args := range [][]string{{"__complete", "platforms", ""}, {"__complete", "build", "--base-image", ""}} {
+		var stdout, stderr strings.Builder
+		if code := run(args, strings.NewReader(""), &stdout, &stderr); code != 0 {
+			t.Fatalf("%v: exit %d: %s", args, code, stderr.String())
+		}
+		if !strings.HasPrefix(stdout.String(), "python:3.11-slim\npython:3.12-slim\n") {
+			t.Errorf("%v: completions %q, want the recent images newest first", args, stdout.String())
+		}
+	}
+}
