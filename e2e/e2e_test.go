@@ -81,16 +81,7 @@ func TestDemoRunsOnEveryArchitecture(t *testing.T) {
 	checkBaseIndex(t, host, len(plats))
 
 	bin := buildBinary(t)
-	work := t.TempDir()
-	for _, f := range []string{"app.py", "pyproject.toml"} {
-		b, err := os.ReadFile(filepath.Join("..", "examples", "cross-platform-demo", f))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(work, f), b, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	work := demoProject(t)
 
 	for _, a := range present {
 		t.Run(a.deb, func(t *testing.T) {
@@ -198,6 +189,22 @@ func TestVerifyCatchesForeignSharedObject(t *testing.T) {
 	if err == nil || !strings.Contains(string(out), "/app/libs/_native.cpython-311-x86_64-linux-gnu.so") || !strings.Contains(string(out), "an ELF binary for amd64, not linux/arm64") {
 		t.Errorf("inspect --verify: err %v\n%s", err, out)
 	}
+}
+
+// demoProject copies the seed's demo app (app.py, pyproject.toml) into a new directory.
+func demoProject(t *testing.T) string {
+	t.Helper()
+	work := t.TempDir()
+	for _, f := range []string{"app.py", "pyproject.toml"} {
+		b, err := os.ReadFile(filepath.Join("..", "examples", "cross-platform-demo", f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(work, f), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return work
 }
 
 func buildBinary(t *testing.T) string {

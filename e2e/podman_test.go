@@ -26,13 +26,7 @@ func TestPodmanLoadsTheLayout(t *testing.T) {
 	reg := testbase.Start(t)
 	reg.Push(t, testbase.Spec{Repo: "library/python", Tag: "3.11-slim", Platforms: testbase.PythonPlatforms})
 	bin := buildBinary(t)
-	work := t.TempDir()
-	for _, f := range []string{"app.py", "pyproject.toml"} {
-		b, _ := os.ReadFile(filepath.Join("..", "examples", "cross-platform-demo", f))
-		if err := os.WriteFile(filepath.Join(work, f), b, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	work := demoProject(t)
 	// The engine's storage lives in the test's directories, not the machine's.
 	store := t.TempDir()
 	engine := func(args ...string) (string, error) {

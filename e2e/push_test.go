@@ -27,13 +27,7 @@ func TestPushToAuthenticatedRegistry(t *testing.T) {
 
 	bin := buildBinary(t)
 	t.Setenv("DOCKER_CONFIG", t.TempDir())
-	work := t.TempDir()
-	for _, f := range []string{"app.py", "pyproject.toml"} {
-		b, _ := os.ReadFile(filepath.Join("..", "examples", "cross-platform-demo", f))
-		if err := os.WriteFile(filepath.Join(work, f), b, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	work := demoProject(t)
 	pyc := func(stdin string, args ...string) (string, error) {
 		cmd := exec.Command(bin, args...)
 		cmd.Dir = work
