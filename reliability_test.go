@@ -157,7 +157,7 @@ func hostileContext(t *testing.T) []reliabilityRow {
 		t.Fatal(err)
 	}
 	// A character device like /dev/zero: reading it would never end. Only root may make one.
-	device := syscall.Mknod("zero-device", syscall.S_IFCHR|0o644, int(unix.Mkdev(1, 5))) == nil
+	device := unix.Mknod("zero-device", unix.S_IFCHR|0o644, int(unix.Mkdev(1, 5))) == nil
 	os.MkdirAll("venv-mac/bin", 0o755)
 	writeFile(t, "venv-mac/pyvenv.cfg", "home = /opt/homebrew/bin")
 	long := strings.Repeat("l", 200) + ".py"
