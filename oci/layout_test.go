@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	digest "github.com/opencontainers/go-digest"
 	"github.com/regclient/regclient/types/descriptor"
@@ -174,5 +175,35 @@ func TestStoreRefusesDigestsThatArePaths(t *testing.T) {
 	}
 	if b, err := os.ReadFile(victim); err != nil || string(b) != "keep me" {
 		t.Errorf("the file outside the store was touched: %q, %v", b, err)
+	}
+}
+
+// TestPruneKeepsDownloadsInProgress: the cache is shared by concurrent builds, so Prune
+// (which every build runs) removes only temporary files old enough to be leftovers.
+func TestPruneKeepsDownloadsInProgress(t *testing.T) {
+	s, err := OpenStore(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	fresh, err := s.Writer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fresh.Abort()
+	fresh.Write([]byte("half a download"))
+	old := filepath.Join(s.Dir(), "tmp", "blob-left-by-a-killed-build")
+	if err := os.WriteFile(old, []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	long := time.Now().Add(-48 * time.Hour)
+	os.Chtimes(old, long, long)
+	if _, err := s.Prune(1 << 30); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(old); !os.IsNotExist(err) {
+		t.Errorf("a leftover temporary file was kept: %v", err)
+	}
+	if _, err := fresh.Commit(descriptor.Descriptor{}); err != nil {
+		t.Errorf("a download in progress lost its file to Prune: %v", err)
 	}
 }

@@ -182,12 +182,20 @@ type PruneResult struct {
 	KeptBytes    int64
 }
 
+// staleTemp is the age past which a temporary file of the store is a leftover of a killed
+// build rather than a download in progress (the store is shared by concurrent builds).
+const staleTemp = 24 * time.Hour
+
 // Prune removes the least recently used blobs until the store holds at most maxBytes
-// (0 empties it), and any leftover temporary files.
+// (0 empties it), and temporary files left by builds that were killed.
 func (s *Store) Prune(maxBytes int64) (PruneResult, error) {
-	_ = os.RemoveAll(filepath.Join(s.dir, "tmp"))
-	if err := os.MkdirAll(filepath.Join(s.dir, "tmp"), 0o755); err != nil {
-		return PruneResult{}, err
+	tmp := filepath.Join(s.dir, "tmp")
+	if entries, err := os.ReadDir(tmp); err == nil {
+		for _, e := range entries {
+			if fi, err := e.Info(); err == nil && time.Since(fi.ModTime()) > staleTemp {
+				_ = os.Remove(filepath.Join(tmp, e.Name()))
+			}
+		}
 	}
 	type blob struct {
 		path string
