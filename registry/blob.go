@@ -135,7 +135,7 @@ func retryable(err error) bool {
 	switch {
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return false
-	case errors.Is(err, errs.ErrNotFound), errors.Is(err, errs.ErrHTTPUnauthorized):
+	case errors.Is(err, errs.ErrNotFound), errors.Is(err, errs.ErrHTTPUnauthorized), errors.Is(err, errs.ErrSizeLimitExceeded):
 		return false
 	}
 	return true
