@@ -44,7 +44,7 @@ entrypoint and cmd, workdir, user, env, labels, layers and history.
 			}
 			var findings []oci.Finding
 			if verify {
-				if findings, err = oci.Verify(dir, oci.VerifyOptions{}); err != nil {
+				if findings, err = oci.Verify(dir); err != nil {
 					return err
 				}
 			}

@@ -107,9 +107,7 @@ func Run(ctx context.Context, o *Options, sink Sink) error {
 	}
 
 	store := o.store()
-	ro := o.registryOptions(baseRef)
-	ro.Store = store
-	client := registry.New(ro)
+	client := o.client(baseRef, store)
 	index, err := client.Index(ctx, baseRef)
 	if err != nil {
 		return err
@@ -180,13 +178,19 @@ func Run(ctx context.Context, o *Options, sink Sink) error {
 	if err != nil {
 		return err
 	}
+	// What each platform adds to its base: its dependency layers, then the app.
+	added := map[string][]builtLayer{}
+	for _, t := range targets {
+		p := t.req.String()
+		added[p] = append(depLayers[p], app)
+	}
 
 	results := make([]descriptor.Descriptor, len(targets))
 	failed := make([]error, len(targets))
 	g, gctx := errgroup.WithContext(ctx)
 	for i, t := range targets {
 		g.Go(func() error {
-			d, err := b.buildPlatform(gctx, t, append(slices.Clone(depLayers[t.req.String()]), app))
+			d, err := b.buildPlatform(gctx, t, added[t.req.String()])
 			if err != nil {
 				err = fmt.Errorf("%s: %w", t.req, err)
 				if gctx.Err() == nil {
@@ -208,7 +212,7 @@ func Run(ctx context.Context, o *Options, sink Sink) error {
 	if err := errors.Join(failed...); err != nil {
 		return fmt.Errorf("%w; %s is unchanged", err, o.Output)
 	}
-	if err := b.checkNewLayers(targets, app, depLayers); err != nil {
+	if err := b.checkNewLayers(targets, added); err != nil {
 		return err
 	}
 
@@ -234,10 +238,11 @@ func Run(ctx context.Context, o *Options, sink Sink) error {
 	return nil
 }
 
-// client is a registry client with the options' connection settings for r's registry.
-func (o *Options) client(r ref.Ref) *registry.Client {
+// client is a registry client with the options' connection settings for r's registry,
+// caching in store (nil: no cache).
+func (o *Options) client(r ref.Ref, store *oci.Store) *registry.Client {
 	ro := o.registryOptions(r)
-	ro.Store = o.store()
+	ro.Store = store
 	return registry.New(ro)
 }
 
@@ -272,7 +277,7 @@ func FetchIndex(ctx context.Context, o *Options, image string) (*registry.Index,
 	if err != nil {
 		return nil, err
 	}
-	c := o.client(r)
+	c := o.client(r, o.store())
 	ix, err := c.Index(ctx, r)
 	if err != nil {
 		return nil, err
@@ -560,10 +565,10 @@ func (b *builder) buildPlatform(ctx context.Context, t target, added []builtLaye
 // layers pycontainer built (the app, the dependencies): warnings, or with Strict an error before the index is
 // replaced. Base layers are the base image's business (pycontainer inspect --verify
 // checks them too).
-func (b *builder) checkNewLayers(targets []target, app builtLayer, deps map[string][]builtLayer) error {
+func (b *builder) checkNewLayers(targets []target, added map[string][]builtLayer) error {
 	var findings []oci.Finding
 	for _, t := range targets {
-		for _, l := range append(slices.Clone(deps[t.req.String()]), app) {
+		for _, l := range added[t.req.String()] {
 			for _, h := range l.heads {
 				if problem := oci.CheckFile(t.req.Platform, h.Name, h.Head); problem != "" {
 					findings = append(findings, oci.Finding{Platform: t.req.String(), Layer: l.desc.Digest.String(), File: h.Name, Problem: problem})

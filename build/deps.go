@@ -75,12 +75,12 @@ func fileExists(p string) bool {
 func pythonVersion(base *registry.Image, baseTag string) (string, error) {
 	for _, e := range base.Config.Config.Env {
 		if v, ok := strings.CutPrefix(e, "PYTHON_VERSION="); ok {
-			if m := regexp.MustCompile(`^(\d+)\.(\d+)`).FindString(v); m != "" {
+			if m := majorMinor.FindString(v); m != "" {
 				return m, nil
 			}
 		}
 	}
-	if m := regexp.MustCompile(`^(\d+)\.(\d+)`).FindString(baseTag); m != "" {
+	if m := majorMinor.FindString(baseTag); m != "" {
 		return m, nil
 	}
 	return "", fmt.Errorf("cannot tell the Python version of the base image (no PYTHON_VERSION in its config, no version in its tag)")
@@ -109,7 +109,7 @@ func wheelPlatforms(p oci.Platform, baseTag string) ([]string, error) {
 	switch {
 	case strings.Contains(baseTag, "bullseye"):
 		glibc = 31 // Debian 11
-	case strings.Contains(baseTag, "bookworm"), strings.Contains(baseTag, "slim"), regexp.MustCompile(`^\d+(\.\d+)*$`).MatchString(baseTag):
+	case strings.Contains(baseTag, "bookworm"), strings.Contains(baseTag, "slim"), versionTag.MatchString(baseTag):
 		glibc = 36 // Debian 12, what python:X.Y and python:X.Y-slim are built on
 	}
 	var tags []string
@@ -133,6 +133,11 @@ type wheel struct {
 	Version string
 	Pure    bool // py3-none-any: the same file for every platform
 }
+
+var (
+	majorMinor = regexp.MustCompile(`^(\d+)\.(\d+)`)
+	versionTag = regexp.MustCompile(`^\d+(\.\d+)*$`) // 3.11, 3.11.9: Debian's default flavour
+)
 
 var wheelFile = regexp.MustCompile(`^([^-]+)-([^-]+)(?:-\d[^-]*)?-([^-]+)-([^-]+)-([^-]+)\.whl$`)
 

@@ -135,7 +135,7 @@ const (
 func (d *Diagnosis) findSiblings(ctx context.Context, o *Options, ix *registry.Index, want oci.Platform) {
 	ctx, cancel := context.WithTimeout(ctx, siblingTimeout)
 	defer cancel()
-	client := o.client(ix.Ref)
+	client := o.client(ix.Ref, o.store())
 	tags, err := client.Tags(ctx, ix.Ref)
 	if err != nil {
 		d.TagsError = err.Error()

@@ -35,7 +35,6 @@ type layerEntry struct {
 // layerResult describes a written layer.
 type layerResult struct {
 	DiffID digest.Digest // digest of the uncompressed tar, for rootfs.diff_ids
-	Files  int           // regular files
 	// Heads are the first bytes of the files a platform check could object to
 	// (binaries, scripts, pyvenv.cfg), kept so the layer need not be read again.
 	Heads []fileHead
@@ -90,7 +89,6 @@ func writeLayer(w io.Writer, entries []layerEntry, mtime *time.Time) (layerResul
 			if oci.Worth(e.Name, head) {
 				res.Heads = append(res.Heads, fileHead{Name: e.Name, Head: bytes.Clone(head)})
 			}
-			res.Files++
 		}
 	}
 	if err := tw.Close(); err != nil {

@@ -111,14 +111,11 @@ type BlobWriter struct {
 	// verifiedBy is set when the source of the bytes checks their digest itself (a
 	// registry download through regclient does), so hashing them again is waste.
 	verifiedBy descriptor.Descriptor
-	// noSync skips the fsync for blobs whose loss is harmless (cached metadata that is
-	// verified again on every read).
-	noSync   bool
-	f        *os.File
-	digester digest.Digester
-	size     int64
-	w        io.Writer
-	done     bool
+	f          *os.File
+	digester   digest.Digester
+	size       int64
+	w          io.Writer
+	done       bool
 }
 
 // NewBlobWriter starts a blob in the layout's temporary directory.
@@ -175,10 +172,8 @@ func (bw *BlobWriter) Commit(want descriptor.Descriptor) (descriptor.Descriptor,
 	if err := bw.f.Chmod(blobMode); err != nil {
 		return descriptor.Descriptor{}, fmt.Errorf("chmod blob: %w", err)
 	}
-	if !bw.noSync {
-		if err := bw.f.Sync(); err != nil {
-			return descriptor.Descriptor{}, fmt.Errorf("sync blob %s: %w", got, err)
-		}
+	if err := bw.f.Sync(); err != nil {
+		return descriptor.Descriptor{}, fmt.Errorf("sync blob %s: %w", got, err)
 	}
 	if err := bw.f.Close(); err != nil {
 		return descriptor.Descriptor{}, fmt.Errorf("close blob %s: %w", got, err)

@@ -63,16 +63,10 @@ const efARMABIFloatHard = 0x400
 // virtualenv created on macOS and copied into the image.
 var hostPathPrefixes = []string{"/Users/", "/opt/homebrew/", "/Library/", "/private/var/", "/usr/local/Cellar/"}
 
-// VerifyOptions select what Verify reads.
-type VerifyOptions struct {
-	// Layers limits the file checks to these layer digests; empty checks every layer.
-	Layers map[string]bool
-}
-
 // Verify checks every image of the layout at dir: index and config agree on the
 // platform, ELF files in the layers are built for that platform, and no marks of a
 // host virtualenv (Mach-O or PE binaries, pyvenv.cfg, host paths in shebangs) are in it.
-func Verify(dir string, opts VerifyOptions) ([]Finding, error) {
+func Verify(dir string) ([]Finding, error) {
 	s, err := Inspect(dir)
 	if err != nil {
 		return nil, err
@@ -84,9 +78,6 @@ func Verify(dir string, opts VerifyOptions) ([]Finding, error) {
 			findings = append(findings, Finding{Platform: plat, Problem: p})
 		}
 		for _, l := range img.Layers {
-			if len(opts.Layers) > 0 && !opts.Layers[l.Digest.String()] {
-				continue
-			}
 			found, err := verifyLayer(s.fsys, img.Platform(), l)
 			if err != nil {
 				return findings, err

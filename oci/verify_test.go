@@ -116,7 +116,7 @@ func TestVerify(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			dir := layoutWith(t, tt.config, tt.index, tt.files)
-			findings, err := Verify(dir, VerifyOptions{})
+			findings, err := Verify(dir)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -168,7 +168,7 @@ func TestInspectRefusesDigestsThatLeaveTheLayout(t *testing.T) {
 			md := digest.FromBytes(m)
 			writeFileT(t, BlobPath(dir, md), string(m))
 			writeFileT(t, filepath.Join(dir, "index.json"), `{"schemaVersion":2,"manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"`+md.String()+`","size":`+strconv.Itoa(len(m))+`}]}`)
-			findings, err := Verify(dir, VerifyOptions{})
+			findings, err := Verify(dir)
 			if err == nil {
 				t.Fatalf("Verify read a blob outside the layout; findings %v", findings)
 			}
