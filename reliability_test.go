@@ -105,6 +105,9 @@ func faultMatrix(t *testing.T, registry string, proxy *faultproxy.Proxy, reg *te
 				start := time.Now()
 				code, _, stderr := pycontainer(t, "build --progress json --platform linux/amd64 --base-image "+base+" --output "+out)
 				took := time.Since(start)
+				if proxy.Hits() == 0 {
+					t.Errorf("%s, %s: the fault never fired", f.fault, mode)
+				}
 				row.Corrupt += corruptBlobs(t, cache, out)
 				switch {
 				case !persistent && code == 0:
@@ -122,9 +125,6 @@ func faultMatrix(t *testing.T, registry string, proxy *faultproxy.Proxy, reg *te
 					t.Errorf("%s, %s: exit %d after %s:\n%s", f.fault, mode, code, took, stderr)
 					outcomes = append(outcomes, "UNCLEAR")
 				}
-			}
-			if proxy.Hits() == 0 {
-				t.Errorf("%s: the fault never fired", f.fault)
 			}
 			row.Outcome = strings.Join(dedupe(outcomes), "; ")
 			rows = append(rows, row)

@@ -6,6 +6,7 @@ package faultproxy
 
 import (
 	"bytes"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -128,7 +129,8 @@ func (p *Proxy) Wrap(h http.Handler) http.Handler {
 			w.WriteHeader(rec.Code)
 			_, _ = w.Write(body)
 		case Truncate, Reset:
-			// Announce the whole body, send half, then drop the connection.
+			// Announce the whole body, send half, then end the connection: a clean close
+			// (the body is cut short) or, for Reset, an RST (connection reset by peer).
 			w.Header().Set("Content-Length", strconv.Itoa(len(body)))
 			w.WriteHeader(rec.Code)
 			_, _ = w.Write(body[:len(body)/2])
@@ -137,6 +139,9 @@ func (p *Proxy) Wrap(h http.Handler) http.Handler {
 			}
 			if hj, ok := w.(http.Hijacker); ok {
 				if conn, _, err := hj.Hijack(); err == nil {
+					if tcp, ok := conn.(*net.TCPConn); ok && rule.Fault == Reset {
+						_ = tcp.SetLinger(0) // close sends RST instead of FIN
+					}
 					conn.Close()
 				}
 			}
