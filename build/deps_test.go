@@ -28,7 +28,11 @@ func TestWheelPlatforms(t *testing.T) {
 	for _, tt := range tests {
 		p, _ := oci.ParsePlatform(tt.platform)
 		tags, err := wheelPlatforms(p, tt.tag)
-		if err != nil || tags[0] != tt.first || tags[len(tags)-1] != tt.last {
+		if err != nil {
+			t.Errorf("wheelPlatforms(%s, %s): %v", tt.platform, tt.tag, err)
+			continue
+		}
+		if tags[0] != tt.first || tags[len(tags)-1] != tt.last {
 			t.Errorf("wheelPlatforms(%s, %s) = %v … %v, %v; want %s … %s", tt.platform, tt.tag, tags[0], tags[len(tags)-1], err, tt.first, tt.last)
 		}
 	}
