@@ -221,7 +221,7 @@ func completePlatforms(cmd *cobra.Command, f buildFlags, toComplete string) ([]c
 	}
 	ctx, cancel := context.WithTimeout(cmp.Or(cmd.Context(), context.Background()), 5*time.Second)
 	defer cancel()
-	ix, err := build.FetchIndex(ctx, opts, opts.BaseImage)
+	ix, err := build.FetchPlatforms(ctx, opts, opts.BaseImage)
 	if err != nil {
 		return cobra.AppendActiveHelp(nil, "cannot list the platforms of "+opts.BaseImage+": "+err.Error()), directive
 	}

@@ -273,6 +273,16 @@ func (o *Options) store() *oci.Store {
 // FetchIndex reads the index of image with each entry's size and layer count, using
 // the options' registry settings.
 func FetchIndex(ctx context.Context, o *Options, image string) (*registry.Index, error) {
+	return fetchIndex(ctx, o, image, true)
+}
+
+// FetchPlatforms reads the index of image alone: its platforms, without the per-entry
+// manifests FetchIndex reads for sizes (one request instead of one per platform).
+func FetchPlatforms(ctx context.Context, o *Options, image string) (*registry.Index, error) {
+	return fetchIndex(ctx, o, image, false)
+}
+
+func fetchIndex(ctx context.Context, o *Options, image string, details bool) (*registry.Index, error) {
 	r, err := registry.ParseReference(image)
 	if err != nil {
 		return nil, err
@@ -281,6 +291,9 @@ func FetchIndex(ctx context.Context, o *Options, image string) (*registry.Index,
 	ix, err := c.Index(ctx, r)
 	if err != nil {
 		return nil, err
+	}
+	if !details {
+		return ix, nil
 	}
 	if err := c.Details(ctx, ix); err != nil {
 		return nil, err
