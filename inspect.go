@@ -44,7 +44,7 @@ entrypoint and cmd, workdir, user, env, labels, layers and history.
 			}
 			var findings []oci.Finding
 			if verify {
-				if findings, err = oci.Verify(dir); err != nil {
+				if findings, err = s.Verify(); err != nil {
 					return err
 				}
 			}

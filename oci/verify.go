@@ -71,6 +71,11 @@ func Verify(dir string) ([]Finding, error) {
 	if err != nil {
 		return nil, err
 	}
+	return s.Verify()
+}
+
+// Verify runs Verify's checks on a layout already inspected.
+func (s *Summary) Verify() ([]Finding, error) {
 	var findings []Finding
 	for _, img := range s.Images {
 		plat := PlatformString(img.Platform())
