@@ -102,12 +102,17 @@ type missingPlatform struct {
 func checkPlatforms(ctx context.Context, opts *build.Options, indexes []*registry.Index, wanted []build.RequestedPlatform) []missingPlatform {
 	var out []missingPlatform
 	for _, ix := range indexes {
+		var missing []build.RequestedPlatform
 		for _, w := range wanted {
-			if _, ok := ix.Find(w.Platform); ok {
-				continue
+			if _, ok := ix.Find(w.Platform); !ok {
+				missing = append(missing, w)
 			}
-			e := &build.NoMatchError{Image: ix.Ref.CommonName(), Requested: w, Available: ix.Platforms()}
-			e.Diagnosis = build.Diagnose(ctx, opts, ix, w)
+		}
+		if len(missing) == 0 {
+			continue
+		}
+		for i, d := range build.DiagnoseAll(ctx, opts, ix, missing) {
+			e := &build.NoMatchError{Image: ix.Ref.CommonName(), Requested: missing[i], Available: ix.Platforms(), Diagnosis: d}
 			out = append(out, missingPlatform{image: ix.Ref.CommonName(), err: e})
 		}
 	}

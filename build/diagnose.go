@@ -8,7 +8,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -42,6 +41,27 @@ type Sibling struct {
 // Diagnose explains why index lacks req. It lists the repository's tags, ranks the
 // likely siblings of the tag and checks a bounded number of their indexes concurrently.
 func Diagnose(ctx context.Context, o *Options, ix *registry.Index, req RequestedPlatform) *Diagnosis {
+	return DiagnoseAll(ctx, o, ix, []RequestedPlatform{req})[0]
+}
+
+// DiagnoseAll explains each of reqs that index lacks, one Diagnosis per request, in
+// order. The tags are listed and each sibling index fetched once for all of them.
+func DiagnoseAll(ctx context.Context, o *Options, ix *registry.Index, reqs []RequestedPlatform) []*Diagnosis {
+	out := make([]*Diagnosis, len(reqs))
+	wants := make([]oci.Platform, len(reqs))
+	for i, req := range reqs {
+		out[i] = diagnoseIndex(ix, req)
+		wants[i] = req.Platform
+	}
+	sib := findSiblings(ctx, o, ix, wants)
+	for i, d := range out {
+		d.Siblings, d.TagsChecked, d.TagsTotal, d.TagsError = sib.found[i], sib.checked, sib.total, sib.err
+	}
+	return out
+}
+
+// diagnoseIndex is what the index alone says about req.
+func diagnoseIndex(ix *registry.Index, req RequestedPlatform) *Diagnosis {
 	d := &Diagnosis{Image: ix.Ref.CommonName(), Requested: req, Host: oci.HostPlatform()}
 	for _, e := range ix.Entries {
 		if e.Attestation {
@@ -61,7 +81,6 @@ func Diagnose(ctx context.Context, o *Options, ix *registry.Index, req Requested
 		}
 	}
 	d.Rules = append(spellingRules(req), d.Rules...)
-	d.findSiblings(ctx, o, ix, req.Platform)
 	return d
 }
 
@@ -132,49 +151,60 @@ const (
 	siblingsShown   = 3
 )
 
-func (d *Diagnosis) findSiblings(ctx context.Context, o *Options, ix *registry.Index, want oci.Platform) {
+// siblings are the repository's other tags that have the wanted platforms.
+type siblings struct {
+	found   [][]Sibling // per wanted platform, best first, siblingsShown at most
+	checked int         // tags whose index was read
+	total   int         // tags in the repository
+	err     string      // why tags could not be listed
+}
+
+func findSiblings(ctx context.Context, o *Options, ix *registry.Index, wants []oci.Platform) siblings {
 	ctx, cancel := context.WithTimeout(ctx, siblingTimeout)
 	defer cancel()
+	out := siblings{found: make([][]Sibling, len(wants))}
 	client := o.client(ix.Ref, o.store())
 	tags, err := client.Tags(ctx, ix.Ref)
 	if err != nil {
-		d.TagsError = err.Error()
-		return
+		out.err = err.Error()
+		return out
 	}
-	d.TagsTotal = len(tags)
+	out.total = len(tags)
 	candidates := RankSiblings(ix.Ref.Tag, tags)
 	if len(candidates) > siblingChecks {
 		candidates = candidates[:siblingChecks]
 	}
-	found := make([]*Sibling, len(candidates))
-	var checked sync.Map
+	read := make([]*registry.Index, len(candidates)) // nil: could not be read
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(siblingParallel)
 	for i, tag := range candidates {
 		g.Go(func() error {
-			r := ix.Ref.SetTag(tag)
-			sib, err := client.Index(gctx, r)
-			if err != nil {
-				return nil // a tag that cannot be read is no suggestion
-			}
-			checked.Store(tag, true)
-			if _, ok := sib.Find(want); ok {
-				s := &Sibling{Ref: r.CommonName(), Tag: tag}
-				for _, p := range sib.Platforms() {
-					s.Platforms = append(s.Platforms, oci.PlatformString(p))
-				}
-				found[i] = s
+			// A tag that cannot be read is no suggestion, and no reason to stop the others.
+			if sib, err := client.Index(gctx, ix.Ref.SetTag(tag)); err == nil {
+				read[i] = sib
 			}
 			return nil
 		})
 	}
 	_ = g.Wait()
-	checked.Range(func(any, any) bool { d.TagsChecked++; return true })
-	for _, s := range found {
-		if s != nil && len(d.Siblings) < siblingsShown {
-			d.Siblings = append(d.Siblings, *s)
+	for i, sib := range read {
+		if sib == nil {
+			continue
+		}
+		out.checked++
+		for w, want := range wants {
+			if _, ok := sib.Find(want); !ok || len(out.found[w]) == siblingsShown {
+				continue
+			}
+			r := ix.Ref.SetTag(candidates[i])
+			s := Sibling{Ref: r.CommonName(), Tag: candidates[i]}
+			for _, p := range sib.Platforms() {
+				s.Platforms = append(s.Platforms, oci.PlatformString(p))
+			}
+			out.found[w] = append(out.found[w], s)
 		}
 	}
+	return out
 }
 
 var tagVersion = regexp.MustCompile(`^v?(\d+(?:\.\d+)*)(.*)$`)

@@ -2,8 +2,10 @@ package build
 
 import (
 	"context"
+	"net/http"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/pycontainer/pycontainer/internal/demo"
@@ -86,4 +88,70 @@ func TestDiagnose(t *testing.T) {
 			t.Errorf("arm/v6 diagnosis lacks %q:\n%s", want, text)
 		}
 	}
+}
+
+// TestDiagnoseAllReadsEachSiblingOnce: diagnosing three missing platforms costs the
+// registry what diagnosing one does (`platforms --check a,b,c` once repeated the tag
+// listing and every sibling fetch per platform).
+func TestDiagnoseAllReadsEachSiblingOnce(t *testing.T) {
+	var requests atomic.Int64
+	reg, err := demo.Serve(func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			requests.Add(1)
+			next.ServeHTTP(w, r)
+		})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reg.Close()
+	ctx := context.Background()
+	if err := reg.Seed(ctx, 0); err != nil {
+		t.Fatal(err)
+	}
+	o := &Options{}
+	ix, err := FetchIndex(ctx, o, reg.Host+"/demo/legacy-python:3.8")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var reqs []RequestedPlatform
+	for _, raw := range []string{"linux/arm64", "linux/riscv64", "linux/arm/v7"} {
+		p, err := oci.ParsePlatform(raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		reqs = append(reqs, RequestedPlatform{Platform: p, Raw: raw, Source: "--check flag"})
+	}
+
+	requests.Store(0)
+	one := Diagnose(ctx, o, ix, reqs[0])
+	costOfOne := requests.Load()
+	requests.Store(0)
+	all := DiagnoseAll(ctx, o, ix, reqs)
+	if got := requests.Load(); got != costOfOne {
+		t.Errorf("diagnosing 3 platforms made %d registry requests, diagnosing 1 made %d; want the same", got, costOfOne)
+	}
+
+	if len(all) != len(reqs) {
+		t.Fatalf("DiagnoseAll returned %d diagnoses for %d requests", len(all), len(reqs))
+	}
+	for i, d := range all {
+		if d.Requested.Raw != reqs[i].Raw || d.TagsChecked == 0 || d.TagsChecked != one.TagsChecked {
+			t.Errorf("diagnosis %d: asked %q, checked %d tags; want %q, %d tags", i, d.Requested.Raw, d.TagsChecked, reqs[i].Raw, one.TagsChecked)
+		}
+	}
+	if !slices.Equal(siblingTags(all[0]), siblingTags(one)) || len(one.Siblings) == 0 {
+		t.Errorf("arm64 siblings %q alone, %q together; want the same, not empty", siblingTags(one), siblingTags(all[0]))
+	}
+	if len(all[1].Siblings) != 0 {
+		t.Errorf("riscv64 siblings %q; no demo tag has riscv64", siblingTags(all[1]))
+	}
+}
+
+func siblingTags(d *Diagnosis) []string {
+	var tags []string
+	for _, s := range d.Siblings {
+		tags = append(tags, s.Tag)
+	}
+	return tags
 }
