@@ -25,20 +25,23 @@ and linked into each build's layout. Builds keep it under PYCONTAINER_CACHE_MAX_
 	var all bool
 	prune := &cobra.Command{
 		Use:   "prune",
-		Short: "Remove least recently used blobs until the cache fits --max-size (or --all)",
+		Short: "Remove least recently used blobs until the cache fits --max-size or PYCONTAINER_CACHE_MAX_SIZE (or --all)",
 		Args:  usageArgs(cobra.NoArgs, "prune takes flags only"),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			dir, err := oci.DefaultStoreDir(os.Getenv)
 			if err != nil {
 				return err
 			}
-			limit := int64(build.DefaultCacheMaxBytes)
+			var limit int64
 			switch {
 			case all:
-				limit = 0
 			case maxSize != "":
 				if limit, err = build.ParseSize(maxSize); err != nil {
 					return usageError{fmt.Errorf("--max-size: %w", err)}
+				}
+			default:
+				if limit, err = build.CacheMaxBytes(os.Getenv); err != nil {
+					return usageError{err}
 				}
 			}
 			store, err := oci.OpenStore(dir)
@@ -53,7 +56,7 @@ and linked into each build's layout. Builds keep it under PYCONTAINER_CACHE_MAX_
 			return nil
 		},
 	}
-	prune.Flags().StringVar(&maxSize, "max-size", "", "keep at most this much, e.g. 2GB (default 10GiB)")
+	prune.Flags().StringVar(&maxSize, "max-size", "", "keep at most this much, e.g. 2GB (default PYCONTAINER_CACHE_MAX_SIZE, else 10GiB)")
 	prune.Flags().BoolVar(&all, "all", false, "empty the cache")
 	dir := &cobra.Command{
 		Use:   "dir",

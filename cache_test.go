@@ -104,6 +104,23 @@ func TestSharedCache(t *testing.T) {
 		t.Errorf("--no-cache: %v, want 3 blob downloads", nc)
 	}
 
+	// cache prune without --max-size keeps the bound builds keep: PYCONTAINER_CACHE_MAX_SIZE.
+	for _, tt := range []struct {
+		env, want string
+		code      int
+	}{
+		{"", "removed 0 blobs", 0},
+		{"1B", ", kept 0 (", 0},
+		{"lots", `PYCONTAINER_CACHE_MAX_SIZE: "lots" is not a size such as 500MB or 10GB`, 2},
+	} {
+		t.Setenv("PYCONTAINER_CACHE_MAX_SIZE", tt.env)
+		code, stdout, stderr := pycontainer(t, "cache prune")
+		if code != tt.code || !strings.Contains(stdout+stderr, tt.want) {
+			t.Errorf("PYCONTAINER_CACHE_MAX_SIZE=%q cache prune: exit %d, want %d and %q:\n%s%s", tt.env, code, tt.code, tt.want, stdout, stderr)
+		}
+	}
+	t.Setenv("PYCONTAINER_CACHE_MAX_SIZE", "")
+
 	code, stdout, _ := pycontainer(t, "cache prune --all")
 	if code != 0 || !strings.Contains(stdout, "removed") {
 		t.Errorf("cache prune: exit %d %s", code, stdout)

@@ -78,6 +78,20 @@ func (r RequestedPlatform) String() string { return oci.PlatformString(r.Platfor
 // DefaultCacheMaxBytes bounds the shared cache unless PYCONTAINER_CACHE_MAX_SIZE says otherwise.
 const DefaultCacheMaxBytes = 10 << 30
 
+// CacheMaxBytes is the bound PYCONTAINER_CACHE_MAX_SIZE sets on the shared cache, else
+// DefaultCacheMaxBytes.
+func CacheMaxBytes(getenv func(string) string) (int64, error) {
+	v := getenv("PYCONTAINER_CACHE_MAX_SIZE")
+	if v == "" {
+		return DefaultCacheMaxBytes, nil
+	}
+	n, err := ParseSize(v)
+	if err != nil {
+		return 0, fmt.Errorf("PYCONTAINER_CACHE_MAX_SIZE: %w", err)
+	}
+	return n, nil
+}
+
 // ParseSize reads a byte size such as 500MB, 10GB or 2GiB.
 func ParseSize(s string) (int64, error) {
 	t := strings.ToUpper(strings.TrimSpace(s))
@@ -286,11 +300,8 @@ func Resolve(in Inputs) (*Options, error) {
 	if o.CacheDir, err = oci.DefaultStoreDir(in.Getenv); err != nil {
 		o.CacheDir = "" // no cache directory: build without the cache
 	}
-	o.CacheMaxBytes = DefaultCacheMaxBytes
-	if v := in.Getenv("PYCONTAINER_CACHE_MAX_SIZE"); v != "" {
-		if o.CacheMaxBytes, err = ParseSize(v); err != nil {
-			return nil, fmt.Errorf("PYCONTAINER_CACHE_MAX_SIZE: %w", err)
-		}
+	if o.CacheMaxBytes, err = CacheMaxBytes(in.Getenv); err != nil {
+		return nil, err
 	}
 	if v := in.Getenv("PYCONTAINER_STALL_TIMEOUT"); v != "" {
 		if o.StallTimeout, err = time.ParseDuration(v); err != nil {
