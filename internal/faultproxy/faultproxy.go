@@ -1,7 +1,8 @@
 // Package faultproxy wraps a registry's HTTP handler and injects faults into matching
 // requests: connection resets mid-body, 5xx and 429 answers, truncated or corrupted
-// bodies, stalls, and manifests of the wrong media type. Tests use it to prove that a
-// build survives transient faults and fails clearly on persistent ones.
+// bodies, stalls before or in the middle of a body, and manifests of the wrong media
+// type. Tests use it to prove that a build survives transient faults and fails clearly
+// on persistent ones.
 package faultproxy
 
 import (
@@ -27,6 +28,7 @@ const (
 	Truncate       Fault = "truncated body"
 	FlipBytes      Fault = "flipped bytes"
 	Stall          Fault = "stall before the body"
+	StallMidBody   Fault = "stall mid-body"
 	WrongMediaType Fault = "manifest of the wrong media type"
 )
 
@@ -37,7 +39,7 @@ type Rule struct {
 	Path   string
 	Fault  Fault
 	Times  int
-	// StallFor is how long Stall waits.
+	// StallFor is how long Stall and StallMidBody wait.
 	StallFor time.Duration
 }
 
@@ -128,6 +130,20 @@ func (p *Proxy) Wrap(h http.Handler) http.Handler {
 			}
 			w.WriteHeader(rec.Code)
 			_, _ = w.Write(body)
+		case StallMidBody:
+			// Send half, go quiet for StallFor (a CDN edge that stops mid-transfer), then
+			// the rest, unless the client has given up by then.
+			w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+			w.WriteHeader(rec.Code)
+			_, _ = w.Write(body[:len(body)/2])
+			if f, ok := w.(http.Flusher); ok {
+				f.Flush()
+			}
+			select {
+			case <-time.After(rule.StallFor):
+				_, _ = w.Write(body[len(body)/2:])
+			case <-r.Context().Done():
+			}
 		case Truncate, Reset:
 			// Announce the whole body, send half, then end the connection: a clean close
 			// (the body is cut short) or, for Reset, an RST (connection reset by peer).

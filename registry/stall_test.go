@@ -1,0 +1,69 @@
+package registry
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/regclient/regclient/types/ref"
+
+	"github.com/pycontainer/pycontainer/internal/faultproxy"
+	"github.com/pycontainer/pycontainer/internal/testbase"
+)
+
+// TestStallsAreRetried: a registry that goes quiet before or in the middle of a small
+// blob (an image config) is cut off after the stall timeout and asked again, and a
+// build-wide stall fails clearly instead of hanging.
+func TestStallsAreRetried(t *testing.T) {
+	tests := []struct {
+		fault   faultproxy.Fault
+		times   int
+		wantErr bool
+	}{
+		{faultproxy.Stall, 1, false},
+		{faultproxy.StallMidBody, 1, false},
+		{faultproxy.StallMidBody, 2, false},
+		{faultproxy.StallMidBody, -1, true},
+	}
+	for _, tt := range tests {
+		t.Run(string(tt.fault), func(t *testing.T) {
+			proxy := &faultproxy.Proxy{}
+			reg := testbase.StartWith(t, proxy.Wrap)
+			reg.Push(t, testbase.Spec{Repo: "library/python", Tag: "t", Platforms: testbase.PythonPlatforms[:1]})
+			c := New(Options{Registries: []string{reg.Host}, StallTimeout: 200 * time.Millisecond})
+			r, err := ref.New(reg.Host + "/library/python:t")
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx := context.Background()
+			ix, err := c.Index(ctx, r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// The config is the only blob Image reads.
+			proxy.Set(faultproxy.Rule{Method: "GET", Path: "/blobs/", Fault: tt.fault, Times: tt.times, StallFor: 10 * time.Second})
+			start := time.Now()
+			img, err := c.Image(ctx, r, ix.Entries[0].Descriptor)
+			took := time.Since(start)
+			if proxy.Hits() == 0 {
+				t.Fatal("the fault never fired")
+			}
+			if took > 8*time.Second {
+				t.Errorf("took %s: the stall was waited out, not cut off", took)
+			}
+			if tt.wantErr {
+				if err == nil {
+					t.Fatal("a registry that always stalls gave an image")
+				}
+				t.Logf("error: %v", err)
+				return
+			}
+			if err != nil {
+				t.Fatalf("a stall %d time(s) was not retried: %v", tt.times, err)
+			}
+			if img.Config.Architecture != "amd64" {
+				t.Errorf("config architecture %q, want amd64", img.Config.Architecture)
+			}
+		})
+	}
+}
