@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -84,12 +85,16 @@ host gets its own architecture. It replaces "docker manifest create" + "docker m
 				return fmt.Errorf("the sources hold no images (only attestations)")
 			}
 			if !push {
-				enc := json.NewEncoder(stdout)
-				enc.SetIndent("", "  ")
-				if err := enc.Encode(map[string]any{"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": entries}); err != nil {
+				// Print the very index --push would push, and the digest it would have.
+				raw, d, err := registry.IndexFor(entries)
+				if err != nil {
 					return err
 				}
-				fmt.Fprintf(stdout, "not pushed (add --push to put it under %s):\n%s\n", target.CommonName(), strings.Join(lines, "\n"))
+				var pretty bytes.Buffer
+				if err := json.Indent(&pretty, raw, "", "  "); err != nil {
+					return fmt.Errorf("format index: %w", err)
+				}
+				fmt.Fprintf(stdout, "%s\nnot pushed (add --push to put it under %s as %s):\n%s\n", pretty.Bytes(), target.CommonName(), d, strings.Join(lines, "\n"))
 				return nil
 			}
 			d, err := client.PushIndex(cmd.Context(), target, entries)

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -112,9 +113,16 @@ func TestIndexCreate(t *testing.T) {
 	if code != 0 || !strings.Contains(stdout, "not pushed") {
 		t.Fatalf("index create without --push: exit %d\n%s%s", code, stdout, stderr)
 	}
+	preview := stdout
 	code, stdout, stderr = pycontainer(t, "index create --push "+repo+":latest "+repo+":amd64 "+repo+":arm64")
 	if code != 0 || !strings.Contains(stdout, "Pushed "+repo+":latest@sha256:") {
 		t.Fatalf("index create --push: exit %d\n%s%s", code, stdout, stderr)
+	}
+	// What was printed is what was pushed.
+	printed := regexp.MustCompile(`as (sha256:[0-9a-f]{64})`).FindStringSubmatch(preview)
+	pushed := regexp.MustCompile(`@(sha256:[0-9a-f]{64})`).FindStringSubmatch(stdout)
+	if printed == nil || pushed == nil || printed[1] != pushed[1] {
+		t.Errorf("index create printed %v, pushed %v; want one digest:\n%s\n%s", printed, pushed, preview, stdout)
 	}
 	idx := getManifest(t, reg.Host, "myorg/myapp", "latest")
 	if len(idx.Manifests) != 2 || idx.Manifests[0].Platform.Architecture != "amd64" || idx.Manifests[1].Platform.Architecture != "arm64" {

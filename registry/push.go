@@ -116,26 +116,33 @@ func (c *Client) Push(ctx context.Context, dir string, manifests []descriptor.De
 		res.Digest = manifests[0].Digest
 		return res, c.putManifest(ctx, tagged, manifests[0].MediaType, raws[0], false)
 	}
-	idx := v1.Index{Versioned: v1.IndexSchemaVersion, MediaType: mediatype.OCI1ManifestList}
-	for _, md := range manifests {
-		idx.Manifests = append(idx.Manifests, descriptor.Descriptor{MediaType: md.MediaType, Digest: md.Digest, Size: md.Size, Platform: md.Platform})
+	// The layout's descriptors carry its own annotations (the ref name); the index
+	// names each image by platform alone.
+	entries := make([]descriptor.Descriptor, len(manifests))
+	for i, md := range manifests {
+		entries[i] = descriptor.Descriptor{MediaType: md.MediaType, Digest: md.Digest, Size: md.Size, Platform: md.Platform}
 	}
-	raw, err := json.Marshal(idx)
+	var err error
+	res.Digest, err = c.PushIndex(ctx, tagged, entries)
+	return res, err
+}
+
+// IndexFor is the OCI index of manifests exactly as PushIndex pushes it.
+func IndexFor(manifests []descriptor.Descriptor) ([]byte, digest.Digest, error) {
+	raw, err := json.Marshal(v1.Index{Versioned: v1.IndexSchemaVersion, MediaType: mediatype.OCI1ManifestList, Manifests: manifests})
 	if err != nil {
-		return res, err
+		return nil, "", fmt.Errorf("encode index: %w", err)
 	}
-	res.Digest = digest.FromBytes(raw)
-	return res, c.putManifest(ctx, tagged, mediatype.OCI1ManifestList, raw, false)
+	return raw, digest.FromBytes(raw), nil
 }
 
 // PushIndex puts an index of manifests already in target's repository under its tag.
 func (c *Client) PushIndex(ctx context.Context, target ref.Ref, manifests []descriptor.Descriptor) (digest.Digest, error) {
-	idx := v1.Index{Versioned: v1.IndexSchemaVersion, MediaType: mediatype.OCI1ManifestList, Manifests: manifests}
-	raw, err := json.Marshal(idx)
+	raw, d, err := IndexFor(manifests)
 	if err != nil {
 		return "", err
 	}
-	return digest.FromBytes(raw), c.putManifest(ctx, target, mediatype.OCI1ManifestList, raw, false)
+	return d, c.putManifest(ctx, target, mediatype.OCI1ManifestList, raw, false)
 }
 
 func (c *Client) putManifest(ctx context.Context, r ref.Ref, mediaType string, raw []byte, child bool) error {
