@@ -84,7 +84,8 @@ func faultMatrix(t *testing.T, registry string, proxy *faultproxy.Proxy, reg *te
 	}{
 		{faultproxy.Reset, "/blobs/"}, {faultproxy.Status500, "/blobs/"}, {faultproxy.Status502, "/blobs/"},
 		{faultproxy.Status503, "/blobs/"}, {faultproxy.TooMany, "/blobs/"}, {faultproxy.Truncate, "/blobs/"},
-		{faultproxy.FlipBytes, "/blobs/"}, {faultproxy.Stall, "/blobs/"}, {faultproxy.WrongMediaType, "/manifests/"},
+		{faultproxy.FlipBytes, "/blobs/"}, {faultproxy.Stall, "/blobs/"}, {faultproxy.StallMidBody, "/blobs/"},
+		{faultproxy.WrongMediaType, "/manifests/"},
 	}
 	var rows []reliabilityRow
 	trial := 0
