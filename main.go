@@ -110,7 +110,7 @@ Linux platform the base image offers, from any host.
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
-	root.AddCommand(newBuildCommand(stdout, stderr, &theme), newInspectCommand(stdout, &theme), newPlatformsCommand(stdout, stderr), newCacheCommand(stdout), newLoginCommand(stdout, stdin), newIndexCommand(stdout), newDemoCommand(stdout, &theme))
+	root.AddCommand(newBuildCommand(stdout, stderr, &theme), newInspectCommand(stdout, &theme), newPlatformsCommand(stdout, stderr), newCacheCommand(stdout), newLoginCommand(stdout, stdin), newIndexCommand(stdout), newSaveCommand(stdout, stderr), newDemoCommand(stdout, &theme))
 	return root
 }
 

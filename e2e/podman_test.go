@@ -19,22 +19,11 @@ import (
 // ask the engine what it got. Podman is the engine here (Docker cannot run in this
 // sandbox); it reads the layout with containers/image, which skopeo shares.
 func TestPodmanLoadsTheLayout(t *testing.T) {
-	podman, err := exec.LookPath("podman")
-	if err != nil {
-		t.Skip("podman is not installed: apt-get install podman")
-	}
+	engine := podmanEngine(t)
 	reg := testbase.Start(t)
 	reg.Push(t, testbase.Spec{Repo: "library/python", Tag: "3.11-slim", Platforms: testbase.PythonPlatforms})
 	bin := buildBinary(t)
 	work := demoProject(t)
-	// The engine's storage lives in the test's directories, not the machine's.
-	store := t.TempDir()
-	engine := func(args ...string) (string, error) {
-		all := append([]string{"--root", filepath.Join(store, "root"), "--runroot", filepath.Join(store, "run"), "--storage-driver", "vfs"}, args...)
-		out, err := exec.Command(podman, all...).CombinedOutput()
-		return strings.TrimSpace(string(out)), err
-	}
-	t.Cleanup(func() { engine("system", "reset", "--force") })
 
 	for _, tt := range []struct{ tag, platform, want string }{
 		{"myapp:arm64", "linux/arm64", "linux arm64"},
@@ -48,26 +37,86 @@ func TestPodmanLoadsTheLayout(t *testing.T) {
 		}
 		archive := filepath.Join(t.TempDir(), "image.tar")
 		tarDir(t, filepath.Join(work, "dist", "image"), archive)
-		out, err := engine("load", "-i", archive)
-		if err != nil {
-			t.Fatalf("podman load of %s: %v\n%s", tt.platform, err, out)
+		loadAndCheck(t, engine, archive, tt.tag, tt.want)
+	}
+}
+
+// TestPodmanLoadsSavedPlatforms: a layout of several platforms cannot be loaded as it is
+// (an engine takes one image per platform); `pycontainer save` gives each platform its
+// own archive, under its own tag, and podman loads each as that platform.
+func TestPodmanLoadsSavedPlatforms(t *testing.T) {
+	engine := podmanEngine(t)
+	reg := testbase.Start(t)
+	reg.Push(t, testbase.Spec{Repo: "library/python", Tag: "3.11-slim", Platforms: testbase.PythonPlatforms})
+	bin := buildBinary(t)
+	work := demoProject(t)
+	run := func(args ...string) {
+		t.Helper()
+		cmd := exec.Command(bin, args...)
+		cmd.Dir = work
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("pycontainer %s: %v\n%s", strings.Join(args, " "), err, out)
 		}
-		if !strings.Contains(out, "Loaded image: docker.io/library/"+tt.tag) {
-			t.Errorf("podman load named the image differently:\n%s", out)
-		}
-		raw, err := engine("image", "inspect", tt.tag)
-		if err != nil {
-			t.Fatalf("podman image inspect %s: %v\n%s", tt.tag, err, raw)
-		}
-		// Podman 4.3's inspect has no variant field (the config's "v7" is checked by the
-		// other tests); os and architecture are what it decides a run by.
-		var images []struct{ Os, Architecture string }
-		if err := json.Unmarshal([]byte(raw), &images); err != nil || len(images) != 1 {
-			t.Fatalf("podman image inspect %s: %v\n%s", tt.tag, err, raw)
-		}
-		if got := images[0].Os + " " + images[0].Architecture; got != tt.want {
-			t.Errorf("podman sees %s as %q, want %q", tt.tag, got, tt.want)
-		}
+	}
+	run("build", "--tag", "myapp:latest", "--platform", "linux/amd64,linux/arm64,linux/arm/v7", "--base-image", reg.Host+"/library/python:3.11-slim", "--progress", "plain")
+	for _, tt := range []struct{ tag, platform, want string }{
+		{"myapp:arm64", "linux/arm64", "linux arm64"},
+		{"myapp:amd64", "linux/amd64", "linux amd64"},
+		{"myapp:armv7", "linux/arm/v7", "linux arm"},
+	} {
+		archive := filepath.Join(t.TempDir(), "image.tar")
+		run("save", "--platform", tt.platform, "--tag", tt.tag, "-o", archive)
+		loadAndCheck(t, engine, archive, tt.tag, tt.want)
+	}
+}
+
+// podmanEngine runs podman with its storage in the test's directories, not the machine's.
+func podmanEngine(t *testing.T) func(args ...string) (string, error) {
+	t.Helper()
+	podman, err := exec.LookPath("podman")
+	if err != nil {
+		t.Skip("podman is not installed: apt-get install podman")
+	}
+	// Not t.TempDir(): podman refuses a runroot path over 50 characters.
+	store, err := os.MkdirTemp("", "podman-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	engine := func(args ...string) (string, error) {
+		all := append([]string{"--root", filepath.Join(store, "root"), "--runroot", filepath.Join(store, "run"), "--storage-driver", "vfs"}, args...)
+		out, err := exec.Command(podman, all...).CombinedOutput()
+		return strings.TrimSpace(string(out)), err
+	}
+	t.Cleanup(func() {
+		engine("system", "reset", "--force")
+		os.RemoveAll(store)
+	})
+	return engine
+}
+
+// loadAndCheck loads archive into the engine and checks it arrived as tag, of os and
+// architecture want.
+func loadAndCheck(t *testing.T, engine func(...string) (string, error), archive, tag, want string) {
+	t.Helper()
+	out, err := engine("load", "-i", archive)
+	if err != nil {
+		t.Fatalf("podman load of %s: %v\n%s", tag, err, out)
+	}
+	if !strings.Contains(out, "Loaded image: docker.io/library/"+tag) {
+		t.Errorf("podman load named the image differently:\n%s", out)
+	}
+	raw, err := engine("image", "inspect", tag)
+	if err != nil {
+		t.Fatalf("podman image inspect %s: %v\n%s", tag, err, raw)
+	}
+	// Podman 4.3's inspect has no variant field (the config's "v7" is checked by the
+	// other tests); os and architecture are what it decides a run by.
+	var images []struct{ Os, Architecture string }
+	if err := json.Unmarshal([]byte(raw), &images); err != nil || len(images) != 1 {
+		t.Fatalf("podman image inspect %s: %v\n%s", tag, err, raw)
+	}
+	if got := images[0].Os + " " + images[0].Architecture; got != want {
+		t.Errorf("podman sees %s as %q, want %q", tag, got, want)
 	}
 }
 

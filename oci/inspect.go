@@ -23,7 +23,8 @@ type ImageSummary struct {
 	RefName       string // org.opencontainers.image.ref.name
 	Name          string // io.containerd.image.name
 	Digest        digest.Digest
-	IndexPlatform *Platform // as the index entry states it
+	Entry         descriptor.Descriptor // the manifest's descriptor, as the index lists it
+	IndexPlatform *Platform             // as the index entry states it
 	Config        v1.Image
 	ConfigDigest  digest.Digest
 	Layers        []descriptor.Descriptor
@@ -118,7 +119,7 @@ func (s *Summary) walk(descs []descriptor.Descriptor, depth int) error {
 func (s *Summary) image(d descriptor.Descriptor) (ImageSummary, error) {
 	img := ImageSummary{
 		RefName: d.Annotations["org.opencontainers.image.ref.name"], Name: d.Annotations["io.containerd.image.name"],
-		Digest: d.Digest, IndexPlatform: d.Platform,
+		Digest: d.Digest, Entry: d, IndexPlatform: d.Platform,
 	}
 	var m v1.Manifest
 	if err := readBlobJSON(s.fsys, d.Digest, &m); err != nil {

@@ -1,0 +1,144 @@
+package main
+
+import (
+	"cmp"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"github.com/pycontainer/pycontainer/oci"
+	"github.com/pycontainer/pycontainer/registry"
+	"github.com/pycontainer/pycontainer/ui"
+)
+
+func newSaveCommand(stdout, stderr io.Writer) *cobra.Command {
+	var platform, output, tag string
+	cmd := &cobra.Command{
+		Use:   "save [DIR]",
+		Short: "Write one platform of a layout (default dist/image) as a tar for docker load or podman load",
+		Long: `save writes one image of an OCI layout as a tar archive that docker load and podman load
+read: the image alone as an OCI layout, plus docker's manifest.json (what docker save writes).
+An engine loads one image per platform, so a layout of several platforms goes one platform at a
+time: --platform picks it; without it, the layout's only platform, else this machine's.
+Every blob is checked against its digest on the way.`,
+		Example: `  pycontainer save --platform linux/arm64 --tag myapp:arm64 | docker load
+  pycontainer save --platform linux/amd64 -o myapp-amd64.tar && podman load -i myapp-amd64.tar`,
+		Args: usageArgs(cobra.MaximumNArgs(1), "name one layout directory, e.g. pycontainer save dist/image"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			dir := "dist/image"
+			if len(args) == 1 {
+				dir = args[0]
+			}
+			var want *oci.Platform
+			if platform != "" {
+				p, err := oci.ParsePlatform(platform)
+				if err != nil {
+					return usageError{fmt.Errorf("--platform: %w", err)}
+				}
+				want = &p
+			}
+			toStdout := output == "" || output == "-"
+			if f, ok := stdout.(*os.File); ok && toStdout && term.IsTerminal(int(f.Fd())) {
+				return usageError{fmt.Errorf("refusing to write a tar archive to the terminal: pipe it (pycontainer save | docker load) or add -o FILE")}
+			}
+			s, err := oci.Inspect(dir)
+			if err != nil {
+				return err
+			}
+			img, note, err := chooseImage(s, want)
+			if err != nil {
+				return err
+			}
+			if tag != "" {
+				r, err := registry.ParseReference(tag)
+				if err != nil {
+					return usageError{fmt.Errorf("--tag: %w", err)}
+				}
+				if r.Tag == "" {
+					r = r.SetTag("latest")
+				}
+				img.Name, img.RefName = r.CommonName(), r.Tag
+			}
+			if toStdout {
+				if err := s.WriteArchive(cmd.Context(), stdout, img); err != nil {
+					return err
+				}
+			} else if err := writeFileAtomic(output, func(w io.Writer) error { return s.WriteArchive(cmd.Context(), w, img) }); err != nil {
+				return err
+			}
+			what := fmt.Sprintf("%s %s, %d layers, %s", cmp.Or(img.Name, img.RefName, "(unnamed)"), oci.PlatformString(img.Platform()), len(img.Layers), ui.HumanBytes(img.LayersSize()))
+			if toStdout {
+				fmt.Fprintf(stderr, "Saved %s%s\n", what, note)
+			} else {
+				fmt.Fprintf(stdout, "Saved %s to %s%s; load it with docker load -i %s\n", what, output, note, output)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&platform, "platform", "", "the platform to save, e.g. linux/arm64 (default: the only one, else this machine's)")
+	cmd.Flags().StringVar(&tag, "tag", "", "name the image this way in the archive, e.g. myapp:arm64 (default: the name it was built with)")
+	cmd.Flags().StringVarP(&output, "output", "o", "", "write to this file instead of standard output")
+	return cmd
+}
+
+// chooseImage picks the image to save: the one of platform want, else the layout's only
+// image, else the one of this machine's platform. note says why when the choice was not
+// asked for and the layout had others.
+func chooseImage(s *oci.Summary, want *oci.Platform) (oci.ImageSummary, string, error) {
+	var have []string
+	for _, img := range s.Images {
+		have = append(have, oci.PlatformString(img.Platform()))
+	}
+	if len(s.Images) == 0 {
+		return oci.ImageSummary{}, "", fmt.Errorf("%s holds no image: build one with pycontainer build", s.Dir)
+	}
+	if want != nil {
+		for _, img := range s.Images {
+			if oci.SamePlatform(img.Platform(), *want) {
+				return img, "", nil
+			}
+		}
+		return oci.ImageSummary{}, "", fmt.Errorf("%s has no %s image; it has %s: pass one of them to --platform, or build %s",
+			s.Dir, oci.PlatformString(*want), strings.Join(have, ", "), oci.PlatformString(*want))
+	}
+	if len(s.Images) == 1 {
+		return s.Images[0], "", nil
+	}
+	host := oci.HostPlatform()
+	for _, img := range s.Images {
+		if oci.SamePlatform(img.Platform(), host) {
+			return img, fmt.Sprintf(" (this machine's platform, of %s; --platform picks another)", strings.Join(have, ", ")), nil
+		}
+	}
+	return oci.ImageSummary{}, "", usageError{fmt.Errorf("%s holds %d platforms (%s) and none is this machine's (%s): choose one with --platform",
+		s.Dir, len(s.Images), strings.Join(have, ", "), oci.PlatformString(host))}
+}
+
+// writeFileAtomic writes path through a temporary file in its directory, renamed into
+// place only when write succeeds: a failed or interrupted save leaves no partial file.
+func writeFileAtomic(path string, write func(io.Writer) error) error {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	defer os.Remove(f.Name()) // after a successful rename there is nothing left to remove
+	if err := write(f); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := os.Chmod(f.Name(), 0o644); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := os.Rename(f.Name(), path); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
+}

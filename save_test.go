@@ -1,0 +1,175 @@
+package main
+
+import (
+	"archive/tar"
+	"bytes"
+	"errors"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/pycontainer/pycontainer/oci"
+)
+
+// TestSave: one platform of a multi-platform layout becomes an archive an engine loads,
+// named as asked; wrong platforms, bad flags and damaged layouts are one-line errors.
+func TestSave(t *testing.T) {
+	newSeedWorld(t)
+	mustBuild(t, "build --tag myapp:latest --platform linux/amd64,linux/arm64")
+	host := oci.PlatformString(oci.HostPlatform())
+	hostBuilt := host == "linux/amd64" || host == "linux/arm64"
+
+	type saveCase struct {
+		name     string
+		args     string
+		code     int
+		platform string // of the saved image; "" when nothing is saved
+		image    string // its io.containerd.image.name
+		message  string // in stdout or stderr
+	}
+	tests := []saveCase{
+		{"a platform", "save --platform linux/arm64 -o out.tar", 0, "linux/arm64", "docker.io/library/myapp:latest", "Saved docker.io/library/myapp:latest linux/arm64"},
+		{"arm64/v8 is arm64", "save --platform linux/arm64/v8 -o out.tar", 0, "linux/arm64", "docker.io/library/myapp:latest", "to out.tar; load it with docker load -i out.tar"},
+		{"renamed", "save --platform linux/amd64 --tag myapp:amd64 -o out.tar", 0, "linux/amd64", "docker.io/library/myapp:amd64", "Saved docker.io/library/myapp:amd64"},
+		{"to standard output", "save --platform linux/arm64", 0, "linux/arm64", "docker.io/library/myapp:latest", "Saved docker.io/library/myapp:latest linux/arm64"},
+		{"a platform not built", "save --platform linux/riscv64 -o out.tar", 1, "", "",
+			"dist/image has no linux/riscv64 image; it has linux/amd64, linux/arm64: pass one of them to --platform, or build linux/riscv64"},
+		{"platform format", "save --platform arm64 -o out.tar", 2, "", "", "Platform format invalid"},
+		{"bad tag", "save --tag MyApp:x -o out.tar", 2, "", "", "--tag: "},
+		{"not a layout", "save nowhere -o out.tar", 1, "", "", "nowhere is not an OCI image layout"},
+		{"two arguments", "save a b", 2, "", "", "name one layout directory"},
+	}
+	if hostBuilt {
+		tests = append(tests, saveCase{"this machine's platform by default", "save -o out.tar", 0, host, "docker.io/library/myapp:latest", "(this machine's platform, of linux/amd64, linux/arm64; --platform picks another)"})
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			os.Remove("out.tar")
+			code, stdout, stderr := pycontainer(t, tt.args)
+			output := stdout
+			if !strings.Contains(tt.args, "-o ") {
+				output = "" // the archive is stdout
+			}
+			if code != tt.code || !strings.Contains(output+stderr, tt.message) {
+				t.Fatalf("%s: exit %d, want %d and %q:\n%s%s", tt.args, code, tt.code, tt.message, output, stderr)
+			}
+			if code != 0 {
+				if strings.Count(strings.TrimSpace(stderr), "\n") != 0 {
+					t.Errorf("error is not one line:\n%s", stderr)
+				}
+				if _, err := os.Stat("out.tar"); err == nil {
+					t.Error("a failed save wrote out.tar")
+				}
+				return
+			}
+			archive := []byte(stdout)
+			if strings.Contains(tt.args, "-o ") {
+				var err error
+				if archive, err = os.ReadFile("out.tar"); err != nil {
+					t.Fatal(err)
+				}
+			}
+			img := loadArchive(t, archive)
+			if got := oci.PlatformString(img.Platform()); got != tt.platform || img.Name != tt.image {
+				t.Errorf("archive holds %s %s, want %s %s", img.Name, got, tt.image, tt.platform)
+			}
+		})
+	}
+}
+
+// TestSaveKeepsThePreviousFile: a save that fails (a layer damaged in the layout)
+// leaves the file it would have replaced as it was, and says what to do.
+func TestSaveKeepsThePreviousFile(t *testing.T) {
+	newSeedWorld(t)
+	mustBuild(t, "build --platform linux/amd64")
+	writeFile(t, "out.tar", "the previous archive")
+	s, err := oci.Inspect("dist/image")
+	if err != nil {
+		t.Fatal(err)
+	}
+	layer := oci.BlobPath("dist/image", s.Images[0].Layers[len(s.Images[0].Layers)-1].Digest)
+	data, err := os.ReadFile(layer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data[len(data)/2] ^= 0xff
+	if err := os.WriteFile(layer, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, _, stderr := pycontainer(t, "save -o out.tar")
+	if code != 1 || !strings.Contains(stderr, "does not match its digest: the layout is damaged; rebuild the image") {
+		t.Errorf("save of a damaged layout: exit %d\n%s", code, stderr)
+	}
+	if b, _ := os.ReadFile("out.tar"); string(b) != "the previous archive" {
+		t.Errorf("out.tar was replaced by a failed save")
+	}
+	if leftovers, _ := filepath.Glob(".out.tar.tmp-*"); len(leftovers) != 0 {
+		t.Errorf("temporary files left: %v", leftovers)
+	}
+}
+
+// TestSkopeoReadsSavedArchives: skopeo reads the archive both as docker load does
+// (docker-archive:, manifest.json) and as an OCI archive (oci-archive:, index.json).
+func TestSkopeoReadsSavedArchives(t *testing.T) {
+	skopeo, err := exec.LookPath("skopeo")
+	if err != nil {
+		t.Skip("skopeo is not installed: apt-get install skopeo")
+	}
+	newSeedWorld(t)
+	mustBuild(t, "build --tag myapp:latest --platform linux/amd64,linux/arm/v7")
+	mustBuild(t, "save --platform linux/arm/v7 --tag myapp:armv7 -o armv7.tar")
+	for _, transport := range []string{"docker-archive:", "oci-archive:"} {
+		out, err := exec.Command(skopeo, "inspect", "--config", transport+"armv7.tar").CombinedOutput()
+		if err != nil {
+			t.Fatalf("skopeo inspect %sarmv7.tar: %v\n%s", transport, err, out)
+		}
+		for _, want := range []string{`"architecture": "arm"`, `"variant": "v7"`, `"os": "linux"`} {
+			if !bytes.Contains(out, []byte(want)) {
+				t.Errorf("skopeo inspect %s: config lacks %s:\n%s", transport, want, out)
+			}
+		}
+	}
+}
+
+// loadArchive unpacks an archive into a directory and reads it as a layout, which must
+// hold exactly one image.
+func loadArchive(t *testing.T, archive []byte) oci.ImageSummary {
+	t.Helper()
+	dir := t.TempDir()
+	tr := tar.NewReader(bytes.NewReader(archive))
+	for {
+		hdr, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatalf("not a tar archive: %v", err)
+		}
+		path := filepath.Join(dir, filepath.FromSlash(hdr.Name))
+		if hdr.Typeflag == tar.TypeDir {
+			if err := os.MkdirAll(path, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			continue
+		}
+		body, err := io.ReadAll(tr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, body, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s, err := oci.Inspect(dir)
+	if err != nil {
+		t.Fatalf("the archive is not an OCI layout: %v", err)
+	}
+	findings, err := s.Verify()
+	if err != nil || len(s.Images) != 1 || len(findings) != 0 || len(s.Images[0].Problems) != 0 {
+		t.Fatalf("archive: %d images, verify %v %v, problems %v", len(s.Images), err, findings, s.Images[0].Problems)
+	}
+	return s.Images[0]
+}
