@@ -92,7 +92,7 @@ Linux platform the base image offers, from any host.
 	}
 	// PYCONTAINER_THEME is a user's standing choice (a shell profile); --theme overrides it.
 	theme := cmp.Or(os.Getenv("PYCONTAINER_THEME"), "auto")
-	root.PersistentFlags().StringVar(&theme, "theme", theme, "colours of the terminal app: "+strings.Join(themes.Names, ", ")+" (default from PYCONTAINER_THEME)")
+	root.PersistentFlags().StringVar(&theme, "theme", theme, "colours of the terminal app: "+strings.Join(themes.Names, ", ")+"; PYCONTAINER_THEME sets a standing choice")
 	root.Args = usageArgs(cobra.NoArgs, "unknown command; see pycontainer --help")
 	root.RunE = func(cmd *cobra.Command, _ []string) error {
 		if !interactive("auto", stdout) {
