@@ -2,9 +2,11 @@ package main
 
 import (
 	"cmp"
+	"context"
 	"fmt"
 	"io"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 
@@ -68,7 +70,7 @@ Every blob is checked against its digest on the way.`,
 				if err := s.WriteArchive(cmd.Context(), stdout, img); err != nil {
 					return err
 				}
-			} else if err := writeFileAtomic(output, func(w io.Writer) error { return s.WriteArchive(cmd.Context(), w, img) }); err != nil {
+			} else if err := saveArchive(cmd.Context(), s, img, output); err != nil {
 				return err
 			}
 			what := fmt.Sprintf("%s %s, %d layers, %s", cmp.Or(img.Name, img.RefName, "(unnamed)"), oci.PlatformString(img.Platform()), len(img.Layers), ui.HumanBytes(img.LayersSize()))
@@ -119,12 +121,27 @@ func chooseImage(s *oci.Summary, want *oci.Platform) (oci.ImageSummary, string, 
 		s.Dir, len(s.Images), strings.Join(have, ", "), oci.PlatformString(host))}
 }
 
-// writeFileAtomic writes path through a temporary file in its directory, renamed into
+// saveArchive writes img of s as an archive at dest, replacing it only on success.
+func saveArchive(ctx context.Context, s *oci.Summary, img oci.ImageSummary, dest string) error {
+	return writeFileAtomic(dest, func(w io.Writer) error { return s.WriteArchive(ctx, w, img) })
+}
+
+// archiveName names an archive of img by its repository and platform:
+// myapp-linux-arm-v7.tar.
+func archiveName(img oci.ImageSummary) string {
+	name := "image"
+	if r, err := registry.ParseReference(img.Name); err == nil {
+		name = path.Base(r.Repository)
+	}
+	return name + "-" + strings.ReplaceAll(oci.PlatformString(img.Platform()), "/", "-") + ".tar"
+}
+
+// writeFileAtomic writes dest through a temporary file in its directory, renamed into
 // place only when write succeeds: a failed or interrupted save leaves no partial file.
-func writeFileAtomic(path string, write func(io.Writer) error) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
+func writeFileAtomic(dest string, write func(io.Writer) error) error {
+	f, err := os.CreateTemp(filepath.Dir(dest), "."+filepath.Base(dest)+".tmp-*")
 	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
+		return fmt.Errorf("write %s: %w", dest, err)
 	}
 	defer os.Remove(f.Name()) // after a successful rename there is nothing left to remove
 	if err := write(f); err != nil {
@@ -132,13 +149,13 @@ func writeFileAtomic(path string, write func(io.Writer) error) error {
 		return err
 	}
 	if err := f.Close(); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
+		return fmt.Errorf("write %s: %w", dest, err)
 	}
 	if err := os.Chmod(f.Name(), 0o644); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
+		return fmt.Errorf("write %s: %w", dest, err)
 	}
-	if err := os.Rename(f.Name(), path); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
+	if err := os.Rename(f.Name(), dest); err != nil {
+		return fmt.Errorf("write %s: %w", dest, err)
 	}
 	return nil
 }

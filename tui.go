@@ -56,6 +56,11 @@ func appServices(opts *build.Options) ui.Services {
 		Diagnose: func(ctx context.Context, ix *registry.Index, req build.RequestedPlatform) string {
 			return build.Diagnose(ctx, opts, ix, req).Text()
 		},
+		Save: func(ctx context.Context, s *oci.Summary, img oci.ImageSummary) (string, error) {
+			// Beside the layout: dist/image -> dist/myapp-linux-arm64.tar.
+			path := filepath.Join(filepath.Dir(filepath.Clean(s.Dir)), archiveName(img))
+			return path, saveArchive(ctx, s, img, path)
+		},
 	}
 }
 

@@ -44,6 +44,9 @@ type Services struct {
 	Remember func(image string)
 	// Diagnose explains why an index lacks a requested platform (may be nil).
 	Diagnose func(ctx context.Context, ix *registry.Index, req build.RequestedPlatform) string
+	// Save writes one image of the layout as an archive docker load and podman load
+	// read, and returns the file's path (may be nil).
+	Save func(ctx context.Context, s *oci.Summary, img oci.ImageSummary) (string, error)
 }
 
 // Config sets up the app.
@@ -81,6 +84,8 @@ type App struct {
 	build     *buildScreen
 	inspect   *inspectScreen
 	status    string // a one-line message, e.g. "copied"
+	// statusFailed shows status as a failure.
+	statusFailed bool
 }
 
 // New creates the app. Styles follow cfg.Theme; with "auto" the dark palette is used
@@ -182,7 +187,7 @@ func (a *App) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 			cmd = tea.Batch(cmd, a.inspect.load())
 		}
 		return a, cmd
-	case inspectLoadedMsg:
+	case inspectLoadedMsg, savedMsg:
 		return a, a.inspect.update(msg)
 	case backMsg:
 		if a.screen > ScreenBase {
@@ -196,7 +201,10 @@ func (a *App) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		}
 		return a, nil
 	case statusMsg:
-		a.status = string(msg)
+		a.status, a.statusFailed = string(msg), false
+		return a, nil
+	case problemMsg:
+		a.status, a.statusFailed = string(msg), true
 		return a, nil
 	}
 	switch a.screen {
@@ -276,7 +284,11 @@ func (a *App) header() string {
 func (a *App) footer() string {
 	var lines []string
 	if a.status != "" {
-		lines = append(lines, a.styles.OK.Render(truncate(a.status, a.width)))
+		style := a.styles.OK
+		if a.statusFailed {
+			style = a.styles.Err
+		}
+		lines = append(lines, style.Render(truncate(a.status, a.width)))
 	}
 	km := screenKeys{a: a}
 	if a.full {
@@ -345,8 +357,13 @@ type (
 		platform string
 		text     string
 	}
-	backMsg   struct{}
-	statusMsg string
+	backMsg    struct{}
+	statusMsg  string // a one-line report of what a key did
+	problemMsg string // a one-line report of what a key could not do
+	savedMsg   struct {
+		path string
+		err  error
+	}
 )
 
 func back() tea.Msg { return backMsg{} }

@@ -69,6 +69,7 @@ func newTestApp(t testing.TB, start Screen, requested ...string) *App {
 			Diagnose: func(_ context.Context, _ *registry.Index, req build.RequestedPlatform) string {
 				return "  asked for  " + req.String() + ", from " + req.Source + "\n  try        --base-image python:3.11-alpine   (linux/amd64, linux/riscv64)"
 			},
+			Save: func(context.Context, *oci.Summary, oci.ImageSummary) (string, error) { return "dist/demo.tar", nil },
 		},
 		BaseImage: "python:3.11-slim", Requested: req, Host: mustPlatform(t, "linux/amd64"),
 		Start: start, Theme: "dark", Output: "dist/image",
@@ -190,7 +191,7 @@ func TestPlatformScreenNeedsASelection(t *testing.T) {
 	a := newTestApp(t, ScreenBase)
 	loadPlatforms(t, a)
 	msgs := send(a, press("enter"))
-	if len(msgs) != 1 || msgs[0] != statusMsg("select at least one platform (space)") {
+	if len(msgs) != 1 || msgs[0] != problemMsg("select at least one platform (space)") {
 		t.Errorf("enter with nothing selected: %v", msgs)
 	}
 }
@@ -442,5 +443,47 @@ func golden(t *testing.T, path, got string) {
 	}
 	if string(want) != got {
 		t.Errorf("%s differs (go test ./ui -update rewrites it)\n--- want\n%s\n--- got\n%s", path, want, got)
+	}
+}
+
+// TestInspectScreenSave: s saves the platform on screen and says how to load it; a
+// failed save is reported as a failure, not as done.
+func TestInspectScreenSave(t *testing.T) {
+	tests := []struct {
+		name    string
+		err     error
+		want    string
+		failure bool
+	}{
+		{"saved", nil, "saved dist/demo-linux-arm64.tar for docker load -i", false},
+		{"failed", errors.New("dist/image: blob sha256:ab does not match its digest"), "✗ save: dist/image: blob sha256:ab does not match its digest", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a := newTestApp(t, ScreenInspect)
+			var saved []string
+			a.cfg.Services.Save = func(_ context.Context, _ *oci.Summary, img oci.ImageSummary) (string, error) {
+				saved = append(saved, oci.PlatformString(img.Platform()))
+				return "dist/demo-linux-arm64.tar", tt.err
+			}
+			for _, m := range run(a.Init()) {
+				send(a, m)
+			}
+			if !strings.Contains(screenText(a), "s save .tar") {
+				t.Errorf("the help line does not offer s:\n%s", screenText(a))
+			}
+			send(a, press("right"))
+			for _, m := range send(a, press("s")) {
+				for _, m := range send(a, m) {
+					send(a, m)
+				}
+			}
+			if len(saved) != 1 || saved[0] != "linux/arm64" {
+				t.Fatalf("saved %v, want the platform on screen, linux/arm64", saved)
+			}
+			if a.status != tt.want || a.statusFailed != tt.failure {
+				t.Errorf("status %q (failure %v), want %q (failure %v)", a.status, a.statusFailed, tt.want, tt.failure)
+			}
+		})
 	}
 }

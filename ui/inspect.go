@@ -1,6 +1,7 @@
 package ui
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"sort"
@@ -41,15 +42,21 @@ func (in *inspectScreen) load() tea.Cmd {
 
 func (in *inspectScreen) keys() []key.Binding {
 	k := in.app.keys
-	return []key.Binding{
-		key.NewBinding(key.WithKeys("left", "right"), key.WithHelp("←/→", "platform")),
-		key.NewBinding(key.WithKeys("up", "down"), key.WithHelp("↑/↓", "scroll")),
-		k.CopyDigest, k.CopyPlatform, k.Back,
+	keys := []key.Binding{key.NewBinding(key.WithKeys("left", "right"), key.WithHelp("←/→", "platform"))}
+	if in.app.cfg.Services.Save != nil {
+		keys = append(keys, k.Save)
 	}
+	return append(keys, k.CopyDigest, k.CopyPlatform,
+		key.NewBinding(key.WithKeys("up", "down"), key.WithHelp("↑/↓", "scroll")), k.Back)
 }
 
 func (in *inspectScreen) update(msg tea.Msg) tea.Cmd {
 	switch msg := msg.(type) {
+	case savedMsg:
+		if msg.err != nil {
+			return func() tea.Msg { return problemMsg("✗ save: " + msg.err.Error()) }
+		}
+		return status("saved " + msg.path + " for docker load -i")
 	case inspectLoadedMsg:
 		in.loading, in.summary, in.err = false, msg.summary, msg.err
 		in.selected = 0
@@ -76,6 +83,12 @@ func (in *inspectScreen) update(msg tea.Msg) tea.Cmd {
 		case key.Matches(msg, in.app.keys.CopyPlatform) && ok:
 			p := "--platform " + oci.PlatformString(img.Platform())
 			return tea.Batch(tea.SetClipboard(p), status("copied "+p))
+		case key.Matches(msg, in.app.keys.Save) && ok && in.app.cfg.Services.Save != nil:
+			save, summary := in.app.cfg.Services.Save, in.summary
+			return tea.Batch(status("saving "+oci.PlatformString(img.Platform())+" …"), func() tea.Msg {
+				path, err := save(context.Background(), summary, img)
+				return savedMsg{path: path, err: err}
+			})
 		case key.Matches(msg, in.app.keys.Back):
 			if len(in.app.build.rows) > 0 || in.app.platforms.index != nil {
 				return back

@@ -10,6 +10,7 @@ type KeyMap struct {
 	Enter, Back                key.Binding
 	Expand, Retry              key.Binding
 	CopyDigest, CopyPlatform   key.Binding
+	Save                       key.Binding
 	Help, Quit                 key.Binding
 }
 
@@ -32,6 +33,7 @@ func DefaultKeyMap() KeyMap {
 		Retry:        key.NewBinding(key.WithKeys("r"), key.WithHelp("r", "retry")),
 		CopyDigest:   key.NewBinding(key.WithKeys("c"), key.WithHelp("c", "copy digest")),
 		CopyPlatform: key.NewBinding(key.WithKeys("p"), key.WithHelp("p", "copy --platform")),
+		Save:         key.NewBinding(key.WithKeys("s"), key.WithHelp("s", "save .tar")),
 		Help:         key.NewBinding(key.WithKeys("?"), key.WithHelp("?", "help")),
 		Quit:         key.NewBinding(key.WithKeys("q", "ctrl+c"), key.WithHelp("q", "quit")),
 	}

@@ -216,7 +216,7 @@ func (p *platformScreen) update(msg tea.Msg) tea.Cmd {
 		if sel := p.selected(); len(sel) > 0 {
 			return func() tea.Msg { return startBuildMsg{platforms: sel} }
 		}
-		return func() tea.Msg { return statusMsg("select at least one platform (space)") }
+		return func() tea.Msg { return problemMsg("select at least one platform (space)") }
 	case key.Matches(kp, k.Back):
 		return back
 	}
