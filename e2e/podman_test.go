@@ -14,37 +14,13 @@ import (
 	"github.com/pycontainer/pycontainer/internal/testbase"
 )
 
-// TestPodmanLoadsTheLayout follows the seed's "Testing Your Cross-Platform Images":
-// build one platform, load `tar -C dist/image -cf - .` into a container engine, and
-// ask the engine what it got. Podman is the engine here (Docker cannot run in this
-// sandbox); it reads the layout with containers/image, which skopeo shares.
-func TestPodmanLoadsTheLayout(t *testing.T) {
-	engine := podmanEngine(t)
-	reg := testbase.Start(t)
-	reg.Push(t, testbase.Spec{Repo: "library/python", Tag: "3.11-slim", Platforms: testbase.PythonPlatforms})
-	bin := buildBinary(t)
-	work := demoProject(t)
-
-	for _, tt := range []struct{ tag, platform, want string }{
-		{"myapp:arm64", "linux/arm64", "linux arm64"},
-		{"myapp:amd64", "linux/amd64", "linux amd64"},
-		{"myapp:armv7", "linux/arm/v7", "linux arm"},
-	} {
-		cmd := exec.Command(bin, "build", "--tag", tt.tag, "--platform", tt.platform, "--base-image", reg.Host+"/library/python:3.11-slim", "--progress", "plain")
-		cmd.Dir = work
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("build %s: %v\n%s", tt.platform, err, out)
-		}
-		archive := filepath.Join(t.TempDir(), "image.tar")
-		tarDir(t, filepath.Join(work, "dist", "image"), archive)
-		loadAndCheck(t, engine, archive, tt.tag, tt.want)
-	}
-}
-
-// TestPodmanLoadsSavedPlatforms: a layout of several platforms cannot be loaded as it is
-// (an engine takes one image per platform); `pycontainer save` gives each platform its
-// own archive, under its own tag, and podman loads each as that platform.
-func TestPodmanLoadsSavedPlatforms(t *testing.T) {
+// TestPodmanLoads follows the seed's "Testing Your Cross-Platform Images": load an
+// image into a container engine and ask the engine what it got. Podman is the engine
+// here (Docker cannot run in this sandbox); it reads archives with containers/image,
+// which skopeo shares. Two ways in: the seed's `tar -C dist/image -cf - .` of a
+// one-platform build, and `pycontainer save` of each platform of a three-platform
+// layout (which an engine cannot load as it is: it takes one image per platform).
+func TestPodmanLoads(t *testing.T) {
 	engine := podmanEngine(t)
 	reg := testbase.Start(t)
 	reg.Push(t, testbase.Spec{Repo: "library/python", Tag: "3.11-slim", Platforms: testbase.PythonPlatforms})
@@ -58,16 +34,29 @@ func TestPodmanLoadsSavedPlatforms(t *testing.T) {
 			t.Fatalf("pycontainer %s: %v\n%s", strings.Join(args, " "), err, out)
 		}
 	}
-	run("build", "--tag", "myapp:latest", "--platform", "linux/amd64,linux/arm64,linux/arm/v7", "--base-image", reg.Host+"/library/python:3.11-slim", "--progress", "plain")
-	for _, tt := range []struct{ tag, platform, want string }{
+	base := reg.Host + "/library/python:3.11-slim"
+	platforms := []struct{ tag, platform, want string }{
 		{"myapp:arm64", "linux/arm64", "linux arm64"},
 		{"myapp:amd64", "linux/amd64", "linux amd64"},
 		{"myapp:armv7", "linux/arm/v7", "linux arm"},
-	} {
-		archive := filepath.Join(t.TempDir(), "image.tar")
-		run("save", "--platform", tt.platform, "--tag", tt.tag, "-o", archive)
-		loadAndCheck(t, engine, archive, tt.tag, tt.want)
 	}
+
+	t.Run("tar of a one-platform layout", func(t *testing.T) {
+		for _, tt := range platforms {
+			run("build", "--tag", tt.tag, "--platform", tt.platform, "--base-image", base, "--progress", "plain")
+			archive := filepath.Join(t.TempDir(), "image.tar")
+			tarDir(t, filepath.Join(work, "dist", "image"), archive)
+			loadAndCheck(t, engine, archive, tt.tag, tt.want)
+		}
+	})
+	t.Run("save of each platform", func(t *testing.T) {
+		run("build", "--tag", "myapp:latest", "--platform", "linux/amd64,linux/arm64,linux/arm/v7", "--base-image", base, "--progress", "plain")
+		for _, tt := range platforms {
+			archive := filepath.Join(t.TempDir(), "image.tar")
+			run("save", "--platform", tt.platform, "--tag", tt.tag, "-o", archive)
+			loadAndCheck(t, engine, archive, tt.tag, tt.want)
+		}
+	})
 }
 
 // podmanEngine runs podman with its storage in the test's directories, not the machine's.
