@@ -63,12 +63,14 @@ diagnosis and sibling tags that have it (a CI gate). --json prints the schema in
 			if len(missing) == 0 {
 				return nil
 			}
+			// All but the last here, the last as the command's error: in the order asked.
+			last := len(missing) - 1
 			if !asJSON {
-				for _, m := range missing[1:] {
+				for _, m := range missing[:last] {
 					fmt.Fprintf(stderr, "Error: %s\n%s\n", m.err.Error(), m.err.Detail())
 				}
 			}
-			return missing[0].err
+			return missing[last].err
 		},
 	}
 	cmd.Flags().BoolVar(&all, "all", false, "also list attestation entries (marked)")
