@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -17,10 +18,12 @@ func newInspectCommand(stdout io.Writer, theme *string) *cobra.Command {
 	var progress string
 	var asJSON, verify bool
 	cmd := &cobra.Command{
-		Use:   "inspect [DIR]",
+		Use:   "inspect [DIR | ARCHIVE.tar]",
 		Short: "Show what an OCI image layout holds (default dist/image); --verify checks it",
 		Long: `inspect shows, per platform, the config's architecture, os and variant, created,
-entrypoint and cmd, workdir, user, env, labels, layers and history.
+entrypoint and cmd, workdir, user, env, labels, layers and history. It reads a layout
+directory, or a tar archive of one in place: what pycontainer save, docker save (Docker 25
+and later) and podman save --format oci-archive write.
 
 --verify also checks, and exits 1 when a check fails:
   - each index entry's platform equals its config's platform;
@@ -28,7 +31,7 @@ entrypoint and cmd, workdir, user, env, labels, layers and history.
     (machine, class, byte order; the hard-float ABI on arm/v6 and arm/v7);
   - no Mach-O or Windows binaries, no pyvenv.cfg, no shebangs pointing at host paths
     such as /Users/... — the marks of a macOS virtualenv copied into a Linux image.`,
-		Args: usageArgs(cobra.MaximumNArgs(1), "name one layout directory, e.g. pycontainer inspect dist/image"),
+		Args: usageArgs(cobra.MaximumNArgs(1), "name one layout directory or archive, e.g. pycontainer inspect dist/image"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			dir := "dist/image"
 			if len(args) == 1 {
@@ -38,7 +41,7 @@ entrypoint and cmd, workdir, user, env, labels, layers and history.
 				opts := &build.Options{Output: dir}
 				return runApp(cmd.Context(), ui.Config{Services: appServices(opts), Theme: *theme, Output: dir, Start: ui.ScreenInspect})
 			}
-			s, err := oci.Inspect(dir)
+			s, err := oci.InspectPath(dir)
 			if err != nil {
 				return err
 			}
@@ -103,7 +106,7 @@ func printSummary(w io.Writer, s *oci.Summary) {
 		for _, p := range img.Problems {
 			fmt.Fprintf(w, "  problem:    %s\n", p)
 		}
-		fmt.Fprintf(w, "  name:       %s\n", img.Name)
+		fmt.Fprintf(w, "  name:       %s\n", cmp.Or(img.Name, img.RefName))
 		fmt.Fprintf(w, "  config:     architecture=%s os=%s variant=%s\n", c.Architecture, c.OS, c.Variant)
 		if c.Created != nil {
 			fmt.Fprintf(w, "  created:    %s\n", c.Created.UTC().Format(time.RFC3339))
@@ -126,14 +129,18 @@ func printSummary(w io.Writer, s *oci.Summary) {
 			fmt.Fprintf(w, "  history:    %s\n", h.CreatedBy)
 		}
 	}
+	if s.Attestations > 0 {
+		fmt.Fprintf(w, "\n+ %d attestation manifest(s): SBOMs and provenance of the images, not images\n", s.Attestations)
+	}
 }
 
 // inspectJSON is the schema of `inspect --json`.
 type inspectJSON struct {
-	Dir      string        `json:"dir"`
-	Images   []imageJSON   `json:"images"`
-	Verified bool          `json:"verified"`
-	Findings []findingJSON `json:"findings"`
+	Dir          string        `json:"dir"`
+	Images       []imageJSON   `json:"images"`
+	Attestations int           `json:"attestations"`
+	Verified     bool          `json:"verified"`
+	Findings     []findingJSON `json:"findings"`
 }
 
 type imageJSON struct {
@@ -177,7 +184,7 @@ type findingJSON struct {
 }
 
 func writeInspectJSON(w io.Writer, s *oci.Summary, findings []oci.Finding, verified bool) error {
-	out := inspectJSON{Dir: s.Dir, Verified: verified, Images: []imageJSON{}, Findings: []findingJSON{}}
+	out := inspectJSON{Dir: s.Dir, Attestations: s.Attestations, Verified: verified, Images: []imageJSON{}, Findings: []findingJSON{}}
 	for _, img := range s.Images {
 		c := img.Config
 		j := imageJSON{

@@ -21,7 +21,7 @@ import (
 func newSaveCommand(stdout, stderr io.Writer) *cobra.Command {
 	var platform, output, tag string
 	cmd := &cobra.Command{
-		Use:   "save [DIR]",
+		Use:   "save [DIR | ARCHIVE.tar]",
 		Short: "Write one platform of a layout (default dist/image) as a tar for docker load or podman load",
 		Long: `save writes one image of an OCI layout as a tar archive that docker load and podman load
 read: the image alone as an OCI layout, plus docker's manifest.json (what docker save writes).
@@ -30,7 +30,7 @@ time: --platform picks it; without it, the layout's only platform, else this mac
 Every blob is checked against its digest on the way.`,
 		Example: `  pycontainer save --platform linux/arm64 --tag myapp:arm64 | docker load
   pycontainer save --platform linux/amd64 -o myapp-amd64.tar && podman load -i myapp-amd64.tar`,
-		Args: usageArgs(cobra.MaximumNArgs(1), "name one layout directory, e.g. pycontainer save dist/image"),
+		Args: usageArgs(cobra.MaximumNArgs(1), "name one layout directory or archive, e.g. pycontainer save dist/image"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			dir := "dist/image"
 			if len(args) == 1 {
@@ -48,7 +48,7 @@ Every blob is checked against its digest on the way.`,
 			if f, ok := stdout.(*os.File); ok && toStdout && term.IsTerminal(int(f.Fd())) {
 				return usageError{fmt.Errorf("refusing to write a tar archive to the terminal: pipe it (pycontainer save | docker load) or add -o FILE")}
 			}
-			s, err := oci.Inspect(dir)
+			s, err := oci.InspectPath(dir)
 			if err != nil {
 				return err
 			}

@@ -3,6 +3,7 @@ package main
 import (
 	"archive/tar"
 	"bytes"
+	"encoding/json"
 	"errors"
 	"io"
 	"os"
@@ -39,7 +40,7 @@ func TestSave(t *testing.T) {
 			"dist/image has no linux/riscv64 image; it has linux/amd64, linux/arm64: pass one of them to --platform, or build linux/riscv64"},
 		{"platform format", "save --platform arm64 -o out.tar", 2, "", "", "Platform format invalid"},
 		{"bad tag", "save --tag MyApp:x -o out.tar", 2, "", "", "--tag: "},
-		{"not a layout", "save nowhere -o out.tar", 1, "", "", "nowhere is not an OCI image layout"},
+		{"not a layout", "save nowhere -o out.tar", 1, "", "", "nowhere does not exist: build an image with `pycontainer build`"},
 		{"two arguments", "save a b", 2, "", "", "name one layout directory"},
 	}
 	if hostBuilt {
@@ -77,6 +78,17 @@ func TestSave(t *testing.T) {
 				t.Errorf("archive holds %s %s, want %s %s", img.Name, got, tt.image, tt.platform)
 			}
 		})
+	}
+
+	// inspect reads an archive in place, checks included.
+	mustBuild(t, "save --platform linux/arm64 -o arm64.tar")
+	code, stdout, stderr := pycontainer(t, "inspect --verify --json arm64.tar")
+	var doc struct {
+		Dir    string
+		Images []struct{ Platform string }
+	}
+	if err := json.Unmarshal([]byte(stdout), &doc); code != 0 || err != nil || doc.Dir != "arm64.tar" || len(doc.Images) != 1 || doc.Images[0].Platform != "linux/arm64" {
+		t.Errorf("inspect arm64.tar: exit %d, %v\n%s%s", code, err, stdout, stderr)
 	}
 }
 

@@ -49,7 +49,7 @@ func appServices(opts *build.Options) ui.Services {
 			o.KeepGoing = true
 			return build.Run(ctx, &o, sink)
 		},
-		Inspect: func() (*oci.Summary, error) { return oci.Inspect(opts.Output) },
+		Inspect: func() (*oci.Summary, error) { return oci.InspectPath(opts.Output) },
 		Remember: func(image string) {
 			_ = rememberImage(image)
 		},

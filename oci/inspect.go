@@ -51,6 +51,9 @@ func (s ImageSummary) LayersSize() int64 {
 type Summary struct {
 	Dir    string
 	Images []ImageSummary
+	// Attestations counts the attestation manifests (SBOMs, provenance) left out of
+	// Images: they describe an image and are not one.
+	Attestations int
 
 	fsys fs.FS
 	seen map[digest.Digest]bool // indexes already walked: a layout may name one many times
@@ -99,10 +102,15 @@ func (s *Summary) walk(descs []descriptor.Descriptor, depth int) error {
 			if err := readBlobJSON(s.fsys, d.Digest, &child); err != nil {
 				return fmt.Errorf("read index %s: %w", d.Digest, err)
 			}
+			inheritNames(child.Manifests, d.Annotations)
 			if err := s.walk(child.Manifests, depth+1); err != nil {
 				return err
 			}
 		case mediatype.OCI1Manifest, mediatype.Docker2Manifest:
+			if IsAttestation(d.Platform) || d.Annotations["vnd.docker.reference.type"] != "" {
+				s.Attestations++
+				continue
+			}
 			if len(s.Images) >= maxImages {
 				return fmt.Errorf("%s: more than %d images; not a layout pycontainer reads", s.Dir, maxImages)
 			}
@@ -114,6 +122,25 @@ func (s *Summary) walk(descs []descriptor.Descriptor, depth int) error {
 		}
 	}
 	return nil
+}
+
+// nameAnnotations name an image in a layout's index.
+var nameAnnotations = []string{"org.opencontainers.image.ref.name", "io.containerd.image.name"}
+
+// inheritNames gives the images of a nested index the names its own entry has (a tag
+// names the whole index, as `skopeo copy --all` and `docker save` write it), unless
+// they have their own.
+func inheritNames(children []descriptor.Descriptor, parent map[string]string) {
+	for i := range children {
+		for _, k := range nameAnnotations {
+			if v := parent[k]; v != "" && children[i].Annotations[k] == "" {
+				if children[i].Annotations == nil {
+					children[i].Annotations = map[string]string{}
+				}
+				children[i].Annotations[k] = v
+			}
+		}
+	}
 }
 
 func (s *Summary) image(d descriptor.Descriptor) (ImageSummary, error) {

@@ -1,0 +1,145 @@
+package oci
+
+import (
+	"archive/tar"
+	"bytes"
+	"compress/gzip"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/regclient/regclient/types/descriptor"
+	"github.com/regclient/regclient/types/mediatype"
+	v1 "github.com/regclient/regclient/types/oci/v1"
+)
+
+// TestInspectPathReadsArchives: an archive WriteArchive wrote reads back in place as the
+// image it holds, checks and all.
+func TestInspectPathReadsArchives(t *testing.T) {
+	arm := Platform{OS: "linux", Architecture: "arm", Variant: "v7"}
+	dir := layoutWith(t, arm, arm, map[string][]byte{"app/main.py": []byte("print('hi')\n")})
+	nameImage(t, dir, "1.0", "docker.io/library/myapp:1.0")
+	s, err := Inspect(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if err := s.WriteArchive(context.Background(), &buf, s.Images[0]); err != nil {
+		t.Fatal(err)
+	}
+	archive := filepath.Join(t.TempDir(), "myapp.tar")
+	if err := os.WriteFile(archive, buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	got, err := InspectPath(archive)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got.Images) != 1 || got.Images[0].Digest != s.Images[0].Digest || !SamePlatform(got.Images[0].Platform(), arm) || got.Images[0].Name != "docker.io/library/myapp:1.0" {
+		t.Fatalf("archive read as %+v, want the layout's image", got.Images)
+	}
+	findings, err := got.Verify()
+	if err != nil || len(findings) != 0 {
+		t.Errorf("Verify of the archive: %v %v", findings, err)
+	}
+}
+
+// TestInspectPathRefusesWhatIsNotAnArchive: each is a one-line error that says what the
+// file is; hostile entries (a file and a directory of one name, paths out of the
+// archive) neither panic nor count.
+func TestInspectPathRefusesWhatIsNotAnArchive(t *testing.T) {
+	tarOf := func(entries ...string) []byte { // name, body, name, body, ...
+		var buf bytes.Buffer
+		tw := tar.NewWriter(&buf)
+		for i := 0; i < len(entries); i += 2 {
+			tw.WriteHeader(&tar.Header{Name: entries[i], Size: int64(len(entries[i+1])), Mode: 0o644, Typeflag: tar.TypeReg})
+			tw.Write([]byte(entries[i+1]))
+		}
+		tw.Close()
+		return buf.Bytes()
+	}
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	zw.Write(tarOf("index.json", "{}"))
+	zw.Close()
+
+	tests := []struct {
+		name string
+		data []byte // nil: the file does not exist
+		want string
+	}{
+		{"missing", nil, "does not exist: build an image with `pycontainer build`"},
+		{"gzip", gz.Bytes(), "is gzip-compressed: decompress it first (gunzip -k "},
+		{"not a tar", bytes.Repeat([]byte("junk"), 300), "is not a tar archive"},
+		{"a tar of something else", tarOf("main.py", "print(1)"), "is a tar archive without index.json, not an OCI image archive"},
+		{"docker save before 25", tarOf("manifest.json", "[]", "abc/layer.tar", "x"), "is a docker save archive without index.json (Docker before 25)"},
+		{"hostile names", tarOf("a", "file", "a/b", "under a file", "../index.json", "{}", "/index.json", "{}"), "without index.json"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "image.tar")
+			if tt.data != nil {
+				if err := os.WriteFile(path, tt.data, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			_, err := InspectPath(path)
+			if err == nil || !strings.Contains(err.Error(), tt.want) || strings.Contains(err.Error(), "\n") {
+				t.Errorf("InspectPath: %v, want one line with %q", err, tt.want)
+			}
+		})
+	}
+}
+
+// TestInspectLeavesOutAttestations: a layout copied from a registry (skopeo copy --all)
+// holds a nested index with attestation manifests beside the images; they are counted,
+// not shown as images of platform unknown/unknown, and the images take the index's tag.
+func TestInspectLeavesOutAttestations(t *testing.T) {
+	amd64 := Platform{OS: "linux", Architecture: "amd64"}
+	dir := layoutWith(t, amd64, amd64, nil)
+	l, err := OpenLayout(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	var top v1.Index
+	raw, err := os.ReadFile(filepath.Join(dir, "index.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(raw, &top); err != nil {
+		t.Fatal(err)
+	}
+	image := top.Manifests[0]
+	ctx := context.Background()
+	att, err := l.PutJSON(ctx, mediatype.OCI1Manifest, v1.Manifest{Versioned: v1.ManifestSchemaVersion, MediaType: mediatype.OCI1Manifest,
+		Config: descriptor.Descriptor{MediaType: "application/vnd.oci.image.config.v1+json", Digest: image.Digest, Size: image.Size}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	att.Platform = &Platform{OS: "unknown", Architecture: "unknown"}
+	att.Annotations = map[string]string{"vnd.docker.reference.type": "attestation-manifest", "vnd.docker.reference.digest": image.Digest.String()}
+	nested, err := l.PutJSON(ctx, mediatype.OCI1ManifestList, v1.Index{Versioned: v1.IndexSchemaVersion, MediaType: mediatype.OCI1ManifestList,
+		Manifests: []descriptor.Descriptor{image, att}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	nested.Annotations = map[string]string{"org.opencontainers.image.ref.name": "3.11-slim"}
+	if err := l.CommitIndex(v1.Index{Versioned: v1.IndexSchemaVersion, Manifests: []descriptor.Descriptor{nested}}); err != nil {
+		t.Fatal(err)
+	}
+
+	s, err := Inspect(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(s.Images) != 1 || s.Attestations != 1 {
+		t.Fatalf("%d images and %d attestations, want 1 and 1", len(s.Images), s.Attestations)
+	}
+	if img := s.Images[0]; img.RefName != "3.11-slim" || len(img.Problems) != 0 {
+		t.Errorf("image ref name %q (problems %v), want the nested index's tag 3.11-slim", img.RefName, img.Problems)
+	}
+}
