@@ -4,6 +4,10 @@ import (
 	"archive/tar"
 	"bytes"
 	"compress/gzip"
+	"context"
+	"io"
+	"os"
+	"path/filepath"
 	"testing"
 	"testing/fstest"
 
@@ -77,6 +81,42 @@ func FuzzVerifyLayer(f *testing.F) {
 		}
 		for _, arch := range []string{"amd64", "arm64", "arm"} {
 			_, _ = checkLayer(bytes.NewReader(layer), Platform{OS: "linux", Architecture: arch, Variant: map[string]string{"arm": "v7"}[arch]}, desc)
+		}
+	})
+}
+
+// FuzzInspectArchive: an arbitrary file given to inspect or save as an archive is read,
+// checked and re-archived, or rejected with an error; never a panic or a hang.
+func FuzzInspectArchive(f *testing.F) {
+	amd64 := Platform{OS: "linux", Architecture: "amd64"}
+	dir := layoutWith(f, amd64, amd64, map[string][]byte{"app/main.py": []byte("print(1)\n")})
+	if s, err := Inspect(dir); err == nil {
+		var buf bytes.Buffer
+		if s.WriteArchive(context.Background(), &buf, s.Images[0]) == nil {
+			f.Add(buf.Bytes())
+		}
+	}
+	var hostile bytes.Buffer
+	tw := tar.NewWriter(&hostile)
+	for _, name := range []string{"a", "a/b", "../index.json", "/index.json", "index.json"} {
+		tw.WriteHeader(&tar.Header{Name: name, Size: 2, Mode: 0o644, Typeflag: tar.TypeReg})
+		tw.Write([]byte("{}"))
+	}
+	tw.Close()
+	f.Add(hostile.Bytes())
+	f.Add([]byte{0x1f, 0x8b, 8, 0})
+	path := filepath.Join(f.TempDir(), "image.tar") // one worker runs one input at a time
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if err := os.WriteFile(path, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		s, err := InspectPath(path)
+		if err != nil {
+			return
+		}
+		_, _ = s.Verify()
+		for _, img := range s.Images {
+			_ = s.WriteArchive(context.Background(), io.Discard, img)
 		}
 	})
 }

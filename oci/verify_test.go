@@ -38,7 +38,7 @@ func elfBinary(machine elf.Machine, class elf.Class, order binary.ByteOrder, fla
 	return b
 }
 
-func layerOf(t *testing.T, files map[string][]byte) []byte {
+func layerOf(t testing.TB, files map[string][]byte) []byte {
 	t.Helper()
 	var buf bytes.Buffer
 	zw := gzip.NewWriter(&buf)
@@ -56,7 +56,7 @@ func layerOf(t *testing.T, files map[string][]byte) []byte {
 
 // layoutWith writes a one-image layout whose config says configPlat and whose index
 // entry says indexPlat.
-func layoutWith(t *testing.T, configPlat, indexPlat Platform, files map[string][]byte) string {
+func layoutWith(t testing.TB, configPlat, indexPlat Platform, files map[string][]byte) string {
 	t.Helper()
 	dir := t.TempDir()
 	l, err := OpenLayout(dir)
