@@ -359,6 +359,9 @@ func TestInspectScreen(t *testing.T) {
 			t.Errorf("inspect lacks %q:\n%s", want, text)
 		}
 	}
+	if strings.Contains(text, "attestation") {
+		t.Errorf("a layout without attestations mentions them:\n%s", text)
+	}
 	send(a, press("right"))
 	if !strings.Contains(screenText(a), "✗ the index says linux/arm/v7 but the config says linux/arm64") {
 		t.Errorf("a platform mismatch is not shown as an error:\n%s", screenText(a))
@@ -372,6 +375,14 @@ func TestInspectScreen(t *testing.T) {
 	}
 	if status != "copied --platform linux/arm64" {
 		t.Errorf("p: status %q (msgs %v)", status, msgs)
+	}
+
+	// A layout copied from a registry may hold attestations: counted beside the tabs.
+	withAttestations := fixtureSummary()
+	withAttestations.Attestations = 2
+	send(a, inspectLoadedMsg{summary: withAttestations})
+	if text := screenText(a); !strings.Contains(text, "linux/arm64 !   + 2 attestations") {
+		t.Errorf("attestations not counted beside the platforms:\n%s", text)
 	}
 }
 

@@ -133,6 +133,9 @@ func (in *inspectScreen) view(width, height int) string {
 			tabs = append(tabs, s.Muted.Render(" "+label+" "))
 		}
 	}
+	if n := in.summary.Attestations; n > 0 {
+		tabs = append(tabs, s.Muted.Render(fmt.Sprintf(" + %s", plural(n, "attestation"))))
+	}
 	head := s.Text.Render(in.summary.Dir) + "  " + strings.Join(tabs, " ")
 	if lipgloss.Width(head) > width {
 		img, _ := in.current()
