@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -132,6 +133,9 @@ func printSummary(w io.Writer, s *oci.Summary) {
 	if s.Attestations > 0 {
 		fmt.Fprintf(w, "\n+ %d attestation manifest(s): SBOMs and provenance of the images, not images\n", s.Attestations)
 	}
+	if absent := absentPlatforms(s); len(absent) > 0 {
+		fmt.Fprintf(w, "\n+ listed by the index but not in %s: %s\n", s.Dir, strings.Join(absent, ", "))
+	}
 }
 
 // inspectJSON is the schema of `inspect --json`.
@@ -139,6 +143,7 @@ type inspectJSON struct {
 	Dir          string        `json:"dir"`
 	Images       []imageJSON   `json:"images"`
 	Attestations int           `json:"attestations"`
+	Absent       []string      `json:"absent"`
 	Verified     bool          `json:"verified"`
 	Findings     []findingJSON `json:"findings"`
 }
@@ -184,7 +189,7 @@ type findingJSON struct {
 }
 
 func writeInspectJSON(w io.Writer, s *oci.Summary, findings []oci.Finding, verified bool) error {
-	out := inspectJSON{Dir: s.Dir, Attestations: s.Attestations, Verified: verified, Images: []imageJSON{}, Findings: []findingJSON{}}
+	out := inspectJSON{Dir: s.Dir, Attestations: s.Attestations, Absent: absentPlatforms(s), Verified: verified, Images: []imageJSON{}, Findings: []findingJSON{}}
 	for _, img := range s.Images {
 		c := img.Config
 		j := imageJSON{
@@ -213,4 +218,17 @@ func writeInspectJSON(w io.Writer, s *oci.Summary, findings []oci.Finding, verif
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(out)
+}
+
+// absentPlatforms are the platforms of the images an index lists that the layout lacks.
+func absentPlatforms(s *oci.Summary) []string {
+	out := []string{}
+	for _, d := range s.Absent {
+		p := "unknown platform " + d.Digest.String()
+		if d.Platform != nil {
+			p = oci.PlatformString(oci.NormalizePlatform(*d.Platform))
+		}
+		out = append(out, p)
+	}
+	return out
 }

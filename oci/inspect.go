@@ -54,6 +54,8 @@ type Summary struct {
 	// Attestations counts the attestation manifests (SBOMs, provenance) left out of
 	// Images: they describe an image and are not one.
 	Attestations int
+	// Absent are images a nested index lists whose manifests the layout lacks.
+	Absent []descriptor.Descriptor
 
 	fsys fs.FS
 	seen map[digest.Digest]bool // indexes already walked: a layout may name one many times
@@ -113,6 +115,12 @@ func (s *Summary) walk(descs []descriptor.Descriptor, depth int) error {
 			}
 			if len(s.Images) >= maxImages {
 				return fmt.Errorf("%s: more than %d images; not a layout pycontainer reads", s.Dir, maxImages)
+			}
+			if _, err := statBlob(s.fsys, d.Digest); depth > 0 && errors.Is(err, fs.ErrNotExist) {
+				// A nested index may list more platforms than were pulled: docker save with
+				// the containerd image store keeps the whole index, not every image of it.
+				s.Absent = append(s.Absent, d)
+				continue
 			}
 			img, err := s.image(d)
 			if err != nil {

@@ -136,6 +136,9 @@ func (in *inspectScreen) view(width, height int) string {
 	if n := in.summary.Attestations; n > 0 {
 		tabs = append(tabs, s.Muted.Render(fmt.Sprintf(" + %s", plural(n, "attestation"))))
 	}
+	if n := len(in.summary.Absent); n > 0 {
+		tabs = append(tabs, s.Muted.Render(fmt.Sprintf(" + %d listed, not included", n)))
+	}
 	head := s.Text.Render(in.summary.Dir) + "  " + strings.Join(tabs, " ")
 	if lipgloss.Width(head) > width {
 		img, _ := in.current()
