@@ -39,9 +39,16 @@ and linked into each build's layout. Builds keep it under PYCONTAINER_CACHE_MAX_
 				if limit, err = build.ParseSize(maxSize); err != nil {
 					return usageError{fmt.Errorf("--max-size: %w", err)}
 				}
+				if limit == 0 {
+					return usageError{fmt.Errorf("--max-size 0 would keep nothing: --all empties the cache")}
+				}
 			default:
 				if limit, err = build.CacheMaxBytes(os.Getenv); err != nil {
 					return usageError{err}
+				}
+				if limit == 0 {
+					fmt.Fprintf(stdout, "%s: PYCONTAINER_CACHE_MAX_SIZE=0 sets no bound; nothing removed (--max-size or --all trims it)\n", dir)
+					return nil
 				}
 			}
 			store, err := oci.OpenStore(dir)

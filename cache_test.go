@@ -112,6 +112,9 @@ func TestSharedCache(t *testing.T) {
 		{"", "removed 0 blobs", 0},
 		{"1B", ", kept 0 (", 0},
 		{"lots", `PYCONTAINER_CACHE_MAX_SIZE: "lots" is not a size such as 500MB or 10GB`, 2},
+		{"inf", `PYCONTAINER_CACHE_MAX_SIZE: "inf" is not a size`, 2},
+		{"1e30", `PYCONTAINER_CACHE_MAX_SIZE: "1e30" is not a size`, 2},
+		{"0", "PYCONTAINER_CACHE_MAX_SIZE=0 sets no bound; nothing removed", 0}, // as builds read it
 	} {
 		t.Setenv("PYCONTAINER_CACHE_MAX_SIZE", tt.env)
 		code, stdout, stderr := pycontainer(t, "cache prune")
@@ -120,6 +123,9 @@ func TestSharedCache(t *testing.T) {
 		}
 	}
 	t.Setenv("PYCONTAINER_CACHE_MAX_SIZE", "")
+	if code, _, stderr := pycontainer(t, "cache prune --max-size 0"); code != 2 || !strings.Contains(stderr, "--all empties the cache") {
+		t.Errorf("cache prune --max-size 0: exit %d\n%s", code, stderr)
+	}
 
 	code, stdout, _ := pycontainer(t, "cache prune --all")
 	if code != 0 || !strings.Contains(stdout, "removed") {

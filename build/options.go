@@ -3,6 +3,7 @@ package build
 import (
 	"fmt"
 	"maps"
+	"math"
 	"os"
 	"path/filepath"
 	"sort"
@@ -79,7 +80,7 @@ func (r RequestedPlatform) String() string { return oci.PlatformString(r.Platfor
 const DefaultCacheMaxBytes = 10 << 30
 
 // CacheMaxBytes is the bound PYCONTAINER_CACHE_MAX_SIZE sets on the shared cache, else
-// DefaultCacheMaxBytes.
+// DefaultCacheMaxBytes. 0 means no bound.
 func CacheMaxBytes(getenv func(string) string) (int64, error) {
 	v := getenv("PYCONTAINER_CACHE_MAX_SIZE")
 	if v == "" {
@@ -107,7 +108,8 @@ func ParseSize(s string) (int64, error) {
 		}
 	}
 	n, err := strconv.ParseFloat(t, 64)
-	if err != nil || n < 0 {
+	// ParseFloat also reads "inf", "nan" and 1e30: no size, and no int64 either.
+	if err != nil || n < 0 || math.IsNaN(n) || n*float64(mult) >= math.MaxInt64 {
 		return 0, fmt.Errorf("%q is not a size such as 500MB or 10GB", s)
 	}
 	return int64(n * float64(mult)), nil
