@@ -60,15 +60,13 @@ demo data: their "python" is a placeholder, not an interpreter.`,
 				return err
 			}
 			opts.Mirrors = map[string]string{"docker.io": reg.Host}
-			services := appServices(opts)
-			// No saving: the layout goes with the temporary directory, and a demo image's
-			// "python" is a placeholder no engine could run.
-			services.Save = nil
 			return runApp(cmd.Context(), ui.Config{
-				Services: services, BaseImage: "python:3.11-slim",
+				Services: appServices(opts), BaseImage: "python:3.11-slim",
 				Recent: []string{"python:3.11-slim", "python:3.12-slim", "python:3.11-alpine", "demo/legacy-python:3.8"},
 				Theme:  *theme, Output: opts.Output, Start: ui.ScreenBase, Banner: "DEMO DATA",
-			})
+				// No saving: the layout goes with the temporary directory, and a demo
+				// image's "python" is a placeholder no engine could run.
+			}, nil)
 		},
 	}
 }

@@ -199,7 +199,7 @@ func TestThemeChoice(t *testing.T) {
 	if code, stdout, _ := pycontainer(t, "build --help"); code != 0 || !strings.Contains(stdout, `(default "light")`) {
 		t.Errorf("--theme does not default to PYCONTAINER_THEME (exit %d):\n%s", code, stdout)
 	}
-	err := runApp(context.Background(), ui.Config{Theme: "solarized"})
+	err := runApp(context.Background(), ui.Config{Theme: "solarized"}, nil)
 	var usage usageError
 	if !errors.As(err, &usage) || !strings.Contains(err.Error(), `--theme or PYCONTAINER_THEME: unknown theme "solarized": choose one of auto, dark, light, high-contrast`) {
 		t.Errorf("runApp with an unknown theme: %v", err)

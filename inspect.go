@@ -40,7 +40,7 @@ and later) and podman save --format oci-archive write.
 			}
 			if !asJSON && !verify && interactive(progress, stdout) {
 				opts := &build.Options{Output: dir}
-				return runApp(cmd.Context(), ui.Config{Services: appServices(opts), Theme: *theme, Output: dir, Start: ui.ScreenInspect})
+				return runApp(cmd.Context(), ui.Config{Services: appServices(opts), Theme: *theme, Output: dir, Start: ui.ScreenInspect}, saveBeside)
 			}
 			s, err := oci.InspectPath(dir)
 			if err != nil {

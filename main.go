@@ -105,7 +105,7 @@ Linux platform the base image offers, from any host.
 		return runApp(cmd.Context(), ui.Config{
 			Services: appServices(opts), BaseImage: opts.BaseImage, Recent: recentImages(),
 			Requested: requestedFromFiles(opts), Theme: theme, Output: opts.Output, Start: ui.ScreenBase,
-		})
+		}, saveBeside)
 	}
 	root.SetOut(stdout)
 	root.SetErr(stderr)
@@ -156,7 +156,7 @@ func newBuildCommand(stdout, stderr io.Writer, theme *string) *cobra.Command {
 				if cmd.Flags().Changed("platform") {
 					cfg.Start, cfg.Requested = ui.ScreenBuild, opts.Platforms
 				}
-				return runApp(cmd.Context(), cfg)
+				return runApp(cmd.Context(), cfg, saveBeside)
 			}
 			sink, err := renderer(f.progress, f.verbose, stdout, stderr)
 			if err != nil {

@@ -3,6 +3,7 @@ package main
 import (
 	"archive/tar"
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
@@ -11,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/pycontainer/pycontainer/oci"
 )
@@ -184,4 +186,64 @@ func loadArchive(t *testing.T, archive []byte) oci.ImageSummary {
 		t.Fatalf("archive: %d images, verify %v %v, problems %v", len(s.Images), err, findings, s.Images[0].Problems)
 	}
 	return s.Images[0]
+}
+
+// TestSaveBeside: the app's s writes dist/<name>-<platform>.tar beside the layout, and
+// refuses to write over the archive it is showing.
+func TestSaveBeside(t *testing.T) {
+	newSeedWorld(t)
+	mustBuild(t, "build --tag myapp:1 --platform linux/arm/v7")
+	s, err := oci.InspectPath("dist/image")
+	if err != nil {
+		t.Fatal(err)
+	}
+	path, err := saveBeside(context.Background(), s, s.Images[0])
+	if err != nil || path != filepath.Join("dist", "myapp-linux-arm-v7.tar") {
+		t.Fatalf("saveBeside: %q, %v", path, err)
+	}
+	if img := loadArchive(t, mustRead(t, path)); img.Name != "docker.io/library/myapp:1" {
+		t.Errorf("saved %s", img.Name)
+	}
+	// The archive on screen, saved again: its own path.
+	s, err = oci.InspectPath(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := saveBeside(context.Background(), s, s.Images[0]); err == nil || !strings.Contains(err.Error(), "is the archive on screen already") {
+		t.Errorf("saving an archive over itself: %v", err)
+	}
+}
+
+// TestBackgroundSavesStopAndWait: when the app ends, a save still running is cancelled
+// and waited for (so it removes its temporary file), and no new one starts.
+func TestBackgroundSavesStopAndWait(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	started, finished := make(chan struct{}), make(chan struct{})
+	saves := &backgroundSaves{ctx: ctx, run: func(ctx context.Context, _ *oci.Summary, _ oci.ImageSummary) (string, error) {
+		close(started)
+		<-ctx.Done()
+		time.Sleep(50 * time.Millisecond) // cleaning up
+		close(finished)
+		return "", ctx.Err()
+	}}
+	go saves.save(nil, oci.ImageSummary{})
+	<-started
+	saves.stopAndWait(cancel)
+	select {
+	case <-finished:
+	default:
+		t.Fatal("stopAndWait returned before the running save had finished")
+	}
+	if _, err := saves.save(nil, oci.ImageSummary{}); !errors.Is(err, context.Canceled) {
+		t.Errorf("a save after the app ended: %v, want context.Canceled", err)
+	}
+}
+
+func mustRead(t *testing.T, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }

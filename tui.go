@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 
 	tea "charm.land/bubbletea/v2"
 	"golang.org/x/term"
@@ -56,21 +57,70 @@ func appServices(opts *build.Options) ui.Services {
 		Diagnose: func(ctx context.Context, ix *registry.Index, req build.RequestedPlatform) string {
 			return build.Diagnose(ctx, opts, ix, req).Text()
 		},
-		Save: func(ctx context.Context, s *oci.Summary, img oci.ImageSummary) (string, error) {
-			// Beside the layout: dist/image -> dist/myapp-linux-arm64.tar.
-			path := filepath.Join(filepath.Dir(filepath.Clean(s.Dir)), archiveName(img))
-			return path, saveArchive(ctx, s, img, path)
-		},
 	}
 }
 
-// runApp runs the terminal app until the user quits.
-func runApp(ctx context.Context, cfg ui.Config) error {
+// saveFunc writes one image of a layout somewhere and says where.
+type saveFunc func(ctx context.Context, s *oci.Summary, img oci.ImageSummary) (string, error)
+
+// saveBeside writes img beside the layout it came from: dist/image ->
+// dist/myapp-linux-arm64.tar.
+func saveBeside(ctx context.Context, s *oci.Summary, img oci.ImageSummary) (string, error) {
+	path := filepath.Join(filepath.Dir(filepath.Clean(s.Dir)), archiveName(img))
+	if filepath.Clean(path) == filepath.Clean(s.Dir) {
+		// The archive on screen is read in place: writing over it would pull it from
+		// under its own summary.
+		return "", fmt.Errorf("%s is the archive on screen already", path)
+	}
+	return path, saveArchive(ctx, s, img, path)
+}
+
+// backgroundSaves runs the app's saves under ctx and lets the app, when it ends, cancel
+// the ones still running and wait for them: a save cut short removes its temporary
+// file, which it could not do once the process had exited.
+type backgroundSaves struct {
+	ctx    context.Context
+	run    saveFunc
+	mu     sync.Mutex
+	closed bool
+	wg     sync.WaitGroup
+}
+
+func (b *backgroundSaves) save(s *oci.Summary, img oci.ImageSummary) (string, error) {
+	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
+		return "", context.Canceled
+	}
+	b.wg.Add(1)
+	b.mu.Unlock()
+	defer b.wg.Done()
+	return b.run(b.ctx, s, img)
+}
+
+// stopAndWait cancels the saves with cancel and waits until they have cleaned up.
+func (b *backgroundSaves) stopAndWait(cancel context.CancelFunc) {
+	b.mu.Lock()
+	b.closed = true
+	b.mu.Unlock()
+	cancel()
+	b.wg.Wait()
+}
+
+// runApp runs the terminal app until the user quits. With save, s on the inspect screen
+// saves the platform on screen that way.
+func runApp(ctx context.Context, cfg ui.Config, save saveFunc) error {
 	if _, err := themes.ByName(cfg.Theme, true); err != nil {
 		return usageError{fmt.Errorf("--theme or PYCONTAINER_THEME: %w", err)}
 	}
 	if cfg.Host.OS == "" {
 		cfg.Host = oci.HostPlatform()
+	}
+	if save != nil {
+		saveCtx, cancel := context.WithCancel(ctx)
+		saves := &backgroundSaves{ctx: saveCtx, run: save}
+		defer saves.stopAndWait(cancel)
+		cfg.Services.Save = saves.save
 	}
 	app := ui.New(cfg)
 	p := tea.NewProgram(app, tea.WithContext(ctx))

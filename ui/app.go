@@ -45,8 +45,9 @@ type Services struct {
 	// Diagnose explains why an index lacks a requested platform (may be nil).
 	Diagnose func(ctx context.Context, ix *registry.Index, req build.RequestedPlatform) string
 	// Save writes one image of the layout as an archive docker load and podman load
-	// read, and returns the file's path (may be nil).
-	Save func(ctx context.Context, s *oci.Summary, img oci.ImageSummary) (string, error)
+	// read, and returns the file's path (may be nil). It runs until it is done or the
+	// app ends: the caller of the app cancels it then.
+	Save func(s *oci.Summary, img oci.ImageSummary) (string, error)
 }
 
 // Config sets up the app.

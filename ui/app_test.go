@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -69,7 +70,7 @@ func newTestApp(t testing.TB, start Screen, requested ...string) *App {
 			Diagnose: func(_ context.Context, _ *registry.Index, req build.RequestedPlatform) string {
 				return "  asked for  " + req.String() + ", from " + req.Source + "\n  try        --base-image python:3.11-alpine   (linux/amd64, linux/riscv64)"
 			},
-			Save: func(context.Context, *oci.Summary, oci.ImageSummary) (string, error) { return "dist/demo.tar", nil },
+			Save: func(*oci.Summary, oci.ImageSummary) (string, error) { return "dist/demo.tar", nil },
 		},
 		BaseImage: "python:3.11-slim", Requested: req, Host: mustPlatform(t, "linux/amd64"),
 		Start: start, Theme: "dark", Output: "dist/image",
@@ -110,10 +111,11 @@ func run(cmd tea.Cmd) []tea.Msg {
 		return nil
 	}
 	msg := cmd()
-	if batch, ok := msg.(tea.BatchMsg); ok {
+	// tea.Batch and tea.Sequence (whose message type is unexported) are lists of commands.
+	if v := reflect.ValueOf(msg); v.Kind() == reflect.Slice && v.Type().Elem() == reflect.TypeFor[tea.Cmd]() {
 		var out []tea.Msg
-		for _, c := range batch {
-			out = append(out, run(c)...)
+		for i := range v.Len() {
+			out = append(out, run(v.Index(i).Interface().(tea.Cmd))...)
 		}
 		return out
 	}
@@ -473,7 +475,7 @@ func TestInspectScreenSave(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			a := newTestApp(t, ScreenInspect)
 			var saved []string
-			a.cfg.Services.Save = func(_ context.Context, _ *oci.Summary, img oci.ImageSummary) (string, error) {
+			a.cfg.Services.Save = func(_ *oci.Summary, img oci.ImageSummary) (string, error) {
 				saved = append(saved, oci.PlatformString(img.Platform()))
 				return "dist/demo-linux-arm64.tar", tt.err
 			}

@@ -1,7 +1,6 @@
 package ui
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"sort"
@@ -85,8 +84,8 @@ func (in *inspectScreen) update(msg tea.Msg) tea.Cmd {
 			return tea.Batch(tea.SetClipboard(p), status("copied "+p))
 		case key.Matches(msg, in.app.keys.Save) && ok && in.app.cfg.Services.Save != nil:
 			save, summary := in.app.cfg.Services.Save, in.summary
-			return tea.Batch(status("saving "+oci.PlatformString(img.Platform())+" …"), func() tea.Msg {
-				path, err := save(context.Background(), summary, img)
+			return tea.Sequence(status("saving "+oci.PlatformString(img.Platform())+" …"), func() tea.Msg {
+				path, err := save(summary, img)
 				return savedMsg{path: path, err: err}
 			})
 		case key.Matches(msg, in.app.keys.Back):
