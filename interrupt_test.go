@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -142,11 +143,14 @@ func TestInterruptedBuildKeepsPreviousImage(t *testing.T) {
 		case err == nil:
 			outcomes["finished before the signal"]++
 			previous, newImages = now, append(newImages, now)
-		default:
-			// The signal landed after index.json was replaced, before the process ended:
-			// this must be the new image whole, the one a clean build gives (checked below).
-			outcomes["signalled after the new image was in place"]++
+		case !cmd.ProcessState.Exited():
+			// Killed after index.json was replaced, before the process ended: this must
+			// be the new image whole, the one a clean build gives (checked below).
+			outcomes["killed after the new image was in place"]++
 			previous, newImages = now, append(newImages, now)
+		default:
+			// The process saw the signal and said the build failed, yet the image changed.
+			t.Fatalf("trial %d (%v): index.json changed although the build failed (%v)\n%s", i, sig, err, stderr.String())
 		}
 		// A signal that lands before the handler is installed ends the process at once.
 		caught := cmd.ProcessState.Exited()
@@ -205,4 +209,62 @@ func TestConcurrentBuildsLock(t *testing.T) {
 		t.Fatalf("first build failed: %v", err)
 	}
 	validateLayout(t, "dist/image")
+}
+
+// TestInterruptedPush: ctrl+c while a push uploads comes after the layout was written,
+// so the message says the output holds the new image and the push should run again;
+// it never claims the previous image is unchanged.
+func TestInterruptedPush(t *testing.T) {
+	uploading := make(chan struct{}, 1)
+	var hang atomic.Bool // once the base is in place
+	reg := testbase.StartWith(t, func(h http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if hang.Load() && r.Method != http.MethodGet && r.Method != http.MethodHead && strings.Contains(r.URL.Path, "/blobs/uploads") {
+				select {
+				case uploading <- struct{}{}:
+				default:
+				}
+				<-r.Context().Done() // a registry that never finishes an upload
+				return
+			}
+			h.ServeHTTP(w, r)
+		})
+	})
+	reg.Push(t, testbase.Spec{Repo: "library/python", Tag: "3.11-slim", Platforms: testbase.PythonPlatforms[:1]})
+	hang.Store(true)
+	newSeedWorldWith(t, reg)
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(self, "build", "--platform", "linux/amd64", "--tag", reg.Host+"/me/app:1", "--push", "--progress", "plain")
+	cmd.Env = append(os.Environ(), "PYCONTAINER_TEST_AS_MAIN=1")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-uploading:
+	case <-time.After(30 * time.Second):
+		cmd.Process.Kill()
+		t.Fatalf("the push never began:\n%s", stderr.String())
+	}
+	_ = cmd.Process.Signal(syscall.SIGINT)
+	waited := make(chan error, 1)
+	go func() { waited <- cmd.Wait() }()
+	select {
+	case <-waited:
+	case <-time.After(20 * time.Second):
+		_ = cmd.Process.Signal(syscall.SIGQUIT)
+		<-waited
+		t.Fatalf("the build did not end within 20 s of ctrl+c:\n%s", stderr.String())
+	}
+	want := "Error: interrupted while pushing; dist/image holds the new image, the registry may hold part of it: run the push again"
+	if code := cmd.ProcessState.ExitCode(); code != 130 || !strings.Contains(stderr.String(), want) || strings.Contains(stderr.String(), "unchanged") {
+		t.Errorf("exit %d, want 130 and %q:\n%s", code, want, stderr.String())
+	}
+	if idx := readIndex(t, "dist/image"); len(idx.Manifests) != 1 || idx.Manifests[0].Annotations["io.containerd.image.name"] != reg.Host+"/me/app:1" {
+		t.Errorf("dist/image does not hold the new image: %+v", idx)
+	}
 }

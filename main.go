@@ -41,17 +41,24 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) (code int) {
 
 	root := newRootCommand(stdin, stdout, stderr)
 	root.SetArgs(args)
-	err := root.ExecuteContext(ctx)
+	cmd, err := root.ExecuteContextC(ctx)
 	if err == nil {
 		return 0
 	}
 	var usage usageError
+	var pushErr *build.PushError
 	switch {
 	case errors.As(err, &usage):
 		fmt.Fprintf(stderr, "Error: %v\n", err)
 		return 2
-	case ctx.Err() != nil:
+	case ctx.Err() != nil && errors.As(err, &pushErr):
+		fmt.Fprintf(stderr, "Error: interrupted while pushing; %s holds the new image, the registry may hold part of it: run the push again\n", pushErr.Output)
+		return 130
+	case ctx.Err() != nil && cmd.Name() == "build":
 		fmt.Fprintln(stderr, "Error: interrupted; the previous image in the output directory is unchanged")
+		return 130
+	case ctx.Err() != nil:
+		fmt.Fprintln(stderr, "Error: interrupted")
 		return 130
 	}
 	fmt.Fprintf(stderr, "Error: %s\n", firstLine(err.Error()))

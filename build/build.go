@@ -834,11 +834,21 @@ func (b *builder) push(ctx context.Context, target ref.Ref, manifests []descript
 	base := b.baseRef
 	res, err := client.Push(ctx, o.Output, manifests, target, &base, report)
 	if err != nil {
-		return fmt.Errorf("push %s: %w", target.CommonName(), err)
+		return &PushError{Output: o.Output, Err: fmt.Errorf("push %s: %w", target.CommonName(), err)}
 	}
 	b.sink(Pushed{Target: res.Target, Digest: res.Digest.String(), Uploaded: res.Uploaded, Skipped: res.Skipped, Mounted: res.Mounted, Bytes: res.Bytes})
 	return nil
 }
+
+// PushError is a push that failed after the layout was written: Output holds the new
+// image, the registry may hold part of it.
+type PushError struct {
+	Output string
+	Err    error
+}
+
+func (e *PushError) Error() string { return e.Err.Error() }
+func (e *PushError) Unwrap() error { return e.Err }
 
 // pushReport turns upload progress into events, coalesced like downloads.
 type pushReport struct {
