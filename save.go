@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
@@ -121,9 +122,14 @@ func chooseImage(s *oci.Summary, want *oci.Platform) (oci.ImageSummary, string, 
 		s.Dir, len(s.Images), strings.Join(have, ", "), oci.PlatformString(host))}
 }
 
-// saveArchive writes img of s as an archive at dest, replacing it only on success.
+// saveArchive writes img of s as an archive at dest, replacing it only on success and
+// keeping the mode of the file it replaces.
 func saveArchive(ctx context.Context, s *oci.Summary, img oci.ImageSummary, dest string) error {
-	return writeFileAtomic(dest, func(w io.Writer) error { return s.WriteArchive(ctx, w, img) })
+	mode := fs.FileMode(0o644)
+	if fi, err := os.Stat(dest); err == nil {
+		mode = fi.Mode().Perm()
+	}
+	return oci.WriteFileAtomic(dest, filepath.Dir(dest), mode, func(w io.Writer) error { return s.WriteArchive(ctx, w, img) })
 }
 
 // archiveName names an archive of img by its repository and platform:
@@ -134,28 +140,4 @@ func archiveName(img oci.ImageSummary) string {
 		name = path.Base(r.Repository)
 	}
 	return name + "-" + strings.ReplaceAll(oci.PlatformString(img.Platform()), "/", "-") + ".tar"
-}
-
-// writeFileAtomic writes dest through a temporary file in its directory, renamed into
-// place only when write succeeds: a failed or interrupted save leaves no partial file.
-func writeFileAtomic(dest string, write func(io.Writer) error) error {
-	f, err := os.CreateTemp(filepath.Dir(dest), "."+filepath.Base(dest)+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", dest, err)
-	}
-	defer os.Remove(f.Name()) // after a successful rename there is nothing left to remove
-	if err := write(f); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("write %s: %w", dest, err)
-	}
-	if err := os.Chmod(f.Name(), 0o644); err != nil {
-		return fmt.Errorf("write %s: %w", dest, err)
-	}
-	if err := os.Rename(f.Name(), dest); err != nil {
-		return fmt.Errorf("write %s: %w", dest, err)
-	}
-	return nil
 }

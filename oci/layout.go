@@ -244,15 +244,26 @@ func (l *Layout) CommitIndex(idx v1.Index) error {
 }
 
 func (l *Layout) writeFileAtomic(name string, data []byte) error {
-	f, err := os.CreateTemp(l.tmpDir(), name+"-")
+	return WriteFileAtomic(filepath.Join(l.dir, name), l.tmpDir(), blobMode, func(w io.Writer) error {
+		_, err := w.Write(data)
+		return err
+	})
+}
+
+// WriteFileAtomic writes path through a temporary file in tmpDir (on path's
+// filesystem), synced and renamed into place only when write succeeds, then syncs
+// path's directory: a failed or interrupted write leaves the previous file, or none.
+func WriteFileAtomic(path, tmpDir string, mode fs.FileMode, write func(io.Writer) error) error {
+	f, err := os.CreateTemp(tmpDir, "."+filepath.Base(path)+".tmp-*")
 	if err != nil {
-		return fmt.Errorf("write %s: %w", name, err)
+		return fmt.Errorf("write %s: %w", path, err)
 	}
-	defer os.Remove(f.Name())
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Chmod(blobMode)
+	defer os.Remove(f.Name()) // nothing is left to remove after the rename
+	if err := write(f); err != nil {
+		f.Close()
+		return err
 	}
+	err = f.Chmod(mode)
 	if err == nil {
 		err = f.Sync()
 	}
@@ -260,12 +271,12 @@ func (l *Layout) writeFileAtomic(name string, data []byte) error {
 		err = cerr
 	}
 	if err == nil {
-		err = os.Rename(f.Name(), filepath.Join(l.dir, name))
+		err = os.Rename(f.Name(), path)
 	}
 	if err != nil {
-		return fmt.Errorf("write %s in %s: %w", name, l.dir, err)
+		return fmt.Errorf("write %s: %w", path, err)
 	}
-	return syncDir(l.dir)
+	return syncDir(filepath.Dir(path))
 }
 
 // collectGarbage removes every blob not reachable from idx.
