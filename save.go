@@ -9,8 +9,10 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"strings"
 
+	"github.com/regclient/regclient/types/ref"
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
@@ -37,6 +39,20 @@ Every blob is checked against its digest on the way.`,
 			if len(args) == 1 {
 				dir = args[0]
 			}
+			var name *ref.Ref
+			if tag != "" {
+				r, err := registry.ParseReference(tag)
+				if err != nil {
+					return usageError{fmt.Errorf("--tag: %w", err)}
+				}
+				if r.Digest != "" {
+					return usageError{fmt.Errorf("--tag %s: a digest is not a name; give a tag such as myapp:arm64", tag)}
+				}
+				if r.Tag == "" {
+					r = r.SetTag("latest")
+				}
+				name = &r
+			}
 			var want *oci.Platform
 			if platform != "" {
 				p, err := oci.ParsePlatform(platform)
@@ -57,15 +73,8 @@ Every blob is checked against its digest on the way.`,
 			if err != nil {
 				return err
 			}
-			if tag != "" {
-				r, err := registry.ParseReference(tag)
-				if err != nil {
-					return usageError{fmt.Errorf("--tag: %w", err)}
-				}
-				if r.Tag == "" {
-					r = r.SetTag("latest")
-				}
-				img.Name, img.RefName = r.CommonName(), r.Tag
+			if name != nil {
+				img.Name, img.RefName = name.CommonName(), name.Tag
 			}
 			if toStdout {
 				if err := s.WriteArchive(cmd.Context(), stdout, img); err != nil {
@@ -93,33 +102,44 @@ Every blob is checked against its digest on the way.`,
 // image, else the one of this machine's platform. note says why when the choice was not
 // asked for and the layout had others.
 func chooseImage(s *oci.Summary, want *oci.Platform) (oci.ImageSummary, string, error) {
-	var have []string
-	for _, img := range s.Images {
-		have = append(have, oci.PlatformString(img.Platform()))
-	}
 	if len(s.Images) == 0 {
 		return oci.ImageSummary{}, "", fmt.Errorf("%s holds no image: build one with pycontainer build", s.Dir)
 	}
-	if want != nil {
-		for _, img := range s.Images {
-			if oci.SamePlatform(img.Platform(), *want) {
-				return img, "", nil
-			}
-		}
-		return oci.ImageSummary{}, "", fmt.Errorf("%s has no %s image; it has %s: pass one of them to --platform, or build %s",
-			s.Dir, oci.PlatformString(*want), strings.Join(have, ", "), oci.PlatformString(*want))
-	}
-	if len(s.Images) == 1 {
-		return s.Images[0], "", nil
-	}
-	host := oci.HostPlatform()
+	var have []string
 	for _, img := range s.Images {
-		if oci.SamePlatform(img.Platform(), host) {
-			return img, fmt.Sprintf(" (this machine's platform, of %s; --platform picks another)", strings.Join(have, ", ")), nil
+		if p := oci.PlatformString(img.Platform()); !slices.Contains(have, p) {
+			have = append(have, p)
 		}
 	}
-	return oci.ImageSummary{}, "", usageError{fmt.Errorf("%s holds %d platforms (%s) and none is this machine's (%s): choose one with --platform",
-		s.Dir, len(s.Images), strings.Join(have, ", "), oci.PlatformString(host))}
+	note := ""
+	if want == nil {
+		if len(s.Images) == 1 {
+			return s.Images[0], "", nil
+		}
+		host := oci.HostPlatform()
+		want = &host
+		note = fmt.Sprintf(" (this machine's platform, of %s; --platform picks another)", strings.Join(have, ", "))
+	}
+	var found []oci.ImageSummary
+	var names []string
+	for _, img := range s.Images {
+		if oci.SamePlatform(img.Platform(), *want) {
+			found = append(found, img)
+			names = append(names, cmp.Or(img.Name, img.RefName, img.Digest.String()))
+		}
+	}
+	switch {
+	case len(found) == 1:
+		return found[0], note, nil
+	case len(found) > 1:
+		return oci.ImageSummary{}, "", fmt.Errorf("%s holds %d %s images (%s); save takes a layout with one image per platform",
+			s.Dir, len(found), oci.PlatformString(*want), strings.Join(names, ", "))
+	case note != "":
+		return oci.ImageSummary{}, "", usageError{fmt.Errorf("%s holds %d platforms (%s) and none is this machine's (%s): choose one with --platform",
+			s.Dir, len(have), strings.Join(have, ", "), oci.PlatformString(*want))}
+	}
+	return oci.ImageSummary{}, "", fmt.Errorf("%s has no %s image; it has %s: pass one of them to --platform, or build %s",
+		s.Dir, oci.PlatformString(*want), strings.Join(have, ", "), oci.PlatformString(*want))
 }
 
 // saveArchive writes img of s as an archive at dest, replacing it only on success and

@@ -41,7 +41,8 @@ func TestSave(t *testing.T) {
 		{"a platform not built", "save --platform linux/riscv64 -o out.tar", 1, "", "",
 			"dist/image has no linux/riscv64 image; it has linux/amd64, linux/arm64: pass one of them to --platform, or build linux/riscv64"},
 		{"platform format", "save --platform arm64 -o out.tar", 2, "", "", "Platform format invalid"},
-		{"bad tag", "save --tag MyApp:x -o out.tar", 2, "", "", "--tag: "},
+		{"bad tag", "save --tag MyApp:x nowhere", 2, "", "", "--tag: "},
+		{"a digest for a tag", "save --tag myapp@sha256:" + strings.Repeat("a", 64) + " -o out.tar", 2, "", "", "a digest is not a name"},
 		{"not a layout", "save nowhere -o out.tar", 1, "", "", "nowhere does not exist: build an image with `pycontainer build`"},
 		{"two arguments", "save a b", 2, "", "", "name one layout directory"},
 	}
@@ -91,6 +92,39 @@ func TestSave(t *testing.T) {
 	}
 	if err := json.Unmarshal([]byte(stdout), &doc); code != 0 || err != nil || doc.Dir != "arm64.tar" || len(doc.Images) != 1 || doc.Images[0].Platform != "linux/arm64" {
 		t.Errorf("inspect arm64.tar: exit %d, %v\n%s%s", code, err, stdout, stderr)
+	}
+}
+
+// TestSaveRefusesTwoImagesOfAPlatform: a layout holding two images of one platform
+// (a skopeo layout of two tags) is not guessed from.
+func TestSaveRefusesTwoImagesOfAPlatform(t *testing.T) {
+	newSeedWorld(t)
+	mustBuild(t, "build --tag myapp:1 --platform linux/amd64")
+	var idx map[string]any
+	if err := json.Unmarshal(mustRead(t, "dist/image/index.json"), &idx); err != nil {
+		t.Fatal(err)
+	}
+	entries := idx["manifests"].([]any)
+	second := map[string]any{}
+	for k, v := range entries[0].(map[string]any) {
+		second[k] = v
+	}
+	second["annotations"] = map[string]string{"io.containerd.image.name": "docker.io/library/myapp:2"}
+	idx["manifests"] = append(entries, second)
+	raw, err := json.Marshal(idx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, "dist/image/index.json", string(raw))
+	cases := []string{"save --platform linux/amd64 -o out.tar"}
+	if oci.PlatformString(oci.HostPlatform()) == "linux/amd64" {
+		cases = append(cases, "save -o out.tar") // this machine's platform, by default
+	}
+	for _, args := range cases {
+		code, _, stderr := pycontainer(t, args)
+		if code != 1 || !strings.Contains(stderr, "dist/image holds 2 linux/amd64 images (docker.io/library/myapp:1, docker.io/library/myapp:2)") {
+			t.Errorf("%s: exit %d\n%s", args, code, stderr)
+		}
 	}
 }
 
