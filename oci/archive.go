@@ -33,9 +33,6 @@ type dockerManifest struct {
 func (s *Summary) WriteArchive(ctx context.Context, w io.Writer, img ImageSummary) error {
 	entry := descriptor.Descriptor{MediaType: img.Entry.MediaType, Digest: img.Entry.Digest, Size: img.Entry.Size,
 		Platform: img.IndexPlatform, Annotations: map[string]string{}}
-	if entry.MediaType == "" {
-		entry.MediaType = mediatype.OCI1Manifest
-	}
 	if entry.Platform == nil {
 		p := img.Platform()
 		entry.Platform = &p

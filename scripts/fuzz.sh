@@ -31,6 +31,7 @@ done >"$LOGS/targets"
 deadline_race() { # log dir name
 	grep -q '^    context deadline exceeded$' "$1" &&
 		! grep -q -E 'Failing input written to|panic:|fuzzing process hung|--- FAIL: .*/' "$1" &&
+		git rev-parse --is-inside-work-tree >/dev/null 2>&1 &&
 		[ -z "$(git status --porcelain --untracked-files=all -- "$2/testdata/fuzz/$3")" ]
 }
 
