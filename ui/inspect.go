@@ -1,6 +1,7 @@
 package ui
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"sort"
@@ -174,7 +175,7 @@ func (in *inspectScreen) details(img oci.ImageSummary, width int) string {
 		}
 	}
 	lines = append(lines, "")
-	field("name", orDash(img.Name))
+	field("name", orDash(cmp.Or(img.Name, img.RefName)))
 	digest := img.Digest.String()
 	if len(digest) > width-13 {
 		digest = short(digest) + "…  (c copies it)"
