@@ -44,17 +44,8 @@ func readArchive(t *testing.T, data []byte) fstest.MapFS {
 // same) and a docker manifest.json naming the same blobs, every blob under its digest.
 func TestWriteArchive(t *testing.T) {
 	arm64 := Platform{OS: "linux", Architecture: "arm64"}
-	dir := layoutWith(t, arm64, arm64, map[string][]byte{"app/main.py": []byte("print('hi')\n")})
-	nameImage(t, dir, "myapp:arm64", "docker.io/library/myapp:arm64")
-	s, err := Inspect(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out bytes.Buffer
-	if err := s.WriteArchive(context.Background(), &out, s.Images[0]); err != nil {
-		t.Fatal(err)
-	}
-	files := readArchive(t, out.Bytes())
+	s, archive := archiveOf(t, arm64, "myapp:arm64", "docker.io/library/myapp:arm64")
+	files := readArchive(t, archive)
 
 	for name, f := range files {
 		if encoded, ok := strings.CutPrefix(name, "blobs/sha256/"); ok {
@@ -92,7 +83,7 @@ func TestWriteArchive(t *testing.T) {
 	}
 
 	var again bytes.Buffer
-	if err := s.WriteArchive(context.Background(), &again, s.Images[0]); err != nil || !bytes.Equal(again.Bytes(), out.Bytes()) {
+	if err := s.WriteArchive(context.Background(), &again, s.Images[0]); err != nil || !bytes.Equal(again.Bytes(), archive) {
 		t.Errorf("a second archive of the same image differs (err %v)", err)
 	}
 }
@@ -130,6 +121,23 @@ func TestWriteArchiveRefusesDamagedBlobs(t *testing.T) {
 			}
 		})
 	}
+}
+
+// archiveOf builds a one-image layout of platform p, named as a build names it, and
+// returns its summary and the archive WriteArchive writes of it.
+func archiveOf(t *testing.T, p Platform, refName, name string) (*Summary, []byte) {
+	t.Helper()
+	dir := layoutWith(t, p, p, map[string][]byte{"app/main.py": []byte("print('hi')\n")})
+	nameImage(t, dir, refName, name)
+	s, err := Inspect(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	if err := s.WriteArchive(context.Background(), &out, s.Images[0]); err != nil {
+		t.Fatal(err)
+	}
+	return s, out.Bytes()
 }
 
 // nameImage gives the layout's one image the names a build gives it.

@@ -21,18 +21,9 @@ import (
 // image it holds, checks and all.
 func TestInspectPathReadsArchives(t *testing.T) {
 	arm := Platform{OS: "linux", Architecture: "arm", Variant: "v7"}
-	dir := layoutWith(t, arm, arm, map[string][]byte{"app/main.py": []byte("print('hi')\n")})
-	nameImage(t, dir, "1.0", "docker.io/library/myapp:1.0")
-	s, err := Inspect(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var buf bytes.Buffer
-	if err := s.WriteArchive(context.Background(), &buf, s.Images[0]); err != nil {
-		t.Fatal(err)
-	}
+	s, data := archiveOf(t, arm, "1.0", "docker.io/library/myapp:1.0")
 	archive := filepath.Join(t.TempDir(), "myapp.tar")
-	if err := os.WriteFile(archive, buf.Bytes(), 0o644); err != nil {
+	if err := os.WriteFile(archive, data, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	got, err := InspectPath(archive)
