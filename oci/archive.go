@@ -129,8 +129,7 @@ func (s *Summary) copyBlob(ctx context.Context, tw *tar.Writer, d descriptor.Des
 		return fmt.Errorf("write archive: %w", err)
 	}
 	verifier := d.Digest.Verifier()
-	buf := make([]byte, 1<<20)
-	if _, err := io.CopyBuffer(io.MultiWriter(tw, verifier), ctxReader{ctx: ctx, r: f}, buf); err != nil {
+	if _, err := io.CopyBuffer(io.MultiWriter(tw, verifier), ctxReader{ctx: ctx, r: f}, CopyBuffer(size)); err != nil {
 		return fmt.Errorf("write archive: blob %s: %w", d.Digest, err)
 	}
 	if !verifier.Verified() {

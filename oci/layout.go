@@ -204,13 +204,20 @@ func (l *Layout) CopyBlob(ctx context.Context, want descriptor.Descriptor, r io.
 		return descriptor.Descriptor{}, err
 	}
 	defer bw.Abort()
-	// Large blobs (a cached layer copied across filesystems) go through 1 MiB at a time,
-	// not io.Copy's 32 KiB: a read and a write syscall per chunk.
-	buf := make([]byte, min(max(want.Size, 32<<10), 1<<20))
-	if _, err := io.CopyBuffer(bw, ctxReader{ctx, r}, buf); err != nil {
+	if _, err := io.CopyBuffer(bw, ctxReader{ctx, r}, CopyBuffer(want.Size)); err != nil {
 		return descriptor.Descriptor{}, fmt.Errorf("write blob %s: %w", want.Digest, err)
 	}
 	return bw.Commit(want)
+}
+
+// CopyBuffer is the buffer to copy a blob of size bytes through: up to 1 MiB, not
+// io.Copy's 32 KiB, which costs a read and a write syscall per 32 KiB of a large layer;
+// no larger than the blob (a size not known yet counts as large).
+func CopyBuffer(size int64) []byte {
+	if size <= 0 {
+		size = 1 << 20
+	}
+	return make([]byte, min(max(size, 32<<10), 1<<20))
 }
 
 // PutJSON marshals v, stores it as a blob and returns its descriptor.

@@ -11,6 +11,8 @@ import (
 	"github.com/regclient/regclient/types/descriptor"
 	"github.com/regclient/regclient/types/errs"
 	"github.com/regclient/regclient/types/ref"
+
+	"github.com/pycontainer/pycontainer/oci"
 )
 
 // errDigest marks bytes that did not match their digest; such a transfer is retried.
@@ -67,7 +69,6 @@ func (c *Client) FetchBlob(ctx context.Context, r ref.Ref, d descriptor.Descript
 		var got int64
 		rdr, err := c.rc.BlobGet(actx, r, d)
 		if err == nil {
-			// A large buffer: io.Copy's 32 KiB means a read and a write syscall per 32 KiB.
 			_, err = io.CopyBuffer(w, io.TeeReader(rdr, progressWriter(func(n int64) {
 				got += n
 				onRead(n)
@@ -75,7 +76,7 @@ func (c *Client) FetchBlob(ctx context.Context, r ref.Ref, d descriptor.Descript
 				case alive <- struct{}{}:
 				default:
 				}
-			})), make([]byte, copyBufferSize))
+			})), oci.CopyBuffer(d.Size))
 			// Close checks the digest of what was read.
 			if cerr := rdr.Close(); err == nil {
 				err = cerr
@@ -100,9 +101,6 @@ func (c *Client) FetchBlob(ctx context.Context, r ref.Ref, d descriptor.Descript
 	}
 	return nil
 }
-
-// copyBufferSize is the buffer a blob download is copied through.
-const copyBufferSize = 1 << 20
 
 type progressWriter func(n int64)
 
