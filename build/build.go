@@ -182,7 +182,7 @@ func Run(ctx context.Context, o *Options, sink Sink) error {
 	added := map[string][]builtLayer{}
 	for _, t := range targets {
 		p := t.req.String()
-		added[p] = append(depLayers[p], app)
+		added[p] = append(slices.Clone(depLayers[p]), app) // never into depLayers' arrays
 	}
 
 	results := make([]descriptor.Descriptor, len(targets))
