@@ -2,12 +2,16 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
+	"fmt"
+	"maps"
 	"math/rand/v2"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -15,6 +19,7 @@ import (
 	"time"
 
 	digest "github.com/opencontainers/go-digest"
+	"golang.org/x/sys/unix"
 
 	"github.com/pycontainer/pycontainer/internal/testbase"
 )
@@ -97,124 +102,160 @@ func validateLayout(t *testing.T, dir string) {
 	}
 }
 
-// TestInterruptedBuildKeepsPreviousImage kills builds at random points (SIGKILL and
-// SIGINT) and checks the layout is always either the previous image or the new one.
-func TestInterruptedBuildKeepsPreviousImage(t *testing.T) {
-	if testing.Short() {
-		t.Skip("kills real processes; skipped with -short")
-	}
+// interruptedBuilds kills builds at random points, with SIGKILL and with SIGINT, each
+// from an empty cache so a signal lands while layers download as often as while the
+// layout is written. After each: the layout is the previous image or the new one whole
+// (valid, skopeo reads it), the cache holds no corrupt blob, and the next build, from
+// the cache the interrupted one left, succeeds.
+func interruptedBuilds(t *testing.T) []reliabilityRow {
 	reg := testbase.StartWith(t, slowBlobs)
 	reg.Push(t, testbase.Spec{Repo: "library/python", Tag: "3.11-slim", Platforms: testbase.PythonPlatforms, PaddingBytes: 2 << 20})
 	newSeedWorldWith(t, reg)
-	mustBuild(t, "build --tag demo:1 --platform linux/amd64 --base-image python:3.11-slim")
-	previous, _ := os.ReadFile("dist/image/index.json")
-	if err := os.WriteFile("app.py", []byte("print('v2')\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-
+	caches := t.TempDir() // outside the project, whose files go into the image
+	mustBuild(t, "build --tag demo:1 --platform linux/amd64")
 	self, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
 	}
-	const trials = 20
+	// The history records the command line, so the interrupted builds and the ones
+	// after them run the same one.
+	const build = "build --tag demo:2 --platform linux/arm64,linux/arm/v7 --progress plain"
+	buildCmd := func(cache string) *exec.Cmd {
+		cmd := exec.Command(self, strings.Fields(build)...)
+		cmd.Env = append(os.Environ(), "PYCONTAINER_TEST_AS_MAIN=1", "PYCONTAINER_CACHE="+cache)
+		return cmd
+	}
+	// Signals land uniformly over 1.2 times what a whole build takes, so most land
+	// mid-build and a few after it.
+	start := time.Now()
+	if out, err := buildCmd(filepath.Join(caches, "timing")).CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	window := time.Since(start) * 6 / 5
+
+	const trialsPerSignal = 12
 	rng := rand.New(rand.NewPCG(1, 2))
-	outcomes := map[string]int{}
-	var newImages [][]byte // index.json as each trial that replaced it left it
-	for i := range trials {
-		cmd := exec.Command(self, "build", "--tag", "demo:2", "--platform", "linux/arm64,linux/arm/v7", "--progress", "plain")
-		cmd.Env = append(os.Environ(), "PYCONTAINER_TEST_AS_MAIN=1")
-		var stderr bytes.Buffer
-		cmd.Stderr = &stderr
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
+	var rows []reliabilityRow
+	trial := 0
+	for _, sig := range []syscall.Signal{syscall.SIGKILL, syscall.SIGINT} {
+		outcomes := map[string]int{}
+		corrupt := 0
+		for range trialsPerSignal {
+			trial++
+			writeFile(t, "app.py", fmt.Sprintf("print('version %d')\n", trial)) // so each build makes a new image
+			previous, _ := os.ReadFile("dist/image/index.json")
+			cache := filepath.Join(caches, fmt.Sprint(trial))
+			cmd := buildCmd(cache)
+			var stderr bytes.Buffer
+			cmd.Stderr = &stderr
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(time.Duration(rng.Int64N(int64(window))))
+			_ = cmd.Process.Signal(sig)
+			err := cmd.Wait()
+			validateLayout(t, "dist/image")
+			left, _ := os.ReadFile("dist/image/index.json")
+			if sig == syscall.SIGINT && cmd.ProcessState.ExitCode() == 130 {
+				if !strings.Contains(stderr.String(), "interrupted") {
+					t.Errorf("trial %d: SIGINT did not say it was interrupted:\n%s", trial, stderr.String())
+				}
+				if _, err := os.Stat("dist/image/.pycontainer-tmp"); err == nil {
+					t.Errorf("trial %d: temporary files left after a clean interrupt", trial)
+				}
+			}
+
+			// The next build, from what the interrupted one left in its cache.
+			t.Setenv("PYCONTAINER_CACHE", cache)
+			mustBuild(t, build)
+			validateLayout(t, "dist/image")
+			corrupt += corruptBlobs(t, cache, "dist/image")
+			clean, _ := os.ReadFile("dist/image/index.json")
+			switch {
+			case bytes.Equal(left, previous):
+				outcomes["previous image"]++
+			case !bytes.Equal(left, clean):
+				t.Errorf("trial %d (%v): the interrupted build left index.json\n%s\nwhere a clean build writes\n%s", trial, sig, left, clean)
+			case err == nil:
+				outcomes["finished before the signal"]++
+			case !cmd.ProcessState.Exited():
+				// Killed after index.json was replaced, before the process ended.
+				outcomes["the new image, whole"]++
+			default:
+				t.Errorf("trial %d (%v): index.json changed although the build said it failed (%v)\n%s", trial, sig, err, stderr.String())
+			}
 		}
-		sig := syscall.SIGKILL
-		if i%2 == 1 {
-			sig = syscall.SIGINT
+		if outcomes["previous image"] == 0 {
+			t.Errorf("%v: no trial interrupted a build mid-way; nothing was tested", sig)
 		}
-		time.Sleep(time.Duration(rng.IntN(1500)) * time.Millisecond)
-		_ = cmd.Process.Signal(sig)
-		err := cmd.Wait()
-		validateLayout(t, "dist/image")
-		now, _ := os.ReadFile("dist/image/index.json")
-		switch {
-		case bytes.Equal(now, previous):
-			outcomes["previous image"]++
-		case err == nil:
-			outcomes["finished before the signal"]++
-			previous, newImages = now, append(newImages, now)
-		case !cmd.ProcessState.Exited():
-			// Killed after index.json was replaced, before the process ended: this must
-			// be the new image whole, the one a clean build gives (checked below).
-			outcomes["killed after the new image was in place"]++
-			previous, newImages = now, append(newImages, now)
-		default:
-			// The process saw the signal and said the build failed, yet the image changed.
-			t.Fatalf("trial %d (%v): index.json changed although the build failed (%v)\n%s", i, sig, err, stderr.String())
-		}
-		// A signal that lands before the handler is installed ends the process at once.
-		caught := cmd.ProcessState.Exited()
-		if sig == syscall.SIGINT && err != nil && caught && !strings.Contains(stderr.String(), "interrupted") {
-			t.Errorf("trial %d: SIGINT did not say it was interrupted:\n%s", i, stderr.String())
-		}
-		if _, err := os.Stat("dist/image/.pycontainer-tmp"); err == nil && sig == syscall.SIGINT && cmd.ProcessState.ExitCode() == 130 {
-			t.Errorf("trial %d: temporary files left after a clean interrupt", i)
-		}
+		rows = append(rows, reliabilityRow{What: unix.SignalName(sig) + " at a random point of a build (empty cache, two platforms)", Mode: "interruption",
+			Trials: trialsPerSignal, Outcome: describeOutcomes(outcomes) + "; valid every time (skopeo); each next build from the left cache built", Corrupt: corrupt})
 	}
-	t.Logf("outcomes of %d trials: %v", trials, outcomes)
-	if outcomes["previous image"] == 0 {
-		t.Errorf("no trial interrupted a build mid-way; the test is not testing anything")
-	}
-	mustBuild(t, "build --tag demo:2 --platform linux/arm64,linux/arm/v7")
-	validateLayout(t, "dist/image")
-	if idx := readIndex(t, "dist/image"); len(idx.Manifests) != 2 {
-		t.Errorf("the build after the interruptions has %d manifests, want 2", len(idx.Manifests))
-	}
-	final, _ := os.ReadFile("dist/image/index.json")
-	for _, idx := range newImages {
-		if !bytes.Equal(idx, final) {
-			t.Errorf("an interrupted trial left index.json\n%s\nwhere a clean build writes\n%s", idx, final)
-		}
-	}
+	return rows
 }
 
-// TestConcurrentBuildsLock checks a second build into the same layout fails clearly
-// while the first holds it.
-func TestConcurrentBuildsLock(t *testing.T) {
+// describeOutcomes lists counted outcomes, most frequent first.
+func describeOutcomes(outcomes map[string]int) string {
+	keys := slices.SortedFunc(maps.Keys(outcomes), func(a, b string) int { return cmp.Or(outcomes[b]-outcomes[a], strings.Compare(a, b)) })
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = fmt.Sprintf("%s %d", k, outcomes[k])
+	}
+	return strings.Join(parts, ", ")
+}
+
+// concurrentBuilds starts a second build into a layout while a first one writes it:
+// the second fails at once, saying why; the first finishes and the layout is valid.
+func concurrentBuilds(t *testing.T) []reliabilityRow {
 	reg := testbase.StartWith(t, slowBlobs)
 	reg.Push(t, testbase.Spec{Repo: "library/python", Tag: "3.11-slim", Platforms: testbase.PythonPlatforms, PaddingBytes: 2 << 20})
 	newSeedWorldWith(t, reg)
-	self, _ := os.Executable()
-	cmd := exec.Command(self, "build", "--platform", "linux/amd64")
-	cmd.Env = append(os.Environ(), "PYCONTAINER_TEST_AS_MAIN=1")
-	if err := cmd.Start(); err != nil {
+	caches := t.TempDir()
+	self, err := os.Executable()
+	if err != nil {
 		t.Fatal(err)
 	}
-	defer cmd.Wait()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		if _, err := os.Stat("dist/image/.pycontainer-tmp"); err == nil {
-			break
+	const trials = 3
+	for i := range trials {
+		// An empty cache and output each time, so the first build downloads while it
+		// holds the layout.
+		out := filepath.Join("dist", fmt.Sprint(i))
+		cmd := exec.Command(self, "build", "--platform", "linux/amd64", "--output", out)
+		cmd.Env = append(os.Environ(), "PYCONTAINER_TEST_AS_MAIN=1", "PYCONTAINER_CACHE="+filepath.Join(caches, fmt.Sprint(i)))
+		var firstErr bytes.Buffer
+		cmd.Stderr = &firstErr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
 		}
-		if time.Now().After(deadline) {
-			t.Fatal("first build never opened the layout")
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			if _, err := os.Stat(filepath.Join(out, ".pycontainer-tmp")); err == nil {
+				break
+			}
+			if time.Now().After(deadline) {
+				cmd.Process.Kill()
+				t.Fatal("the first build never opened the layout")
+			}
+			time.Sleep(10 * time.Millisecond)
 		}
-		time.Sleep(10 * time.Millisecond)
+		start := time.Now()
+		code, _, stderr := pycontainer(t, "build --platform linux/amd64 --output "+out)
+		if took := time.Since(start); code != 1 || !strings.Contains(lastLine(stderr), "another pycontainer build is writing this layout") || took > 5*time.Second {
+			t.Errorf("trial %d: the second build: exit %d after %s\n%s", i, code, took, stderr)
+		}
+		if err := cmd.Wait(); err != nil {
+			t.Fatalf("trial %d: the first build failed: %v\n%s", i, err, firstErr.String())
+		}
+		validateLayout(t, out)
 	}
-	code, _, stderr := pycontainer(t, "build --platform linux/amd64")
-	if code == 0 || !strings.Contains(stderr, "another pycontainer build is writing this layout") {
-		t.Errorf("second build: exit %d\n%s", code, stderr)
-	}
-	if err := cmd.Wait(); err != nil {
-		t.Fatalf("first build failed: %v", err)
-	}
-	validateLayout(t, "dist/image")
+	return []reliabilityRow{{What: "two builds into one layout at once", Mode: "concurrency", Trials: trials,
+		Outcome: "the second refused at once: \"another pycontainer build is writing this layout\"; the first built, valid"}}
 }
 
-// TestInterruptedPush: ctrl+c while a push uploads comes after the layout was written,
-// so the message says the output holds the new image and the push should run again;
-// it never claims the previous image is unchanged.
-func TestInterruptedPush(t *testing.T) {
+// interruptedPush: ctrl+c while a push uploads comes after the layout was written, so
+// the message says the output holds the new image and the push should run again; it
+// never claims the previous image is unchanged.
+func interruptedPush(t *testing.T) []reliabilityRow {
 	uploading := make(chan struct{}, 1)
 	var hang atomic.Bool // once the base is in place
 	reg := testbase.StartWith(t, func(h http.Handler) http.Handler {
@@ -267,4 +308,7 @@ func TestInterruptedPush(t *testing.T) {
 	if idx := readIndex(t, "dist/image"); len(idx.Manifests) != 1 || idx.Manifests[0].Annotations["io.containerd.image.name"] != reg.Host+"/me/app:1" {
 		t.Errorf("dist/image does not hold the new image: %+v", idx)
 	}
+	validateLayout(t, "dist/image")
+	return []reliabilityRow{{What: "SIGINT while --push uploads to a registry that never answers", Mode: "interruption", Trials: 1,
+		Outcome: "exit 130 within 20 s: \"dist/image holds the new image, the registry may hold part of it: run the push again\""}}
 }

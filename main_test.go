@@ -49,8 +49,14 @@ func newSeedWorldWith(t *testing.T, reg *testbase.Registry) *seedWorld {
 // pycontainer runs a command line as the binary would and returns its exit code and output.
 func pycontainer(t *testing.T, cmdline string) (int, string, string) {
 	t.Helper()
+	return pycontainerWithInput(t, cmdline, "")
+}
+
+// pycontainerWithInput is pycontainer reading stdin from a string.
+func pycontainerWithInput(t *testing.T, cmdline, stdin string) (int, string, string) {
+	t.Helper()
 	var stdout, stderr bytes.Buffer
-	code := run(strings.Fields(cmdline), strings.NewReader(""), &stdout, &stderr)
+	code := run(strings.Fields(cmdline), strings.NewReader(stdin), &stdout, &stderr)
 	return code, stdout.String(), stderr.String()
 }
 

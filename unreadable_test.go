@@ -10,10 +10,10 @@ import (
 	"testing"
 )
 
-// TestUnreadableContext: a file or directory of the project that the user cannot read is
+// unreadableContext: a file or directory of the project that the user cannot read is
 // a one-line error naming it and what to do, and the previous image stays. Permissions
 // bind only a user who is not root, so as root the build runs as nobody.
-func TestUnreadableContext(t *testing.T) {
+func unreadableContext(t *testing.T) []reliabilityRow {
 	newSeedWorld(t)
 	mustBuild(t, "build --platform linux/amd64")
 	before, err := os.ReadFile(filepath.Join("dist", "image", "index.json"))
@@ -28,6 +28,7 @@ func TestUnreadableContext(t *testing.T) {
 		{"file", "private.py", false, "app/private.py cannot be read"},
 		{"directory", "locked", true, "locked/ cannot be read"},
 	}
+	var rows []reliabilityRow
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			if tt.dir {
@@ -56,7 +57,10 @@ func TestUnreadableContext(t *testing.T) {
 				t.Errorf("the previous image changed: %v", err)
 			}
 		})
+		rows = append(rows, reliabilityRow{What: "an unreadable " + tt.name + " in the project (build run as nobody)", Mode: "hostile input", Trials: 1,
+			Outcome: "one-line error naming it, the cause and the fix (.dockerignore); the previous image unchanged"})
 	}
+	return rows
 }
 
 // buildAsUnprivileged runs this test binary as pycontainer in the current directory: as
