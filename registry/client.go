@@ -192,6 +192,9 @@ func describeError(r ref.Ref, err error, credSource, mirror string) error {
 	case errors.Is(err, errs.ErrSizeLimitExceeded):
 		// regclient's message repeats the reference; the sentence alone says it.
 		return fmt.Errorf("%s: the registry sent a manifest over 8 MB (an image's manifest is a few KB); refusing it: %w", name, errs.ErrSizeLimitExceeded)
+	case errors.Is(err, errs.ErrDigestMismatch):
+		// regclient's message repeats the digest asked for, which name already holds.
+		return fmt.Errorf("%s: the registry answered with other bytes than that digest names (a broken registry, cache or proxy); refusing them: %w", name, errs.ErrDigestMismatch)
 	}
 	return fmt.Errorf("%s: %w", name, err)
 }

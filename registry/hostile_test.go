@@ -12,6 +12,7 @@ import (
 	"github.com/regclient/regclient/types/ref"
 
 	"github.com/pycontainer/pycontainer/internal/demo"
+	"github.com/pycontainer/pycontainer/oci"
 )
 
 // TestHostileRegistry serves what no real registry should, from memory (the demo
@@ -45,10 +46,23 @@ func TestHostileRegistry(t *testing.T) {
 	put("many-layers", mediatype.OCI1Manifest, map[string]any{"schemaVersion": 2, "mediaType": mediatype.OCI1Manifest, "config": cfg, "layers": many[:1001]})
 	put("100k-layers", mediatype.OCI1Manifest, map[string]any{"schemaVersion": 2, "mediaType": mediatype.OCI1Manifest, "config": cfg, "layers": many})
 	put("bad-config", mediatype.OCI1Manifest, map[string]any{"schemaVersion": 2, "mediaType": mediatype.OCI1Manifest, "config": notJSON, "layers": []descriptor.Descriptor{}})
-	// An index whose only entry is an index (itself, as far as a client can tell).
-	self := put("self", mediatype.OCI1ManifestList, map[string]any{"schemaVersion": 2, "mediaType": mediatype.OCI1ManifestList, "manifests": []any{}})
-	put("loop", mediatype.OCI1ManifestList, map[string]any{"schemaVersion": 2, "mediaType": mediatype.OCI1ManifestList,
-		"manifests": []any{map[string]any{"mediaType": mediatype.OCI1ManifestList, "digest": self.Digest, "size": self.Size, "platform": map[string]string{"os": "linux", "architecture": "amd64"}}}})
+	// Nested indexes are followed, as OCI allows, within bounds.
+	amd64 := map[string]string{"os": "linux", "architecture": "amd64"}
+	entry := func(d descriptor.Descriptor) map[string]any {
+		return map[string]any{"mediaType": d.MediaType, "digest": d.Digest, "size": d.Size, "platform": amd64}
+	}
+	index := func(tag string, d descriptor.Descriptor) descriptor.Descriptor {
+		return put(tag, mediatype.OCI1ManifestList, map[string]any{"schemaVersion": 2, "mediaType": mediatype.OCI1ManifestList, "manifests": []any{entry(d)}})
+	}
+	img := put("image", mediatype.OCI1Manifest, map[string]any{"schemaVersion": 2, "mediaType": mediatype.OCI1Manifest, "config": cfg, "layers": []descriptor.Descriptor{}})
+	index("nested", index("nested-inner", img))
+	deep := img
+	for i := range maxNesting + 2 { // the top one and maxNesting+1 below it
+		deep = index(fmt.Sprintf("deep%d", i), deep)
+	}
+	mislabelled := img
+	mislabelled.MediaType = mediatype.OCI1ManifestList
+	index("mislabelled", mislabelled)
 
 	c := New(Options{Registries: []string{reg.Host}})
 	image := func(tag string) error {
@@ -68,17 +82,27 @@ func TestHostileRegistry(t *testing.T) {
 		return nil
 	}
 	for tag, want := range map[string]string{
-		"huge-layer":  "refusing layers over 64 GiB",
-		"many-layers": "lists 1001 layers; more than 1000",
-		"bad-config":  "is not valid JSON",
-		"100k-layers": "manifest over 8 MB",
+		"huge-layer":                        "refusing layers over 64 GiB",
+		"many-layers":                       "lists 1001 layers; more than 1000",
+		"bad-config":                        "is not valid JSON",
+		"100k-layers":                       "manifest over 8 MB",
+		fmt.Sprintf("deep%d", maxNesting+1): "nests indexes more than 4 deep",
+		"mislabelled":                       "is listed as an index but is a " + mediatype.OCI1Manifest,
 	} {
 		err := image(tag)
 		if err == nil || !strings.Contains(err.Error(), want) || strings.Count(err.Error(), "\n") > 0 {
 			t.Errorf("%s: err = %v, want one line with %q", tag, err, want)
 		}
 	}
-	if err := image("loop"); err != nil {
-		t.Errorf("an index naming an index: %v (it should read as an index with no images)", err)
+	// Nested once, and as deep as allowed: the image, for the platform its index gives.
+	for _, tag := range []string{"nested", fmt.Sprintf("deep%d", maxNesting)} {
+		r, _ := ref.New(reg.Host + "/hostile/img:" + tag)
+		ix, err := c.Index(ctx, r)
+		if err != nil {
+			t.Fatalf("%s: %v", tag, err)
+		}
+		if e, ok := ix.Find(oci.Platform{OS: "linux", Architecture: "amd64"}); !ok || e.Descriptor.Digest != img.Digest || len(ix.Entries) != 1 {
+			t.Errorf("%s: entries %+v, want its one image for linux/amd64", tag, ix.Entries)
+		}
 	}
 }

@@ -88,22 +88,9 @@ func (c *Client) Index(ctx context.Context, r ref.Ref) (*Index, error) {
 	ix := &Index{Ref: r, Digest: m.GetDescriptor().Digest, MediaType: manifest.GetMediaType(m)}
 	switch mm := m.(type) {
 	case manifest.Indexer:
-		descs, err := mm.GetManifestList()
-		if err != nil {
-			return nil, fmt.Errorf("read index of %s: %w", r.CommonName(), err)
-		}
-		if len(descs) > maxEntries {
-			return nil, fmt.Errorf("the index of %s lists %d manifests; more than %d is not a real image index", r.CommonName(), len(descs), maxEntries)
-		}
-		for _, d := range descs {
-			e := Entry{Descriptor: d}
-			if d.Platform != nil {
-				e.Platform = oci.NormalizePlatform(*d.Platform)
-			}
-			e.Attestation = d.Platform == nil || oci.IsAttestation(d.Platform) ||
-				d.Annotations["vnd.docker.reference.type"] != "" ||
-				!isImageManifest(d.MediaType)
-			ix.Entries = append(ix.Entries, e)
+		w := indexWalk{c: c, r: r, seen: map[digest.Digest]bool{ix.Digest: true}}
+		if ix.Entries, err = w.entries(ctx, mm, 0); err != nil {
+			return nil, err
 		}
 	case manifest.Imager:
 		ix.Single = true
@@ -116,6 +103,67 @@ func (c *Client) Index(ctx context.Context, r ref.Ref) (*Index, error) {
 		return nil, fmt.Errorf("%s is a %s, not an image or an index", r.CommonName(), ix.MediaType)
 	}
 	return ix, nil
+}
+
+// indexWalk lists the manifests of an index. OCI lets an index list indexes; their
+// entries stand in their place. Every index is fetched by digest and checked against it,
+// so a registry cannot answer a nested index with an outer one and make the walk loop;
+// seen skips an index listed twice, and maxNesting and maxNestedIndexes bound the rest.
+type indexWalk struct {
+	c      *Client
+	r      ref.Ref
+	seen   map[digest.Digest]bool
+	listed int // entries of every index so far
+}
+
+const (
+	maxNesting       = 4
+	maxNestedIndexes = 64
+)
+
+func (w *indexWalk) entries(ctx context.Context, m manifest.Indexer, depth int) ([]Entry, error) {
+	descs, err := m.GetManifestList()
+	if err != nil {
+		return nil, fmt.Errorf("read index of %s: %w", w.r.CommonName(), err)
+	}
+	if w.listed += len(descs); w.listed > maxEntries {
+		return nil, fmt.Errorf("the index of %s lists %d manifests; more than %d is not a real image index", w.r.CommonName(), w.listed, maxEntries)
+	}
+	var out []Entry
+	for _, d := range descs {
+		if !isIndexManifest(d.MediaType) {
+			e := Entry{Descriptor: d}
+			if d.Platform != nil {
+				e.Platform = oci.NormalizePlatform(*d.Platform)
+			}
+			e.Attestation = d.Platform == nil || oci.IsAttestation(d.Platform) ||
+				d.Annotations["vnd.docker.reference.type"] != "" ||
+				!isImageManifest(d.MediaType)
+			out = append(out, e)
+			continue
+		}
+		if w.seen[d.Digest] {
+			continue
+		}
+		w.seen[d.Digest] = true
+		if depth+1 > maxNesting || len(w.seen) > maxNestedIndexes+1 {
+			return nil, fmt.Errorf("the index of %s nests indexes more than %d deep or lists more than %d of them; refusing it", w.r.CommonName(), maxNesting, maxNestedIndexes)
+		}
+		nm, err := w.c.manifest(ctx, w.r, d.Digest)
+		if err != nil {
+			return nil, err
+		}
+		nested, ok := nm.(manifest.Indexer)
+		if !ok {
+			return nil, fmt.Errorf("%s: %s is listed as an index but is a %s", w.r.CommonName(), d.Digest, manifest.GetMediaType(nm))
+		}
+		sub, err := w.entries(ctx, nested, depth+1)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, sub...)
+	}
+	return out, nil
 }
 
 // Details reads every image manifest of the index, a few at a time, to fill in each
@@ -150,6 +198,10 @@ func (c *Client) Details(ctx context.Context, ix *Index) error {
 		})
 	}
 	return g.Wait()
+}
+
+func isIndexManifest(mt string) bool {
+	return mt == mediatype.OCI1ManifestList || mt == mediatype.Docker2ManifestList
 }
 
 func isImageManifest(mt string) bool {
