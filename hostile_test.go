@@ -135,46 +135,79 @@ func layerEntries(t *testing.T, dir string) []map[string]string {
 	return layers
 }
 
-// fullDisk builds into a tiny tmpfs, fills it, and builds again: a clear error, and the
-// previous image still valid. It needs root (to mount) and skips without it.
+// fullDisk fills a tiny tmpfs under the output, then under the cache, and builds: a
+// one-line error, the previous image intact, no corrupt blob kept, and once there is
+// room again the next build succeeds. It needs root (to mount) and skips without it.
 func fullDisk(t *testing.T) []reliabilityRow {
 	newSeedWorld(t)
-	mnt := filepath.Join(t.TempDir(), "small")
-	if err := os.MkdirAll(mnt, 0o755); err != nil {
-		t.Fatal(err)
+	mount := func(name string) string {
+		mnt := filepath.Join(t.TempDir(), name)
+		if err := os.MkdirAll(mnt, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := syscall.Mount("tmpfs", mnt, "tmpfs", 0, "size=2M"); err != nil {
+			t.Skipf("cannot mount a small tmpfs (needs root): %v", err)
+		}
+		t.Cleanup(func() { syscall.Unmount(mnt, 0) })
+		return mnt
 	}
-	if err := syscall.Mount("tmpfs", mnt, "tmpfs", 0, "size=2M"); err != nil {
-		t.Skipf("cannot mount a small tmpfs (needs root): %v", err)
-	}
-	defer syscall.Unmount(mnt, 0)
-	out := filepath.Join(mnt, "image")
-	mustBuild(t, "build --platform linux/amd64 --output "+out)
-	before, _ := os.ReadFile(filepath.Join(out, "index.json"))
-
-	// Fill what is left, then change the app so the next build must write new blobs.
-	filler, err := os.Create(filepath.Join(mnt, "filler"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	chunk := make([]byte, 64<<10)
-	for {
-		if _, err := filler.Write(chunk); err != nil {
-			break
+	fill := func(dir string) string {
+		name := filepath.Join(dir, "filler")
+		filler, err := os.Create(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer filler.Close()
+		chunk := make([]byte, 64<<10)
+		for {
+			if _, err := filler.Write(chunk); err != nil {
+				return name
+			}
 		}
 	}
-	filler.Close()
-	writeFile(t, "app.py", "print('a change that needs a new layer')\n"+strings.Repeat("# pad\n", 5000))
-	code, _, stderr := pycontainer(t, "build --platform linux/amd64 --progress json --output "+out)
-	if code != 1 || !strings.Contains(stderr, "no space left on device") || strings.Count(strings.TrimSpace(stderr), "\n") != 0 {
-		t.Errorf("build on a full disk: exit %d\n%s", code, stderr)
+	failsClearly := func(what, cmdline, advice string) string {
+		t.Helper()
+		code, _, stderr := pycontainer(t, cmdline)
+		if code != 1 || !strings.Contains(stderr, "no space left on device") || !strings.Contains(stderr, advice) || strings.Count(strings.TrimSpace(stderr), "\n") != 0 {
+			t.Errorf("%s: exit %d\n%s", what, code, stderr)
+		}
+		return strings.TrimPrefix(strings.TrimSpace(stderr), "Error: ")
 	}
+
+	// The output's disk: the previous image must survive.
+	out := filepath.Join(mount("output"), "image")
+	mustBuild(t, "build --platform linux/amd64 --output "+out)
+	before, _ := os.ReadFile(filepath.Join(out, "index.json"))
+	filler := fill(filepath.Dir(out))
+	writeFile(t, "app.py", "print('a change that needs a new layer')\n"+strings.Repeat("# pad\n", 5000))
+	outErr := failsClearly("the output's disk full", "build --platform linux/amd64 --progress json --output "+out,
+		"the disk holding "+out+" is full (the previous image there is unchanged): free space or build into another --output")
 	after, _ := os.ReadFile(filepath.Join(out, "index.json"))
-	if string(before) != string(after) {
+	if !bytes.Equal(before, after) {
 		t.Error("the failed build replaced index.json")
 	}
 	validateLayout(t, out)
-	return []reliabilityRow{{What: "a full disk (a 2 MB tmpfs, filled) under the output", Mode: "hostile input", Trials: 1,
-		Outcome: "one-line error \"no space left on device\"; the previous image intact and valid"}}
+	outCorrupt := corruptBlobs(t, out)
+	os.Remove(filler)
+	mustBuild(t, "build --platform linux/amd64 --output "+out)
+	validateLayout(t, out)
+
+	// The cache's disk: nothing half-written may stay in it as a blob.
+	cache := mount("cache")
+	t.Setenv("PYCONTAINER_CACHE", cache)
+	filler = fill(cache)
+	cacheErr := failsClearly("the cache's disk full", "build --platform linux/amd64,linux/arm64 --progress json --output dist/cache-full",
+		"the disk holding the cache "+cache+" is full: free space, run `pycontainer cache prune`, or set PYCONTAINER_CACHE")
+	cacheCorrupt := corruptBlobs(t, cache)
+	os.Remove(filler)
+	mustBuild(t, "build --platform linux/amd64,linux/arm64 --output dist/cache-full")
+	validateLayout(t, "dist/cache-full")
+	return []reliabilityRow{
+		{What: "a full disk (a 2 MB tmpfs, filled) under the output", Mode: "hostile input", Trials: 1, Corrupt: outCorrupt,
+			Outcome: "one-line error (" + strings.ReplaceAll(outErr, filepath.Dir(out), "TMPFS") + "); the previous image intact and valid; once there is room the next build succeeds"},
+		{What: "a full disk (a 2 MB tmpfs, filled) under the cache", Mode: "hostile input", Trials: 1, Corrupt: cacheCorrupt,
+			Outcome: "one-line error (" + strings.ReplaceAll(cacheErr, cache, "TMPFS") + "); no partial blob kept; once there is room the next build succeeds"},
+	}
 }
 
 func syscallMkfifo(path string) error { return syscall.Mkfifo(path, 0o644) }

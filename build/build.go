@@ -72,6 +72,10 @@ const progressInterval = 100 * time.Millisecond
 
 // Run builds the image described by o, reporting progress to sink.
 func Run(ctx context.Context, o *Options, sink Sink) error {
+	return explainDiskFull(run(ctx, o, sink), o)
+}
+
+func run(ctx context.Context, o *Options, sink Sink) error {
 	start := time.Now()
 	if sink == nil {
 		sink = func(Event) {}
