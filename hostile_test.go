@@ -32,6 +32,10 @@ func hostileContext(t *testing.T) []reliabilityRow {
 	secrets := map[string]string{
 		".env": "API_TOKEN=tok-123-secret", ".env.production": "DB_PASSWORD=hunter2", "id_rsa": "-----BEGIN OPENSSH PRIVATE KEY-----",
 		".npmrc": "//registry.npmjs.org/:_authToken=npm_secret", ".pypirc": "[pypi]\npassword = pypi-secret", ".aws/credentials": "aws_secret_access_key = x",
+		".git/config":      "[remote \"origin\"]\n\turl = https://x-access-token:ghp_gitconfig_secret@github.com/me/app.git",
+		".git-credentials": "https://me:gitcred-secret@github.com", ".netrc": "machine pypi.org login me password netrc-secret",
+		".ssh/id_ed25519":     "-----BEGIN OPENSSH PRIVATE KEY----- ed25519-secret",
+		".docker/config.json": `{"auths":{"ghcr.io":{"auth":"ZG9ja2VyLXNlY3JldA=="}}}`,
 	}
 	for name, body := range secrets {
 		os.MkdirAll(filepath.Dir(name), 0o755)
@@ -72,7 +76,7 @@ func hostileContext(t *testing.T) []reliabilityRow {
 			leaked++
 		}
 	}
-	rows = append(rows, reliabilityRow{What: ".env, .env.*, id_rsa, .npmrc, .pypirc, .aws/ in the context", Mode: "hostile input", Trials: 1,
+	rows = append(rows, reliabilityRow{What: ".env, .env.*, .git (a token in a remote's URL), .git-credentials, .netrc, id_rsa, .ssh/, .npmrc, .pypirc, .aws/, .docker/config.json in the context", Mode: "hostile input", Trials: 1,
 		Outcome: "left out of the image and named in the output; contents never printed (--verbose)", Leak: leaked})
 	if target := layer["app/shadow-link"]; target != "/etc/shadow" {
 		t.Errorf("symlink out of the context: %q, want it stored as a link", target)

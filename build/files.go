@@ -18,7 +18,7 @@ import (
 // builtinExcludes never belong in an image unless a .dockerignore re-includes them with
 // "!": version control, caches, build output and secrets.
 var builtinExcludes = []string{
-	".git", ".hg", ".svn",
+	".hg", ".svn",
 	"**/__pycache__", "**/*.pyc", "**/*.pyo",
 	".venv", "venv", ".tox", ".nox", ".pytest_cache", ".mypy_cache", ".ruff_cache",
 	"dist", "build", "**/*.egg-info",
@@ -28,8 +28,9 @@ var builtinExcludes = []string{
 
 // secretPatterns are left out by default like builtinExcludes, and named in the build
 // output, so a user sees what did not go in; a "!" line in .dockerignore re-includes one.
+// .git is one: its config can hold a token in a remote's URL.
 var secretPatterns = []string{
-	"**/.env", "**/.env.*",
+	".git", "**/.env", "**/.env.*",
 	"**/.ssh", "**/id_rsa", "**/id_dsa", "**/id_ecdsa", "**/id_ed25519", "**/*.ppk",
 	"**/.npmrc", "**/.pypirc", "**/.netrc", "**/.git-credentials", "**/.aws", "**/.docker/config.json",
 }

@@ -238,6 +238,7 @@ func sampleBuild(t *testing.T, a *App) {
 	d3 := digest.FromString("arm").String()
 	a.build.id = 1
 	buildEvents(t, a,
+		build.PlanReady{Excluded: []string{".env (it may hold secrets; add !.env to .dockerignore to include it)", "venv/ (a virtualenv: its binaries are built for this host, not the image; use --include-deps)"}},
 		build.LayerStarted{Kind: build.LayerApp},
 		build.PlatformStarted{Platform: "linux/amd64", Layers: 3, Size: 50_000_000},
 		build.PlatformStarted{Platform: "linux/arm64", Layers: 3, Size: 48_000_000},
@@ -266,7 +267,8 @@ func TestBuildScreen(t *testing.T) {
 	}
 	send(a, press("down"), press("right"))
 	text := screenText(a)
-	for _, want := range []string{"Building 2 platforms", "linux/amd64", "writing", "failed", "503", "fetched once, by linux/amd64"} {
+	for _, want := range []string{"Building 2 platforms", "linux/amd64", "writing", "failed", "503", "fetched once, by linux/amd64",
+		"left out (secrets, virtualenvs, special files): .env, venv/"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("build screen lacks %q:\n%s", want, text)
 		}

@@ -95,6 +95,7 @@ type buildScreen struct {
 	running   bool
 	result    error
 	warnings  []string
+	excluded  []string // what the build left out of the app layer, and why
 	startedAt time.Time
 	elapsed   time.Duration
 	now       func() time.Time
@@ -124,7 +125,7 @@ func (b *buildScreen) reset() {
 		b.rows = append(b.rows, &buildRow{platform: p.String(), state: stateWaiting, layers: map[int]*layerRow{}, expanded: old[p.String()]})
 	}
 	b.cursor = min(b.cursor, max(len(b.rows)-1, 0))
-	b.result, b.warnings = nil, nil
+	b.result, b.warnings, b.excluded = nil, nil, nil
 }
 
 // run starts the build in the background; its events come back as messages carrying
@@ -315,6 +316,8 @@ func (b *buildScreen) apply(ev build.Event) {
 		}
 	case build.Warning:
 		b.warnings = append(b.warnings, e.Message)
+	case build.PlanReady:
+		b.excluded = e.Excluded
 	}
 }
 
@@ -387,6 +390,14 @@ func (b *buildScreen) view(width, height int) string {
 		if r.expanded {
 			lines = append(lines, b.layerLines(r, width)...)
 		}
+	}
+	if len(b.excluded) > 0 {
+		// The names only; the plain output says why each one.
+		names := make([]string, len(b.excluded))
+		for i, x := range b.excluded {
+			names[i], _, _ = strings.Cut(x, " (")
+		}
+		lines = append(lines, "", s.Muted.Render(truncate("left out (secrets, virtualenvs, special files): "+strings.Join(names, ", "), width)))
 	}
 	if len(b.warnings) > 0 {
 		lines = append(lines, "")
