@@ -186,6 +186,9 @@ func (a *App) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		if f, ok := msg.(buildFinishedMsg); ok && f.id == a.build.id && f.err == nil {
 			a.screen = ScreenInspect
 			cmd = tea.Batch(cmd, a.inspect.load())
+			if left := a.build.leftOut(); left != "" {
+				cmd = tea.Batch(cmd, status(left)) // the build screen that said it is gone
+			}
 		}
 		return a, cmd
 	case inspectLoadedMsg, savedMsg:

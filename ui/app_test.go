@@ -304,6 +304,20 @@ func TestBuildScreen(t *testing.T) {
 	}
 }
 
+// TestLeftOutStaysInSight: a successful build moves on to the inspect screen at once,
+// so what it left out of the image is said there too.
+func TestLeftOutStaysInSight(t *testing.T) {
+	a := newTestApp(t, ScreenBuild, "linux/amd64")
+	a.build.id = 1
+	buildEvents(t, a, build.PlanReady{Excluded: []string{".env (it may hold secrets; add !.env to .dockerignore to include it)", ".git (it may hold secrets; add !.git to .dockerignore to include it)"}})
+	for _, m := range send(a, buildFinishedMsg{id: 1}) {
+		send(a, m)
+	}
+	if text := screenText(a); a.screen != ScreenInspect || !strings.Contains(text, "left out (secrets, virtualenvs, special files): .env, .git") {
+		t.Errorf("screen %v:\n%s", a.screen, text)
+	}
+}
+
 func TestBuildScreenCancel(t *testing.T) {
 	a := newTestApp(t, ScreenBuild, "linux/amd64")
 	started := make(chan struct{})

@@ -321,6 +321,19 @@ func (b *buildScreen) apply(ev build.Event) {
 	}
 }
 
+// leftOut names what the build left out of the app layer; the plain output says why
+// each one.
+func (b *buildScreen) leftOut() string {
+	if len(b.excluded) == 0 {
+		return ""
+	}
+	names := make([]string, len(b.excluded))
+	for i, x := range b.excluded {
+		names[i], _, _ = strings.Cut(x, " (")
+	}
+	return "left out (secrets, virtualenvs, special files): " + strings.Join(names, ", ")
+}
+
 func (b *buildScreen) view(width, height int) string {
 	s := b.app.styles
 	var lines []string
@@ -391,13 +404,8 @@ func (b *buildScreen) view(width, height int) string {
 			lines = append(lines, b.layerLines(r, width)...)
 		}
 	}
-	if len(b.excluded) > 0 {
-		// The names only; the plain output says why each one.
-		names := make([]string, len(b.excluded))
-		for i, x := range b.excluded {
-			names[i], _, _ = strings.Cut(x, " (")
-		}
-		lines = append(lines, "", s.Muted.Render(truncate("left out (secrets, virtualenvs, special files): "+strings.Join(names, ", "), width)))
+	if left := b.leftOut(); left != "" {
+		lines = append(lines, "", s.Muted.Render(truncate(left, width)))
 	}
 	if len(b.warnings) > 0 {
 		lines = append(lines, "")
