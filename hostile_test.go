@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"syscall"
@@ -139,6 +140,10 @@ func layerEntries(t *testing.T, dir string) []map[string]string {
 	return layers
 }
 
+// tempName is a temporary file's random suffix, left out of the report so it reads the
+// same each run.
+var tempName = regexp.MustCompile(`blob-[0-9]+`)
+
 // fullDisk fills a tiny tmpfs under the output, then under the cache, and builds: a
 // one-line error, the previous image intact, no corrupt blob kept, and once there is
 // room again the next build succeeds. It needs root (to mount) and skips without it.
@@ -208,9 +213,9 @@ func fullDisk(t *testing.T) []reliabilityRow {
 	validateLayout(t, "dist/cache-full")
 	return []reliabilityRow{
 		{What: "a full disk (a 2 MB tmpfs, filled) under the output", Mode: "hostile input", Trials: 1, Corrupt: outCorrupt,
-			Outcome: "one-line error (" + strings.ReplaceAll(outErr, filepath.Dir(out), "TMPFS") + "); the previous image intact and valid; once there is room the next build succeeds"},
+			Outcome: "one-line error (" + tempName.ReplaceAllString(strings.ReplaceAll(outErr, filepath.Dir(out), "TMPFS"), "blob-N") + "); the previous image intact and valid; once there is room the next build succeeds"},
 		{What: "a full disk (a 2 MB tmpfs, filled) under the cache", Mode: "hostile input", Trials: 1, Corrupt: cacheCorrupt,
-			Outcome: "one-line error (" + strings.ReplaceAll(cacheErr, cache, "TMPFS") + "); no partial blob kept; once there is room the next build succeeds"},
+			Outcome: "one-line error (" + tempName.ReplaceAllString(strings.ReplaceAll(cacheErr, cache, "TMPFS"), "blob-N") + "); no partial blob kept; once there is room the next build succeeds"},
 	}
 }
 
