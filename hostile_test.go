@@ -31,11 +31,16 @@ import (
 func hostileContext(t *testing.T) []reliabilityRow {
 	newSeedWorld(t)
 	secrets := map[string]string{
-		".env": "API_TOKEN=tok-123-secret", ".env.production": "DB_PASSWORD=hunter2", "id_rsa": "-----BEGIN OPENSSH PRIVATE KEY-----",
-		".npmrc": "//registry.npmjs.org/:_authToken=npm_secret", ".pypirc": "[pypi]\npassword = pypi-secret", ".aws/credentials": "aws_secret_access_key = x",
-		".git/config":      "[remote \"origin\"]\n\turl = https://x-access-token:ghp_gitconfig_secret@github.com/me/app.git",
-		".git-credentials": "https://me:gitcred-secret@github.com", ".netrc": "machine pypi.org login me password netrc-secret",
+		".env":                "API_TOKEN=tok-123-secret",
+		".env.production":     "DB_PASSWORD=hunter2",
+		".git/config":         "[remote \"origin\"]\n\turl = https://x-access-token:ghp_gitconfig_secret@github.com/me/app.git",
+		".git-credentials":    "https://me:gitcred-secret@github.com",
+		".netrc":              "machine pypi.org login me password netrc-secret",
+		"id_rsa":              "-----BEGIN OPENSSH PRIVATE KEY----- rsa-secret",
 		".ssh/id_ed25519":     "-----BEGIN OPENSSH PRIVATE KEY----- ed25519-secret",
+		".npmrc":              "//registry.npmjs.org/:_authToken=npm_secret",
+		".pypirc":             "[pypi]\npassword = pypi-secret",
+		".aws/credentials":    "aws_secret_access_key = aws-secret",
 		".docker/config.json": `{"auths":{"ghcr.io":{"auth":"ZG9ja2VyLXNlY3JldA=="}}}`,
 	}
 	for name, body := range secrets {
@@ -45,7 +50,7 @@ func hostileContext(t *testing.T) []reliabilityRow {
 	if err := os.Symlink("/etc/shadow", "shadow-link"); err != nil {
 		t.Fatal(err)
 	}
-	if err := syscallMkfifo("pipe"); err != nil {
+	if err := unix.Mkfifo("pipe", 0o644); err != nil {
 		t.Fatal(err)
 	}
 	// A character device like /dev/zero: reading it would never end. Only root may make one.
@@ -218,8 +223,6 @@ func fullDisk(t *testing.T) []reliabilityRow {
 			Outcome: "one-line error (" + tempName.ReplaceAllString(strings.ReplaceAll(cacheErr, cache, "TMPFS"), "blob-N") + "); no partial blob kept; once there is room the next build succeeds"},
 	}
 }
-
-func syscallMkfifo(path string) error { return syscall.Mkfifo(path, 0o644) }
 
 // hostileWheels installs, with --include-deps, wheels from strangers: entries that
 // climb out of the install directory, names a layer cannot hold, a path that is both

@@ -13,6 +13,7 @@ import (
 
 	"github.com/regclient/regclient"
 	"github.com/regclient/regclient/config"
+	"github.com/regclient/regclient/types/errs"
 	"github.com/regclient/regclient/types/ref"
 )
 
@@ -78,7 +79,10 @@ func Login(ctx context.Context, registry, user, pass string, insecure bool, gete
 		return "", fmt.Errorf("registry %q is not a host[:port]: %w", registry, err)
 	}
 	if _, err := rc.Ping(ctx, r); err != nil {
-		return "", DescribeError(r, err)
+		if errors.Is(err, errs.ErrHTTPUnauthorized) || isForbidden(err) {
+			return "", fmt.Errorf("login to %s failed: it refused the password or token of user %s (401/403); nothing was stored: %w", registry, user, errs.ErrHTTPUnauthorized)
+		}
+		return "", fmt.Errorf("login to %s failed: %w", registry, DescribeError(r, err))
 	}
 	return storeCredential(registry, user, pass, getenv)
 }

@@ -173,7 +173,14 @@ func describeError(r ref.Ref, err error, credSource, mirror string) error {
 		if credSource == "" {
 			tried = "credentials tried: docker config, if any"
 		}
-		return fmt.Errorf("registry %s refused access to %s (401/403; %s): log in with `pycontainer login %s` or check the repository name: %w", r.Registry, name, tried, r.Registry, errs.ErrHTTPUnauthorized)
+		fix := "log in with `pycontainer login " + r.Registry + "`"
+		switch {
+		case strings.HasPrefix(credSource, "REGISTRY_USERNAME"):
+			fix = "fix REGISTRY_USERNAME/REGISTRY_PASSWORD (they come before any login)"
+		case strings.HasPrefix(credSource, "GITHUB_TOKEN"):
+			fix = "give GITHUB_TOKEN the packages permission"
+		}
+		return fmt.Errorf("registry %s refused access to %s (401/403; %s): %s or check the repository name: %w", r.Registry, name, tried, fix, errs.ErrHTTPUnauthorized)
 	case errors.Is(err, errs.ErrNotFound):
 		return fmt.Errorf("image %s not found: check the repository and tag exist on %s: %w", name, r.Registry, err)
 	case errors.As(err, &opErr), errors.As(err, &dnsErr), errors.Is(err, syscall.ECONNREFUSED):
