@@ -1,7 +1,6 @@
 package main
 
 import (
-	"cmp"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -107,7 +106,7 @@ func printSummary(w io.Writer, s *oci.Summary) {
 		for _, p := range img.Problems {
 			fmt.Fprintf(w, "  problem:    %s\n", p)
 		}
-		fmt.Fprintf(w, "  name:       %s\n", cmp.Or(img.Name, img.RefName))
+		fmt.Fprintf(w, "  name:       %s\n", img.DisplayName())
 		fmt.Fprintf(w, "  config:     architecture=%s os=%s variant=%s\n", c.Architecture, c.OS, c.Variant)
 		if c.Created != nil {
 			fmt.Fprintf(w, "  created:    %s\n", c.Created.UTC().Format(time.RFC3339))
@@ -154,6 +153,7 @@ type imageJSON struct {
 	Digest        string            `json:"digest"`
 	RefName       string            `json:"ref_name,omitempty"`
 	Name          string            `json:"name,omitempty"`
+	Also          []string          `json:"also,omitempty"`
 	Architecture  string            `json:"architecture"`
 	OS            string            `json:"os"`
 	Variant       string            `json:"variant,omitempty"`
@@ -193,7 +193,7 @@ func writeInspectJSON(w io.Writer, s *oci.Summary, findings []oci.Finding, verif
 	for _, img := range s.Images {
 		c := img.Config
 		j := imageJSON{
-			Platform: oci.PlatformString(img.Platform()), Digest: img.Digest.String(), RefName: img.RefName, Name: img.Name,
+			Platform: oci.PlatformString(img.Platform()), Digest: img.Digest.String(), RefName: img.RefName, Name: img.Name, Also: img.Also,
 			Architecture: c.Architecture, OS: c.OS, Variant: c.Variant, Created: c.Created,
 			Entrypoint: c.Config.Entrypoint, Cmd: c.Config.Cmd, Workdir: c.Config.WorkingDir, User: c.Config.User,
 			Env: c.Config.Env, Labels: c.Config.Labels, Layers: []layerJSON{}, History: []historyJSON{}, Problems: img.Problems,

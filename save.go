@@ -74,7 +74,7 @@ Every blob is checked against its digest on the way.`,
 				return err
 			}
 			if name != nil {
-				img.Name, img.RefName = name.CommonName(), name.Tag
+				img = img.Renamed(name.CommonName(), name.Tag)
 			}
 			if toStdout {
 				if err := s.WriteArchive(cmd.Context(), stdout, img); err != nil {

@@ -7,9 +7,11 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -100,22 +102,16 @@ func TestSave(t *testing.T) {
 func TestSaveRefusesTwoImagesOfAPlatform(t *testing.T) {
 	newSeedWorld(t)
 	mustBuild(t, "build --tag myapp:1 --platform linux/amd64")
-	var idx map[string]any
-	if err := json.Unmarshal(mustRead(t, "dist/image/index.json"), &idx); err != nil {
-		t.Fatal(err)
-	}
-	entries := idx["manifests"].([]any)
-	second := map[string]any{}
-	for k, v := range entries[0].(map[string]any) {
-		second[k] = v
-	}
-	second["annotations"] = map[string]string{"io.containerd.image.name": "docker.io/library/myapp:2"}
-	idx["manifests"] = append(entries, second)
-	raw, err := json.Marshal(idx)
+	writeFile(t, "app.py", "print('another image')\n")
+	mustBuild(t, "build --tag myapp:2 --platform linux/amd64 --output dist/other")
+	blobs, err := filepath.Glob("dist/other/blobs/sha256/*")
 	if err != nil {
 		t.Fatal(err)
 	}
-	writeFile(t, "dist/image/index.json", string(raw))
+	for _, b := range blobs {
+		writeFile(t, filepath.Join("dist/image/blobs/sha256", filepath.Base(b)), string(mustRead(t, b)))
+	}
+	addIndexEntries(t, "dist/image", readIndexEntries(t, "dist/other")...)
 	cases := []string{"save --platform linux/amd64 -o out.tar"}
 	if oci.PlatformString(oci.HostPlatform()) == "linux/amd64" {
 		cases = append(cases, "save -o out.tar") // this machine's platform, by default
@@ -126,6 +122,83 @@ func TestSaveRefusesTwoImagesOfAPlatform(t *testing.T) {
 			t.Errorf("%s: exit %d\n%s", args, code, stderr)
 		}
 	}
+}
+
+// TestSaveOneImageOfTwoNames: a layout that names one image twice (two tags of it) holds
+// one image, shown with both names and saved with both for docker load.
+func TestSaveOneImageOfTwoNames(t *testing.T) {
+	newSeedWorld(t)
+	mustBuild(t, "build --tag myapp:1 --platform linux/amd64")
+	entries := readIndexEntries(t, "dist/image")
+	second := maps.Clone(entries[0])
+	second["annotations"] = map[string]string{"org.opencontainers.image.ref.name": "2", "io.containerd.image.name": "docker.io/library/myapp:2"}
+	addIndexEntries(t, "dist/image", second)
+
+	if _, stdout, _ := pycontainer(t, "inspect"); !strings.Contains(stdout, "name:       docker.io/library/myapp:1 (also docker.io/library/myapp:2)") {
+		t.Errorf("inspect:\n%s", stdout)
+	}
+	mustBuild(t, "save --platform linux/amd64 -o out.tar")
+	var manifests []struct{ RepoTags []string }
+	if err := json.Unmarshal(tarMember(t, "out.tar", "manifest.json"), &manifests); err != nil {
+		t.Fatal(err)
+	}
+	if len(manifests) != 1 || !slices.Equal(manifests[0].RepoTags, []string{"docker.io/library/myapp:1", "docker.io/library/myapp:2"}) {
+		t.Errorf("manifest.json %+v, want one image tagged myapp:1 and myapp:2", manifests)
+	}
+	// --tag names the saved image once, whatever the layout calls it.
+	mustBuild(t, "save --platform linux/amd64 --tag other:3 -o out.tar")
+	if err := json.Unmarshal(tarMember(t, "out.tar", "manifest.json"), &manifests); err != nil {
+		t.Fatal(err)
+	}
+	if len(manifests) != 1 || !slices.Equal(manifests[0].RepoTags, []string{"docker.io/library/other:3"}) {
+		t.Errorf("manifest.json with --tag: %+v", manifests)
+	}
+}
+
+// tarMember is the content of member name of the tar at path.
+func tarMember(t *testing.T, path, name string) []byte {
+	t.Helper()
+	tr := tar.NewReader(bytes.NewReader(mustRead(t, path)))
+	for {
+		hdr, err := tr.Next()
+		if err != nil {
+			t.Fatalf("%s has no %s: %v", path, name, err)
+		}
+		if hdr.Name == name {
+			b, err := io.ReadAll(tr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return b
+		}
+	}
+}
+
+// readIndexEntries is the manifests of a layout's index.json, as JSON objects.
+func readIndexEntries(t *testing.T, dir string) []map[string]any {
+	t.Helper()
+	var idx struct{ Manifests []map[string]any }
+	if err := json.Unmarshal(mustRead(t, filepath.Join(dir, "index.json")), &idx); err != nil {
+		t.Fatal(err)
+	}
+	return idx.Manifests
+}
+
+// addIndexEntries appends entries to a layout's index.json, by hand as another tool would.
+func addIndexEntries(t *testing.T, dir string, entries ...map[string]any) {
+	t.Helper()
+	var idx map[string]any
+	if err := json.Unmarshal(mustRead(t, filepath.Join(dir, "index.json")), &idx); err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		idx["manifests"] = append(idx["manifests"].([]any), e)
+	}
+	raw, err := json.Marshal(idx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, filepath.Join(dir, "index.json"), string(raw))
 }
 
 // TestSaveKeepsThePreviousFile: a save that fails (a layer damaged in the layout)

@@ -55,6 +55,7 @@ func (s *Summary) WriteArchive(ctx context.Context, w io.Writer, img ImageSummar
 	if img.Name != "" {
 		dm.RepoTags = []string{img.Name}
 	}
+	dm.RepoTags = append(dm.RepoTags, img.alsoFull...)
 	for _, l := range img.Layers {
 		name, err := blobName(l.Digest)
 		if err != nil {

@@ -123,8 +123,10 @@ func TestInspectNestedIndexes(t *testing.T) {
 		t.Fatal(err)
 	}
 	nested.Annotations = map[string]string{"org.opencontainers.image.ref.name": "3.11-slim"}
+	alias := nested // the same index under another tag, as skopeo writes a second copy
+	alias.Annotations = map[string]string{"org.opencontainers.image.ref.name": "3.11"}
 	// Written by hand: the layout's own commit would refuse an index naming a missing blob.
-	raw, err = json.Marshal(v1.Index{Versioned: v1.IndexSchemaVersion, Manifests: []descriptor.Descriptor{nested}})
+	raw, err = json.Marshal(v1.Index{Versioned: v1.IndexSchemaVersion, Manifests: []descriptor.Descriptor{nested, alias}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -139,7 +141,7 @@ func TestInspectNestedIndexes(t *testing.T) {
 	if len(s.Images) != 1 || s.Attestations != 1 || len(s.Absent) != 1 || s.Absent[0].Platform.Architecture != "arm64" {
 		t.Fatalf("%d images, %d attestations, absent %v; want 1, 1 and the arm64 image", len(s.Images), s.Attestations, s.Absent)
 	}
-	if img := s.Images[0]; img.RefName != "3.11-slim" || len(img.Problems) != 0 {
-		t.Errorf("image ref name %q (problems %v), want the nested index's tag 3.11-slim", img.RefName, img.Problems)
+	if img := s.Images[0]; img.RefName != "3.11-slim" || len(img.Problems) != 0 || img.DisplayName() != "3.11-slim (also 3.11)" {
+		t.Errorf("image %q (problems %v), want the nested index's tags 3.11-slim and 3.11", img.DisplayName(), img.Problems)
 	}
 }

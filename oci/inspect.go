@@ -1,6 +1,7 @@
 package oci
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -8,6 +9,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 
 	digest "github.com/opencontainers/go-digest"
 	"github.com/regclient/regclient/types/descriptor"
@@ -31,6 +34,41 @@ type ImageSummary struct {
 	Annotations   map[string]string // of the manifest
 	// Problems are inconsistencies: an index platform that differs from the config's.
 	Problems []string
+	// Also are the layout's other names for this same manifest (another tag of it).
+	Also     []string
+	alsoFull []string // those of Also that are full references, for docker's RepoTags
+}
+
+// addName records a further index entry naming this image.
+func (s *ImageSummary) addName(annotations map[string]string) {
+	full, ref := annotations["io.containerd.image.name"], annotations["org.opencontainers.image.ref.name"]
+	name := cmp.Or(full, ref)
+	switch {
+	case name == "" || name == cmp.Or(s.Name, s.RefName) || slices.Contains(s.Also, name):
+	case s.Name == "" && s.RefName == "":
+		s.Name, s.RefName = full, ref
+	default:
+		s.Also = append(s.Also, name)
+		if full != "" {
+			s.alsoFull = append(s.alsoFull, full)
+		}
+	}
+}
+
+// DisplayName is the image's name, and its other names if the layout gives it several;
+// "" when it has none.
+func (s ImageSummary) DisplayName() string {
+	name := cmp.Or(s.Name, s.RefName)
+	if len(s.Also) > 0 {
+		name += " (also " + strings.Join(s.Also, ", ") + ")"
+	}
+	return name
+}
+
+// Renamed is the image under one name only, as `save --tag` writes it.
+func (s ImageSummary) Renamed(full, ref string) ImageSummary {
+	s.Name, s.RefName, s.Also, s.alsoFull = full, ref, nil, nil
+	return s
 }
 
 // Platform is the image's platform as its config states it.
@@ -58,7 +96,10 @@ type Summary struct {
 	Absent []descriptor.Descriptor
 
 	fsys fs.FS
-	seen map[digest.Digest]bool // indexes already walked: a layout may name one many times
+	// A layout may name an index or an image many times (a tag each); each is read once
+	// and the further names go to its images' Also.
+	indexImages map[digest.Digest][]int // nested index -> its images in Images
+	imageAt     map[string]int          // image manifest and the platform its entry states -> its place in Images
 }
 
 // maxImages bounds how many image entries Inspect reads, whatever the index claims.
@@ -79,7 +120,7 @@ func InspectFS(fsys fs.FS, dir string) (*Summary, error) {
 		}
 		return nil, fmt.Errorf("read %s: %w", filepath.Join(dir, indexFile), err)
 	}
-	s := &Summary{Dir: dir, fsys: fsys, seen: map[digest.Digest]bool{}}
+	s := &Summary{Dir: dir, fsys: fsys, indexImages: map[digest.Digest][]int{}, imageAt: map[string]int{}}
 	if err := s.walk(idx.Manifests, 0); err != nil {
 		return nil, err
 	}
@@ -96,21 +137,38 @@ func (s *Summary) walk(descs []descriptor.Descriptor, depth int) error {
 		}
 		switch d.MediaType {
 		case mediatype.OCI1ManifestList, mediatype.Docker2ManifestList:
-			if s.seen[d.Digest] {
+			if images, ok := s.indexImages[d.Digest]; ok {
+				for _, i := range images {
+					s.Images[i].addName(d.Annotations)
+				}
 				continue
 			}
-			s.seen[d.Digest] = true
+			s.indexImages[d.Digest] = nil
 			var child v1.Index
 			if err := readBlobJSON(s.fsys, d.Digest, &child); err != nil {
 				return fmt.Errorf("read index %s: %w", d.Digest, err)
 			}
 			inheritNames(child.Manifests, d.Annotations)
+			first := len(s.Images)
 			if err := s.walk(child.Manifests, depth+1); err != nil {
 				return err
+			}
+			for i := first; i < len(s.Images); i++ {
+				s.indexImages[d.Digest] = append(s.indexImages[d.Digest], i)
 			}
 		case mediatype.OCI1Manifest, mediatype.Docker2Manifest:
 			if IsAttestation(d.Platform) || d.Annotations["vnd.docker.reference.type"] != "" {
 				s.Attestations++
+				continue
+			}
+			// Another name of an image already read; an entry stating another platform
+			// for it stays apart, for its mismatch to be reported.
+			key := d.Digest.String()
+			if d.Platform != nil {
+				key += " " + PlatformString(NormalizePlatform(*d.Platform))
+			}
+			if i, ok := s.imageAt[key]; ok {
+				s.Images[i].addName(d.Annotations)
 				continue
 			}
 			if len(s.Images) >= maxImages {
@@ -126,6 +184,7 @@ func (s *Summary) walk(descs []descriptor.Descriptor, depth int) error {
 			if err != nil {
 				return err
 			}
+			s.imageAt[key] = len(s.Images)
 			s.Images = append(s.Images, img)
 		}
 	}

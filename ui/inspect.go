@@ -1,7 +1,6 @@
 package ui
 
 import (
-	"cmp"
 	"encoding/json"
 	"fmt"
 	"sort"
@@ -175,7 +174,7 @@ func (in *inspectScreen) details(img oci.ImageSummary, width int) string {
 		}
 	}
 	lines = append(lines, "")
-	field("name", orDash(cmp.Or(img.Name, img.RefName)))
+	field("name", orDash(img.DisplayName()))
 	digest := img.Digest.String()
 	if len(digest) > width-13 {
 		digest = short(digest) + "…  (c copies it)"
