@@ -79,7 +79,7 @@ func credentialsNeverPrinted(t *testing.T) []reliabilityRow {
 		fails   string // the error it must end with, if it fails
 	}{
 		{"login with the wrong password", nil, wrong + "\n", "login " + reg.Host + " -u " + user + " --password-stdin",
-			"Error: login to " + reg.Host + " failed: it refused the password or token of user ci-bot (401/403); nothing was stored: unauthorized"},
+			"Error: login to " + reg.Host + " failed: it refused the password or token of user ci-bot (401); nothing was stored: unauthorized"},
 		{"login", nil, password + "\n", "login " + reg.Host + " -u " + user + " --password-stdin", ""},
 		{"build from a private base (docker config)", nil, "", "build --verbose --progress plain --platform linux/amd64,linux/arm64" + base, ""},
 		{"platforms of a private image", nil, "", "platforms " + reg.Host + "/private/python:3.11-slim", ""},

@@ -152,7 +152,7 @@ func interruptedBuilds(t *testing.T) []reliabilityRow {
 			writeFile(t, "app.py", fmt.Sprintf("print('version %d')\n", trial)) // so each build makes a new image
 			previous, _ := os.ReadFile("dist/image/index.json")
 			cache := filepath.Join(caches, fmt.Sprint(trial))
-			build := builds[trial%2] // the layout holds the other set's image
+			build := builds[(trial+1)%2] // the layout holds the other set's image: the timing ran builds[1] last
 			cmd := buildCmd(build, cache)
 			stderr := &lineWatcher{marker: ": done, manifest ", seen: make(chan struct{})}
 			cmd.Stderr = stderr

@@ -83,7 +83,7 @@ Every blob is checked against its digest on the way.`,
 			} else if err := saveArchive(cmd.Context(), s, img, output); err != nil {
 				return err
 			}
-			what := fmt.Sprintf("%s %s, %d layers, %s", cmp.Or(img.Name, img.RefName, "(unnamed)"), oci.PlatformString(img.Platform()), len(img.Layers), ui.HumanBytes(img.LayersSize()))
+			what := fmt.Sprintf("%s %s, %d layers, %s", cmp.Or(img.DisplayName(), "(unnamed)"), oci.PlatformString(img.Platform()), len(img.Layers), ui.HumanBytes(img.LayersSize()))
 			if toStdout {
 				fmt.Fprintf(stderr, "Saved %s%s\n", what, note)
 			} else {
@@ -125,7 +125,7 @@ func chooseImage(s *oci.Summary, want *oci.Platform) (oci.ImageSummary, string, 
 	for _, img := range s.Images {
 		if oci.SamePlatform(img.Platform(), *want) {
 			found = append(found, img)
-			names = append(names, cmp.Or(img.Name, img.RefName, img.Digest.String()))
+			names = append(names, cmp.Or(img.DisplayName(), img.Digest.String()))
 		}
 	}
 	switch {

@@ -57,7 +57,7 @@ func unreadableContext(t *testing.T) []reliabilityRow {
 				t.Errorf("the previous image changed: %v", err)
 			}
 		})
-		rows = append(rows, reliabilityRow{What: "an unreadable " + tt.name + " in the project (build run as nobody)", Mode: "hostile input", Trials: 1,
+		rows = append(rows, reliabilityRow{What: "an unreadable " + tt.name + " in the project (the build runs as a user who cannot read it)", Mode: "hostile input", Trials: 1,
 			Outcome: "one-line error naming it, the cause and the fix (.dockerignore); the previous image unchanged"})
 	}
 	return rows

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -12,14 +13,24 @@ import (
 // explainDiskFull says which disk filled up, the output's or the cache's, and what to
 // do about it; the cause stays at the end.
 func explainDiskFull(err error, o *Options) error {
+	if !errors.Is(err, syscall.ENOSPC) {
+		return err
+	}
+	var path string
 	var pe *fs.PathError
-	if !errors.Is(err, syscall.ENOSPC) || !errors.As(err, &pe) {
+	var le *os.LinkError // a rename into place
+	switch {
+	case errors.As(err, &pe):
+		path = pe.Path
+	case errors.As(err, &le):
+		path = le.New
+	default:
 		return err
 	}
 	switch {
-	case o.CacheDir != "" && within(pe.Path, o.CacheDir):
+	case o.CacheDir != "" && within(path, o.CacheDir):
 		return fmt.Errorf("the disk holding the cache %s is full: free space, run `pycontainer cache prune`, or set PYCONTAINER_CACHE to a directory on another disk: %w", o.CacheDir, err)
-	case within(pe.Path, o.Output):
+	case within(path, o.Output):
 		return fmt.Errorf("the disk holding %s is full (the previous image there is unchanged): free space or build into another --output: %w", o.Output, err)
 	}
 	return err

@@ -3,6 +3,7 @@ package build
 import (
 	"errors"
 	"io/fs"
+	"os"
 	"strings"
 	"syscall"
 	"testing"
@@ -20,6 +21,7 @@ func TestExplainDiskFull(t *testing.T) {
 	}{
 		{"the output", full("dist/image/.pycontainer-tmp/blob-1"), "the disk holding dist/image is full"},
 		{"the cache", full("/home/me/.cache/pycontainer/tmp/blob-1"), "the disk holding the cache /home/me/.cache/pycontainer is full"},
+		{"a rename into the output", &os.LinkError{Op: "rename", Old: "dist/image/.pycontainer-tmp/x", New: "dist/image/index.json", Err: syscall.ENOSPC}, "the disk holding dist/image is full"},
 		{"a sibling named like the output", full("dist/image2/x"), ""},
 		{"another disk", full("/tmp/x"), ""},
 		{"another error", &fs.PathError{Op: "write", Path: "dist/image/x", Err: syscall.EIO}, ""},

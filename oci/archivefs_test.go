@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -143,5 +144,74 @@ func TestInspectNestedIndexes(t *testing.T) {
 	}
 	if img := s.Images[0]; img.RefName != "3.11-slim" || len(img.Problems) != 0 || img.DisplayName() != "3.11-slim (also 3.11)" {
 		t.Errorf("image %q (problems %v), want the nested index's tags 3.11-slim and 3.11", img.DisplayName(), img.Problems)
+	}
+}
+
+// TestInspectOneImageManyNames: every entry naming one image, at the top or through a
+// nested index named several times, adds a name to one image; an entry stating another
+// platform for it stays a separate image, for its mismatch to be reported.
+func TestInspectOneImageManyNames(t *testing.T) {
+	amd64 := Platform{OS: "linux", Architecture: "amd64"}
+	dir := layoutWith(t, amd64, amd64, nil)
+	l, err := OpenLayout(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	var top v1.Index
+	raw, err := os.ReadFile(filepath.Join(dir, "index.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(raw, &top); err != nil {
+		t.Fatal(err)
+	}
+	named := func(d descriptor.Descriptor, ref string) descriptor.Descriptor {
+		d.Annotations = map[string]string{"org.opencontainers.image.ref.name": ref}
+		return d
+	}
+	image := top.Manifests[0]
+	image.Platform = &amd64
+	bare := image // the entry skopeo writes for a second tag: no platform
+	bare.Platform = nil
+	nested, err := l.PutJSON(context.Background(), mediatype.OCI1ManifestList, v1.Index{Versioned: v1.IndexSchemaVersion, MediaType: mediatype.OCI1ManifestList,
+		Manifests: []descriptor.Descriptor{image}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	arm64 := image
+	arm64.Platform = &Platform{OS: "linux", Architecture: "arm64"}
+	l.Close()
+
+	tests := []struct {
+		name    string
+		entries []descriptor.Descriptor
+		want    []string // each image's DisplayName
+	}{
+		{"two tags of an image", []descriptor.Descriptor{named(image, "1"), named(bare, "2")}, []string{"1 (also 2)"}},
+		{"a nested index named twice", []descriptor.Descriptor{named(image, "a"), named(nested, "b"), named(nested, "c")}, []string{"a (also b, c)"}},
+		{"an entry stating another platform", []descriptor.Descriptor{named(image, "1"), named(arm64, "2")}, []string{"1", "2"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			raw, err := json.Marshal(v1.Index{Versioned: v1.IndexSchemaVersion, Manifests: tt.entries})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(dir, "index.json"), raw, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			s, err := Inspect(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, img := range s.Images {
+				got = append(got, img.DisplayName())
+			}
+			if !slices.Equal(got, tt.want) {
+				t.Errorf("images %q, want %q", got, tt.want)
+			}
+		})
 	}
 }

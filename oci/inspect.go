@@ -98,9 +98,13 @@ type Summary struct {
 	fsys fs.FS
 	// A layout may name an index or an image many times (a tag each); each is read once
 	// and the further names go to its images' Also.
-	indexImages map[digest.Digest][]int // nested index -> its images in Images
-	imageAt     map[string]int          // image manifest and the platform its entry states -> its place in Images
+	indexImages map[digest.Digest][]int // nested index -> its images' places in Images
+	imageAt     map[digest.Digest][]int // image manifest -> its places in Images
 }
+
+// MaxIndexNesting is how deep indexes may nest indexes, in a layout or a registry; real
+// ones nest once at most.
+const MaxIndexNesting = 4
 
 // maxImages bounds how many image entries Inspect reads, whatever the index claims.
 const maxImages = 10000
@@ -120,59 +124,57 @@ func InspectFS(fsys fs.FS, dir string) (*Summary, error) {
 		}
 		return nil, fmt.Errorf("read %s: %w", filepath.Join(dir, indexFile), err)
 	}
-	s := &Summary{Dir: dir, fsys: fsys, indexImages: map[digest.Digest][]int{}, imageAt: map[string]int{}}
-	if err := s.walk(idx.Manifests, 0); err != nil {
+	s := &Summary{Dir: dir, fsys: fsys, indexImages: map[digest.Digest][]int{}, imageAt: map[digest.Digest][]int{}}
+	if _, err := s.walk(idx.Manifests, 0); err != nil {
 		return nil, err
 	}
 	return s, nil
 }
 
-func (s *Summary) walk(descs []descriptor.Descriptor, depth int) error {
-	if depth > 4 {
-		return fmt.Errorf("%s: indexes nested more than 4 deep", s.Dir)
+// walk reads the images descs name and returns their places in Images, whether read
+// now or named before.
+func (s *Summary) walk(descs []descriptor.Descriptor, depth int) ([]int, error) {
+	if depth > MaxIndexNesting {
+		return nil, fmt.Errorf("%s: indexes nested more than %d deep", s.Dir, MaxIndexNesting)
 	}
+	var named []int
 	for _, d := range descs {
 		if d.Digest.Validate() != nil {
-			return fmt.Errorf("%s: index entry with invalid digest %q", s.Dir, d.Digest)
+			return nil, fmt.Errorf("%s: index entry with invalid digest %q", s.Dir, d.Digest)
 		}
 		switch d.MediaType {
 		case mediatype.OCI1ManifestList, mediatype.Docker2ManifestList:
-			if images, ok := s.indexImages[d.Digest]; ok {
+			images, ok := s.indexImages[d.Digest]
+			if ok { // another tag of an index already walked
 				for _, i := range images {
 					s.Images[i].addName(d.Annotations)
 				}
-				continue
+			} else {
+				s.indexImages[d.Digest] = nil // walked once, even if it names itself
+				var child v1.Index
+				if err := readBlobJSON(s.fsys, d.Digest, &child); err != nil {
+					return nil, fmt.Errorf("read index %s: %w", d.Digest, err)
+				}
+				inheritNames(child.Manifests, d.Annotations)
+				var err error
+				if images, err = s.walk(child.Manifests, depth+1); err != nil {
+					return nil, err
+				}
+				s.indexImages[d.Digest] = images
 			}
-			s.indexImages[d.Digest] = nil
-			var child v1.Index
-			if err := readBlobJSON(s.fsys, d.Digest, &child); err != nil {
-				return fmt.Errorf("read index %s: %w", d.Digest, err)
-			}
-			inheritNames(child.Manifests, d.Annotations)
-			first := len(s.Images)
-			if err := s.walk(child.Manifests, depth+1); err != nil {
-				return err
-			}
-			for i := first; i < len(s.Images); i++ {
-				s.indexImages[d.Digest] = append(s.indexImages[d.Digest], i)
-			}
+			named = append(named, images...)
 		case mediatype.OCI1Manifest, mediatype.Docker2Manifest:
 			if IsAttestation(d.Platform) || d.Annotations["vnd.docker.reference.type"] != "" {
 				s.Attestations++
 				continue
 			}
-			// Another name of an image already read; an entry stating another platform
-			// for it stays apart, for its mismatch to be reported.
-			key := d.Digest.String()
-			if d.Platform != nil {
-				key += " " + PlatformString(NormalizePlatform(*d.Platform))
-			}
-			if i, ok := s.imageAt[key]; ok {
+			if i, ok := s.sameImage(d); ok {
 				s.Images[i].addName(d.Annotations)
+				named = append(named, i)
 				continue
 			}
 			if len(s.Images) >= maxImages {
-				return fmt.Errorf("%s: more than %d images; not a layout pycontainer reads", s.Dir, maxImages)
+				return nil, fmt.Errorf("%s: more than %d images; not a layout pycontainer reads", s.Dir, maxImages)
 			}
 			if _, err := statBlob(s.fsys, d.Digest); depth > 0 && errors.Is(err, fs.ErrNotExist) {
 				// A nested index may list more platforms than were pulled: docker save with
@@ -182,13 +184,29 @@ func (s *Summary) walk(descs []descriptor.Descriptor, depth int) error {
 			}
 			img, err := s.image(d)
 			if err != nil {
-				return err
+				return nil, err
 			}
-			s.imageAt[key] = len(s.Images)
+			s.imageAt[d.Digest] = append(s.imageAt[d.Digest], len(s.Images))
+			named = append(named, len(s.Images))
 			s.Images = append(s.Images, img)
 		}
 	}
-	return nil
+	return named, nil
+}
+
+// sameImage finds the image already read that entry d names again: the same manifest,
+// with no platform stated (as skopeo writes a second tag), or the platform its config or
+// its first entry gives. An entry stating yet another platform stays apart, so that its
+// mismatch is reported.
+func (s *Summary) sameImage(d descriptor.Descriptor) (int, bool) {
+	for _, i := range s.imageAt[d.Digest] {
+		img := s.Images[i]
+		if d.Platform == nil || SamePlatform(*d.Platform, img.Config.Platform) ||
+			img.IndexPlatform != nil && SamePlatform(*d.Platform, *img.IndexPlatform) {
+			return i, true
+		}
+	}
+	return 0, false
 }
 
 // nameAnnotations name an image in a layout's index.

@@ -79,8 +79,11 @@ func Login(ctx context.Context, registry, user, pass string, insecure bool, gete
 		return "", fmt.Errorf("registry %q is not a host[:port]: %w", registry, err)
 	}
 	if _, err := rc.Ping(ctx, r); err != nil {
-		if errors.Is(err, errs.ErrHTTPUnauthorized) || isForbidden(err) {
-			return "", fmt.Errorf("login to %s failed: it refused the password or token of user %s (401/403); nothing was stored: %w", registry, user, errs.ErrHTTPUnauthorized)
+		switch {
+		case errors.Is(err, errs.ErrHTTPUnauthorized):
+			return "", fmt.Errorf("login to %s failed: it refused the password or token of user %s (401); nothing was stored: %w", registry, user, errs.ErrHTTPUnauthorized)
+		case isForbidden(err):
+			return "", fmt.Errorf("login to %s failed: access denied (403; the account may lack a permission, or a proxy refused it); nothing was stored: %w", registry, err)
 		}
 		return "", fmt.Errorf("login to %s failed: %w", registry, DescribeError(r, err))
 	}

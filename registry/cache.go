@@ -8,6 +8,7 @@ import (
 
 	digest "github.com/opencontainers/go-digest"
 	"github.com/regclient/regclient/types/descriptor"
+	"github.com/regclient/regclient/types/errs"
 	"github.com/regclient/regclient/types/manifest"
 	"github.com/regclient/regclient/types/mediatype"
 	"github.com/regclient/regclient/types/ref"
@@ -83,7 +84,7 @@ func (c *Client) manifest(ctx context.Context, r ref.Ref, d digest.Digest) (mani
 			return nil, c.describe(rd, err)
 		}
 		if got := digest.FromBytes(raw); got != d {
-			return nil, fmt.Errorf("%s: manifest digest mismatch: got %s", rd.CommonName(), got)
+			return nil, c.describe(rd, fmt.Errorf("got %s: %w", got, errs.ErrDigestMismatch))
 		}
 		if c.store != nil {
 			if _, err := c.store.PutBytes(raw); err != nil {

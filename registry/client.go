@@ -175,9 +175,9 @@ func describeError(r ref.Ref, err error, credSource, mirror string) error {
 		}
 		fix := "log in with `pycontainer login " + r.Registry + "`"
 		switch {
-		case strings.HasPrefix(credSource, "REGISTRY_USERNAME"):
+		case credSource == "REGISTRY_USERNAME/REGISTRY_PASSWORD":
 			fix = "fix REGISTRY_USERNAME/REGISTRY_PASSWORD (they come before any login)"
-		case strings.HasPrefix(credSource, "GITHUB_TOKEN"):
+		case credSource == "GITHUB_TOKEN":
 			fix = "give GITHUB_TOKEN the packages permission"
 		}
 		return fmt.Errorf("registry %s refused access to %s (401/403; %s): %s or check the repository name: %w", r.Registry, name, tried, fix, errs.ErrHTTPUnauthorized)

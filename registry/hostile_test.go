@@ -57,7 +57,7 @@ func TestHostileRegistry(t *testing.T) {
 	img := put("image", mediatype.OCI1Manifest, map[string]any{"schemaVersion": 2, "mediaType": mediatype.OCI1Manifest, "config": cfg, "layers": []descriptor.Descriptor{}})
 	index("nested", index("nested-inner", img))
 	deep := img
-	for i := range maxNesting + 2 { // the top one and maxNesting+1 below it
+	for i := range oci.MaxIndexNesting + 2 { // the top one and oci.MaxIndexNesting+1 below it
 		deep = index(fmt.Sprintf("deep%d", i), deep)
 	}
 	mislabelled := img
@@ -82,12 +82,12 @@ func TestHostileRegistry(t *testing.T) {
 		return nil
 	}
 	for tag, want := range map[string]string{
-		"huge-layer":                        "refusing layers over 64 GiB",
-		"many-layers":                       "lists 1001 layers; more than 1000",
-		"bad-config":                        "is not valid JSON",
-		"100k-layers":                       "manifest over 8 MB",
-		fmt.Sprintf("deep%d", maxNesting+1): "nests indexes more than 4 deep",
-		"mislabelled":                       "is listed as an index but is a " + mediatype.OCI1Manifest,
+		"huge-layer":  "refusing layers over 64 GiB",
+		"many-layers": "lists 1001 layers; more than 1000",
+		"bad-config":  "is not valid JSON",
+		"100k-layers": "manifest over 8 MB",
+		fmt.Sprintf("deep%d", oci.MaxIndexNesting+1): "nests indexes more than 4 deep",
+		"mislabelled": "is listed as an index but is a " + mediatype.OCI1Manifest,
 	} {
 		err := image(tag)
 		if err == nil || !strings.Contains(err.Error(), want) || strings.Count(err.Error(), "\n") > 0 {
@@ -95,7 +95,7 @@ func TestHostileRegistry(t *testing.T) {
 		}
 	}
 	// Nested once, and as deep as allowed: the image, for the platform its index gives.
-	for _, tag := range []string{"nested", fmt.Sprintf("deep%d", maxNesting)} {
+	for _, tag := range []string{"nested", fmt.Sprintf("deep%d", oci.MaxIndexNesting)} {
 		r, _ := ref.New(reg.Host + "/hostile/img:" + tag)
 		ix, err := c.Index(ctx, r)
 		if err != nil {

@@ -108,7 +108,8 @@ func (c *Client) Index(ctx context.Context, r ref.Ref) (*Index, error) {
 // indexWalk lists the manifests of an index. OCI lets an index list indexes; their
 // entries stand in their place. Every index is fetched by digest and checked against it,
 // so a registry cannot answer a nested index with an outer one and make the walk loop;
-// seen skips an index listed twice, and maxNesting and maxNestedIndexes bound the rest.
+// seen skips an index listed twice, and oci.MaxIndexNesting and maxNestedIndexes bound
+// the rest.
 type indexWalk struct {
 	c      *Client
 	r      ref.Ref
@@ -116,10 +117,7 @@ type indexWalk struct {
 	listed int // entries of every index so far
 }
 
-const (
-	maxNesting       = 4
-	maxNestedIndexes = 64
-)
+const maxNestedIndexes = 64
 
 func (w *indexWalk) entries(ctx context.Context, m manifest.Indexer, depth int) ([]Entry, error) {
 	descs, err := m.GetManifestList()
@@ -127,7 +125,7 @@ func (w *indexWalk) entries(ctx context.Context, m manifest.Indexer, depth int) 
 		return nil, fmt.Errorf("read index of %s: %w", w.r.CommonName(), err)
 	}
 	if w.listed += len(descs); w.listed > maxEntries {
-		return nil, fmt.Errorf("the index of %s lists %d manifests; more than %d is not a real image index", w.r.CommonName(), w.listed, maxEntries)
+		return nil, fmt.Errorf("the index of %s lists %d manifests (its nested indexes included); more than %d is not a real image index", w.r.CommonName(), w.listed, maxEntries)
 	}
 	var out []Entry
 	for _, d := range descs {
@@ -146,8 +144,11 @@ func (w *indexWalk) entries(ctx context.Context, m manifest.Indexer, depth int) 
 			continue
 		}
 		w.seen[d.Digest] = true
-		if depth+1 > maxNesting || len(w.seen) > maxNestedIndexes+1 {
-			return nil, fmt.Errorf("the index of %s nests indexes more than %d deep or lists more than %d of them; refusing it", w.r.CommonName(), maxNesting, maxNestedIndexes)
+		switch {
+		case depth+1 > oci.MaxIndexNesting:
+			return nil, fmt.Errorf("the index of %s nests indexes more than %d deep; refusing it", w.r.CommonName(), oci.MaxIndexNesting)
+		case len(w.seen) > maxNestedIndexes+1: // the top index is in seen too
+			return nil, fmt.Errorf("the index of %s nests more than %d indexes; refusing it", w.r.CommonName(), maxNestedIndexes)
 		}
 		nm, err := w.c.manifest(ctx, w.r, d.Digest)
 		if err != nil {
