@@ -172,6 +172,8 @@ func TestInspectOneImageManyNames(t *testing.T) {
 	}
 	image := top.Manifests[0]
 	image.Platform = &amd64
+	full := image
+	full.Annotations = map[string]string{"org.opencontainers.image.ref.name": "1", "io.containerd.image.name": "docker.io/library/myapp:1"}
 	bare := image // the entry skopeo writes for a second tag: no platform
 	bare.Platform = nil
 	nested, err := l.PutJSON(context.Background(), mediatype.OCI1ManifestList, v1.Index{Versioned: v1.IndexSchemaVersion, MediaType: mediatype.OCI1ManifestList,
@@ -191,6 +193,7 @@ func TestInspectOneImageManyNames(t *testing.T) {
 		{"two tags of an image", []descriptor.Descriptor{named(image, "1"), named(bare, "2")}, []string{"1 (also 2)"}},
 		{"a nested index named twice", []descriptor.Descriptor{named(image, "a"), named(nested, "b"), named(nested, "c")}, []string{"a (also b, c)"}},
 		{"an entry stating another platform", []descriptor.Descriptor{named(image, "1"), named(arm64, "2")}, []string{"1", "2"}},
+		{"the same tag without its full name", []descriptor.Descriptor{full, named(bare, "1")}, []string{"docker.io/library/myapp:1"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

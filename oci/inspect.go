@@ -44,7 +44,9 @@ func (s *ImageSummary) addName(annotations map[string]string) {
 	full, ref := annotations["io.containerd.image.name"], annotations["org.opencontainers.image.ref.name"]
 	name := cmp.Or(full, ref)
 	switch {
-	case name == "" || name == cmp.Or(s.Name, s.RefName) || slices.Contains(s.Also, name):
+	case name == "" || name == cmp.Or(s.Name, s.RefName) || slices.Contains(s.Also, name),
+		full == "" && ref == s.RefName: // the same tag, without its full name
+
 	case s.Name == "" && s.RefName == "":
 		s.Name, s.RefName = full, ref
 	default:
