@@ -92,14 +92,17 @@ func TestInspectPathRefusesWhatIsNotAnArchive(t *testing.T) {
 // lack the images of platforms that were never pulled. Attestations are counted, not
 // shown as images of platform unknown/unknown; absent images are named, not an error;
 // the images take the index's tag.
-func TestInspectNestedIndexes(t *testing.T) {
+// oneImageLayout is a layout of one linux/amd64 image, open for writing more blobs, and
+// that image's index entry.
+func oneImageLayout(t *testing.T) (string, *Layout, descriptor.Descriptor) {
+	t.Helper()
 	amd64 := Platform{OS: "linux", Architecture: "amd64"}
 	dir := layoutWith(t, amd64, amd64, nil)
 	l, err := OpenLayout(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
+	t.Cleanup(func() { l.Close() })
 	var top v1.Index
 	raw, err := os.ReadFile(filepath.Join(dir, "index.json"))
 	if err != nil {
@@ -108,7 +111,24 @@ func TestInspectNestedIndexes(t *testing.T) {
 	if err := json.Unmarshal(raw, &top); err != nil {
 		t.Fatal(err)
 	}
-	image := top.Manifests[0]
+	return dir, l, top.Manifests[0]
+}
+
+// writeIndex writes a layout's index.json by hand: the layout's own commit refuses an
+// index naming a blob it lacks.
+func writeIndex(t *testing.T, dir string, entries ...descriptor.Descriptor) {
+	t.Helper()
+	raw, err := json.Marshal(v1.Index{Versioned: v1.IndexSchemaVersion, Manifests: entries})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "index.json"), raw, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestInspectNestedIndexes(t *testing.T) {
+	dir, l, image := oneImageLayout(t)
 	ctx := context.Background()
 	att, err := l.PutJSON(ctx, mediatype.OCI1Manifest, v1.Manifest{Versioned: v1.ManifestSchemaVersion, MediaType: mediatype.OCI1Manifest,
 		Config: descriptor.Descriptor{MediaType: "application/vnd.oci.image.config.v1+json", Digest: image.Digest, Size: image.Size}})
@@ -126,14 +146,7 @@ func TestInspectNestedIndexes(t *testing.T) {
 	nested.Annotations = map[string]string{"org.opencontainers.image.ref.name": "3.11-slim"}
 	alias := nested // the same index under another tag, as skopeo writes a second copy
 	alias.Annotations = map[string]string{"org.opencontainers.image.ref.name": "3.11"}
-	// Written by hand: the layout's own commit would refuse an index naming a missing blob.
-	raw, err = json.Marshal(v1.Index{Versioned: v1.IndexSchemaVersion, Manifests: []descriptor.Descriptor{nested, alias}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "index.json"), raw, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	writeIndex(t, dir, nested, alias)
 
 	s, err := Inspect(dir)
 	if err != nil {
@@ -151,26 +164,12 @@ func TestInspectNestedIndexes(t *testing.T) {
 // nested index named several times, adds a name to one image; an entry stating another
 // platform for it stays a separate image, for its mismatch to be reported.
 func TestInspectOneImageManyNames(t *testing.T) {
+	dir, l, image := oneImageLayout(t)
 	amd64 := Platform{OS: "linux", Architecture: "amd64"}
-	dir := layoutWith(t, amd64, amd64, nil)
-	l, err := OpenLayout(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	var top v1.Index
-	raw, err := os.ReadFile(filepath.Join(dir, "index.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := json.Unmarshal(raw, &top); err != nil {
-		t.Fatal(err)
-	}
 	named := func(d descriptor.Descriptor, ref string) descriptor.Descriptor {
 		d.Annotations = map[string]string{"org.opencontainers.image.ref.name": ref}
 		return d
 	}
-	image := top.Manifests[0]
 	image.Platform = &amd64
 	full := image
 	full.Annotations = map[string]string{"org.opencontainers.image.ref.name": "1", "io.containerd.image.name": "docker.io/library/myapp:1"}
@@ -183,7 +182,6 @@ func TestInspectOneImageManyNames(t *testing.T) {
 	}
 	arm64 := image
 	arm64.Platform = &Platform{OS: "linux", Architecture: "arm64"}
-	l.Close()
 
 	tests := []struct {
 		name    string
@@ -197,13 +195,7 @@ func TestInspectOneImageManyNames(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			raw, err := json.Marshal(v1.Index{Versioned: v1.IndexSchemaVersion, Manifests: tt.entries})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := os.WriteFile(filepath.Join(dir, "index.json"), raw, 0o644); err != nil {
-				t.Fatal(err)
-			}
+			writeIndex(t, dir, tt.entries...)
 			s, err := Inspect(dir)
 			if err != nil {
 				t.Fatal(err)
