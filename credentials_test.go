@@ -117,6 +117,7 @@ func credentialsNeverPrinted(t *testing.T) []reliabilityRow {
 		}
 		names = append(names, s.what)
 	}
+	validateLayout(t, "dist/image")
 	// What login stored must be the credential, else the builds above proved nothing.
 	stored, err := os.ReadFile(filepath.Join(os.Getenv("DOCKER_CONFIG"), "config.json"))
 	if err != nil || !strings.Contains(string(stored), secrets[3]) {

@@ -66,6 +66,7 @@ func hostileContext(t *testing.T) []reliabilityRow {
 	if code != 0 {
 		t.Fatalf("build: %s", stderr)
 	}
+	validateLayout(t, "dist/image")
 	var rows []reliabilityRow
 	layers := layerEntries(t, "dist/image")
 	layer := layers[len(layers)-1] // the app's
@@ -218,6 +219,9 @@ func fullDisk(t *testing.T) []reliabilityRow {
 	filler = fill(cache)
 	cacheErr := failsClearly("the cache's disk full", "build --platform linux/amd64,linux/arm64 --progress json --output dist/cache-full",
 		"the disk holding the cache "+cache+" is full: free space, run `pycontainer cache prune`, or set PYCONTAINER_CACHE")
+	if _, err := os.Stat("dist/cache-full/index.json"); err == nil {
+		t.Error("the build that failed on a full cache wrote a layout")
+	}
 	cacheCorrupt := corruptBlobs(t, cache)
 	os.Remove(filler)
 	mustBuild(t, "build --platform linux/amd64,linux/arm64 --output dist/cache-full")
@@ -276,6 +280,7 @@ func hostileWheels(t *testing.T) []reliabilityRow {
 			if !bytes.Equal(now, before) {
 				t.Errorf("%s: the refused build replaced the image", tt.name)
 			}
+			validateLayout(t, "dist/image")
 			outcome = "refused: " + strings.TrimPrefix(last, "Error: ")
 		default:
 			if code != 0 {
@@ -295,6 +300,7 @@ func hostileWheels(t *testing.T) []reliabilityRow {
 			if !entries["opt/pycontainer/bin/ok"] {
 				t.Errorf("%s: the valid console script ok is missing", tt.name)
 			}
+			validateLayout(t, "dist/image")
 			outcome = "built; the bad script names skipped, ok installed"
 		}
 		rows = append(rows, reliabilityRow{What: "a wheel with " + tt.name, Mode: "hostile input", Trials: 1, Outcome: outcome})

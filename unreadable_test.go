@@ -56,6 +56,7 @@ func unreadableContext(t *testing.T) []reliabilityRow {
 			if err != nil || !bytes.Equal(after, before) {
 				t.Errorf("the previous image changed: %v", err)
 			}
+			validateLayout(t, filepath.Join("dist", "image"))
 		})
 		rows = append(rows, reliabilityRow{What: "an unreadable " + tt.name + " in the project (the build runs as a user who cannot read it)", Mode: "hostile input", Trials: 1,
 			Outcome: "one-line error naming it, the cause and the fix (.dockerignore); the previous image unchanged"})
