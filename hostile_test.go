@@ -152,9 +152,14 @@ func layerEntries(t *testing.T, dir string) []map[string]string {
 	return layers
 }
 
-// tempName is a temporary file's random suffix, left out of the report so it reads the
-// same each run.
+// tempName is a temporary file's random suffix.
 var tempName = regexp.MustCompile(`blob-[0-9]+`)
+
+// reportable is an error message as RELIABILITY.md shows it: without the test's temporary
+// directory dir and temporary file names, so the file reads the same each run.
+func reportable(msg, dir string) string {
+	return tempName.ReplaceAllString(strings.ReplaceAll(msg, dir, "TMPFS"), "blob-N")
+}
 
 // fullDisk fills a tiny tmpfs under the output, then under the cache, and builds: a
 // one-line error, the previous image intact, no corrupt blob kept, and once there is
@@ -228,9 +233,9 @@ func fullDisk(t *testing.T) []reliabilityRow {
 	validateLayout(t, "dist/cache-full")
 	return []reliabilityRow{
 		{What: "a full disk (a 2 MB tmpfs, filled) under the output", Mode: "hostile input", Trials: 1, Corrupt: outCorrupt,
-			Outcome: "one-line error (" + tempName.ReplaceAllString(strings.ReplaceAll(outErr, filepath.Dir(out), "TMPFS"), "blob-N") + "); the previous image intact and valid; once there is room the next build succeeds"},
+			Outcome: "one-line error (" + reportable(outErr, filepath.Dir(out)) + "); the previous image intact and valid; once there is room the next build succeeds"},
 		{What: "a full disk (a 2 MB tmpfs, filled) under the cache", Mode: "hostile input", Trials: 1, Corrupt: cacheCorrupt,
-			Outcome: "one-line error (" + tempName.ReplaceAllString(strings.ReplaceAll(cacheErr, cache, "TMPFS"), "blob-N") + "); no partial blob kept; once there is room the next build succeeds"},
+			Outcome: "one-line error (" + reportable(cacheErr, cache) + "); no partial blob kept; once there is room the next build succeeds"},
 	}
 }
 

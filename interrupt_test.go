@@ -118,8 +118,9 @@ func interruptedBuilds(t *testing.T) []reliabilityRow {
 		t.Fatal(err)
 	}
 	// Trials alternate two platform sets, so the layout never holds the base layers a
-	// trial needs and every trial downloads them. The history records the command line,
-	// so the build after an interrupted one runs the same.
+	// trial needs and every trial downloads them. The build after an interrupted one runs
+	// the same command line, so an index.json the interrupted one left can be compared
+	// with the one a clean build writes.
 	builds := [2]string{
 		"build --tag demo:2 --platform linux/arm64,linux/arm/v7 --progress plain",
 		"build --tag demo:2 --platform linux/amd64 --progress plain",

@@ -80,6 +80,9 @@ func TestReliability(t *testing.T) {
 			got = s.run(t)
 			for _, r := range got {
 				t.Logf("%s (%s, %d trials): %s", r.What, r.Mode, r.Trials, r.Outcome)
+				if r.Corrupt != 0 || r.Leak != 0 {
+					t.Errorf("%s (%s): %d corrupt blobs kept, %d secrets leaked", r.What, r.Mode, r.Corrupt, r.Leak)
+				}
 			}
 		})
 		if report && len(got) == 0 {
@@ -99,6 +102,7 @@ func TestReliability(t *testing.T) {
 func faultMatrix(t *testing.T, registry string, proxy *faultproxy.Proxy, reg *testbase.Registry) []reliabilityRow {
 	reg.Push(t, testbase.Spec{Repo: "library/python", Tag: "3.11-slim", Platforms: testbase.PythonPlatforms[:1], PaddingBytes: 256 << 10})
 	w := newSeedWorldWith(t, reg)
+	caches := t.TempDir() // outside the project, whose files go into the image
 	t.Setenv("PYCONTAINER_STALL_TIMEOUT", "1s")
 	base := reg.Host + "/library/python:3.11-slim"
 
@@ -123,7 +127,7 @@ func faultMatrix(t *testing.T, registry string, proxy *faultproxy.Proxy, reg *te
 			var outcomes []string
 			for range trials {
 				trial++
-				cache := filepath.Join(w.dir, fmt.Sprintf("cache%d", trial))
+				cache := filepath.Join(caches, fmt.Sprint(trial))
 				out := filepath.Join(w.dir, "dist", fmt.Sprintf("t%d", trial))
 				t.Setenv("PYCONTAINER_CACHE", cache)
 				proxy.Set(faultproxy.Rule{Method: "GET", Path: f.path, Fault: f.fault, Times: times, StallFor: 3 * time.Second})
@@ -153,11 +157,6 @@ func faultMatrix(t *testing.T, registry string, proxy *faultproxy.Proxy, reg *te
 			}
 			row.Outcome = strings.Join(dedupe(outcomes), "; ")
 			rows = append(rows, row)
-		}
-	}
-	for _, r := range rows {
-		if r.Corrupt != 0 {
-			t.Errorf("%s (%s): %d corrupt blobs kept", r.What, r.Mode, r.Corrupt)
 		}
 	}
 	return rows

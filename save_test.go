@@ -137,21 +137,18 @@ func TestSaveOneImageOfTwoNames(t *testing.T) {
 	if _, stdout, _ := pycontainer(t, "inspect"); !strings.Contains(stdout, "name:       docker.io/library/myapp:1 (also docker.io/library/myapp:2)") {
 		t.Errorf("inspect:\n%s", stdout)
 	}
-	mustBuild(t, "save --platform linux/amd64 -o out.tar")
-	var manifests []struct{ RepoTags []string }
-	if err := json.Unmarshal(tarMember(t, "out.tar", "manifest.json"), &manifests); err != nil {
-		t.Fatal(err)
-	}
-	if len(manifests) != 1 || !slices.Equal(manifests[0].RepoTags, []string{"docker.io/library/myapp:1", "docker.io/library/myapp:2"}) {
-		t.Errorf("manifest.json %+v, want one image tagged myapp:1 and myapp:2", manifests)
-	}
-	// --tag names the saved image once, whatever the layout calls it.
-	mustBuild(t, "save --platform linux/amd64 --tag other:3 -o out.tar")
-	if err := json.Unmarshal(tarMember(t, "out.tar", "manifest.json"), &manifests); err != nil {
-		t.Fatal(err)
-	}
-	if len(manifests) != 1 || !slices.Equal(manifests[0].RepoTags, []string{"docker.io/library/other:3"}) {
-		t.Errorf("manifest.json with --tag: %+v", manifests)
+	for args, want := range map[string][]string{
+		"save --platform linux/amd64 -o out.tar":               {"docker.io/library/myapp:1", "docker.io/library/myapp:2"},
+		"save --platform linux/amd64 --tag other:3 -o out.tar": {"docker.io/library/other:3"}, // --tag names it once
+	} {
+		mustBuild(t, args)
+		var manifests []struct{ RepoTags []string }
+		if err := json.Unmarshal(tarMember(t, "out.tar", "manifest.json"), &manifests); err != nil {
+			t.Fatal(err)
+		}
+		if len(manifests) != 1 || !slices.Equal(manifests[0].RepoTags, want) {
+			t.Errorf("%s: manifest.json %+v, want one image tagged %q", args, manifests, want)
+		}
 	}
 }
 
