@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -60,28 +61,72 @@ func (r *Registry) Seed(ctx context.Context, padding int) error {
 	return g.Wait()
 }
 
-// Throttle limits each blob download to about bytesPerSec, as a remote registry would.
+// ConnectionRate is the most one blob download from a Throttled registry gets, in
+// bytes per second: about what one TCP connection to a registry on another continent
+// carries. It is what makes a layer of a few MB take seconds, however fast the link.
+const ConnectionRate = 1 << 20
+
+// Throttle makes a registry serve blobs as a distant one does: each download at up to
+// ConnectionRate, and all downloads in flight together at up to bytesPerSec, the
+// link they share. One download alone is held by its connection, so a single layer
+// visibly streams; many at once share the link, as they would on a real one.
+// Manifests and HEAD requests are not slowed: they are small.
 func Throttle(bytesPerSec int) func(http.Handler) http.Handler {
+	perConnection := min(ConnectionRate, bytesPerSec)
 	return func(h http.Handler) http.Handler {
+		link := &pacer{rate: float64(bytesPerSec)} // shared by this handler's downloads alone
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if r.Method == http.MethodGet && strings.Contains(r.URL.Path, "/blobs/") {
-				w = &throttledWriter{ResponseWriter: w, bytesPerSec: bytesPerSec}
+				w = &throttledWriter{ResponseWriter: w, ctx: r.Context(), link: link, conn: &pacer{rate: float64(perConnection)}}
 			}
 			h.ServeHTTP(w, r)
 		})
 	}
 }
 
+// pacer books bytes onto a channel of rate bytes per second.
+type pacer struct {
+	mu   sync.Mutex
+	rate float64
+	next time.Time // when what is booked so far has gone out
+}
+
+// book reserves n bytes and returns when they will have gone out.
+func (p *pacer) book(now time.Time, n int) time.Time {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.next.Before(now) {
+		p.next = now // an idle channel saves up no credit
+	}
+	p.next = p.next.Add(time.Duration(float64(n) / p.rate * float64(time.Second)))
+	return p.next
+}
+
 type throttledWriter struct {
 	http.ResponseWriter
-	bytesPerSec int
+	ctx        context.Context
+	link, conn *pacer
 }
 
 func (t *throttledWriter) Write(p []byte) (int, error) {
+	// Small chunks keep the stream smooth: a progress bar moves several times a second.
 	const chunk = 32 << 10
 	written := 0
 	for len(p) > 0 {
 		n := min(len(p), chunk)
+		// A chunk goes out once its connection and the link have carried it.
+		now := time.Now()
+		until := t.conn.book(now, n)
+		if l := t.link.book(now, n); l.After(until) {
+			until = l
+		}
+		timer := time.NewTimer(until.Sub(now))
+		select {
+		case <-timer.C:
+		case <-t.ctx.Done(): // the client went away: stop sending
+			timer.Stop()
+			return written, t.ctx.Err()
+		}
 		m, err := t.ResponseWriter.Write(p[:n])
 		written += m
 		if err != nil {
@@ -91,7 +136,6 @@ func (t *throttledWriter) Write(p []byte) (int, error) {
 			f.Flush()
 		}
 		p = p[n:]
-		time.Sleep(time.Duration(n) * time.Second / time.Duration(t.bytesPerSec))
 	}
 	return written, nil
 }

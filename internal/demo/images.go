@@ -312,8 +312,23 @@ func (p *pusher) json(v any) []byte {
 }
 
 func (p *pusher) tarGz(files map[string]string) []byte {
+	size := 0
+	for _, content := range files {
+		size += len(content)
+	}
+	// Large files here are random padding, which does not compress: storing it rather
+	// than having deflate search it for matches takes seconds off the demo's start.
+	level := gzip.DefaultCompression
+	if size > 1<<20 {
+		level = gzip.NoCompression
+	}
 	var buf bytes.Buffer
-	zw := gzip.NewWriter(&buf)
+	buf.Grow(size + size/512 + 4096)
+	zw, err := gzip.NewWriterLevel(&buf, level)
+	if err != nil {
+		p.err = err
+		return nil
+	}
 	tw := tar.NewWriter(zw)
 	for _, name := range slices.Sorted(maps.Keys(files)) {
 		content := files[name]
