@@ -55,8 +55,9 @@ func BenchmarkBuildLargeLayer(b *testing.B) {
 	b.Run("tui", func(b *testing.B) {
 		for i := 0; b.Loop(); i++ {
 			o := opts(b, filepath.Join(b.TempDir(), "image"))
-			app := ui.New(ui.Config{Services: appServices(o), Requested: o.Platforms, Start: ui.ScreenBuild,
-				Host: oci.HostPlatform(), Theme: "dark", Output: o.Output})
+			// As `pycontainer build --platform …` in a terminal: the index, then the build.
+			app := ui.New(ui.Config{Services: appServices(o), BaseImage: o.BaseImage, Requested: o.Platforms, AutoFetch: true,
+				BuildAtOnce: true, Host: oci.DetectHost(), Theme: "dark", Output: o.Output})
 			p := tea.NewProgram(quitWhenBuilt{app}, tea.WithInput(nil), tea.WithOutput(io.Discard), tea.WithWindowSize(120, 40), tea.WithoutSignals())
 			if _, err := p.Run(); err != nil {
 				b.Fatal(err)
@@ -73,7 +74,7 @@ type quitWhenBuilt struct{ *ui.App }
 
 func (q quitWhenBuilt) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	_, cmd := q.App.Update(msg)
-	if !q.Building() {
+	if q.Built() {
 		return q, tea.Quit
 	}
 	return q, cmd

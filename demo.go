@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	_ "embed"
 	"fmt"
 	"io"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/pycontainer/pycontainer/build"
 	"github.com/pycontainer/pycontainer/internal/demo"
+	"github.com/pycontainer/pycontainer/registry"
 	"github.com/pycontainer/pycontainer/ui"
 )
 
@@ -54,16 +56,25 @@ demo data: their "python" is a placeholder, not an interpreter.`,
 					return err
 				}
 			}
-			context := dir
-			opts, err := build.Resolve(build.Inputs{Flags: build.Settings{Context: &context, Output: ptr(filepath.Join(dir, "dist", "image"))}})
+			opts, err := build.Resolve(build.Inputs{Flags: build.Settings{Context: &dir, Output: ptr(filepath.Join(dir, "dist", "image"))}})
 			if err != nil {
 				return err
 			}
 			opts.Mirrors = map[string]string{"docker.io": reg.Host}
+			services := appServices(opts)
+			// A mistyped name is said at once, with what the demo has; the registry
+			// would only answer after its retries, naming its internal port.
+			fetch := services.FetchIndex
+			services.FetchIndex = func(ctx context.Context, image string) (*registry.Index, error) {
+				if err := reg.Lookup(image); err != nil {
+					return nil, err
+				}
+				return fetch(ctx, image)
+			}
+			services.Remember = nil // the demo's images are not the user's
 			return runApp(cmd.Context(), ui.Config{
-				Services: appServices(opts), BaseImage: "python:3.11-slim",
-				Recent: []string{"python:3.11-slim", "python:3.12-slim", "python:3.11-alpine", "demo/legacy-python:3.8"},
-				Theme:  *theme, Output: opts.Output, Start: ui.ScreenBase, Banner: "DEMO DATA",
+				Services: services, BaseImage: "python:3.11-slim", Recent: reg.Images(),
+				Theme: *theme, Output: opts.Output, Banner: "DEMO DATA",
 				// No saving: the layout goes with the temporary directory, and a demo
 				// image's "python" is a placeholder no engine could run.
 			}, nil)

@@ -4,7 +4,12 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -20,113 +25,247 @@ import (
 	"github.com/pycontainer/pycontainer/ui"
 )
 
-// appFor resolves the options of the demo project in the current directory, as
-// `pycontainer` would, and sets up the app on them.
-func appFor(t *testing.T, start ui.Screen, base string, platformFlag ...string) (*ui.App, *build.Options) {
-	t.Helper()
-	flags := build.Settings{BaseImage: &base}
-	if len(platformFlag) > 0 {
-		flags.Platforms = platformFlag
-	}
-	opts, err := build.Resolve(build.Inputs{Flags: flags})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := ui.Config{Services: appServices(opts), BaseImage: base, Host: oci.Platform{OS: "linux", Architecture: "amd64"},
-		Theme: "dark", Output: opts.Output, Start: start}
-	if len(platformFlag) > 0 {
-		cfg.Requested = opts.Platforms
-	}
-	return ui.New(cfg), opts
-}
+// The flows drive the app the way a person does: it opens on the base image screen
+// with nothing passed by flag (set up as `pycontainer` sets it up), the image is typed,
+// every step is a key, and what lands on disk is checked at the end.
 
-// screen wraps the app and records what it draws after every message, so a test reads
-// the screen a person would see while the real program loop drives the app.
-type screen struct {
-	app  tea.Model
+// flow is the app under test, driven by the real program loop.
+type flow struct {
+	t    *testing.T
+	app  *ui.App
+	tm   *teatest.TestModel
 	last atomic.Value // string: the latest frame, ANSI stripped
 }
 
-func (s *screen) Init() tea.Cmd { return s.app.Init() }
-
-func (s *screen) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
-	m, cmd := s.app.Update(msg)
-	s.app = m
-	s.last.Store(ansi.Strip(m.View().Content))
-	return s, cmd
+// startFlow opens the app on the project in the current directory, as `pycontainer`
+// does, at 100×30.
+func startFlow(t *testing.T) *flow {
+	t.Helper()
+	opts, err := build.Resolve(build.Inputs{Flags: build.Settings{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("XDG_CONFIG_HOME", t.TempDir()) // the recent-images list
+	cfg := appConfig(opts, "dark")
+	cfg.Host = oci.Host{Platform: oci.Platform{OS: "linux", Architecture: "amd64"}}
+	f := &flow{t: t, app: ui.New(cfg)}
+	t.Cleanup(f.app.Close)
+	f.tm = teatest.NewTestModel(t, f, teatest.WithInitialTermSize(100, 30))
+	return f
 }
 
-func (s *screen) View() tea.View { return s.app.View() }
+func (f *flow) Init() tea.Cmd { return f.app.Init() }
 
-// waitFor polls the screen until it shows what, or fails the test after 20 seconds.
-func (s *screen) waitFor(t *testing.T, what string) {
-	t.Helper()
+func (f *flow) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
+	_, cmd := f.app.Update(msg)
+	f.last.Store(ansi.Strip(f.app.View().Content))
+	return f, cmd
+}
+
+func (f *flow) View() tea.View { return f.app.View() }
+
+func (f *flow) frame() string { s, _ := f.last.Load().(string); return s }
+
+// waitFor polls the screen until it shows what, or fails after 20 seconds.
+func (f *flow) waitFor(what string) {
+	f.t.Helper()
+	f.waitUntil(what, func(frame string) bool { return strings.Contains(frame, what) })
+}
+
+func (f *flow) waitUntil(what string, ok func(frame string) bool) {
+	f.t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
-	for {
-		frame, _ := s.last.Load().(string)
-		if strings.Contains(frame, what) {
-			return
-		}
+	for !ok(f.frame()) {
 		if time.Now().After(deadline) {
-			t.Fatalf("the screen never showed %q; it shows:\n%s", what, frame)
+			f.t.Fatalf("the screen never showed %s; it shows:\n%s", what, f.frame())
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// press sends keys by name, each once the previous one has been handled.
+func (f *flow) press(keys ...string) {
+	f.t.Helper()
+	for _, k := range keys {
+		before := f.frame()
+		f.tm.Send(keyPress(k))
+		// A key that changes nothing on screen is fine; give it a moment to land.
+		deadline := time.Now().Add(300 * time.Millisecond)
+		for f.frame() == before && time.Now().Before(deadline) {
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+}
+
+// typeImage clears the base image input and types image.
+func (f *flow) typeImage(image string) {
+	f.t.Helper()
+	f.press("ctrl+u")
+	f.tm.Type(image)
+	f.waitFor("› " + image)
+}
+
+// cursorTo moves the cursor with the arrow keys to the row that starts with label.
+func (f *flow) cursorTo(label string) {
+	f.t.Helper()
+	for range 12 {
+		for _, l := range strings.Split(f.frame(), "\n") {
+			if strings.HasPrefix(strings.TrimSpace(l), "› "+label+" ") || strings.HasPrefix(strings.TrimSpace(l), "› [ ] "+label+" ") ||
+				strings.HasPrefix(strings.TrimSpace(l), "› [x] "+label+" ") {
+				return
+			}
+		}
+		f.press("down")
+	}
+	f.t.Fatalf("the cursor never reached %s:\n%s", label, f.frame())
+}
+
+func (f *flow) quit() {
+	f.t.Helper()
+	f.press("q")
+	f.tm.WaitFinished(f.t, teatest.WithFinalTimeout(10*time.Second))
 }
 
 func keyPress(s string) tea.KeyPressMsg {
 	switch s {
 	case "enter":
 		return tea.KeyPressMsg{Code: tea.KeyEnter}
+	case "esc":
+		return tea.KeyPressMsg{Code: tea.KeyEscape}
 	case "space":
 		return tea.KeyPressMsg{Code: tea.KeySpace, Text: " "}
 	case "down":
 		return tea.KeyPressMsg{Code: tea.KeyDown}
+	case "up":
+		return tea.KeyPressMsg{Code: tea.KeyUp}
+	case "ctrl+u":
+		return tea.KeyPressMsg{Code: 'u', Mod: tea.ModCtrl}
 	}
 	return tea.KeyPressMsg{Code: rune(s[0]), Text: s}
 }
 
-// TestFlowPickTwoPlatformsAndBuild: open, fetch, pick amd64 and arm64, build, inspect.
-func TestFlowPickTwoPlatformsAndBuild(t *testing.T) {
-	newSeedWorld(t)
-	app, _ := appFor(t, ui.ScreenBase, "python:3.11-slim")
-	scr := &screen{app: app}
-	tm := teatest.NewTestModel(t, scr, teatest.WithInitialTermSize(100, 30))
-	tm.Send(keyPress("enter"))
-	scr.waitFor(t, "0 platforms of 3 selected")
-	for _, k := range []string{"space", "down", "space", "enter"} {
-		tm.Send(keyPress(k))
+// builtFrom reads the layout: each image's platform and the base its manifest names.
+func builtFrom(t *testing.T, dir string) map[string][2]string {
+	t.Helper()
+	s, err := oci.InspectPath(dir)
+	if err != nil {
+		t.Fatal(err)
 	}
-	scr.waitFor(t, "the config's platform matches the index entry")
-	tm.Send(keyPress("q"))
-	tm.WaitFinished(t, teatest.WithFinalTimeout(10*time.Second))
-	if err := app.Result(); err != nil {
+	out := map[string][2]string{}
+	for _, img := range s.Images {
+		out[oci.PlatformString(img.Platform())] = [2]string{img.Annotations["org.opencontainers.image.base.name"], img.Annotations["org.opencontainers.image.base.digest"]}
+	}
+	return out
+}
+
+// platformManifest is the digest of one platform's manifest in an image's index.
+func platformManifest(t *testing.T, image, platform string) string {
+	t.Helper()
+	r, err := registry.ParseReference(image)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ix, err := registry.New(registry.Options{Registries: []string{r.Registry}}).Index(context.Background(), r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, _ := oci.ParsePlatform(platform)
+	e, ok := ix.Find(p)
+	if !ok {
+		t.Fatalf("%s has no %s", image, platform)
+	}
+	return e.Descriptor.Digest.String()
+}
+
+// TestFlowBuildWhatWasBrowsed: the image typed is the image built, not the project's
+// default base (python:3.11-slim here, which the registry also has).
+func TestFlowBuildWhatWasBrowsed(t *testing.T) {
+	w := newSeedWorld(t)
+	w.reg.Push(t, testbase.Spec{Repo: "library/python", Tag: "3.12-slim", Platforms: testbase.PythonPlatforms, PaddingBytes: 10})
+	image := w.reg.Host + "/library/python:3.12-slim"
+	f := startFlow(t)
+	f.typeImage(image)
+	f.press("enter")
+	f.waitFor("0 platforms of 3 selected")
+	f.cursorTo("linux/amd64")
+	f.press("space")
+	f.cursorTo("linux/arm64")
+	f.press("space", "enter")
+	f.waitFor("✓ Built 2 platforms")
+	if !strings.Contains(f.frame(), "from "+image+"@sha256:") {
+		t.Errorf("the summary does not name the base as typed:\n%s", f.frame())
+	}
+	f.press("enter")
+	f.waitFor("base        " + image + "@sha256:")
+	f.quit()
+	if err := f.app.Result(); err != nil {
 		t.Fatalf("build result: %v", err)
 	}
-	idx := readIndex(t, "dist/image")
-	var plats []string
-	for _, m := range idx.Manifests {
-		plats = append(plats, string(m.Platform))
+	got := builtFrom(t, "dist/image")
+	for _, p := range []string{"linux/amd64", "linux/arm64"} {
+		if want := [2]string{image, platformManifest(t, image, p)}; got[p] != want {
+			t.Errorf("%s built from %v, want %v", p, got[p], want)
+		}
 	}
-	if strings.Join(plats, " ") != `{"architecture":"amd64","os":"linux"} {"architecture":"arm64","os":"linux"}` {
-		t.Errorf("built %v", plats)
+	if len(got) != 2 {
+		t.Errorf("the layout holds %v", got)
 	}
 }
 
-// TestFlowMissingPlatform: a platform asked for on the command line that the index lacks
-// is listed as missing and cannot be built.
-func TestFlowMissingPlatform(t *testing.T) {
-	newSeedWorld(t)
-	app, _ := appFor(t, ui.ScreenBase, "python:3.11-slim", "linux/s390x,linux/arm64")
-	scr := &screen{app: app}
-	tm := teatest.NewTestModel(t, scr, teatest.WithInitialTermSize(120, 30))
-	tm.Send(keyPress("enter"))
-	scr.waitFor(t, "missing: not in this index (asked by --platform flag)")
-	scr.waitFor(t, "1 platform of 3 selected")
-	scr.waitFor(t, "Why linux/s390x is missing")
-	scr.waitFor(t, "index has  linux/amd64") // the real diagnosis arrived
-	tm.Send(keyPress("q"))
-	tm.WaitFinished(t, teatest.WithFinalTimeout(10*time.Second))
+// TestFlowPinnedToTheIndexShown: a tag that moves between browsing and building does
+// not change the base: the build uses the index that was on screen.
+func TestFlowPinnedToTheIndexShown(t *testing.T) {
+	w := newSeedWorld(t)
+	image := w.reg.Host + "/library/python:3.11-slim"
+	shown := platformManifest(t, image, "linux/amd64")
+	f := startFlow(t)
+	f.typeImage(image)
+	f.press("enter")
+	f.waitFor("0 platforms of 3 selected")
+	w.reg.Push(t, testbase.Spec{Repo: "library/python", Tag: "3.11-slim", Platforms: testbase.PythonPlatforms, PaddingBytes: 7})
+	if moved := platformManifest(t, image, "linux/amd64"); moved == shown {
+		t.Fatal("the tag did not move")
+	}
+	f.cursorTo("linux/amd64")
+	f.press("space", "enter")
+	f.waitFor("✓ Built 1 platform")
+	f.quit()
+	if got := builtFrom(t, "dist/image")["linux/amd64"]; got != [2]string{image, shown} {
+		t.Errorf("built from %v, want the index shown: %s", got, shown)
+	}
+}
+
+// TestFlowFollowATryRow: the project asks for linux/arm/v6, which python:3.11-slim
+// lacks; the diagnosis's try line opens python:3.11-alpine with arm/v6 asked for, and
+// enter builds it.
+func TestFlowFollowATryRow(t *testing.T) {
+	demoWorld(t)
+	writeFile(t, "pycontainer.toml", "[build]\nplatforms = [\"linux/arm/v6\"]\n")
+	f := startFlow(t)
+	f.typeImage("python:3.11-slim")
+	f.press("enter")
+	f.waitFor("Why linux/arm/v6 is missing")
+	f.waitFor("▸ docker.io/library/python:3.11-alpine")
+	for range 12 {
+		if strings.Contains(f.frame(), "enter opens it") {
+			break
+		}
+		f.press("down")
+	}
+	f.waitFor("enter opens it")
+	f.press("enter")
+	f.waitFor("docker.io/library/python:3.11-alpine  index")
+	f.waitFor("1 platform of")
+	f.press("enter")
+	f.waitFor("✓ Built 1 platform")
+	f.quit()
+	if err := f.app.Result(); err != nil {
+		t.Fatal(err)
+	}
+	want := "docker.io/library/python:3.11-alpine"
+	if got := builtFrom(t, "dist/image"); len(got) != 1 || got["linux/arm/v6"][0] != want {
+		t.Errorf("built %v, want linux/arm/v6 from %s", got, want)
+	}
 }
 
 // failBlob answers 503 for one blob while armed.
@@ -147,17 +286,11 @@ func (f *failBlob) wrap(h http.Handler) http.Handler {
 	})
 }
 
-// TestFlowFailingPlatformRetried: arm64's layer fails, amd64 goes on, r retries and the
-// image is built with both.
-func TestFlowFailingPlatformRetried(t *testing.T) {
-	fault := &failBlob{}
-	reg := testbase.StartWith(t, fault.wrap)
-	reg.Push(t, testbase.Spec{Repo: "library/python", Tag: "3.11-slim", Platforms: testbase.PythonPlatforms})
-	newSeedWorldWith(t, reg)
-
-	// Find arm64's own layer and make it fail.
-	client := registry.New(registry.Options{Registries: []string{reg.Host}})
-	r, _ := registry.ParseReference(reg.Host + "/library/python:3.11-slim")
+// armLayerOf finds the layer arm64 does not share with the other platforms.
+func armLayerOf(t *testing.T, image string) string {
+	t.Helper()
+	r, _ := registry.ParseReference(image)
+	client := registry.New(registry.Options{Registries: []string{r.Registry}})
 	ix, err := client.Index(context.Background(), r)
 	if err != nil {
 		t.Fatal(err)
@@ -167,28 +300,154 @@ func TestFlowFailingPlatformRetried(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fault.digest = img.Manifest.Layers[1].Digest.String()
-	fault.armed.Store(true)
+	return img.Manifest.Layers[len(img.Manifest.Layers)-1].Digest.String()
+}
 
-	// The registry by name, not as a docker.io mirror: a failing mirror makes regclient
-	// fall back to Docker Hub, which this test must not reach.
-	app, _ := appFor(t, ui.ScreenBuild, reg.Host+"/library/python:3.11-slim", "linux/amd64,linux/arm64")
-	scr := &screen{app: app}
-	tm := teatest.NewTestModel(t, scr, teatest.WithInitialTermSize(100, 30))
-	scr.waitFor(t, "1 platform of 2 failed")
+// TestFlowEscOutOfAFailedBuild: a build that fails leaves by esc, back to the
+// platforms, and quitting reports the failure.
+func TestFlowEscOutOfAFailedBuild(t *testing.T) {
+	fault := &failBlob{}
+	reg := testbase.StartWith(t, fault.wrap)
+	reg.Push(t, testbase.Spec{Repo: "library/python", Tag: "3.11-slim", Platforms: testbase.PythonPlatforms})
+	newSeedWorldWith(t, reg)
+	image := reg.Host + "/library/python:3.11-slim"
+	fault.digest = armLayerOf(t, image)
+	fault.armed.Store(true)
+	f := startFlow(t)
+	f.typeImage(image)
+	f.press("enter")
+	f.waitFor("0 platforms of 3 selected")
+	f.cursorTo("linux/arm64")
+	f.press("space", "enter")
+	f.waitFor("1 platform of 1 failed; dist/image is unchanged — r retries")
 	if fault.hits.Load() == 0 {
 		t.Fatal("the fault was never hit")
 	}
-	fault.armed.Store(false)
-	tm.Send(keyPress("r"))
-	scr.waitFor(t, "the config's platform matches the index entry")
-	tm.Send(keyPress("q"))
-	tm.WaitFinished(t, teatest.WithFinalTimeout(10*time.Second))
-	if err := app.Result(); err != nil {
-		t.Fatalf("after the retry: %v", err)
+	f.press("esc")
+	f.waitFor("1 platform of 3 selected")
+	f.quit()
+	if err := f.app.Result(); err == nil || errors.Is(err, ui.ErrInterrupted) {
+		t.Errorf("result after a failed build: %v", err)
 	}
-	if idx := readIndex(t, "dist/image"); len(idx.Manifests) != 2 {
-		t.Errorf("%d manifests after the retry, want 2", len(idx.Manifests))
+	if _, err := os.Stat("dist/image/index.json"); !os.IsNotExist(err) {
+		t.Errorf("a failed build wrote a layout: %v", err)
+	}
+}
+
+// stopAt serves at most the first limit bytes of one blob while armed, then goes quiet
+// (however the request's Range starts), as a stalled transfer does; it records the
+// Range headers it was asked for.
+type stopAt struct {
+	digest string
+	limit  int64
+	armed  atomic.Bool
+	mu     sync.Mutex
+	ranges []string
+}
+
+func (s *stopAt) wrap(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet || !strings.HasSuffix(r.URL.Path, "/blobs/"+s.digest) {
+			h.ServeHTTP(w, r)
+			return
+		}
+		s.mu.Lock()
+		s.ranges = append(s.ranges, r.Header.Get("Range"))
+		s.mu.Unlock()
+		if !s.armed.Load() {
+			h.ServeHTTP(w, r)
+			return
+		}
+		from := int64(0)
+		if m := regexp.MustCompile(`^bytes=(\d+)-`).FindStringSubmatch(r.Header.Get("Range")); m != nil {
+			from, _ = strconv.ParseInt(m[1], 10, 64)
+		}
+		h.ServeHTTP(&quietAfter{ResponseWriter: w, left: s.limit - from, done: r.Context().Done()}, r)
+	})
+}
+
+// quietAfter passes on left bytes of a body, then sends nothing until the client gives up.
+type quietAfter struct {
+	http.ResponseWriter
+	left int64
+	done <-chan struct{}
+}
+
+func (q *quietAfter) Write(p []byte) (int, error) {
+	if int64(len(p)) <= q.left {
+		n, err := q.ResponseWriter.Write(p)
+		q.left -= int64(n)
+		return n, err
+	}
+	_, _ = q.ResponseWriter.Write(p[:max(q.left, 0)])
+	q.left = 0
+	q.ResponseWriter.(http.Flusher).Flush()
+	<-q.done
+	return 0, errors.New("the client gave up")
+}
+
+// TestFlowRetryResumes: a layer that stops at 60% fails the build; r fetches only the
+// rest, asking the registry for the bytes after those kept.
+func TestFlowRetryResumes(t *testing.T) {
+	cut := &stopAt{}
+	reg := testbase.StartWith(t, cut.wrap)
+	reg.Push(t, testbase.Spec{Repo: "library/python", Tag: "3.11-slim", Platforms: testbase.PythonPlatforms, PaddingBytes: 2 << 20})
+	newSeedWorldWith(t, reg)
+	image := reg.Host + "/library/python:3.11-slim"
+	cut.digest = armLayerOf(t, image)
+	cut.limit = 1200 << 10 // of a ~2 MB layer
+	cut.armed.Store(true)
+	t.Setenv("PYCONTAINER_STALL_TIMEOUT", "1s") // each attempt gives up after 1 s of silence
+	f := startFlow(t)
+	f.typeImage(image)
+	f.press("enter")
+	f.waitFor("0 platforms of 3 selected")
+	f.cursorTo("linux/arm64")
+	f.press("space", "enter")
+	f.waitFor("1 platform of 1 failed")
+	cut.armed.Store(false)
+	cut.mu.Lock()
+	cut.ranges = nil
+	cut.mu.Unlock()
+	f.press("right", "r")
+	f.waitFor("✓ Built 1 platform")
+	if !strings.Contains(f.frame(), "resumed at 1.2 MB") {
+		t.Errorf("the layer row does not say it resumed:\n%s", f.frame())
+	}
+	f.quit()
+	cut.mu.Lock()
+	defer cut.mu.Unlock()
+	if len(cut.ranges) != 1 || cut.ranges[0] != "bytes=1228800-" {
+		t.Errorf("the retry asked for %q, want the rest only (bytes=1228800-)", cut.ranges)
+	}
+	if err := f.app.Result(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestFlowCancel: esc stops a build that is downloading; every row says cancelled, the
+// layout is untouched, and quitting reports an interrupted build.
+func TestFlowCancel(t *testing.T) {
+	reg := testbase.StartWith(t, slowBlobs)
+	reg.Push(t, testbase.Spec{Repo: "library/python", Tag: "3.11-slim", Platforms: testbase.PythonPlatforms, PaddingBytes: 4 << 20})
+	newSeedWorldWith(t, reg)
+	f := startFlow(t)
+	f.typeImage(reg.Host + "/library/python:3.11-slim")
+	f.press("enter")
+	f.waitFor("0 platforms of 3 selected")
+	f.press("a", "enter")
+	f.waitFor("downloading")
+	f.press("right", "esc")
+	f.waitFor("Build cancelled; dist/image is unchanged")
+	if strings.Contains(f.frame(), "downloading") || strings.Contains(f.frame(), "waiting") {
+		t.Errorf("a row still reads downloading or waiting:\n%s", f.frame())
+	}
+	f.quit()
+	if err := f.app.Result(); !errors.Is(err, ui.ErrInterrupted) {
+		t.Errorf("result %v, want an interrupted build (exit 130)", err)
+	}
+	if _, err := os.Stat(filepath.Join("dist", "image", "index.json")); !os.IsNotExist(err) {
+		t.Errorf("a cancelled build wrote a layout: %v", err)
 	}
 }
 

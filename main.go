@@ -36,7 +36,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) (code int) {
 			code = 70
 		}
 	}()
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// SIGHUP: the terminal went away; the app stops its build and cleans up as for ^C.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	defer stop()
 
 	root := newRootCommand(stdin, stdout, stderr)
@@ -54,8 +55,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) (code int) {
 	case ctx.Err() != nil && errors.As(err, &pushErr):
 		fmt.Fprintf(stderr, "Error: interrupted while pushing; %s holds the new image, the registry may hold part of it: run the push again\n", pushErr.Output)
 		return 130
-	case ctx.Err() != nil && cmd.Name() == "build":
-		fmt.Fprintln(stderr, "Error: interrupted; the previous image in the output directory is unchanged")
+	case errors.Is(err, ui.ErrInterrupted), ctx.Err() != nil && cmd.Name() == "build":
+		fmt.Fprintf(stderr, "Error: %v\n", ui.ErrInterrupted)
 		return 130
 	case ctx.Err() != nil:
 		fmt.Fprintln(stderr, "Error: interrupted")
@@ -109,16 +110,20 @@ Linux platform the base image offers, from any host.
 		if err != nil {
 			return err
 		}
-		return runApp(cmd.Context(), ui.Config{
-			Services: appServices(opts), BaseImage: opts.BaseImage, Recent: recentImages(),
-			Requested: requestedFromFiles(opts), Theme: theme, Output: opts.Output, Start: ui.ScreenBase,
-		}, saveBeside)
+		return runApp(cmd.Context(), appConfig(opts, theme), saveBeside)
 	}
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	root.AddCommand(newBuildCommand(stdout, stderr, &theme), newInspectCommand(stdout, &theme), newPlatformsCommand(stdout, stderr), newCacheCommand(stdout), newLoginCommand(stdout, stdin), newIndexCommand(stdout), newSaveCommand(stdout, stderr), newDemoCommand(stdout, &theme))
 	return root
+}
+
+// appConfig sets the app up as `pycontainer` opens it: the project's base image offered
+// in the input, the platforms its config files ask for preselected.
+func appConfig(opts *build.Options, theme string) ui.Config {
+	return ui.Config{Services: appServices(opts), BaseImage: opts.BaseImage, Recent: recentImages(),
+		Requested: requestedFromFiles(opts), Theme: theme, Output: opts.Output}
 }
 
 // requestedFromFiles keeps the platforms a config file asked for (to preselect them)
@@ -158,10 +163,12 @@ func newBuildCommand(stdout, stderr io.Writer, theme *string) *cobra.Command {
 				return err
 			}
 			if interactive(f.progress, stdout) && !f.dryRun {
-				cfg := ui.Config{Services: appServices(opts), BaseImage: opts.BaseImage, Recent: recentImages(),
-					Requested: requestedFromFiles(opts), Theme: *theme, Output: opts.Output, Start: ui.ScreenBase, AutoFetch: true}
+				// The app fetches the base index first and builds from exactly it; with
+				// --platform at once, unless the index lacks one (then its diagnosis shows).
+				cfg := appConfig(opts, *theme)
+				cfg.AutoFetch = true
 				if cmd.Flags().Changed("platform") {
-					cfg.Start, cfg.Requested = ui.ScreenBuild, opts.Platforms
+					cfg.BuildAtOnce, cfg.Requested = true, opts.Platforms
 				}
 				return runApp(cmd.Context(), cfg, saveBeside)
 			}
@@ -240,11 +247,11 @@ func completePlatforms(cmd *cobra.Command, f buildFlags, toComplete string) ([]c
 	for _, p := range strings.Split(prefix, ",") {
 		chosen[p] = true
 	}
-	host := oci.HostPlatform()
+	host := oci.DetectHost()
 	var out []cobra.Completion
 	for _, p := range ix.Platforms() {
 		if name := oci.PlatformString(p); !chosen[name] {
-			out = append(out, cobra.CompletionWithDesc(prefix+name, oci.HowRuns(host, p).Note))
+			out = append(out, cobra.CompletionWithDesc(prefix+name, host.HowRuns(p).Note))
 		}
 	}
 	return out, directive

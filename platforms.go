@@ -144,7 +144,7 @@ func entryLabel(e registry.Entry) string {
 }
 
 func printPlatformTable(w io.Writer, ix *registry.Index, all bool) {
-	host := oci.HostPlatform()
+	host := oci.DetectHost()
 	kind := "index"
 	if ix.Single {
 		kind = "single-platform image"
@@ -158,7 +158,7 @@ func printPlatformTable(w io.Writer, ix *registry.Index, all bool) {
 	if hasOSVersion {
 		header += fmt.Sprintf(" %-14s", "OS.VERSION")
 	}
-	fmt.Fprintf(w, "%s %-12s %9s %6s  %s\n", header, "DIGEST", "SIZE", "LAYERS", "ON THIS MACHINE ("+oci.PlatformString(host)+")")
+	fmt.Fprintf(w, "%s %-12s %9s %6s  %s\n", header, "DIGEST", "SIZE", "LAYERS", "ON THIS MACHINE ("+oci.PlatformString(host.Platform)+")")
 	for _, e := range platformRows(ix, all) {
 		raw, osVersion, note := "", "", ""
 		if e.Descriptor.Platform != nil {
@@ -167,10 +167,10 @@ func printPlatformTable(w io.Writer, ix *registry.Index, all bool) {
 		if e.Attestation {
 			note = "not an image (signatures, SBOM)"
 			if ref := e.Descriptor.Annotations["vnd.docker.reference.digest"]; ref != "" {
-				note = "attestation of " + ui.Hex12(ref)
+				note = ui.AttestationLabel(ix, e)
 			}
 		} else {
-			note = oci.HowRuns(host, e.Platform).Note
+			note = host.HowRuns(e.Platform).Note
 		}
 		line := fmt.Sprintf("%-16s %-16s", entryLabel(e), raw)
 		if hasOSVersion {
@@ -274,7 +274,7 @@ type checkMissingJSON struct {
 }
 
 func writePlatformsJSON(w io.Writer, indexes []*registry.Index, wanted []build.RequestedPlatform, missing []missingPlatform, all bool) error {
-	host := oci.HostPlatform()
+	host := oci.DetectHost()
 	var doc platformsJSON
 	for _, ix := range indexes {
 		img := platformsImageJSON{Image: ix.Ref.CommonName(), Digest: ix.Digest.String(), MediaType: ix.MediaType, Single: ix.Single, Platforms: []platformEntryJSON{}}
@@ -286,7 +286,7 @@ func writePlatformsJSON(w io.Writer, indexes []*registry.Index, wanted []build.R
 				j.IndexPlatform, j.OSVersion = oci.PlatformString(*e.Descriptor.Platform), e.Descriptor.Platform.OSVersion
 			}
 			if !e.Attestation {
-				how := oci.HowRuns(host, p)
+				how := host.HowRuns(p)
 				j.Native, j.Host = how.Native, how.Note
 			}
 			img.Platforms = append(img.Platforms, j)

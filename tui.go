@@ -13,6 +13,7 @@ import (
 	"sync"
 
 	tea "charm.land/bubbletea/v2"
+	"github.com/regclient/regclient/types/descriptor"
 	"golang.org/x/term"
 
 	"github.com/pycontainer/pycontainer/build"
@@ -38,25 +39,27 @@ func interactive(progress string, stdout io.Writer) bool {
 	return ok && term.IsTerminal(int(f.Fd())) && term.IsTerminal(int(os.Stdin.Fd()))
 }
 
-// appServices connects the app to the build pipeline and the registry.
+// appServices connects the app to the build pipeline and the registry: it builds what
+// the app asks for (the base image browsed, pinned to the index shown) with the rest of
+// opts.
 func appServices(opts *build.Options) ui.Services {
 	return ui.Services{
 		FetchIndex: func(ctx context.Context, image string) (*registry.Index, error) {
 			return build.FetchIndex(ctx, opts, image)
 		},
-		Build: func(ctx context.Context, platforms []build.RequestedPlatform, sink build.Sink) error {
-			o := *opts
-			o.Platforms = platforms
+		Diagnose: func(ctx context.Context, ix *registry.Index, missing []build.RequestedPlatform) []*build.Diagnosis {
+			return build.DiagnoseAll(ctx, opts, ix, missing)
+		},
+		Build: func(ctx context.Context, req build.Request, sink build.Sink) error {
+			o := opts.For(req)
 			o.KeepGoing = true
-			return build.Run(ctx, &o, sink)
+			return build.Run(ctx, o, sink)
 		},
-		Inspect: func() (*oci.Summary, error) { return oci.InspectPath(opts.Output) },
-		Remember: func(image string) {
-			_ = rememberImage(image)
+		Inspect:    func(context.Context) (*oci.Summary, error) { return oci.InspectPath(opts.Output) },
+		LayerFiles: func(ctx context.Context, s *oci.Summary, layer descriptor.Descriptor, max int) ([]oci.LayerFile, bool, error) {
+			return s.LayerFiles(ctx, layer, max)
 		},
-		Diagnose: func(ctx context.Context, ix *registry.Index, req build.RequestedPlatform) string {
-			return build.Diagnose(ctx, opts, ix, req).Text()
-		},
+		Remember:   rememberImage,
 	}
 }
 
@@ -113,21 +116,23 @@ func runApp(ctx context.Context, cfg ui.Config, save saveFunc) error {
 	if _, err := themes.ByName(cfg.Theme, true); err != nil {
 		return usageError{fmt.Errorf("--theme or PYCONTAINER_THEME: %w", err)}
 	}
-	if cfg.Host.OS == "" {
-		cfg.Host = oci.HostPlatform()
-	}
 	if save != nil {
 		saveCtx, cancel := context.WithCancel(ctx)
 		saves := &backgroundSaves{ctx: saveCtx, run: save}
 		defer saves.stopAndWait(cancel)
 		cfg.Services.Save = saves.save
 	}
+	cfg.Context = ctx
 	app := ui.New(cfg)
 	p := tea.NewProgram(app, tea.WithContext(ctx))
-	if _, err := p.Run(); err != nil {
-		if errors.Is(err, tea.ErrProgramKilled) && ctx.Err() != nil {
-			return ctx.Err()
-		}
+	_, err := p.Run()
+	app.Close() // a build still running stops before the process ends
+	switch {
+	case ctx.Err() != nil:
+		return ctx.Err() // a signal: the caller says so
+	case errors.Is(err, tea.ErrInterrupted):
+		return ui.ErrInterrupted
+	case err != nil:
 		return err
 	}
 	return app.Result()

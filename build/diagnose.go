@@ -28,7 +28,7 @@ type Diagnosis struct {
 	TagsChecked  int
 	TagsTotal    int
 	TagsError    string // why tags could not be listed
-	Host         oci.Platform
+	Host         oci.Host // how this machine runs each platform
 }
 
 // Sibling is another tag of the same repository.
@@ -49,8 +49,9 @@ func Diagnose(ctx context.Context, o *Options, ix *registry.Index, req Requested
 func DiagnoseAll(ctx context.Context, o *Options, ix *registry.Index, reqs []RequestedPlatform) []*Diagnosis {
 	out := make([]*Diagnosis, len(reqs))
 	wants := make([]oci.Platform, len(reqs))
+	host := oci.DetectHost()
 	for i, req := range reqs {
-		out[i] = diagnoseIndex(ix, req)
+		out[i] = diagnoseIndex(ix, req, host)
 		wants[i] = req.Platform
 	}
 	sib := findSiblings(ctx, o, ix, wants)
@@ -61,8 +62,8 @@ func DiagnoseAll(ctx context.Context, o *Options, ix *registry.Index, reqs []Req
 }
 
 // diagnoseIndex is what the index alone says about req.
-func diagnoseIndex(ix *registry.Index, req RequestedPlatform) *Diagnosis {
-	d := &Diagnosis{Image: ix.Ref.CommonName(), Requested: req, Host: oci.HostPlatform()}
+func diagnoseIndex(ix *registry.Index, req RequestedPlatform, host oci.Host) *Diagnosis {
+	d := &Diagnosis{Image: ix.Ref.CommonName(), Requested: req, Host: host}
 	for _, e := range ix.Entries {
 		if e.Attestation {
 			d.Attestations++
@@ -287,11 +288,26 @@ func RankSiblings(current string, tags []string) []string {
 	return out
 }
 
-// Text renders the diagnosis as the lines that follow the one-line error.
-func (d *Diagnosis) Text() string {
-	var b strings.Builder
+// DiagnosisLine is one line of a diagnosis: a label ("asked for", "rule", "try" …, or
+// "" to continue the line above), the group it belongs to (the label of its first
+// line), and its text. A "try" line carries the sibling it suggests, so the app can
+// open it.
+type DiagnosisLine struct {
+	Label   string
+	Group   string
+	Text    string
+	Sibling *Sibling
+}
+
+// Lines renders the diagnosis as labelled lines, in the order Text prints them.
+func (d *Diagnosis) Lines() []DiagnosisLine {
+	var out []DiagnosisLine
+	group := ""
 	line := func(label, format string, args ...any) {
-		fmt.Fprintf(&b, "  %-10s %s\n", label, fmt.Sprintf(format, args...))
+		if label != "" {
+			group = label
+		}
+		out = append(out, DiagnosisLine{Label: label, Group: group, Text: fmt.Sprintf(format, args...)})
 	}
 	asked := d.Requested.String()
 	if d.Requested.Raw != "" && strings.ToLower(d.Requested.Raw) != asked {
@@ -306,7 +322,7 @@ func (d *Diagnosis) Text() string {
 		if i == 0 {
 			label = "index has"
 		}
-		line(label, "%-16s %s", oci.PlatformString(p), oci.HowRuns(d.Host, p).Note)
+		line(label, "%-16s %s", oci.PlatformString(p), d.Host.HowRuns(p).Note)
 	}
 	if len(d.Available) == 0 {
 		line("index has", "no images")
@@ -331,9 +347,19 @@ func (d *Diagnosis) Text() string {
 				label = "try"
 			}
 			line(label, "--base-image %s   (%s)", s.Ref, strings.Join(s.Platforms, ", "))
+			out[len(out)-1].Sibling = &d.Siblings[i]
 		}
 		line("", "(checked %d of %d tags)", d.TagsChecked, d.TagsTotal)
 	}
-	line("this host", "%s: a %s image %s", oci.PlatformString(d.Host), d.Requested, oci.HowRuns(d.Host, d.Requested.Platform).Note)
+	line("this host", "%s, for %s images: %s", oci.PlatformString(d.Host.Platform), d.Requested, d.Host.HowRuns(d.Requested.Platform).Note)
+	return out
+}
+
+// Text renders the diagnosis as the lines that follow the one-line error.
+func (d *Diagnosis) Text() string {
+	var b strings.Builder
+	for _, l := range d.Lines() {
+		fmt.Fprintf(&b, "  %-10s %s\n", l.Label, l.Text)
+	}
 	return strings.TrimRight(b.String(), "\n")
 }

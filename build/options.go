@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	digest "github.com/opencontainers/go-digest"
+
 	"github.com/pycontainer/pycontainer/oci"
 )
 
@@ -22,6 +24,9 @@ type Options struct {
 	Tag         string
 	BaseImage   string
 	BaseSource  string // where BaseImage came from
+	// BaseDigest pins BaseImage to the index with this digest: the one the app showed,
+	// so a tag that moves between browsing and building does not change the base.
+	BaseDigest digest.Digest
 	Platforms   []RequestedPlatform
 	IncludeDeps bool
 	Push        bool
@@ -75,6 +80,24 @@ type RequestedPlatform struct {
 }
 
 func (r RequestedPlatform) String() string { return oci.PlatformString(r.Platform) }
+
+// Request is a build the terminal app asks for: the base image the user browsed, pinned
+// to the index that was on screen, and the platforms picked from it.
+type Request struct {
+	Base        string        // as typed, e.g. 127.0.0.1:5000/library/python:3.11-slim
+	IndexDigest digest.Digest // the index shown; "" builds whatever the tag names then
+	Platforms   []RequestedPlatform
+}
+
+// For is o building r instead of the base image and platforms it was resolved with.
+func (o *Options) For(r Request) *Options {
+	c := *o
+	if r.Base != o.BaseImage {
+		c.BaseSource = "picked in the app"
+	}
+	c.BaseImage, c.BaseDigest, c.Platforms = r.Base, r.IndexDigest, r.Platforms
+	return &c
+}
 
 // DefaultCacheMaxBytes bounds the shared cache unless PYCONTAINER_CACHE_MAX_SIZE says otherwise.
 const DefaultCacheMaxBytes = 10 << 30

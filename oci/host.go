@@ -1,7 +1,15 @@
 package oci
 
 import (
+	"bufio"
+	"bytes"
+	"debug/elf"
+	"encoding/binary"
+	"encoding/hex"
+	"os"
+	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 )
 
@@ -14,39 +22,155 @@ func hostPlatform(goos, goarch string) Platform {
 	return NormalizePlatform(Platform{OS: goos, Architecture: goarch})
 }
 
-// Execution says how a host runs an image of platform target.
-type Execution struct {
-	Native bool
-	Note   string // e.g. "native on this machine", "runs under emulation (QEMU)"
+// Host is the machine pycontainer runs on and what it can run: its platform and, on
+// Linux, the emulators its kernel starts for binaries of other architectures.
+type Host struct {
+	Platform Platform
+	// Emulators maps an architecture (arm64, arm, riscv64 …) to the interpreter of an
+	// enabled binfmt_misc handler for it, e.g. /usr/bin/qemu-aarch64-static.
+	Emulators map[string]string
+	// BinfmtMounted says whether /proc/sys/fs/binfmt_misc could be read: unmounted, no
+	// emulator is ever started, whatever is installed.
+	BinfmtMounted bool
 }
 
-// HowRuns explains how host runs containers of target: natively, natively inside the
-// Linux VM that Docker Desktop and friends use on macOS and Windows, or under emulation.
-func HowRuns(host, target Platform) Execution {
-	host, target = NormalizePlatform(host), NormalizePlatform(target)
+// binfmtDir is where Linux lists its binfmt_misc handlers.
+const binfmtDir = "/proc/sys/fs/binfmt_misc"
+
+// DetectHost describes this machine, reading its binfmt_misc handlers on Linux.
+func DetectHost() Host {
+	h := Host{Platform: HostPlatform()}
+	if runtime.GOOS == "linux" {
+		h.Emulators, h.BinfmtMounted = readBinfmt(binfmtDir)
+	}
+	return h
+}
+
+// readBinfmt lists the enabled handlers of a binfmt_misc directory by the architecture
+// of the ELF files they match.
+func readBinfmt(dir string) (map[string]string, bool) {
+	status, err := os.ReadFile(filepath.Join(dir, "status"))
+	if err != nil {
+		return nil, false
+	}
+	out := map[string]string{}
+	if strings.TrimSpace(string(status)) != "enabled" {
+		return out, true
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return out, true
+	}
+	for _, e := range entries {
+		if e.Name() == "status" || e.Name() == "register" {
+			continue
+		}
+		f, err := os.Open(filepath.Join(dir, e.Name()))
+		if err != nil {
+			continue
+		}
+		arch, interpreter, ok := parseBinfmtHandler(f)
+		f.Close()
+		if ok {
+			out[arch] = interpreter
+		}
+	}
+	return out, true
+}
+
+// parseBinfmtHandler reads one handler file ("enabled", "interpreter …", "magic …") and
+// names the architecture whose ELF header its magic matches.
+func parseBinfmtHandler(f *os.File) (arch, interpreter string, ok bool) {
+	enabled := false
+	var magic []byte
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		k, v, _ := strings.Cut(strings.TrimSpace(sc.Text()), " ")
+		switch k {
+		case "enabled":
+			enabled = true
+		case "interpreter":
+			interpreter = v
+		case "magic":
+			magic, _ = hex.DecodeString(v)
+		}
+	}
+	if !enabled || interpreter == "" {
+		return "", "", false
+	}
+	arch = elfArchOfMagic(magic)
+	return arch, interpreter, arch != ""
+}
+
+// elfArchOfMagic is the architecture of the ELF header prefix a handler matches, or "".
+func elfArchOfMagic(m []byte) string {
+	if len(m) < 20 || !bytes.HasPrefix(m, []byte("\x7fELF")) {
+		return ""
+	}
+	var order binary.ByteOrder = binary.LittleEndian
+	if elf.Data(m[5]) == elf.ELFDATA2MSB {
+		order = binary.BigEndian
+	}
+	machine, class := elf.Machine(order.Uint16(m[18:20])), elf.Class(m[4])
+	names := make([]string, 0, len(elfTargets))
+	for name := range elfTargets {
+		names = append(names, name)
+	}
+	slices.Sort(names) // one answer for one magic
+	for _, name := range names {
+		t := elfTargets[name]
+		if t.machine == machine && t.class == class && t.order == order {
+			return name
+		}
+	}
+	return ""
+}
+
+// Execution says how a host runs an image of a platform.
+type Execution struct {
+	Native   bool // the CPU runs it as it is
+	Emulated bool // it runs, through an emulator
+	Note     string
+}
+
+// Runs reports whether the image runs on the host at all.
+func (e Execution) Runs() bool { return e.Native || e.Emulated }
+
+// HowRuns explains how h runs containers of target: natively, inside the Linux VM that
+// Docker Desktop and friends use on macOS and Windows, under the QEMU emulator its
+// kernel has registered, or not at all until one is.
+func (h Host) HowRuns(target Platform) Execution {
+	host, target := NormalizePlatform(h.Platform), NormalizePlatform(target)
 	if target.OS != "linux" {
 		if target.OS == host.OS && target.Architecture == host.Architecture {
 			return Execution{Native: true, Note: "native on this machine"}
 		}
 		return Execution{Note: "needs a " + PlatformString(target) + " machine"}
 	}
-	where := "on this machine"
-	emulation := "runs under emulation (QEMU)"
 	if host.OS != "linux" {
-		where = "in the Linux VM"
-		if host.OS == "darwin" && host.Architecture == "arm64" && target.Architecture == "amd64" {
-			emulation = "runs under emulation (Rosetta or QEMU)"
+		switch {
+		case target.Architecture == host.Architecture && variantRunsOn(host, target):
+			return Execution{Native: true, Note: "native in the Linux VM"}
+		case host.OS == "darwin" && host.Architecture == "arm64" && target.Architecture == "amd64":
+			return Execution{Emulated: true, Note: "emulated in the Linux VM (Rosetta or QEMU)"}
 		}
+		return Execution{Emulated: true, Note: "emulated in the Linux VM (QEMU)"}
 	}
 	switch {
 	case target.Architecture == host.Architecture && variantRunsOn(host, target):
-		return Execution{Native: true, Note: "native " + where}
+		return Execution{Native: true, Note: "native on this machine"}
 	case host.Architecture == "amd64" && target.Architecture == "386":
-		return Execution{Native: true, Note: "native " + where + " (32-bit)"}
+		return Execution{Native: true, Note: "native on this machine (32-bit)"}
 	case host.Architecture == "arm64" && target.Architecture == "arm":
-		return Execution{Note: "native only where the CPU has 32-bit (AArch32) support, else emulated"}
+		return Execution{Emulated: true, Note: "native if the CPU has AArch32, else emulated"}
 	}
-	return Execution{Note: emulation}
+	if qemu, ok := h.Emulators[target.Architecture]; ok {
+		return Execution{Emulated: true, Note: "emulated by " + filepath.Base(qemu)}
+	}
+	if !h.BinfmtMounted {
+		return Execution{Note: "no emulator: binfmt_misc is not mounted"}
+	}
+	return Execution{Note: "no QEMU for " + target.Architecture + ": install qemu-user-static"}
 }
 
 // variantRunsOn reports whether a host of the same architecture runs target's variant:

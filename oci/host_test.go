@@ -1,6 +1,8 @@
 package oci
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -13,27 +15,84 @@ func TestHowRuns(t *testing.T) {
 		}
 		return pl
 	}
+	withQEMU := map[string]string{"arm64": "/usr/bin/qemu-aarch64-static"}
 	tests := []struct {
 		host, target string
-		native       bool
+		emulators    map[string]string
+		mounted      bool
+		native, runs bool
 		note         string
 	}{
-		{"linux/amd64", "linux/amd64", true, "native on this machine"},
-		{"linux/amd64", "linux/arm64", false, "emulation"},
-		{"linux/amd64", "linux/386", true, "32-bit"},
-		{"darwin/arm64", "linux/arm64", true, "native in the Linux VM"},
-		{"darwin/arm64", "linux/amd64", false, "Rosetta"},
-		{"linux/arm64", "linux/arm/v7", false, "AArch32"},
-		{"linux/arm/v7", "linux/arm/v6", true, "native"},
-		{"linux/arm/v6", "linux/arm/v7", false, "emulation"},
+		{"linux/amd64", "linux/amd64", nil, true, true, true, "native on this machine"},
+		{"linux/amd64", "linux/arm64", withQEMU, true, false, true, "emulated by qemu-aarch64-static"},
+		{"linux/amd64", "linux/riscv64", withQEMU, true, false, false, "no QEMU for riscv64: install qemu-user-static"},
+		{"linux/amd64", "linux/arm64", nil, false, false, false, "binfmt_misc is not mounted"},
+		{"linux/amd64", "linux/386", nil, false, true, true, "32-bit"},
+		{"darwin/arm64", "linux/arm64", nil, false, true, true, "native in the Linux VM"},
+		{"darwin/arm64", "linux/amd64", nil, false, false, true, "emulated in the Linux VM (Rosetta or QEMU)"},
+		{"linux/arm64", "linux/arm/v7", nil, true, false, true, "AArch32"},
+		{"linux/arm/v7", "linux/arm/v6", nil, true, true, true, "native"},
+		{"linux/arm/v6", "linux/arm/v7", nil, true, false, false, "no QEMU for arm"},
 	}
 	for _, tt := range tests {
-		got := HowRuns(p(tt.host), p(tt.target))
-		if got.Native != tt.native || !strings.Contains(got.Note, tt.note) {
-			t.Errorf("HowRuns(%s, %s) = %+v, want native=%v and %q", tt.host, tt.target, got, tt.native, tt.note)
+		h := Host{Platform: p(tt.host), Emulators: tt.emulators, BinfmtMounted: tt.mounted}
+		got := h.HowRuns(p(tt.target))
+		if got.Native != tt.native || got.Runs() != tt.runs || !strings.Contains(got.Note, tt.note) {
+			t.Errorf("%s runs %s: %+v, want native=%v runs=%v and %q", tt.host, tt.target, got, tt.native, tt.runs, tt.note)
 		}
 	}
 	if h := hostPlatform("darwin", "arm64"); PlatformString(h) != "darwin/arm64" {
 		t.Errorf("host platform %s", PlatformString(h))
+	}
+}
+
+// TestReadBinfmt reads handler files as the kernel writes them (these are Debian's
+// qemu-user-static registrations).
+func TestReadBinfmt(t *testing.T) {
+	tests := []struct {
+		name    string
+		files   map[string]string
+		want    map[string]string
+		mounted bool
+	}{
+		{"not mounted", nil, nil, false},
+		{"disabled as a whole", map[string]string{"status": "disabled\n"}, map[string]string{}, true},
+		{"qemu handlers", map[string]string{
+			"status":       "enabled\n",
+			"register":     "",
+			"qemu-aarch64": "enabled\ninterpreter /usr/libexec/qemu-binfmt/aarch64-binfmt-P\nflags: POCF\noffset 0\nmagic 7f454c460201010000000000000000000200b700\nmask ffffffffffffff00fffffffffffffffffeffffff\n",
+			"qemu-arm":     "enabled\ninterpreter /usr/bin/qemu-arm-static\nflags: F\noffset 0\nmagic 7f454c4601010100000000000000000002002800\nmask ffffffffffffff00fffffffffffffffffeffffff\n",
+			"qemu-s390x":   "enabled\ninterpreter /usr/bin/qemu-s390x-static\nflags: F\noffset 0\nmagic 7f454c4602020100000000000000000000020016\nmask ffffffffffffff00fffffffffffffffffffeffff\n",
+			"qemu-riscv64": "disabled\ninterpreter /usr/bin/qemu-riscv64-static\nflags: F\noffset 0\nmagic 7f454c460201010000000000000000000200f300\n",
+			"python3.11":   "enabled\ninterpreter /usr/bin/python3.11\nflags: \noffset 0\nmagic a70d0d0a\n",
+		}, map[string]string{
+			"arm64": "/usr/libexec/qemu-binfmt/aarch64-binfmt-P",
+			"arm":   "/usr/bin/qemu-arm-static",
+			"s390x": "/usr/bin/qemu-s390x-static",
+		}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "binfmt_misc")
+			if tt.files != nil {
+				if err := os.Mkdir(dir, 0o755); err != nil {
+					t.Fatal(err)
+				}
+				for name, body := range tt.files {
+					if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			got, mounted := readBinfmt(dir)
+			if mounted != tt.mounted || len(got) != len(tt.want) {
+				t.Fatalf("readBinfmt = %v, mounted %v; want %v, mounted %v", got, mounted, tt.want, tt.mounted)
+			}
+			for arch, interp := range tt.want {
+				if got[arch] != interp {
+					t.Errorf("%s: %q, want %q", arch, got[arch], interp)
+				}
+			}
+		})
 	}
 }

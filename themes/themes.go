@@ -25,6 +25,7 @@ type Palette struct {
 	Badge    color.Color // background of labels such as DEMO
 	BadgeFg  color.Color
 	BarEmpty color.Color
+	RowBg    color.Color // background of the row under the cursor
 }
 
 var (
@@ -34,6 +35,7 @@ var (
 		Accent: lipgloss.Color("#7DD3FC"), Select: lipgloss.Color("#FDE68A"), Success: lipgloss.Color("#86EFAC"),
 		Warning: lipgloss.Color("#FCD34D"), Error: lipgloss.Color("#FCA5A5"), Border: lipgloss.Color("#3F3F46"),
 		Badge: lipgloss.Color("#A78BFA"), BadgeFg: lipgloss.Color("#18181B"), BarEmpty: lipgloss.Color("#3F3F46"),
+		RowBg: lipgloss.Color("#334155"),
 	}
 	// Light suits terminals with a light background.
 	Light = Palette{
@@ -41,6 +43,7 @@ var (
 		Accent: lipgloss.Color("#0369A1"), Select: lipgloss.Color("#92400E"), Success: lipgloss.Color("#15803D"),
 		Warning: lipgloss.Color("#A16207"), Error: lipgloss.Color("#B91C1C"), Border: lipgloss.Color("#D4D4D8"),
 		Badge: lipgloss.Color("#6D28D9"), BadgeFg: lipgloss.Color("#FFFFFF"), BarEmpty: lipgloss.Color("#D4D4D8"),
+		RowBg: lipgloss.Color("#DBEAFE"),
 	}
 	// HighContrast uses the terminal's basic colours at full strength.
 	HighContrast = Palette{
@@ -48,6 +51,7 @@ var (
 		Accent: lipgloss.Color("14"), Select: lipgloss.Color("11"), Success: lipgloss.Color("10"),
 		Warning: lipgloss.Color("11"), Error: lipgloss.Color("9"), Border: lipgloss.Color("15"),
 		Badge: lipgloss.Color("13"), BadgeFg: lipgloss.Color("0"), BarEmpty: lipgloss.Color("8"),
+		RowBg: lipgloss.Color("4"),
 	}
 )
 
@@ -91,28 +95,31 @@ type Styles struct {
 	HelpDesc lipgloss.Style
 	BarFull  lipgloss.Style
 	BarEmpty lipgloss.Style
+	// CursorRow is the whole row under the cursor.
+	CursorRow lipgloss.Style
 }
 
 // NewStyles builds the style sheet of a palette.
 func NewStyles(p Palette) *Styles {
 	s := lipgloss.NewStyle
 	return &Styles{
-		Palette:  p,
-		Title:    s().Foreground(p.Accent).Bold(true),
-		Badge:    s().Foreground(p.BadgeFg).Background(p.Badge).Bold(true).Padding(0, 1),
-		Text:     s().Foreground(p.Text),
-		Muted:    s().Foreground(p.Muted),
-		Accent:   s().Foreground(p.Accent),
-		Selected: s().Foreground(p.Select).Bold(true),
-		Cursor:   s().Foreground(p.Accent).Bold(true),
-		OK:       s().Foreground(p.Success),
-		Warn:     s().Foreground(p.Warning),
-		Err:      s().Foreground(p.Error).Bold(true),
-		Header:   s().Foreground(p.Muted).Bold(true),
-		Border:   s().Foreground(p.Border),
-		HelpKey:  s().Foreground(p.Accent),
-		HelpDesc: s().Foreground(p.Muted),
-		BarFull:  s().Foreground(p.Accent),
-		BarEmpty: s().Foreground(p.BarEmpty),
+		Palette:   p,
+		Title:     s().Foreground(p.Accent).Bold(true),
+		Badge:     s().Foreground(p.BadgeFg).Background(p.Badge).Bold(true).Padding(0, 1),
+		Text:      s().Foreground(p.Text),
+		Muted:     s().Foreground(p.Muted),
+		Accent:    s().Foreground(p.Accent),
+		Selected:  s().Foreground(p.Select).Bold(true),
+		Cursor:    s().Foreground(p.Accent).Bold(true),
+		OK:        s().Foreground(p.Success),
+		Warn:      s().Foreground(p.Warning),
+		Err:       s().Foreground(p.Error).Bold(true),
+		Header:    s().Foreground(p.Muted).Bold(true),
+		Border:    s().Foreground(p.Border),
+		HelpKey:   s().Foreground(p.Accent),
+		HelpDesc:  s().Foreground(p.Muted),
+		BarFull:   s().Foreground(p.Accent),
+		BarEmpty:  s().Foreground(p.BarEmpty),
+		CursorRow: s().Foreground(p.Text).Background(p.RowBg).Bold(true),
 	}
 }

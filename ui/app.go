@@ -3,13 +3,14 @@ package ui
 import (
 	"context"
 	"errors"
-	"fmt"
 	"strings"
+	"time"
 
-	"charm.land/bubbles/v2/help"
 	"charm.land/bubbles/v2/key"
+	"charm.land/bubbles/v2/spinner"
 	tea "charm.land/bubbletea/v2"
 	"charm.land/lipgloss/v2"
+	"github.com/regclient/regclient/types/descriptor"
 
 	"github.com/pycontainer/pycontainer/build"
 	"github.com/pycontainer/pycontainer/oci"
@@ -31,19 +32,25 @@ func (s Screen) title() string {
 	return [...]string{"base image", "platforms", "build", "inspect"}[s]
 }
 
+// ErrInterrupted is the result of an app whose user stopped a build: ctrl+c, q and its
+// confirmation, or esc while it ran.
+var ErrInterrupted = errors.New("interrupted; the previous image in the output directory is unchanged")
+
 // Services is what the app needs from the rest of pycontainer. Update and View never do
 // I/O themselves; they return commands that call these.
 type Services struct {
 	// FetchIndex reads a base image's index with sizes and layer counts.
 	FetchIndex func(ctx context.Context, image string) (*registry.Index, error)
-	// Build runs a build of the given platforms, reporting to sink.
-	Build func(ctx context.Context, platforms []build.RequestedPlatform, sink build.Sink) error
+	// Diagnose explains why an index lacks each of the requested platforms (may be nil).
+	Diagnose func(ctx context.Context, ix *registry.Index, missing []build.RequestedPlatform) []*build.Diagnosis
+	// Build builds what the user picked, from the index that was on screen.
+	Build func(ctx context.Context, req build.Request, sink build.Sink) error
 	// Inspect reads the output layout.
-	Inspect func() (*oci.Summary, error)
-	// Remember records a base image the user opened, for next time.
-	Remember func(image string)
-	// Diagnose explains why an index lacks a requested platform (may be nil).
-	Diagnose func(ctx context.Context, ix *registry.Index, req build.RequestedPlatform) string
+	Inspect func(ctx context.Context) (*oci.Summary, error)
+	// LayerFiles lists up to max entries of a layer of the layout s read (may be nil).
+	LayerFiles func(ctx context.Context, s *oci.Summary, layer descriptor.Descriptor, max int) ([]oci.LayerFile, bool, error)
+	// Remember records a base image the user opened, for next time (may be nil).
+	Remember func(image string) error
 	// Save writes one image of the layout as an archive docker load and podman load
 	// read, and returns the file's path (may be nil). It runs until it is done or the
 	// app ends: the caller of the app cancels it then.
@@ -52,56 +59,78 @@ type Services struct {
 
 // Config sets up the app.
 type Config struct {
-	Services  Services
+	Services Services
+	// BaseImage is offered in the base image input (what the user types replaces it);
+	// with AutoFetch it is fetched at once.
 	BaseImage string
 	Recent    []string
 	// Requested are the platforms flags or config asked for; they are preselected.
 	Requested []build.RequestedPlatform
-	Host      oci.Platform
-	Start     Screen // ScreenBase, ScreenBuild (platforms already chosen) or ScreenInspect
-	// AutoFetch fetches BaseImage's index at once instead of waiting for enter.
+	Host      oci.Host
+	Start     Screen // ScreenBase or ScreenInspect
 	AutoFetch bool
+	// BuildAtOnce, with AutoFetch, builds Requested as soon as the index shows them all:
+	// `pycontainer build --platform …` in a terminal. A platform the index lacks stops
+	// on the platform list with its diagnosis instead.
+	BuildAtOnce bool
 	// Theme names a palette; "auto" follows the terminal background.
 	Theme string
 	// Banner labels the session, e.g. "DEMO DATA".
 	Banner string
 	Output string
+	// Context ends the app's background work (default: never).
+	Context context.Context
 }
 
-// App is the root model: it owns the window size, the theme and the key map, and routes
-// messages to the current screen.
+// App is the root model: it owns the window size, the theme, help and quitting, and
+// routes messages to the screens, which talk back only through messages.
 type App struct {
 	cfg    Config
-	keys   KeyMap
-	styles *themes.Styles
-	help   help.Model
+	c      *common
+	cancel context.CancelFunc
 	screen Screen
 	width  int
 	height int
-	full   bool // full help shown
 
 	base      *baseScreen
 	platforms *platformScreen
 	build     *buildScreen
 	inspect   *inspectScreen
-	status    string // a one-line message, e.g. "copied"
-	// statusFailed shows status as a failure.
-	statusFailed bool
+
+	help        bool // the help overlay is shown
+	confirmQuit bool // q was pressed during a build: the next q quits
+	interrupted bool // the user stopped a build by quitting
+	buildAtOnce bool // BuildAtOnce, until the first index arrives
+	status      string
+	failed      bool // status reports a failure
 }
 
 // New creates the app. Styles follow cfg.Theme; with "auto" the dark palette is used
 // until the terminal reports its background.
 func New(cfg Config) *App {
-	a := &App{cfg: cfg, keys: DefaultKeyMap(), help: help.New(), width: 80, height: 24}
-	a.setTheme(true)
-	a.base = newBaseScreen(a, cfg.BaseImage, cfg.Recent)
-	a.platforms = newPlatformScreen(a)
-	a.build = newBuildScreen(a)
-	a.inspect = newInspectScreen(a)
-	a.screen = cfg.Start
-	if cfg.Start == ScreenBuild {
-		a.build.start(cfg.Requested)
+	parent := cfg.Context
+	if parent == nil {
+		parent = context.Background()
 	}
+	ctx, cancel := context.WithCancel(parent)
+	if cfg.Host.Platform.OS == "" {
+		cfg.Host = oci.DetectHost()
+	}
+	a := &App{cfg: cfg, cancel: cancel, width: 80, height: 24, screen: cfg.Start, buildAtOnce: cfg.BuildAtOnce}
+	a.c = &common{ctx: ctx, keys: DefaultKeyMap(), services: cfg.Services, host: cfg.Host, output: cfg.Output}
+	a.setTheme(true)
+	image := cfg.BaseImage
+	if image == "" {
+		image = "python:3.11-slim"
+	}
+	a.base = newBaseScreen(a.c, image, cfg.Recent, cfg.Requested)
+	if cfg.AutoFetch {
+		a.base.input.SetValue(image)
+	}
+	a.platforms = newPlatformScreen(a.c)
+	a.build = newBuildScreen(a.c)
+	a.inspect = newInspectScreen(a.c)
+	a.resize()
 	return a
 }
 
@@ -110,154 +139,215 @@ func (a *App) setTheme(dark bool) {
 	if err != nil {
 		p = themes.Dark
 	}
-	a.styles = themes.NewStyles(p)
-	a.help.Styles.ShortKey = a.styles.HelpKey
-	a.help.Styles.ShortDesc = a.styles.HelpDesc
-	a.help.Styles.ShortSeparator = a.styles.Muted
-	a.help.Styles.FullKey = a.styles.HelpKey
-	a.help.Styles.FullDesc = a.styles.HelpDesc
-	a.help.Styles.FullSeparator = a.styles.Muted
-	a.help.Styles.Ellipsis = a.styles.Muted
+	a.c.styles = themes.NewStyles(p)
+}
+
+func (a *App) screens() []screen {
+	return []screen{a.base, a.platforms, a.build, a.inspect}
+}
+
+func (a *App) current() screen { return a.screens()[a.screen] }
+
+// resize gives every screen the body's size: the window less the header (2 lines) and
+// the footer (a status line and the help line).
+func (a *App) resize() {
+	for _, s := range a.screens() {
+		s.SetSize(a.width, max(a.height-4, 1))
+	}
 }
 
 // Init starts the first screen's work.
 func (a *App) Init() tea.Cmd {
 	cmds := []tea.Cmd{tea.RequestBackgroundColor}
 	switch a.screen {
-	case ScreenBase:
-		cmds = append(cmds, a.base.init())
+	case ScreenInspect:
+		cmds = append(cmds, a.inspect.load())
+	default:
 		if a.cfg.AutoFetch {
 			cmds = append(cmds, a.base.fetch())
 		}
-	case ScreenBuild:
-		cmds = append(cmds, a.build.run())
-	case ScreenInspect:
-		cmds = append(cmds, a.inspect.load())
 	}
 	return tea.Batch(cmds...)
 }
 
-// Update routes a message.
+// Update routes a message: keys the root owns, navigation, the results of background
+// work to the screen that asked for them, and everything else to the current screen.
 func (a *App) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	switch msg := msg.(type) {
 	case tea.WindowSizeMsg:
 		a.width, a.height = msg.Width, msg.Height
-		a.help.SetWidth(msg.Width)
+		a.resize()
 		return a, nil
 	case tea.BackgroundColorMsg:
 		if a.cfg.Theme == "" || a.cfg.Theme == "auto" {
 			a.setTheme(msg.IsDark())
+			a.resize() // redraws what screens laid out with the old styles
 		}
 		return a, nil
 	case tea.KeyPressMsg:
-		a.status = ""
-		typing := a.typing()
-		switch {
-		case msg.String() == "ctrl+c":
-			a.build.cancel()
-			return a, tea.Quit
-		case !typing && key.Matches(msg, a.keys.Quit):
-			a.build.cancel()
-			return a, tea.Quit
-		case !typing && key.Matches(msg, a.keys.Help):
-			a.full = !a.full
-			return a, nil
+		if cmd, done := a.key(msg); done {
+			return a, cmd
 		}
-	case indexFetchedMsg:
-		var cmd tea.Cmd
-		if msg.err == nil && msg.seq == a.base.seq {
-			a.platforms.load(msg.image, msg.index, a.cfg.Requested, a.cfg.Host)
-			a.screen = ScreenPlatforms
-			if a.cfg.Services.Remember != nil {
-				a.cfg.Services.Remember(msg.image)
-			}
-			cmd = a.platforms.diagnose()
-		}
-		return a, tea.Batch(a.base.update(msg), cmd)
+	case indexFetchedMsg, spinner.TickMsg:
+		return a, a.base.Update(msg)
+	case openImageMsg:
+		a.screen = ScreenBase
+		return a, a.base.Update(msg)
+	case indexOpenedMsg:
+		return a, a.opened(msg)
 	case diagnosedMsg:
-		a.platforms.setDiagnosis(msg)
-		return a, nil
+		return a, a.platforms.Update(msg)
 	case startBuildMsg:
-		a.build.start(msg.platforms)
 		a.screen = ScreenBuild
-		return a, a.build.run()
+		return a, a.build.start(msg.req)
 	case buildEventMsg, buildFinishedMsg:
-		cmd := a.build.update(msg)
-		if f, ok := msg.(buildFinishedMsg); ok && f.id == a.build.id && f.err == nil {
-			a.screen = ScreenInspect
-			cmd = tea.Batch(cmd, a.inspect.load())
-			if left := a.build.leftOut(); left != "" {
-				cmd = tea.Batch(cmd, status(left)) // the build screen that said it is gone
-			}
-		}
-		return a, cmd
-	case inspectLoadedMsg, savedMsg:
-		return a, a.inspect.update(msg)
+		return a, a.build.Update(msg)
+	case showInspectMsg:
+		a.screen = ScreenInspect
+		a.inspect.canLeave = true
+		return a, a.inspect.load()
+	case inspectLoadedMsg, filesLoadedMsg, savedMsg:
+		return a, a.inspect.Update(msg)
 	case backMsg:
-		if a.screen > ScreenBase {
-			a.screen--
-			if a.screen == ScreenBuild && len(a.build.rows) == 0 {
-				a.screen = ScreenPlatforms
-			}
-			if a.screen == ScreenPlatforms && a.platforms.index == nil {
-				a.screen = ScreenBase
-			}
+		a.back()
+		return a, nil
+	case forwardMsg:
+		if a.platforms.hasIndex() {
+			a.screen = ScreenPlatforms
 		}
 		return a, nil
 	case statusMsg:
-		a.status, a.statusFailed = string(msg), false
+		a.status, a.failed = string(msg), false
 		return a, nil
 	case problemMsg:
-		a.status, a.statusFailed = string(msg), true
+		a.status, a.failed = string(msg), true
 		return a, nil
 	}
+	return a, a.current().Update(msg)
+}
+
+// key handles the keys that work on every screen: help, quitting and the question
+// before quitting a running build. done is false for keys the screen should have.
+func (a *App) key(msg tea.KeyPressMsg) (tea.Cmd, bool) {
+	k := a.c.keys
+	a.status = ""
+	if a.confirmQuit {
+		a.confirmQuit = false
+		if key.Matches(msg, k.Quit, k.ForceQuit) {
+			return a.quit(), true
+		}
+		return nil, true // any other key keeps building
+	}
+	switch {
+	case key.Matches(msg, k.ForceQuit):
+		return a.quit(), true
+	case key.Matches(msg, k.Help):
+		a.help = !a.help
+		return nil, true
+	case a.help && key.Matches(msg, k.Back):
+		a.help = false
+		return nil, true
+	case !a.current().Typing() && key.Matches(msg, k.Quit):
+		if a.build.running {
+			a.confirmQuit = true
+			return nil, true
+		}
+		return a.quit(), true
+	case a.help:
+		return nil, true // the overlay has the keyboard
+	}
+	return nil, false
+}
+
+// quit ends the app, stopping a running build (which makes the result "interrupted").
+func (a *App) quit() tea.Cmd {
+	if a.build.running {
+		a.interrupted = true
+		a.build.cancel()
+	}
+	return tea.Quit
+}
+
+// opened shows an index the user asked for; the first one, with BuildAtOnce, is built
+// at once when it has every platform asked for.
+func (a *App) opened(msg indexOpenedMsg) tea.Cmd {
+	a.platforms.load(msg.image, msg.index, msg.requested)
+	a.screen = ScreenPlatforms
+	a.base.canReturn = true
+	cmds := []tea.Cmd{a.platforms.diagnose()}
+	if remember := a.c.services.Remember; remember != nil {
+		cmds = append(cmds, func() tea.Msg {
+			_ = remember(msg.image) // a recent-images list that cannot be written is no reason to stop
+			return nil
+		})
+	}
+	if a.buildAtOnce {
+		a.buildAtOnce = false
+		if req := a.platforms.request(); a.platforms.missingCount() == 0 && len(req.Platforms) > 0 {
+			a.screen = ScreenBuild
+			cmds = append(cmds, a.build.start(req))
+		}
+	}
+	return tea.Batch(cmds...)
+}
+
+// back goes to the screen before the current one that has something to show.
+func (a *App) back() {
 	switch a.screen {
-	case ScreenBase:
-		return a, a.base.update(msg)
 	case ScreenPlatforms:
-		return a, a.platforms.update(msg)
+		a.screen = ScreenBase
 	case ScreenBuild:
-		return a, a.build.update(msg)
-	default:
-		return a, a.inspect.update(msg)
+		a.screen = ScreenBase
+		if a.platforms.hasIndex() {
+			a.screen = ScreenPlatforms
+		}
+	case ScreenInspect:
+		switch {
+		case a.build.hasRun():
+			a.screen = ScreenBuild
+		case a.platforms.hasIndex():
+			a.screen = ScreenPlatforms
+		}
 	}
 }
 
-// Result is the outcome of the last build the app ran: nil after a successful one, an
-// error when it failed, was cancelled or never finished.
+// Result is the outcome of the app's last build: nil after a successful one or when
+// none ran, ErrInterrupted when the user stopped it, else why it failed.
 func (a *App) Result() error {
 	switch {
-	case len(a.build.rows) == 0:
+	case a.interrupted:
+		return ErrInterrupted
+	case !a.build.hasRun():
 		return nil
-	case a.build.running:
-		return errors.New("the build was stopped before it finished; the previous image is unchanged")
+	case a.build.running || a.build.prog.cancelled():
+		return ErrInterrupted
 	}
-	return a.build.result
+	return a.build.prog.err
 }
 
 // Building reports whether a build is running.
 func (a *App) Building() bool { return a.build.running }
 
-// typing reports whether a text input has the keyboard, so letters are text, not keys.
-func (a *App) typing() bool {
-	return (a.screen == ScreenBase && !a.base.fetching) || (a.screen == ScreenPlatforms && a.platforms.filtering)
+// Built reports whether a build ran and is over.
+func (a *App) Built() bool { return a.build.hasRun() && !a.build.running }
+
+// Close ends the app's background work and waits (a while) for a build to stop, so
+// nothing it writes outlives the app.
+func (a *App) Close() {
+	a.cancel()
+	a.build.stop(30 * time.Second)
 }
 
-// View draws the header, the current screen and the help bar.
+// View draws the header, the current screen (or the help over it) and the footer.
 func (a *App) View() tea.View {
 	header := a.header()
 	footer := a.footer()
 	bodyHeight := max(a.height-lipgloss.Height(header)-lipgloss.Height(footer), 1)
 	var body string
-	switch a.screen {
-	case ScreenBase:
-		body = a.base.view(a.width, bodyHeight)
-	case ScreenPlatforms:
-		body = a.platforms.view(a.width, bodyHeight)
-	case ScreenBuild:
-		body = a.build.view(a.width, bodyHeight)
-	default:
-		body = a.inspect.view(a.width, bodyHeight)
+	if a.help {
+		body = a.helpView(bodyHeight)
+	} else {
+		body = a.current().View()
 	}
 	body = lipgloss.NewStyle().Height(bodyHeight).MaxHeight(bodyHeight).Render(body)
 	v := tea.NewView(lipgloss.JoinVertical(lipgloss.Left, header, body, footer))
@@ -267,122 +357,112 @@ func (a *App) View() tea.View {
 }
 
 func (a *App) header() string {
-	s := a.styles
-	steps := []Screen{ScreenBase, ScreenPlatforms, ScreenBuild, ScreenInspect}
+	s := a.c.styles
 	var crumbs []string
-	for _, st := range steps {
-		name := st.title()
+	for _, st := range []Screen{ScreenBase, ScreenPlatforms, ScreenBuild, ScreenInspect} {
 		if st == a.screen {
-			crumbs = append(crumbs, s.Title.Render(name))
+			crumbs = append(crumbs, s.Title.Render(st.title()))
 		} else {
-			crumbs = append(crumbs, s.Muted.Render(name))
+			crumbs = append(crumbs, s.Muted.Render(st.title()))
 		}
 	}
-	left := s.Title.Render("pycontainer") + s.Muted.Render("  ") + strings.Join(crumbs, s.Muted.Render(" › "))
+	left := s.Title.Render("pycontainer") + "  " + strings.Join(crumbs, s.Muted.Render(" › "))
 	if a.cfg.Banner != "" {
 		left += "  " + s.Badge.Render(a.cfg.Banner)
 	}
 	return truncate(left, a.width) + "\n" + s.Border.Render(strings.Repeat("─", max(a.width, 1)))
 }
 
+// footer is a status line and a line of the keys that work now; "? help" and the way
+// to quit always stay in it, the screen's keys give way from the end.
 func (a *App) footer() string {
-	var lines []string
-	if a.status != "" {
-		style := a.styles.OK
-		if a.statusFailed {
-			style = a.styles.Err
-		}
-		lines = append(lines, style.Render(truncate(a.status, a.width)))
+	s, k := a.c.styles, a.c.keys
+	line := ""
+	switch {
+	case a.confirmQuit:
+		line = s.Warn.Render(truncate("Build running: q again stops it and quits; any other key keeps building", a.width))
+	case a.status != "" && a.failed:
+		line = s.Err.Render(truncate(a.status, a.width))
+	case a.status != "":
+		line = s.OK.Render(truncate(a.status, a.width))
 	}
-	km := screenKeys{a: a}
-	if a.full {
-		lines = append(lines, a.help.FullHelpView(km.FullHelp()))
-	} else {
-		lines = append(lines, a.help.ShortHelpView(km.ShortHelp()))
+	quit := k.Quit
+	if a.current().Typing() {
+		quit = k.ForceQuit
+	}
+	keys := a.current().ShortHelp()
+	fixed := []key.Binding{k.Help, quit}
+	if a.help {
+		keys, fixed = nil, []key.Binding{as(k.Help, "close help"), quit}
+	}
+	return line + "\n" + a.shortHelp(keys, fixed)
+}
+
+func (a *App) shortHelp(keys, fixed []key.Binding) string {
+	s := a.c.styles
+	render := func(bs []key.Binding) string {
+		parts := make([]string, len(bs))
+		for i, b := range bs {
+			parts[i] = s.HelpKey.Render(b.Help().Key) + " " + s.HelpDesc.Render(b.Help().Desc)
+		}
+		return strings.Join(parts, s.Muted.Render(" • "))
+	}
+	for n := len(keys); n >= 0; n-- {
+		line := render(append(keys[:n:n], fixed...))
+		if lipgloss.Width(line) <= a.width || n == 0 {
+			return truncate(line, a.width)
+		}
+	}
+	return ""
+}
+
+// helpView lists every key of the current screen that works, and the keys of every
+// screen, in columns that fit the width (stacked when they do not).
+func (a *App) helpView(height int) string {
+	s, k := a.c.styles, a.c.keys
+	groups := append(a.current().FullHelp(), []key.Binding{
+		as(k.Help, "show or close this help"), as(k.Quit, "quit (asks first during a build)"), as(k.ForceQuit, "quit at once"),
+	})
+	cols := make([][]string, 0, len(groups))
+	for _, g := range groups {
+		keyWidth := 0
+		for _, b := range g {
+			keyWidth = max(keyWidth, lipgloss.Width(b.Help().Key))
+		}
+		var col []string
+		for _, b := range g {
+			col = append(col, s.HelpKey.Render(b.Help().Key+strings.Repeat(" ", keyWidth-lipgloss.Width(b.Help().Key)))+"  "+s.HelpDesc.Render(b.Help().Desc))
+		}
+		cols = append(cols, col)
+	}
+	title := s.Title.Render("Keys · " + a.screen.title())
+	// Columns side by side while they fit, else one below the other.
+	var blocks []string
+	row := []string{}
+	rowWidth := 0
+	flush := func() {
+		if len(row) > 0 {
+			blocks = append(blocks, lipgloss.JoinHorizontal(lipgloss.Top, row...))
+		}
+		row, rowWidth = nil, 0
+	}
+	for _, col := range cols {
+		block := lipgloss.NewStyle().PaddingRight(4).Render(strings.Join(col, "\n"))
+		w := lipgloss.Width(block)
+		if rowWidth > 0 && rowWidth+w > a.width-2 {
+			flush()
+		}
+		row = append(row, block)
+		rowWidth += w
+	}
+	flush()
+	body := lipgloss.NewStyle().PaddingLeft(2).Render(strings.Join(blocks, "\n\n"))
+	lines := strings.Split(title+"\n\n"+body, "\n")
+	for i := range lines {
+		lines[i] = truncate(lines[i], a.width)
+	}
+	if len(lines) > height {
+		lines = lines[:height]
 	}
 	return strings.Join(lines, "\n")
-}
-
-// screenKeys adapts the current screen's bindings to the help bubble.
-type screenKeys struct{ a *App }
-
-func (k screenKeys) ShortHelp() []key.Binding {
-	a := k.a
-	var b []key.Binding
-	switch a.screen {
-	case ScreenBase:
-		b = a.base.keys()
-	case ScreenPlatforms:
-		b = a.platforms.keys()
-	case ScreenBuild:
-		b = a.build.keys()
-	default:
-		b = a.inspect.keys()
-	}
-	if !a.typing() {
-		b = append(b, a.keys.Help, a.keys.Quit)
-	}
-	return b
-}
-
-func (k screenKeys) FullHelp() [][]key.Binding {
-	km := k.a.keys
-	return [][]key.Binding{
-		k.ShortHelp(),
-		{km.Up, km.Down, km.PageUp, km.PageDown},
-		{km.Toggle, km.All, km.None, km.Filter, km.Attestations},
-		{km.Expand, km.Retry, km.CopyDigest, km.CopyPlatform, km.Back},
-	}
-}
-
-// Messages: typed, past tense; streams carry an ID so a cancelled build's are dropped.
-type (
-	indexFetchedMsg struct {
-		seq   int
-		image string
-		index *registry.Index
-		err   error
-	}
-	startBuildMsg struct{ platforms []build.RequestedPlatform }
-	buildEventMsg struct {
-		id    int
-		event build.Event
-	}
-	buildFinishedMsg struct {
-		id  int
-		err error
-	}
-	inspectLoadedMsg struct {
-		summary *oci.Summary
-		err     error
-	}
-	diagnosedMsg struct {
-		index    *registry.Index
-		platform string
-		text     string
-	}
-	backMsg    struct{}
-	statusMsg  string // a one-line report of what a key did
-	problemMsg string // a one-line report of what a key could not do
-	savedMsg   struct {
-		path string
-		err  error
-	}
-)
-
-func back() tea.Msg { return backMsg{} }
-
-// truncate cuts s to width cells, keeping ANSI styles intact.
-func truncate(s string, width int) string {
-	if width <= 0 || lipgloss.Width(s) <= width {
-		return s
-	}
-	return ansiTruncate(s, width)
-}
-
-func plural(n int, word string) string {
-	if n == 1 {
-		return fmt.Sprintf("%d %s", n, word)
-	}
-	return fmt.Sprintf("%d %ss", n, word)
 }

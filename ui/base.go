@@ -8,58 +8,111 @@ import (
 	"charm.land/bubbles/v2/spinner"
 	"charm.land/bubbles/v2/textinput"
 	tea "charm.land/bubbletea/v2"
-	"github.com/charmbracelet/x/ansi"
+
+	"github.com/pycontainer/pycontainer/build"
 )
 
-// baseScreen asks for the base image and fetches its index.
+// baseScreen asks for the base image and fetches its index. The recent images below
+// the input are picked with the arrow keys.
 type baseScreen struct {
-	app      *App
+	c        *common
+	width    int
+	height   int
 	input    textinput.Model
 	spinner  spinner.Model
 	recent   []string
+	picked   int // index into recent, -1 for none
 	fetching bool
 	seq      int
 	cancel   context.CancelFunc
 	err      error
+	// requested are the platforms the next index opened should preselect.
+	requested []build.RequestedPlatform
+	// canReturn is set when a platform list is open behind this screen: esc returns.
+	canReturn bool
 }
 
-func newBaseScreen(a *App, image string, recent []string) *baseScreen {
+func newBaseScreen(c *common, image string, recent []string, requested []build.RequestedPlatform) *baseScreen {
 	in := textinput.New()
 	in.Prompt = "› "
-	in.Placeholder = "python:3.11-slim"
-	if image == "" {
-		image = "python:3.11-slim"
-	}
-	in.SetValue(image)
+	// The configured or default base is offered, not typed: what the user types replaces
+	// it, and enter on an empty input takes it.
+	in.Placeholder = image
 	in.ShowSuggestions = true
 	in.SetSuggestions(recent)
+	steadyCursor(&in)
 	in.Focus()
-	return &baseScreen{app: a, input: in, spinner: spinner.New(spinner.WithSpinner(spinner.Dot)), recent: recent}
+	return &baseScreen{c: c, input: in, spinner: spinner.New(spinner.WithSpinner(spinner.Dot)), recent: recent, picked: -1, requested: requested}
 }
 
-func (b *baseScreen) init() tea.Cmd { return textinput.Blink }
+func (b *baseScreen) SetSize(width, height int) {
+	b.width, b.height = width, height
+	b.input.SetWidth(max(width-6, 10))
+}
 
-func (b *baseScreen) keys() []key.Binding {
-	k := b.app.keys
+func (b *baseScreen) Typing() bool { return !b.fetching }
+
+func (b *baseScreen) ShortHelp() []key.Binding {
+	k := b.c.keys
 	if b.fetching {
-		return []key.Binding{key.NewBinding(key.WithKeys("esc"), key.WithHelp("esc", "cancel"))}
+		return []key.Binding{as(k.Back, "cancel")}
 	}
-	return []key.Binding{
-		key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "fetch platforms")),
-		key.NewBinding(key.WithKeys("tab"), key.WithHelp("tab", "complete")),
-		k.Back,
-		key.NewBinding(key.WithKeys("ctrl+c"), key.WithHelp("ctrl+c", "quit")),
+	out := []key.Binding{as(k.Enter, "fetch platforms")}
+	if len(b.recent) > 0 {
+		out = append(out, key.NewBinding(key.WithKeys("up", "down"), key.WithHelp("↑/↓", "recent")))
 	}
+	if b.completion() != "" {
+		out = append(out, k.Complete)
+	}
+	if b.canReturn {
+		out = append(out, as(k.Back, "platforms"))
+	}
+	return out
 }
 
-func (b *baseScreen) update(msg tea.Msg) tea.Cmd {
+func (b *baseScreen) FullHelp() [][]key.Binding {
+	k := b.c.keys
+	if b.fetching {
+		return [][]key.Binding{{as(k.Back, "cancel the fetch")}}
+	}
+	group := []key.Binding{as(k.Enter, "fetch the image's platforms"), key.NewBinding(key.WithKeys("ctrl+u"), key.WithHelp("ctrl+u", "clear the input"))}
+	if len(b.recent) > 0 {
+		group = append(group, key.NewBinding(key.WithKeys("up", "down"), key.WithHelp("↑/↓", "pick a recent image")))
+	}
+	if b.completion() != "" {
+		group = append(group, as(k.Complete, "complete to "+b.completion()))
+	}
+	if b.canReturn {
+		group = append(group, as(k.Back, "back to the platform list"))
+	}
+	return [][]key.Binding{group}
+}
+
+// completion is the recent image tab would complete the input to, if any.
+func (b *baseScreen) completion() string {
+	if c := b.input.CurrentSuggestion(); c != "" && c != b.input.Value() && b.input.Value() != "" {
+		return c
+	}
+	return ""
+}
+
+func (b *baseScreen) Update(msg tea.Msg) tea.Cmd {
 	switch msg := msg.(type) {
 	case indexFetchedMsg:
 		if msg.seq != b.seq {
 			return nil // a fetch the user cancelled
 		}
 		b.fetching, b.err = false, msg.err
-		return nil
+		if msg.err != nil {
+			return nil
+		}
+		requested := b.requested
+		return func() tea.Msg { return indexOpenedMsg{image: msg.image, index: msg.index, requested: requested} }
+	case openImageMsg:
+		b.input.SetValue(msg.image)
+		b.input.CursorEnd()
+		b.requested = msg.requested
+		return b.fetch()
 	case spinner.TickMsg:
 		if !b.fetching {
 			return nil
@@ -69,38 +122,78 @@ func (b *baseScreen) update(msg tea.Msg) tea.Cmd {
 		return cmd
 	case tea.KeyPressMsg:
 		if b.fetching {
-			if msg.String() == "esc" {
+			if key.Matches(msg, b.c.keys.Back) {
 				b.cancel()
 				b.fetching = false
 				b.seq++
 			}
 			return nil
 		}
-		switch msg.String() {
-		case "enter":
+		switch {
+		case key.Matches(msg, b.c.keys.Enter):
 			return b.fetch()
-		case "esc":
-			if b.app.platforms.index != nil {
-				b.app.screen = ScreenPlatforms // back to the index already open
+		case key.Matches(msg, b.c.keys.Back):
+			if b.canReturn {
+				return forward
 			}
+			return nil
+		case msg.String() == "up" || msg.String() == "down":
+			b.pick(msg.String() == "down")
 			return nil
 		}
 	}
+	before := b.input.Value()
 	var cmd tea.Cmd
 	b.input, cmd = b.input.Update(msg)
+	if b.input.Value() != before {
+		b.picked = -1
+	}
 	return cmd
 }
 
+// steadyCursor stops an input's cursor from blinking: nothing redraws the screen twice
+// a second while the user reads it.
+func steadyCursor(in *textinput.Model) {
+	st := in.Styles()
+	st.Cursor.Blink = false
+	in.SetStyles(st)
+}
+
+// pick moves through the recent images and puts the one picked in the input.
+func (b *baseScreen) pick(down bool) {
+	if len(b.recent) == 0 {
+		return
+	}
+	switch {
+	case down:
+		b.picked = min(b.picked+1, len(b.recent)-1)
+	case b.picked <= 0:
+		b.picked = 0
+	default:
+		b.picked--
+	}
+	b.input.SetValue(b.recent[b.picked])
+	b.input.CursorEnd()
+}
+
+// image is what enter fetches: what was typed, else the image offered.
+func (b *baseScreen) image() string {
+	if v := strings.TrimSpace(b.input.Value()); v != "" {
+		return v
+	}
+	return strings.TrimSpace(b.input.Placeholder)
+}
+
 func (b *baseScreen) fetch() tea.Cmd {
-	image := strings.TrimSpace(b.input.Value())
+	image := b.image()
 	if image == "" {
 		return nil
 	}
 	b.seq++
 	seq := b.seq
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(b.c.ctx)
 	b.cancel, b.fetching, b.err = cancel, true, nil
-	fetch := b.app.cfg.Services.FetchIndex
+	fetch := b.c.services.FetchIndex
 	return tea.Batch(b.spinner.Tick, func() tea.Msg {
 		defer cancel()
 		ix, err := fetch(ctx, image)
@@ -108,36 +201,36 @@ func (b *baseScreen) fetch() tea.Cmd {
 	})
 }
 
-func (b *baseScreen) view(width, height int) string {
-	s := b.app.styles
-	var lines []string
-	lines = append(lines, "", s.Text.Render("Base image")+s.Muted.Render("  (a registry image; Docker Hub short names work)"), "")
-	b.input.SetWidth(max(width-6, 10))
-	lines = append(lines, "  "+b.input.View(), "")
+func (b *baseScreen) View() string {
+	s := b.c.styles
+	lines := []string{"", s.Text.Render("Base image") + s.Muted.Render("  (a registry image; Docker Hub short names work)"), ""}
+	lines = append(lines, "  "+b.input.View())
+	if b.input.Value() == "" && !b.fetching {
+		lines = append(lines, s.Muted.Render(truncate("    enter opens "+b.image()+"; or type another image", b.width)))
+	} else {
+		lines = append(lines, "")
+	}
 	switch {
 	case b.fetching:
-		lines = append(lines, "  "+b.spinner.View()+" "+s.Muted.Render("fetching the index of "+b.input.Value()+" …"))
+		lines = append(lines, truncate("  "+b.spinner.View()+" "+s.Muted.Render("fetching the index of "+b.image()+" …"), b.width))
 	case b.err != nil:
-		for i, l := range wrap(b.err.Error(), width-4) {
-			prefix := "  "
+		for i, l := range wrap(b.err.Error(), b.width-4) {
+			prefix := "    "
 			if i == 0 {
 				prefix = "  " + s.Err.Render("✗ ")
 			}
 			lines = append(lines, prefix+s.Err.Render(l))
 		}
 	}
-	if len(b.recent) > 0 {
+	if len(b.recent) > 0 && b.height-len(lines) > 3 {
 		lines = append(lines, "", s.Header.Render("  Recent"))
-		for _, r := range b.recent[:min(len(b.recent), max(height-len(lines)-2, 0))] {
-			lines = append(lines, "    "+s.Muted.Render(r))
+		for i, r := range b.recent[:min(len(b.recent), b.height-len(lines))] {
+			if i == b.picked {
+				lines = append(lines, cursorRow(s, "  › "+r, b.width))
+			} else {
+				lines = append(lines, "    "+s.Muted.Render(truncate(r, b.width-4)))
+			}
 		}
 	}
 	return strings.Join(lines, "\n")
 }
-
-// wrap breaks s into lines of at most width cells.
-func wrap(s string, width int) []string {
-	return strings.Split(ansi.Wordwrap(s, max(width, 20), " "), "\n")
-}
-
-func ansiTruncate(s string, width int) string { return ansi.Truncate(s, width, "…") }

@@ -9,136 +9,58 @@ import (
 
 	"charm.land/bubbles/v2/key"
 	tea "charm.land/bubbletea/v2"
+	"charm.land/lipgloss/v2"
 
 	"github.com/pycontainer/pycontainer/build"
 )
 
-// Platform and layer states shown on the build screen.
-const (
-	stateWaiting     = "waiting"
-	stateDownloading = "downloading"
-	stateCached      = "cached"
-	stateBuilding    = "building layer"
-	stateWriting     = "writing"
-	stateDone        = "done"
-	stateFailed      = "failed"
-	stateCancelled   = "cancelled"
-)
-
-type layerRow struct {
-	digest      string
-	kind        build.LayerKind
-	index       int
-	size, done  int64
-	state       string
-	sharedWith  string
-	startedAt   time.Time
-	startedDone int64
-}
-
-type buildRow struct {
-	platform string
-	state    string
-	err      string
-	total    int64
-	count    int
-	layers   map[int]*layerRow
-	expanded bool
-	started  time.Time
-}
-
-// shownState is the row's state, "waiting" while its downloads are queued behind others.
-func (r *buildRow) shownState() string {
-	if r.state != stateDownloading {
-		return r.state
-	}
-	for _, l := range r.layers {
-		if l.state == stateDownloading {
-			return stateDownloading
-		}
-	}
-	return stateWaiting
-}
-
-func (r *buildRow) done() int64 {
-	var n int64
-	for _, l := range r.layers {
-		n += l.done
-	}
-	return n
-}
-
-// rate is bytes per second moved by the layers that are downloading now.
-func (r *buildRow) rate(now time.Time) float64 {
-	var bytes int64
-	var secs float64
-	for _, l := range r.layers {
-		if l.state != stateDownloading || l.startedAt.IsZero() {
-			continue
-		}
-		bytes += l.done - l.startedDone
-		secs = max(secs, now.Sub(l.startedAt).Seconds())
-	}
-	if secs < 0.2 {
-		return 0
-	}
-	return float64(bytes) / secs
-}
-
-// buildScreen runs a build and shows one row per platform, expandable to its layers.
+// buildScreen runs a build and shows one row per platform, expandable to its layers;
+// when the build is over it stays, as a summary, until the user moves on.
 type buildScreen struct {
-	app       *App
-	id        int
-	requested []build.RequestedPlatform
-	rows      []*buildRow
-	cursor    int
-	running   bool
-	result    error
-	warnings  []string
-	excluded  []string // what the build left out of the app layer, and why
-	startedAt time.Time
-	elapsed   time.Duration
-	now       func() time.Time
+	c        *common
+	width    int
+	height   int
+	id       int
+	req      build.Request
+	prog     *progress
+	expanded map[string]bool // by platform, kept across retries
+	cursor   int
+	offset   int
+	running    bool
+	cancelling bool // esc was pressed; the build is stopping
+	now        func() time.Time
 
 	cancelFn context.CancelFunc
 	events   chan build.Event
 	finished chan error
+	done     chan struct{} // closed when the build's goroutine has returned
 }
 
-func newBuildScreen(a *App) *buildScreen {
-	return &buildScreen{app: a, now: time.Now}
+func newBuildScreen(c *common) *buildScreen {
+	return &buildScreen{c: c, now: time.Now, expanded: map[string]bool{}}
 }
 
-// start prepares rows for a build of platforms; run starts it.
-func (b *buildScreen) start(platforms []build.RequestedPlatform) {
-	b.requested = platforms
-	b.reset()
-}
+func (b *buildScreen) SetSize(width, height int) { b.width, b.height = width, height }
 
-func (b *buildScreen) reset() {
-	old := map[string]bool{}
-	for _, r := range b.rows {
-		old[r.platform] = r.expanded
-	}
-	b.rows = nil
-	for _, p := range b.requested {
-		b.rows = append(b.rows, &buildRow{platform: p.String(), state: stateWaiting, layers: map[int]*layerRow{}, expanded: old[p.String()]})
-	}
-	b.cursor = min(b.cursor, max(len(b.rows)-1, 0))
-	b.result, b.warnings, b.excluded = nil, nil, nil
-}
+func (b *buildScreen) Typing() bool { return false }
 
-// run starts the build in the background; its events come back as messages carrying
+// hasRun reports whether there is a build to show.
+func (b *buildScreen) hasRun() bool { return b.prog != nil }
+
+// start runs a build of req in the background; its events come back as messages carrying
 // this run's id, so a cancelled run's stragglers are dropped.
-func (b *buildScreen) run() tea.Cmd {
+func (b *buildScreen) start(req build.Request) tea.Cmd {
+	b.req = req
 	b.id++
 	b.running = true
-	b.startedAt = b.now()
-	ctx, cancel := context.WithCancel(context.Background())
+	b.prog = newProgress(req.Platforms, b.now())
+	b.cursor = min(b.cursor, max(len(req.Platforms)-1, 0))
+	ctx, cancel := context.WithCancel(b.c.ctx)
 	b.cancelFn = cancel
 	events := make(chan build.Event, 256)
 	finished := make(chan error, 1)
-	b.events, b.finished = events, finished
+	done := make(chan struct{})
+	b.events, b.finished, b.done = events, finished, done
 	sink := func(ev build.Event) {
 		if _, ok := ev.(build.LayerProgressed); ok {
 			select { // progress may be dropped: the next update carries the total
@@ -147,12 +69,15 @@ func (b *buildScreen) run() tea.Cmd {
 			}
 			return
 		}
-		events <- ev
+		select { // once cancelled, nobody may be reading any more
+		case events <- ev:
+		case <-ctx.Done():
+		}
 	}
-	platforms := b.requested
-	buildFn := b.app.cfg.Services.Build
+	run := b.c.services.Build
 	go func() {
-		err := buildFn(ctx, platforms, sink)
+		defer close(done)
+		err := run(ctx, req, sink)
 		cancel()
 		finished <- err
 		close(events)
@@ -171,293 +96,334 @@ func (b *buildScreen) wait() tea.Cmd {
 	}
 }
 
+// cancel stops a running build; stop also waits until its goroutine is gone, so
+// nothing it writes outlives the app.
 func (b *buildScreen) cancel() {
 	if b.cancelFn != nil {
 		b.cancelFn()
 	}
 }
 
-func (b *buildScreen) keys() []key.Binding {
-	k := b.app.keys
-	if b.running {
-		return []key.Binding{k.Up, k.Down, k.Expand, key.NewBinding(key.WithKeys("esc"), key.WithHelp("esc", "cancel build"))}
+func (b *buildScreen) stop(timeout time.Duration) {
+	b.cancel()
+	if b.done == nil {
+		return
 	}
-	out := []key.Binding{k.Up, k.Down, k.Expand}
-	if b.failed() > 0 || b.result != nil {
+	select {
+	case <-b.done:
+	case <-time.After(timeout):
+	}
+}
+
+func (b *buildScreen) succeeded() bool {
+	return b.prog != nil && b.prog.over && b.prog.err == nil
+}
+
+func (b *buildScreen) canRetry() bool {
+	return b.prog != nil && b.prog.over && b.prog.err != nil
+}
+
+func (b *buildScreen) ShortHelp() []key.Binding {
+	k := b.c.keys
+	out := []key.Binding{as(k.Down, "move"), as(k.Right, "layers")}
+	switch {
+	case b.running:
+		return append(out, as(k.Back, "cancel build"))
+	case b.canRetry():
 		out = append(out, k.Retry)
-	}
-	if b.result == nil && len(b.rows) > 0 {
-		out = append(out, key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "inspect")))
+	case b.succeeded():
+		out = append([]key.Binding{as(k.Enter, "inspect")}, out...)
 	}
 	return append(out, k.Back)
 }
 
-func (b *buildScreen) failed() int {
-	n := 0
-	for _, r := range b.rows {
-		if r.state == stateFailed {
-			n++
-		}
+func (b *buildScreen) FullHelp() [][]key.Binding {
+	k := b.c.keys
+	groups := [][]key.Binding{{k.Up, k.Down, k.PageUp, k.PageDown}, {as(k.Right, "show layers"), as(k.Left, "hide layers")}}
+	switch {
+	case b.running:
+		groups = append(groups, []key.Binding{as(k.Back, "cancel the build")})
+	case b.canRetry():
+		groups = append(groups, []key.Binding{as(k.Retry, "build again (downloads resume)"), as(k.Back, "back to the platforms")})
+	case b.succeeded():
+		groups = append(groups, []key.Binding{as(k.Enter, "inspect the image"), as(k.Back, "back to the platforms")})
 	}
-	return n
+	return groups
 }
 
-func (b *buildScreen) row(platform string) *buildRow {
-	for _, r := range b.rows {
-		if r.platform == platform {
-			return r
-		}
-	}
-	return nil
-}
-
-func (b *buildScreen) update(msg tea.Msg) tea.Cmd {
+func (b *buildScreen) Update(msg tea.Msg) tea.Cmd {
 	switch msg := msg.(type) {
 	case buildEventMsg:
 		if msg.id != b.id {
 			return nil
 		}
-		b.apply(msg.event)
+		b.prog.apply(msg.event, b.now())
 		return b.wait()
 	case buildFinishedMsg:
 		if msg.id != b.id {
 			return nil
 		}
-		b.running = false
-		b.elapsed = b.now().Sub(b.startedAt)
-		b.result = msg.err
-		for _, r := range b.rows {
-			if msg.err != nil && r.state != stateDone && r.state != stateFailed {
-				r.state = stateCancelled
-			}
-		}
+		b.running, b.cancelling = false, false
+		b.prog.finish(msg.err, b.now())
 		return nil
 	case tea.KeyPressMsg:
-		k := b.app.keys
-		switch {
-		case key.Matches(msg, k.Up):
-			b.cursor = max(b.cursor-1, 0)
-		case key.Matches(msg, k.Down):
-			b.cursor = min(b.cursor+1, max(len(b.rows)-1, 0))
-		case key.Matches(msg, k.Expand):
-			if b.cursor < len(b.rows) {
-				r := b.rows[b.cursor]
-				r.expanded = msg.String() == "right" || msg.String() == "l"
-			}
-		case key.Matches(msg, k.Retry) && !b.running && (b.failed() > 0 || b.result != nil):
-			b.reset()
-			return b.run()
-		case key.Matches(msg, k.Enter) && !b.running && b.result == nil:
-			b.app.screen = ScreenInspect
-			return b.app.inspect.load()
-		case key.Matches(msg, k.Back):
-			if b.running {
-				b.cancel()
-				return nil
-			}
-			if b.app.platforms.index != nil {
-				return back
-			}
-		}
+		return b.key(msg)
 	}
 	return nil
 }
 
-func (b *buildScreen) apply(ev build.Event) {
-	now := b.now()
-	switch e := ev.(type) {
-	case build.PlatformStarted:
-		if r := b.row(e.Platform); r != nil {
-			r.total, r.count, r.state, r.started = e.Size, e.Layers, stateDownloading, now
-		}
-	case build.LayerStarted:
-		if e.Platform == "" && e.Kind == build.LayerApp { // the shared app layer
-			for _, r := range b.rows {
-				r.state = stateBuilding
-			}
-		}
-		if r := b.row(e.Platform); r != nil {
-			r.layers[e.Index] = &layerRow{digest: e.Digest, kind: e.Kind, index: e.Index, size: e.Size, state: stateDownloading, startedAt: now}
-		}
-	case build.LayerProgressed:
-		if r := b.row(e.Platform); r != nil {
-			for _, l := range r.layers {
-				if l.digest == e.Digest && l.state == stateDownloading {
-					l.done = min(e.Done, l.size)
-				}
-			}
-		}
-	case build.LayerDone:
-		if r := b.row(e.Platform); r != nil {
-			state := stateDone
-			if e.Cached {
-				state = stateCached
-			}
-			l := r.layers[e.Index]
-			if l == nil {
-				l = &layerRow{digest: e.Digest, kind: e.Kind, index: e.Index, size: e.Size}
-				r.layers[e.Index] = l
-			}
-			l.done, l.state, l.sharedWith = e.Size, state, e.SharedWith
-			if e.Index == r.count && e.Kind == build.LayerApp {
-				r.state = stateWriting
-			}
-		}
-	case build.PlatformDone:
-		if r := b.row(e.Platform); r != nil {
-			r.state = stateDone
-			if allCached(r) {
-				r.state = stateCached
-			}
-		}
-	case build.PlatformFailed:
-		if r := b.row(e.Platform); r != nil {
-			r.state, r.err = stateFailed, e.Error
-		}
-	case build.Warning:
-		b.warnings = append(b.warnings, e.Message)
-	case build.PlanReady:
-		b.excluded = e.Excluded
-	}
-}
-
-// leftOut names what the build left out of the app layer; the plain output says why
-// each one.
-func (b *buildScreen) leftOut() string {
-	if len(b.excluded) == 0 {
-		return ""
-	}
-	names := make([]string, len(b.excluded))
-	for i, x := range b.excluded {
-		names[i], _, _ = strings.Cut(x, " (")
-	}
-	return "left out (secrets, virtualenvs, special files): " + strings.Join(names, ", ")
-}
-
-func (b *buildScreen) view(width, height int) string {
-	s := b.app.styles
-	var lines []string
-	done := 0
-	for _, r := range b.rows {
-		if r.state == stateDone || r.state == stateCached {
-			done++
-		}
+func (b *buildScreen) key(msg tea.KeyPressMsg) tea.Cmd {
+	k := b.c.keys
+	n := 0
+	if b.prog != nil {
+		n = len(b.prog.platforms)
 	}
 	switch {
-	case b.running:
-		lines = append(lines, s.Text.Render(fmt.Sprintf("Building %s", plural(len(b.rows), "platform")))+s.Muted.Render(fmt.Sprintf("  %d done · %s", done, b.app.cfg.Output)))
-	case b.result == nil && len(b.rows) > 0:
-		lines = append(lines, s.OK.Render(fmt.Sprintf("✓ Built %s in %.1fs", plural(len(b.rows), "platform"), b.elapsed.Seconds()))+s.Muted.Render("  into "+b.app.cfg.Output))
-	case b.result != nil:
-		msg := "✗ Build failed"
-		if f := b.failed(); f > 0 {
-			msg = fmt.Sprintf("✗ %s of %d failed; %s is unchanged — r retries", plural(f, "platform"), len(b.rows), b.app.cfg.Output)
-		} else if strings.Contains(b.result.Error(), "context canceled") {
-			msg = "✗ Build cancelled; " + b.app.cfg.Output + " is unchanged — r restarts"
+	case key.Matches(msg, k.Up):
+		b.cursor = max(b.cursor-1, 0)
+	case key.Matches(msg, k.Down):
+		b.cursor = min(b.cursor+1, max(n-1, 0))
+	case key.Matches(msg, k.PageUp):
+		b.cursor = max(b.cursor-b.pageSize(), 0)
+	case key.Matches(msg, k.PageDown):
+		b.cursor = min(b.cursor+b.pageSize(), max(n-1, 0))
+	case key.Matches(msg, k.Right, k.Left):
+		if b.cursor < n {
+			b.expanded[b.prog.platforms[b.cursor].platform] = key.Matches(msg, k.Right)
 		}
-		lines = append(lines, s.Err.Render(truncate(msg, width)))
-		if b.failed() == 0 && !strings.Contains(b.result.Error(), "context canceled") {
-			for _, l := range wrap(b.result.Error(), width-2) {
-				lines = append(lines, "  "+s.Err.Render(l))
-			}
-			var detailed interface{ Detail() string }
-			if errors.As(b.result, &detailed) {
-				for _, l := range strings.Split(detailed.Detail(), "\n") {
-					lines = append(lines, s.Muted.Render(truncate(l, width)))
-				}
-			}
+	case key.Matches(msg, k.Retry) && b.canRetry():
+		return b.start(b.req)
+	case key.Matches(msg, k.Enter) && b.succeeded():
+		return func() tea.Msg { return showInspectMsg{} }
+	case key.Matches(msg, k.Back):
+		if b.running {
+			b.cancelling = true
+			b.cancel()
+			return nil
 		}
-	default:
-		lines = append(lines, s.Muted.Render("Nothing to build"))
+		return back
 	}
+	return nil
+}
+
+func (b *buildScreen) pageSize() int { return max(b.height/2, 1) }
+
+func (b *buildScreen) View() string {
+	if b.prog == nil {
+		return b.c.styles.Muted.Render("Nothing built yet")
+	}
+	lines := b.headLines()
 	lines = append(lines, "")
-	// Columns: cursor 2, platform 14, bar, pct 4, bytes 19, rate 10, state rest.
-	barWidth := min(max(width-2-15-5-20-11-16, 8), 40)
-	for i, r := range b.rows {
-		prefix := "  "
+	top := len(lines)
+	var body []string
+	cursorLine := 0
+	for i, r := range b.prog.platforms {
 		if i == b.cursor {
-			prefix = s.Cursor.Render("›") + " "
+			cursorLine = len(body)
 		}
-		d, total := r.done(), r.total
-		pct := 0.0
-		if total > 0 {
-			pct = float64(d) / float64(total)
-		}
-		if r.state == stateDone || r.state == stateCached {
-			pct = 1
-		}
-		rate := ""
-		if rt := r.rate(b.now()); rt > 0 && r.shownState() == stateDownloading {
-			rate = HumanBytes(int64(rt)) + "/s"
-		}
-		shown := r.shownState()
-		state := b.stateStyle(shown).Render(shown)
-		line := fmt.Sprintf("%-14s %s %3.0f%% %-19s %-10s %s", ansiTruncate(r.platform, 14), b.bar(pct, barWidth), pct*100,
-			bytesOf(d, total), rate, state)
-		lines = append(lines, truncate(prefix+line, width))
+		body = append(body, b.platformLine(r, i == b.cursor))
 		if r.err != "" {
-			for _, l := range wrap(r.err, width-6) {
-				lines = append(lines, "    "+s.Err.Render(l))
+			for _, l := range wrap(shortDigests(r.err), b.width-6) {
+				body = append(body, "    "+b.c.styles.Err.Render(l))
 			}
 		}
-		if r.expanded {
-			lines = append(lines, b.layerLines(r, width)...)
+		if b.expanded[r.platform] {
+			body = append(body, b.layerLines(r)...)
 		}
 	}
-	if left := b.leftOut(); left != "" {
-		lines = append(lines, "", s.Muted.Render(truncate(left, width)))
+	if pp := b.prog.push; pp != nil {
+		body = append(body, b.pushLine(pp))
 	}
-	if len(b.warnings) > 0 {
-		lines = append(lines, "")
-		for _, w := range b.warnings {
-			lines = append(lines, s.Warn.Render(truncate("! "+w, width)))
-		}
+	body = append(body, b.tailLines()...)
+	// Scroll so the cursor's row stays in sight.
+	room := max(b.height-top, 1)
+	if cursorLine < b.offset {
+		b.offset = cursorLine
 	}
-	if len(lines) > height {
-		lines = lines[:height]
+	if cursorLine >= b.offset+room {
+		b.offset = cursorLine - room + 1
+	}
+	b.offset = min(b.offset, max(len(body)-room, 0))
+	body = body[b.offset:]
+	lines = append(lines, body...)
+	if len(lines) > b.height {
+		lines = lines[:b.height]
 	}
 	return strings.Join(lines, "\n")
 }
 
-func (b *buildScreen) layerLines(r *buildRow, width int) []string {
-	s := b.app.styles
+// base names the base image the way the build pinned it.
+func (b *buildScreen) base() string {
+	if b.req.IndexDigest == "" {
+		return b.req.Base
+	}
+	return b.req.Base + "@" + short(b.req.IndexDigest.String())
+}
+
+func (b *buildScreen) headLines() []string {
+	s, p := b.c.styles, b.prog
+	from := s.Muted.Render("from " + b.base() + " → " + b.c.output)
+	switch {
+	case b.cancelling:
+		return []string{s.Warn.Render(truncate("Cancelling the build …", b.width)), truncate(from, b.width)}
+	case b.running:
+		head := s.Text.Render(fmt.Sprintf("Building %s", plural(len(p.platforms), "platform"))) +
+			s.Muted.Render(fmt.Sprintf("  %d done · %.0fs", p.doneCount(), p.elapsed(b.now()).Seconds()))
+		return []string{truncate(head, b.width), truncate(from, b.width)}
+	case p.err == nil:
+		head := s.OK.Render(fmt.Sprintf("✓ Built %s in %.1fs", plural(len(p.platforms), "platform"), p.elapsed(b.now()).Seconds()))
+		if p.finished != nil {
+			head += s.Muted.Render("  as " + p.finished.Tag)
+		}
+		return []string{truncate(head, b.width), truncate(from, b.width)}
+	case p.cancelled():
+		return []string{s.Warn.Render(truncate("✗ Build cancelled; "+b.c.output+" is unchanged — r starts it again", b.width)), truncate(from, b.width)}
+	}
+	var out []string
+	if f := p.failedCount(); f > 0 {
+		out = append(out, s.Err.Render(truncate(fmt.Sprintf("✗ %s of %d failed; %s is unchanged — r retries", plural(f, "platform"), len(p.platforms), b.c.output), b.width)))
+	} else {
+		out = append(out, s.Err.Render("✗ Build failed")+s.Muted.Render(truncate("; "+b.c.output+" is unchanged", b.width-14)))
+		for _, l := range wrap(shortDigests(p.err.Error()), b.width-2) {
+			out = append(out, "  "+s.Err.Render(l))
+		}
+		var detailed interface{ Detail() string }
+		if errors.As(p.err, &detailed) {
+			for _, l := range strings.Split(detailed.Detail(), "\n") {
+				out = append(out, s.Muted.Render(truncate(l, b.width)))
+			}
+		}
+	}
+	return append(out, truncate(from, b.width))
+}
+
+// platformLine is one platform: a progress bar while it builds, and once it is built
+// what a summary needs, its manifest digest and size.
+func (b *buildScreen) platformLine(r *platformProgress, cursor bool) string {
+	s := b.c.styles
+	shown := r.shownState()
+	var line, state string
+	if r.done != nil {
+		state = shown
+		line = fmt.Sprintf("%-14s manifest %-12s %9s %-10s ", ansiTruncate(r.platform, 14), Hex12(r.done.Manifest), HumanBytes(r.done.Size),
+			plural(r.done.Layers, "layer"))
+	} else {
+		d, total := r.bytesDone(), r.total
+		pct := 0.0
+		if total > 0 {
+			pct = float64(d) / float64(total)
+		}
+		rate := ""
+		if rt := r.rate(b.now()); rt > 0 && shown == stateDownloading {
+			rate = HumanBytes(int64(rt)) + "/s"
+		}
+		barWidth := min(max(b.width-2-15-5-20-11-16, 8), 40)
+		state = shown
+		line = fmt.Sprintf("%-14s %s %3.0f%% %-19s %-10s ", ansiTruncate(r.platform, 14), b.bar(pct, barWidth, cursor), pct*100, bytesOf(d, total), rate)
+	}
+	if cursor {
+		return cursorRow(s, "› "+line+state, b.width)
+	}
+	return truncate("  "+line+b.stateStyle(state).Render(state), b.width)
+}
+
+func (b *buildScreen) layerLines(r *platformProgress) []string {
+	s := b.c.styles
 	var out []string
 	for i := 1; i <= r.count; i++ {
 		kind := "base"
 		if i == r.count {
-			kind = "app " // the app layer is always the last
+			kind = "app" // the app layer is always the last
 		}
 		l, ok := r.layers[i]
-		if ok {
-			kind = fmt.Sprintf("%-4s", l.kind)
-		}
 		if !ok {
-			out = append(out, s.Muted.Render(fmt.Sprintf("     %d/%d %s %-12s %s", i, r.count, kind, "", stateWaiting)))
+			state := stateWaiting
+			if r.state == stateCancelled {
+				state = stateCancelled
+			}
+			out = append(out, s.Muted.Render(truncate(fmt.Sprintf("     %d/%d %-4s %-12s %s", i, r.count, kind, "", state), b.width)))
 			continue
-		}
-		state := l.state
-		if l.sharedWith != "" {
-			state = "fetched once, by " + l.sharedWith
 		}
 		pct := 0.0
 		if l.size > 0 {
 			pct = float64(l.done) / float64(l.size)
 		}
-		line := fmt.Sprintf("     %d/%d %s %s %s %3.0f%% %-8s %s", i, r.count, kind, Hex12(l.digest), b.bar(pct, 8), pct*100, HumanBytes(l.size), state)
-		out = append(out, s.Muted.Render(truncate(line, width)))
+		line := fmt.Sprintf("     %d/%d %-4s %s %s %3.0f%% %-8s %s", i, r.count, l.kind, Hex12(l.digest), b.bar(pct, 8, false), pct*100, HumanBytes(l.size), l.stateText())
+		out = append(out, s.Muted.Render(truncate(line, b.width)))
 	}
 	return out
 }
 
-func (b *buildScreen) bar(pct float64, width int) string {
-	s := b.app.styles
-	full := int(pct*float64(width) + 0.5)
-	full = min(max(full, 0), width)
+func (b *buildScreen) pushLine(pp *pushProgress) string {
+	s := b.c.styles
+	done, total, up, skipped, mounted := pp.counts()
+	pct := 0.0
+	if total > 0 {
+		pct = float64(done) / float64(total)
+	}
+	var how []string
+	for _, c := range []struct {
+		n    int
+		word string
+	}{{up, "uploaded"}, {skipped, "already there"}, {mounted, "mounted"}} {
+		if c.n > 0 {
+			how = append(how, fmt.Sprintf("%d %s", c.n, c.word))
+		}
+	}
+	state := strings.Join(how, ", ")
+	if pp.result != nil {
+		pct, state = 1, "pushed"
+	}
+	line := fmt.Sprintf("  %-14s %s %3.0f%% %-19s ", "push", b.bar(pct, 12, false), pct*100, bytesOf(done, total))
+	return truncate(line+s.Accent.Render(state), b.width) + "\n" + s.Muted.Render(truncate("    to "+pp.target, b.width))
+}
+
+// tailLines are what the build left out and its warnings: while it runs, and in the
+// summary once it is over, each with why.
+func (b *buildScreen) tailLines() []string {
+	s, p := b.c.styles, b.prog
+	var out []string
+	if left := p.leftOut(); len(left) > 0 {
+		out = append(out, "", s.Header.Render("Left out of the app layer"))
+		for _, x := range left {
+			for i, l := range wrap(x, b.width-4) {
+				prefix := "  · "
+				if i > 0 {
+					prefix = "    "
+				}
+				out = append(out, prefix+s.Muted.Render(l))
+			}
+		}
+	}
+	if len(p.warnings) > 0 {
+		out = append(out, "", s.Header.Render("Warnings"))
+		for _, w := range p.warnings {
+			for i, l := range wrap(w, b.width-4) {
+				prefix := "  ! "
+				if i > 0 {
+					prefix = "    "
+				}
+				out = append(out, s.Warn.Render(prefix+l))
+			}
+		}
+	}
+	if b.succeeded() {
+		out = append(out, "", s.Muted.Render("enter inspects the image · esc goes back to the platforms"))
+	}
+	return out
+}
+
+func (b *buildScreen) bar(pct float64, width int, plain bool) string {
+	s := b.c.styles
+	full := min(max(int(pct*float64(width)+0.5), 0), width)
+	if plain { // inside the cursor's row, which has its own colours
+		return strings.Repeat("█", full) + strings.Repeat("░", width-full)
+	}
 	return s.BarFull.Render(strings.Repeat("█", full)) + s.BarEmpty.Render(strings.Repeat("░", width-full))
 }
 
-func (b *buildScreen) stateStyle(state string) interface{ Render(...string) string } {
-	s := b.app.styles
+func (b *buildScreen) stateStyle(state string) lipgloss.Style {
+	s := b.c.styles
 	switch state {
 	case stateDone, stateCached:
 		return s.OK
@@ -469,16 +435,6 @@ func (b *buildScreen) stateStyle(state string) interface{ Render(...string) stri
 		return s.Muted
 	}
 	return s.Accent
-}
-
-// allCached reports whether every base layer of a row was already in the layout.
-func allCached(r *buildRow) bool {
-	for _, l := range r.layers {
-		if l.kind == build.LayerBase && l.state != stateCached {
-			return false
-		}
-	}
-	return len(r.layers) > 0
 }
 
 func bytesOf(done, total int64) string {
