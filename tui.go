@@ -55,11 +55,11 @@ func appServices(opts *build.Options) ui.Services {
 			o.KeepGoing = true
 			return build.Run(ctx, o, sink)
 		},
-		Inspect:    func(context.Context) (*oci.Summary, error) { return oci.InspectPath(opts.Output) },
+		Inspect: func(context.Context) (*oci.Summary, error) { return oci.InspectPath(opts.Output) },
 		LayerFiles: func(ctx context.Context, s *oci.Summary, layer descriptor.Descriptor, max int) ([]oci.LayerFile, bool, error) {
 			return s.LayerFiles(ctx, layer, max)
 		},
-		Remember:   rememberImage,
+		Remember: rememberImage,
 	}
 }
 

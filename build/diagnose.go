@@ -27,7 +27,7 @@ type Diagnosis struct {
 	Siblings     []Sibling // tags of the same repository that have the platform, best first
 	TagsChecked  int
 	TagsTotal    int
-	TagsError    string // why tags could not be listed
+	TagsError    string   // why tags could not be listed
 	Host         oci.Host // how this machine runs each platform
 }
 

@@ -19,14 +19,14 @@ import (
 // Options is everything a build needs, resolved from defaults, pyproject.toml,
 // pycontainer.toml and flags.
 type Options struct {
-	Context     string
-	Output      string
-	Tag         string
-	BaseImage   string
-	BaseSource  string // where BaseImage came from
+	Context    string
+	Output     string
+	Tag        string
+	BaseImage  string
+	BaseSource string // where BaseImage came from
 	// BaseDigest pins BaseImage to the index with this digest: the one the app showed,
 	// so a tag that moves between browsing and building does not change the base.
-	BaseDigest digest.Digest
+	BaseDigest  digest.Digest
 	Platforms   []RequestedPlatform
 	IncludeDeps bool
 	Push        bool

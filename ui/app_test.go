@@ -65,7 +65,7 @@ func fixtureDiagnosis(ix *registry.Index, req build.RequestedPlatform) *build.Di
 			{Ref: "docker.io/library/python:3.12-alpine", Tag: "3.12-alpine", Platforms: []string{"linux/riscv64"}},
 		},
 		TagsChecked: 5, TagsTotal: 9,
-		Host:        oci.Host{Platform: oci.Platform{OS: "linux", Architecture: "amd64"}, Emulators: map[string]string{"arm64": "/usr/bin/qemu-aarch64-static"}, BinfmtMounted: true},
+		Host: oci.Host{Platform: oci.Platform{OS: "linux", Architecture: "amd64"}, Emulators: map[string]string{"arm64": "/usr/bin/qemu-aarch64-static"}, BinfmtMounted: true},
 	}
 }
 

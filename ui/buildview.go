@@ -17,15 +17,15 @@ import (
 // buildScreen runs a build and shows one row per platform, expandable to its layers;
 // when the build is over it stays, as a summary, until the user moves on.
 type buildScreen struct {
-	c        *common
-	width    int
-	height   int
-	id       int
-	req      build.Request
-	prog     *progress
-	expanded map[string]bool // by platform, kept across retries
-	cursor   int
-	offset   int
+	c          *common
+	width      int
+	height     int
+	id         int
+	req        build.Request
+	prog       *progress
+	expanded   map[string]bool // by platform, kept across retries
+	cursor     int
+	offset     int
 	running    bool
 	cancelling bool // esc was pressed; the build is stopping
 	now        func() time.Time
