@@ -22,6 +22,7 @@ type memory struct {
 	blobs     map[string][]byte
 	manifests map[string]manifestEntry
 	tags      map[string]map[string]string // repo -> tag -> digest
+	digests   map[string]map[string]bool   // repo -> digests of the manifests pushed to it
 }
 
 type manifestEntry struct {
@@ -40,6 +41,10 @@ func (m *memory) putManifest(_ context.Context, repo, reference string, d descri
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.manifests[d.Digest.String()] = manifestEntry{mediaType: d.MediaType, raw: raw}
+	if m.digests[repo] == nil {
+		m.digests[repo] = map[string]bool{}
+	}
+	m.digests[repo][d.Digest.String()] = true
 	if !strings.HasPrefix(reference, "sha256:") {
 		if m.tags[repo] == nil {
 			m.tags[repo] = map[string]string{}
@@ -53,7 +58,7 @@ func (m *memory) putManifest(_ context.Context, repo, reference string, d descri
 // package pushes into it; wrap (may be nil) wraps its handler, to slow it down or inject
 // faults. It speaks enough of the distribution API for pulls: manifests, blobs, tags.
 func Serve(wrap func(http.Handler) http.Handler) (*Registry, error) {
-	mem := &memory{blobs: map[string][]byte{}, manifests: map[string]manifestEntry{}, tags: map[string]map[string]string{}}
+	mem := &memory{blobs: map[string][]byte{}, manifests: map[string]manifestEntry{}, tags: map[string]map[string]string{}, digests: map[string]map[string]bool{}}
 	var h http.Handler = mem
 	if wrap != nil {
 		h = wrap(h)
