@@ -668,12 +668,17 @@ func (b *builder) fetchLayer(ctx context.Context, plat string, l descriptor.Desc
 		b.sink(LayerProgressed{Platform: plat, Digest: l.Digest.String(), Done: n, Total: l.Size})
 	})
 	// Downloads go to the shared cache, then into the layout, so the next build of any
-	// project finds them.
-	sink := &blobSink{newWriter: b.layout.NewBlobWriter, want: l}
+	// project finds them; there, what a failed download got is kept and resumed.
+	var sink registry.BlobSink = &blobSink{newWriter: b.layout.NewBlobWriter, want: l}
 	if b.store != nil {
-		sink.newWriter = b.store.Writer
+		sink = b.store.Partial(l)
 	}
-	f.err = b.client.FetchBlob(ctx, b.baseRef, l, sink, progress.add)
+	f.err = b.client.FetchBlob(ctx, b.baseRef, l, sink, registry.BlobProgress{
+		Read: progress.add,
+		Resumed: func(from int64, startsOver bool) {
+			b.sink(LayerResumed{Platform: plat, Digest: l.Digest.String(), From: from, Total: l.Size, StartsOver: startsOver})
+		},
+	})
 	if f.err == nil && b.store != nil {
 		f.err = b.store.LinkInto(b.layout, l)
 	}

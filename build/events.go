@@ -80,6 +80,19 @@ type LayerProgressed struct {
 	Total    int64  `json:"total"`
 }
 
+// LayerResumed is sent when a base layer's download continues from the bytes an earlier
+// attempt kept in the cache (From > 0; this build's or a previous one's), or, StartsOver,
+// when bytes were kept but the registry ignored the range asked for and sent the whole
+// layer: the download starts again from byte 0 (From is 0). LayerProgressed counts
+// bytes of the whole layer either way, so after a resume it goes on from From.
+type LayerResumed struct {
+	Platform   string `json:"platform"`
+	Digest     string `json:"digest"`
+	From       int64  `json:"from"`
+	Total      int64  `json:"total"`
+	StartsOver bool   `json:"starts_over,omitempty"`
+}
+
 // LayerDone is sent when a layer is in the layout.
 type LayerDone struct {
 	Platform string    `json:"platform"`
@@ -152,6 +165,7 @@ func (PlatformStarted) Type() string { return "platform_started" }
 func (PlatformFailed) Type() string  { return "platform_failed" }
 func (LayerStarted) Type() string    { return "layer_started" }
 func (LayerProgressed) Type() string { return "layer_progress" }
+func (LayerResumed) Type() string    { return "layer_resumed" }
 func (LayerDone) Type() string       { return "layer_done" }
 func (PlatformDone) Type() string    { return "platform_done" }
 func (Warning) Type() string         { return "warning" }

@@ -186,8 +186,9 @@ type PruneResult struct {
 // build rather than a download in progress (the store is shared by concurrent builds).
 const staleTemp = 24 * time.Hour
 
-// Prune removes the least recently used blobs until the store holds at most maxBytes
-// (0 empties it), and temporary files left by builds that were killed.
+// Prune removes the least recently used blobs and partial downloads until the store
+// holds at most maxBytes (0 empties it; a download in progress stays), and temporary
+// files left by builds that were killed.
 func (s *Store) Prune(maxBytes int64) (PruneResult, error) {
 	tmp := filepath.Join(s.dir, "tmp")
 	if entries, err := os.ReadDir(tmp); err == nil {
@@ -198,27 +199,30 @@ func (s *Store) Prune(maxBytes int64) (PruneResult, error) {
 		}
 	}
 	type blob struct {
-		path string
-		size int64
-		used time.Time
+		path    string
+		size    int64
+		used    time.Time
+		partial bool // a download that did not finish, kept to be resumed
 	}
 	var blobs []blob
 	var total int64
-	root := filepath.Join(s.dir, "blobs")
-	err := filepath.WalkDir(root, func(p string, de fs.DirEntry, err error) error {
-		if err != nil || de.IsDir() {
-			return err
+	for _, dir := range []string{"blobs", partialDir} {
+		partial := dir == partialDir
+		err := filepath.WalkDir(filepath.Join(s.dir, dir), func(p string, de fs.DirEntry, err error) error {
+			if err != nil || de.IsDir() {
+				return err
+			}
+			fi, err := de.Info()
+			if err != nil {
+				return err
+			}
+			blobs = append(blobs, blob{p, fi.Size(), fi.ModTime(), partial})
+			total += fi.Size()
+			return nil
+		})
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return PruneResult{}, fmt.Errorf("read cache %s: %w", s.dir, err)
 		}
-		fi, err := de.Info()
-		if err != nil {
-			return err
-		}
-		blobs = append(blobs, blob{p, fi.Size(), fi.ModTime()})
-		total += fi.Size()
-		return nil
-	})
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return PruneResult{}, fmt.Errorf("read cache %s: %w", s.dir, err)
 	}
 	slices.SortFunc(blobs, func(a, b blob) int { return a.used.Compare(b.used) })
 	var res PruneResult
@@ -228,7 +232,18 @@ func (s *Store) Prune(maxBytes int64) (PruneResult, error) {
 			res.KeptBytes += b.size
 			continue
 		}
-		if err := os.Remove(b.path); err != nil {
+		if b.partial {
+			removed, err := removePartial(b.path)
+			switch {
+			case errors.Is(err, fs.ErrNotExist): // committed or removed meanwhile
+			case err != nil:
+				return res, fmt.Errorf("prune cache: %w", err)
+			case !removed: // a download in progress holds it
+				res.Kept++
+				res.KeptBytes += b.size
+				continue
+			}
+		} else if err := os.Remove(b.path); err != nil {
 			return res, fmt.Errorf("prune cache: %w", err)
 		}
 		total -= b.size

@@ -36,62 +36,49 @@ type BlobSink interface {
 	Abort()
 }
 
+// ResumableSink is a BlobSink that keeps what a failed attempt wrote, so the next
+// attempt, of this FetchBlob or of a later one, asks the registry only for the rest.
+// oci.Partial is one, in the shared cache.
+type ResumableSink interface {
+	BlobSink
+	// Resume starts an attempt after the bytes earlier attempts kept: it returns how
+	// many there are (0: the writer starts the blob), a reader of them, and the writer
+	// for the bytes that follow them.
+	Resume() (kept int64, keptBytes io.ReaderAt, w io.Writer, err error)
+	// Keep ends a failed attempt, keeping its bytes for the next Resume.
+	Keep()
+}
+
+var _ ResumableSink = (*oci.Partial)(nil)
+
+// BlobProgress is told how a blob transfer goes; either func may be nil.
+type BlobProgress struct {
+	// Read is told of the bytes of the blob that arrived, as counts to add up to where
+	// the transfer stands: every chunk, the kept bytes a transfer resumes from (once),
+	// and a negative count when an attempt starts again from an earlier byte.
+	Read func(n int64)
+	// Resumed is told when an attempt continues after the bytes an earlier one kept
+	// (from > 0), or starts over from byte 0 although bytes were kept (startsOver): the
+	// registry ignored the range asked for.
+	Resumed func(from int64, startsOver bool)
+}
+
 // FetchBlob copies blob d of repository r into sink, retrying with backoff on the faults
-// regclient itself does not retry (a 5xx status, a body that fails its digest). onRead is
-// told of every chunk that arrives, and of a restart by a negative count that undoes the
-// bytes of a failed attempt.
-func (c *Client) FetchBlob(ctx context.Context, r ref.Ref, d descriptor.Descriptor, sink BlobSink, onRead func(n int64)) error {
+// regclient itself does not retry (a 5xx status, a body that fails its digest, a stall).
+// With a ResumableSink, an attempt after a failed one asks only for the bytes the sink
+// does not hold yet (`Range: bytes=N-`), and so does a later FetchBlob with a sink on the
+// same cache; the digest is still checked over the whole blob, and a failed check
+// discards the kept bytes too.
+func (c *Client) FetchBlob(ctx context.Context, r ref.Ref, d descriptor.Descriptor, sink BlobSink, progress BlobProgress) error {
+	t := &blobTransfer{c: c, r: r, d: d, sink: sink, progress: progress}
 	err := c.withRetry(ctx, func() error {
-		w, err := sink.Begin()
+		err := t.attempt(ctx)
 		if err != nil {
-			return err
-		}
-		// A registry that stops sending mid-body would hang the build: an attempt that
-		// receives nothing for stallTimeout is cut off and retried.
-		actx, cancel := context.WithCancelCause(ctx)
-		defer cancel(nil)
-		alive := make(chan struct{}, 1)
-		go func() {
-			t := time.NewTimer(c.stallTimeout)
-			defer t.Stop()
-			for {
-				select {
-				case <-actx.Done():
-					return
-				case <-alive:
-					t.Reset(c.stallTimeout)
-				case <-t.C:
-					cancel(fmt.Errorf("%w: no data for %s", errStalled, c.stallTimeout))
-					return
-				}
-			}
-		}()
-		var got int64
-		rdr, err := c.rc.BlobGet(actx, r, d)
-		if err == nil {
-			_, err = io.CopyBuffer(w, io.TeeReader(rdr, progressWriter(func(n int64) {
-				got += n
-				onRead(n)
-				select {
-				case alive <- struct{}{}:
-				default:
-				}
-			})), oci.CopyBuffer(d.Size))
-			// Close checks the digest of what was read.
-			if cerr := rdr.Close(); err == nil {
-				err = cerr
-			}
-		}
-		if err == nil {
-			err = sink.Commit()
-		}
-		if err != nil {
-			sink.Abort()
-			if got > 0 {
-				onRead(-got)
-			}
-			if cause := context.Cause(actx); errors.Is(cause, errStalled) {
-				err = cause
+			if rs, ok := sink.(ResumableSink); ok && keepable(err) {
+				rs.Keep()
+			} else {
+				sink.Abort()
+				t.read(-t.at)
 			}
 		}
 		return err
@@ -100,6 +87,128 @@ func (c *Client) FetchBlob(ctx context.Context, r ref.Ref, d descriptor.Descript
 		return c.describe(r, fmt.Errorf("fetch blob %s: %w", d.Digest, err))
 	}
 	return nil
+}
+
+// keepable reports whether the bytes an attempt wrote before failing with err may be
+// resumed from: not when the blob failed its digest, as any of them may be the damaged
+// one.
+func keepable(err error) bool {
+	return !errors.Is(err, errs.ErrDigestMismatch) && !errors.Is(err, errDigest)
+}
+
+// blobTransfer is one FetchBlob.
+type blobTransfer struct {
+	c        *Client
+	r        ref.Ref
+	d        descriptor.Descriptor
+	sink     BlobSink
+	progress BlobProgress
+	at       int64 // where progress.Read has the transfer
+}
+
+func (t *blobTransfer) read(n int64) {
+	t.at += n
+	if t.progress.Read != nil && n != 0 {
+		t.progress.Read(n)
+	}
+}
+
+func (t *blobTransfer) resumed(from int64, startsOver bool) {
+	if t.progress.Resumed != nil {
+		t.progress.Resumed(from, startsOver)
+	}
+}
+
+// attempt is one try at the blob; on failure the caller keeps or discards what the
+// sink holds.
+func (t *blobTransfer) attempt(ctx context.Context) error {
+	var (
+		w         io.Writer
+		kept      int64
+		keptBytes io.ReaderAt
+		err       error
+	)
+	if rs, ok := t.sink.(ResumableSink); ok {
+		kept, keptBytes, w, err = rs.Resume()
+	} else {
+		w, err = t.sink.Begin()
+	}
+	if err != nil {
+		return err
+	}
+	// A registry that stops sending mid-body would hang the build: an attempt that
+	// receives nothing for stallTimeout is cut off and retried.
+	actx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	alive := make(chan struct{}, 1)
+	go func() {
+		timer := time.NewTimer(t.c.stallTimeout)
+		defer timer.Stop()
+		for {
+			select {
+			case <-actx.Done():
+				return
+			case <-alive:
+				timer.Reset(t.c.stallTimeout)
+			case <-timer.C:
+				cancel(fmt.Errorf("%w: no data for %s", errStalled, t.c.stallTimeout))
+				return
+			}
+		}
+	}()
+	gctx := actx
+	var res *resume
+	if kept > 0 {
+		res = &resume{digest: t.d.Digest, from: kept, size: t.d.Size, kept: keptBytes}
+		gctx = withResume(actx, res)
+	}
+	rdr, err := t.c.rc.BlobGet(gctx, t.r, t.d)
+	if err == nil {
+		err = t.copy(rdr, w, kept, res, alive)
+		rdr.Close()
+	}
+	if err == nil {
+		return t.sink.Commit()
+	}
+	if cause := context.Cause(actx); errors.Is(cause, errStalled) {
+		err = cause
+	}
+	return err
+}
+
+// copy writes regclient's body to the sink. The body starts with the kept bytes when the
+// registry honoured the range, else at byte 0 and the sink starts over. regclient's
+// reader hashes the whole body and fails the read at its end if the digest does not
+// match.
+func (t *blobTransfer) copy(rdr io.Reader, w io.Writer, kept int64, res *resume, alive chan<- struct{}) error {
+	var start int64
+	switch {
+	case res != nil && res.resumed():
+		start = kept
+		t.resumed(kept, false)
+	case res != nil:
+		var err error
+		if w, err = t.sink.Begin(); err != nil {
+			return err
+		}
+		t.resumed(0, true)
+	}
+	t.read(start - t.at)
+	ping := func() {
+		select {
+		case alive <- struct{}{}:
+		default:
+		}
+	}
+	// The sink holds the kept bytes already: they are read only to be hashed.
+	if _, err := io.CopyN(progressWriter(func(int64) { ping() }), rdr, start); err != nil {
+		return err
+	}
+	_, err := io.CopyBuffer(w, io.TeeReader(rdr, progressWriter(func(n int64) {
+		t.read(n)
+		ping()
+	})), oci.CopyBuffer(t.d.Size-start))
+	return err
 }
 
 type progressWriter func(n int64)
@@ -133,8 +242,12 @@ func retryable(err error) bool {
 	switch {
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return false
+	case errors.Is(err, errResumeLost):
+		return true // the next attempt asks afresh
 	case errors.Is(err, errs.ErrNotFound), errors.Is(err, errs.ErrHTTPUnauthorized), errors.Is(err, errs.ErrSizeLimitExceeded):
 		return false
+	case errors.Is(err, errs.ErrNotRetryable):
+		return false // nothing listens there, or the name does not exist
 	}
 	return true
 }

@@ -41,6 +41,9 @@ func (c *Client) resolve(ctx context.Context, r ref.Ref) (digest.Digest, error) 
 	if err == nil && m.GetDescriptor().Digest != "" {
 		return m.GetDescriptor().Digest, nil
 	}
+	if errors.Is(err, errs.ErrNotRetryable) {
+		return "", c.describe(r, err) // nothing listens there: a GET would not do better
+	}
 	// Some registries answer HEAD without a digest: read the manifest instead.
 	m, err = c.rc.ManifestGet(ctx, r)
 	if err != nil {

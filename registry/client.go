@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"net/url"
 	"strings"
 	"syscall"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/regclient/regclient"
 	"github.com/regclient/regclient/config"
+	"github.com/regclient/regclient/scheme/reg"
 	"github.com/regclient/regclient/types/errs"
 	"github.com/regclient/regclient/types/ref"
 
@@ -82,12 +84,9 @@ func New(opts Options) *Client {
 		host(from).Mirrors = append(host(from).Mirrors, to)
 		names = append(names, from, to)
 	}
-	allPlain := len(names) > 0
 	for _, name := range names {
 		if plain[name] || IsLoopback(name) {
 			host(name).TLS = config.TLSDisabled
-		} else {
-			allPlain = false
 		}
 	}
 	rcOpts := []regclient.Opt{
@@ -95,12 +94,10 @@ func New(opts Options) *Client {
 		regclient.WithRetryLimit(5),
 		regclient.WithRetryDelay(200*time.Millisecond, 5*time.Second),
 		regclient.WithUserAgent("pycontainer"),
-	}
-	if !allPlain {
-		// docker's certs.d CAs matter only over TLS, and with them regclient builds a CA
-		// pool for every host, plain HTTP too: it parses the system's ~300 roots, 30 ms
-		// of a 200 ms build from a local registry.
-		rcOpts = append(rcOpts, regclient.WithDockerCerts())
+		// Not regclient.WithDockerCerts: the transport reads docker's certs.d for the
+		// hosts reached over TLS that have a directory there, and for no other (a CA
+		// pool costs parsing the system's ~300 roots, 30 ms of a 200 ms build).
+		regclient.WithRegOpts(reg.WithHTTPClient(&http.Client{Transport: newTransport(regclient.DockerCertDir)})),
 	}
 	for _, h := range hosts {
 		rcOpts = append(rcOpts, regclient.WithConfigHost(*h))

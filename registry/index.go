@@ -70,14 +70,19 @@ func (ix *Index) Find(p oci.Platform) (Entry, bool) {
 }
 
 // Index fetches the index (or single manifest) r points to. With a cache, that is one
-// request to see where the tag points, and none at all for content cached before.
+// request to see where the tag points, and none at all for content cached before. A tag
+// or repository the registry does not have is an error saying which, with the tags
+// nearest the one asked for (errors.Is(err, errs.ErrNotFound)).
 func (c *Client) Index(ctx context.Context, r ref.Ref) (*Index, error) {
 	d, err := c.resolve(ctx, r)
 	if err != nil {
-		return nil, err
+		return nil, c.notFound(ctx, r, err)
 	}
 	m, err := c.manifest(ctx, r, d)
 	if err != nil {
+		if r.Digest != "" { // else the tag was found, and then its manifest was not
+			err = c.notFound(ctx, r, err)
+		}
 		return nil, err
 	}
 	if c.store != nil && r.Digest == "" {

@@ -166,7 +166,7 @@ func TestFetchBlobRetriesFaults(t *testing.T) {
 
 			sink := &memSink{}
 			var progress int64
-			err = c.FetchBlob(context.Background(), r, layer, sink, func(n int64) { progress += n })
+			err = c.FetchBlob(context.Background(), r, layer, sink, BlobProgress{Read: func(n int64) { progress += n }})
 			if tt.wantErr {
 				if err == nil {
 					t.Fatal("persistent corruption was accepted")

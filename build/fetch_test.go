@@ -1,0 +1,134 @@
+package build
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	digest "github.com/opencontainers/go-digest"
+
+	"github.com/pycontainer/pycontainer/internal/testbase"
+	"github.com/pycontainer/pycontainer/oci"
+)
+
+// stallingBlobs stops sending any blob over stallAt bytes at that byte while armed, and
+// records the Range of the GETs of such blobs.
+type stallingBlobs struct {
+	armed  atomic.Bool
+	mu     sync.Mutex
+	ranges []string
+}
+
+const stallAt = 100_000
+
+func (s *stallingBlobs) wrap(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet || !strings.Contains(r.URL.Path, "/blobs/sha256:") {
+			h.ServeHTTP(w, r)
+			return
+		}
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, r)
+		if rec.Body.Len() <= stallAt && rec.Code == http.StatusOK {
+			h.ServeHTTP(w, r) // a config, or a small layer
+			return
+		}
+		s.mu.Lock()
+		s.ranges = append(s.ranges, r.Header.Get("Range"))
+		s.mu.Unlock()
+		for k, v := range rec.Header() {
+			w.Header()[k] = v
+		}
+		w.WriteHeader(rec.Code)
+		body := rec.Body.Bytes()
+		if !s.armed.Load() {
+			_, _ = w.Write(body)
+			return
+		}
+		if rec.Code == http.StatusOK {
+			_, _ = w.Write(body[:stallAt])
+		}
+		w.(http.Flusher).Flush()
+		<-r.Context().Done()
+	})
+}
+
+// TestRunResumesLayer: a build whose base layer download keeps failing leaves its bytes
+// in the cache, and the next build (the app's `r`) continues from them: one
+// LayerResumed, progress that goes on from there, the layer verified in the layout.
+func TestRunResumesLayer(t *testing.T) {
+	blobs := &stallingBlobs{}
+	reg := testbase.StartWith(t, blobs.wrap)
+	reg.Push(t, testbase.Spec{Repo: "library/python", Tag: "3.11-slim", Platforms: testbase.PythonPlatforms[:1], PaddingBytes: 256 << 10})
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "app.py"), []byte("print('hi')\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p, err := oci.ParsePlatform("linux/amd64")
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := &Options{
+		Context: dir, Output: filepath.Join(t.TempDir(), "image"), Tag: "demo:1",
+		BaseImage: reg.Host + "/library/python:3.11-slim",
+		Platforms: []RequestedPlatform{{Platform: p, Raw: "linux/amd64", Source: "test"}},
+		CacheDir:  filepath.Join(t.TempDir(), "cache"), StallTimeout: 200 * time.Millisecond,
+		Project: Project{Name: "demo"},
+	}
+	blobs.armed.Store(true)
+	if err := Run(context.Background(), o, nil); err == nil {
+		t.Fatal("the build succeeded although the layer never arrived")
+	}
+
+	blobs.armed.Store(false)
+	blobs.mu.Lock()
+	blobs.ranges = nil
+	blobs.mu.Unlock()
+	o.StallTimeout = 10 * time.Second
+	var mu sync.Mutex
+	var resumes []LayerResumed
+	var after []int64 // progress of the layer after it resumed
+	err = Run(context.Background(), o, func(e Event) {
+		mu.Lock()
+		defer mu.Unlock()
+		switch e := e.(type) {
+		case LayerResumed:
+			resumes = append(resumes, e)
+		case LayerProgressed:
+			if len(resumes) > 0 && e.Digest == resumes[0].Digest {
+				after = append(after, e.Done)
+			}
+		}
+	})
+	if err != nil {
+		t.Fatalf("the build after the registry healed: %v", err)
+	}
+	if len(resumes) != 1 || resumes[0].From != stallAt || resumes[0].StartsOver || resumes[0].Total < 256<<10 {
+		t.Fatalf("resumes %+v, want one from %d", resumes, stallAt)
+	}
+	if len(after) == 0 {
+		t.Error("no progress after the resume") // coalesced: its last count may be left out
+	}
+	for _, done := range after {
+		if done < stallAt {
+			t.Errorf("progress went back to %d after resuming from %d", done, stallAt)
+		}
+	}
+	if got := blobs.ranges; len(got) != 1 || got[0] != "bytes=100000-" {
+		t.Errorf("layer GETs with Range %q, want one bytes=100000-", got)
+	}
+	d := digest.Digest(resumes[0].Digest)
+	for _, dir := range []string{o.Output, o.CacheDir} {
+		b, err := os.ReadFile(oci.BlobPath(dir, d))
+		if err != nil || digest.FromBytes(b) != d {
+			t.Errorf("%s does not hold the layer verified (%v)", dir, err)
+		}
+	}
+}
