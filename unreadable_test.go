@@ -77,9 +77,7 @@ func buildAsUnprivileged(t *testing.T, args ...string) (int, string) {
 	if os.Geteuid() == 0 {
 		// nobody needs to run the binary, write the project's dist/ and a cache.
 		shared := t.TempDir()
-		for _, d := range []string{shared, filepath.Dir(shared)} {
-			os.Chmod(d, 0o755)
-		}
+		searchable(shared)
 		bin := filepath.Join(shared, "pycontainer")
 		b, err := os.ReadFile(self)
 		if err != nil {
@@ -95,8 +93,7 @@ func buildAsUnprivileged(t *testing.T, args ...string) (int, string) {
 		if err := chownTree(wd, 65534); err != nil {
 			t.Fatal(err)
 		}
-		os.Chmod(filepath.Dir(wd), 0o755)
-		os.Chmod(filepath.Dir(filepath.Dir(wd)), 0o755)
+		searchable(wd)
 		cmd = exec.Command(bin, args...)
 		cmd.Env = append(os.Environ(), "PYCONTAINER_TEST_AS_MAIN=1", "PYCONTAINER_CACHE="+cache, "HOME="+shared)
 		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
@@ -111,6 +108,16 @@ func buildAsUnprivileged(t *testing.T, args ...string) (int, string) {
 		t.Fatal(err)
 	}
 	return 0, stderr.String()
+}
+
+// searchable lets every user reach dir: it opens dir and its parents below the
+// system's temporary directory (t.TempDir makes them 0700), never that directory itself,
+// which is shared (1777: an earlier version set it to 0755, and apt and tmux failed).
+func searchable(dir string) {
+	top := filepath.Clean(os.TempDir())
+	for d := filepath.Clean(dir); strings.HasPrefix(d, top+string(filepath.Separator)); d = filepath.Dir(d) {
+		os.Chmod(d, 0o755)
+	}
 }
 
 // chownTree gives dir and what it holds to uid, except entries nobody may read.

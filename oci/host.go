@@ -164,8 +164,12 @@ func (h Host) HowRuns(target Platform) Execution {
 	case host.Architecture == "arm64" && target.Architecture == "arm":
 		return Execution{Emulated: true, Note: "native if the CPU has AArch32, else emulated"}
 	}
-	if qemu, ok := h.Emulators[target.Architecture]; ok {
-		return Execution{Emulated: true, Note: "emulated by " + filepath.Base(qemu)}
+	if interpreter, ok := h.Emulators[target.Architecture]; ok {
+		emulator := filepath.Base(interpreter)
+		if strings.Contains(interpreter, "qemu") { // qemu-aarch64-static, qemu-binfmt/aarch64-binfmt-P
+			emulator = "QEMU"
+		}
+		return Execution{Emulated: true, Note: "emulated by " + emulator}
 	}
 	if !h.BinfmtMounted {
 		return Execution{Note: "no emulator: binfmt_misc is not mounted"}

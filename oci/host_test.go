@@ -24,7 +24,7 @@ func TestHowRuns(t *testing.T) {
 		note         string
 	}{
 		{"linux/amd64", "linux/amd64", nil, true, true, true, "native on this machine"},
-		{"linux/amd64", "linux/arm64", withQEMU, true, false, true, "emulated by qemu-aarch64-static"},
+		{"linux/amd64", "linux/arm64", withQEMU, true, false, true, "emulated by QEMU"},
 		{"linux/amd64", "linux/riscv64", withQEMU, true, false, false, "no QEMU for riscv64: install qemu-user-static"},
 		{"linux/amd64", "linux/arm64", nil, false, false, false, "binfmt_misc is not mounted"},
 		{"linux/amd64", "linux/386", nil, false, true, true, "32-bit"},

@@ -234,7 +234,7 @@ func TestPlatformScreen(t *testing.T) {
 	a.Update(tea.WindowSizeMsg{Width: 120, Height: 40})
 	text := screenText(a)
 	for _, want := range []string{"linux/riscv64", "missing: not in this index (asked by --platform flag)", "Why linux/riscv64 is missing",
-		"▸ docker.io/library/python:3.11-alpine", "RUNS HERE", "native on this machine", "emulated by qemu-aarch64-static",
+		"▸ docker.io/library/python:3.11-alpine", "RUNS HERE", "native on this machine", "emulated by QEMU",
 		"no QEMU for s390x: install qemu-user-static", "index: arm64/v8", "1 attestation hidden (t)", "1 platform of 4 selected"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("screen lacks %q:\n%s", want, text)
@@ -352,7 +352,7 @@ func TestDigestGoesBeforeNotes(t *testing.T) {
 		if strings.Contains(text, "DIGEST") != tt.digest {
 			t.Errorf("width %d: digest column shown %v, want %v:\n%s", tt.width, !tt.digest, tt.digest, text)
 		}
-		for _, note := range []string{"no QEMU for s390x: install qemu-user-static", "emulated by qemu-aarch64-static · index: arm64/v8"} {
+		for _, note := range []string{"no QEMU for s390x: install qemu-user-static", "emulated by QEMU · index: arm64/v8"} {
 			if !strings.Contains(text, note) {
 				t.Errorf("width %d: note %q is cut:\n%s", tt.width, note, text)
 			}
