@@ -158,8 +158,8 @@ func builtFrom(t *testing.T, dir string) map[string][2]string {
 	return out
 }
 
-// platformManifest is the digest of one platform's manifest in an image's index.
-func platformManifest(t *testing.T, image, platform string) string {
+// indexDigest is the digest of the index an image's tag names now.
+func indexDigest(t *testing.T, image string) string {
 	t.Helper()
 	r, err := registry.ParseReference(image)
 	if err != nil {
@@ -169,12 +169,7 @@ func platformManifest(t *testing.T, image, platform string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, _ := oci.ParsePlatform(platform)
-	e, ok := ix.Find(p)
-	if !ok {
-		t.Fatalf("%s has no %s", image, platform)
-	}
-	return e.Descriptor.Digest.String()
+	return ix.Digest.String()
 }
 
 // TestFlowBuildWhatWasBrowsed: the image typed is the image built, not the project's
@@ -203,7 +198,7 @@ func TestFlowBuildWhatWasBrowsed(t *testing.T) {
 	}
 	got := builtFrom(t, "dist/image")
 	for _, p := range []string{"linux/amd64", "linux/arm64"} {
-		if want := [2]string{image, platformManifest(t, image, p)}; got[p] != want {
+		if want := [2]string{image, indexDigest(t, image)}; got[p] != want {
 			t.Errorf("%s built from %v, want %v", p, got[p], want)
 		}
 	}
@@ -217,13 +212,13 @@ func TestFlowBuildWhatWasBrowsed(t *testing.T) {
 func TestFlowPinnedToTheIndexShown(t *testing.T) {
 	w := newSeedWorld(t)
 	image := w.reg.Host + "/library/python:3.11-slim"
-	shown := platformManifest(t, image, "linux/amd64")
+	shown, shownLayers := indexDigest(t, image), baseLayers(t, image, "linux/amd64")
 	f := startFlow(t)
 	f.typeImage(image)
 	f.press("enter")
 	f.waitFor("0 platforms of 3 selected")
 	w.reg.Push(t, testbase.Spec{Repo: "library/python", Tag: "3.11-slim", Platforms: testbase.PythonPlatforms, PaddingBytes: 7})
-	if moved := platformManifest(t, image, "linux/amd64"); moved == shown {
+	if moved := indexDigest(t, image); moved == shown {
 		t.Fatal("the tag did not move")
 	}
 	f.cursorTo("linux/amd64")
@@ -233,6 +228,39 @@ func TestFlowPinnedToTheIndexShown(t *testing.T) {
 	if got := builtFrom(t, "dist/image")["linux/amd64"]; got != [2]string{image, shown} {
 		t.Errorf("built from %v, want the index shown: %s", got, shown)
 	}
+	s, err := oci.InspectPath("dist/image")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var built []string
+	for _, l := range s.Images[0].Layers[:len(shownLayers)] {
+		built = append(built, l.Digest.String())
+	}
+	if strings.Join(built, " ") != strings.Join(shownLayers, " ") {
+		t.Errorf("the image's base layers are %v, want those of the index shown, %v", built, shownLayers)
+	}
+}
+
+// baseLayers are the layer digests of one platform's image of a base.
+func baseLayers(t *testing.T, image, platform string) []string {
+	t.Helper()
+	r, _ := registry.ParseReference(image)
+	client := registry.New(registry.Options{Registries: []string{r.Registry}})
+	ix, err := client.Index(context.Background(), r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, _ := oci.ParsePlatform(platform)
+	e, _ := ix.Find(p)
+	img, err := client.Image(context.Background(), r, e.Descriptor)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, l := range img.Manifest.Layers {
+		out = append(out, l.Digest.String())
+	}
+	return out
 }
 
 // TestFlowFollowATryRow: the project asks for linux/arm/v6, which python:3.11-slim
@@ -286,21 +314,12 @@ func (f *failBlob) wrap(h http.Handler) http.Handler {
 	})
 }
 
-// armLayerOf finds the layer arm64 does not share with the other platforms.
+// armLayerOf is the last layer of arm64's image, the one it does not share with the
+// other platforms.
 func armLayerOf(t *testing.T, image string) string {
 	t.Helper()
-	r, _ := registry.ParseReference(image)
-	client := registry.New(registry.Options{Registries: []string{r.Registry}})
-	ix, err := client.Index(context.Background(), r)
-	if err != nil {
-		t.Fatal(err)
-	}
-	arm, _ := ix.Find(oci.Platform{OS: "linux", Architecture: "arm64"})
-	img, err := client.Image(context.Background(), r, arm.Descriptor)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return img.Manifest.Layers[len(img.Manifest.Layers)-1].Digest.String()
+	layers := baseLayers(t, image, "linux/arm64")
+	return layers[len(layers)-1]
 }
 
 // TestFlowEscOutOfAFailedBuild: a build that fails leaves by esc, back to the

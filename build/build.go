@@ -112,10 +112,11 @@ func run(ctx context.Context, o *Options, sink Sink) error {
 
 	store := o.store()
 	client := o.client(baseRef, store)
-	index, err := client.Index(ctx, baseRef)
+	index, err := client.Index(ctx, pinned(baseRef, o.BaseDigest))
 	if err != nil {
 		return err
 	}
+	index.Ref = baseRef // named as typed; the digest pinned is index.Digest
 	targets, err := matchPlatforms(o, index)
 	var noMatch *NoMatchError
 	if errors.As(err, &noMatch) {
@@ -169,7 +170,7 @@ func run(ctx context.Context, o *Options, sink Sink) error {
 	defer layout.Close()
 
 	b := &builder{
-		o: o, sink: sink, client: client, layout: layout, baseRef: baseRef,
+		o: o, sink: sink, client: client, layout: layout, baseRef: baseRef, baseDigest: index.Digest,
 		launch: lnch, tag: tag, sem: make(chan struct{}, blobConcurrency), store: store,
 		fetched: map[digest.Digest]*blobFetch{},
 	}
@@ -240,6 +241,14 @@ func run(ctx context.Context, o *Options, sink Sink) error {
 	}
 	sink(fin)
 	return nil
+}
+
+// pinned is r fetched by the index digest d (when set), its tag kept for its name.
+func pinned(r ref.Ref, d digest.Digest) ref.Ref {
+	if d != "" {
+		r.Digest = d.String()
+	}
+	return r
 }
 
 // client is a registry client with the options' connection settings for r's registry,
@@ -368,10 +377,12 @@ type builder struct {
 	client  *registry.Client
 	layout  *oci.Layout
 	baseRef ref.Ref
-	launch  launch
-	tag     imageTag
-	store   *oci.Store // the shared cache; nil with --no-cache
-	sem     chan struct{}
+	// baseDigest is the digest of the index (or image) baseRef named when it was read.
+	baseDigest digest.Digest
+	launch     launch
+	tag        imageTag
+	store      *oci.Store // the shared cache; nil with --no-cache
+	sem        chan struct{}
 
 	mu      sync.Mutex
 	fetched map[digest.Digest]*blobFetch
@@ -551,8 +562,11 @@ func (b *builder) buildPlatform(ctx context.Context, t target, added []builtLaye
 		Config:    cfgDesc,
 		Layers:    layers,
 		Annotations: map[string]string{
-			"org.opencontainers.image.base.name":   b.baseRef.CommonName(),
-			"org.opencontainers.image.base.digest": base.Descriptor.Digest.String(),
+			"org.opencontainers.image.base.name": b.baseRef.CommonName(),
+			// The digest of what base.name names (the index, for a multi-platform base),
+			// as the OCI annotations spec asks: a tool comparing the two can tell whether
+			// the tag has moved since.
+			"org.opencontainers.image.base.digest": b.baseDigest.String(),
 		},
 	}
 	if cfg.Created != nil {
