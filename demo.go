@@ -61,25 +61,31 @@ demo data: their "python" is a placeholder, not an interpreter.`,
 				return err
 			}
 			opts.Mirrors = map[string]string{"docker.io": reg.Host}
-			services := appServices(opts)
-			// A mistyped name is said at once, with what the demo has; the registry
-			// would only answer after its retries, naming its internal port.
-			fetch := services.FetchIndex
-			services.FetchIndex = func(ctx context.Context, image string) (*registry.Index, error) {
-				if err := reg.Lookup(image); err != nil {
-					return nil, err
-				}
-				return fetch(ctx, image)
-			}
-			services.Remember = nil // the demo's images are not the user's
 			return runApp(cmd.Context(), ui.Config{
-				Services: services, BaseImage: "python:3.11-slim", Recent: reg.Images(),
+				Services: demoServices(opts, reg), BaseImage: "python:3.11-slim", Recent: reg.Images(),
 				Theme: *theme, Output: opts.Output, Banner: "DEMO DATA",
 				// No saving: the layout goes with the temporary directory, and a demo
 				// image's "python" is a placeholder no engine could run.
 			}, nil)
 		},
 	}
+}
+
+// demoServices are the app's services on the demo registry: a name it does not hold is
+// said at once, with what it holds (the registry would answer only after its retries,
+// naming its internal port), and the images opened are not remembered, as they are
+// not the user's.
+func demoServices(opts *build.Options, reg *demo.Registry) ui.Services {
+	services := appServices(opts)
+	fetch := services.FetchIndex
+	services.FetchIndex = func(ctx context.Context, image string) (*registry.Index, error) {
+		if err := reg.Lookup(image); err != nil {
+			return nil, err
+		}
+		return fetch(ctx, image)
+	}
+	services.Remember = nil
+	return services
 }
 
 func ptr[T any](v T) *T { return &v }

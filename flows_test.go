@@ -105,6 +105,14 @@ func (f *flow) typeImage(image string) {
 	f.waitFor("› " + image)
 }
 
+// open types image and presses enter, and waits for the screen to say what.
+func (f *flow) open(image, what string) {
+	f.t.Helper()
+	f.typeImage(image)
+	f.press("enter")
+	f.waitFor(what)
+}
+
 // cursorTo moves the cursor with the arrow keys to the row that starts with label.
 func (f *flow) cursorTo(label string) {
 	f.t.Helper()
@@ -140,6 +148,8 @@ func keyPress(s string) tea.KeyPressMsg {
 		return tea.KeyPressMsg{Code: tea.KeyUp}
 	case "ctrl+u":
 		return tea.KeyPressMsg{Code: 'u', Mod: tea.ModCtrl}
+	case "backspace":
+		return tea.KeyPressMsg{Code: tea.KeyBackspace}
 	}
 	return tea.KeyPressMsg{Code: rune(s[0]), Text: s}
 }
@@ -179,9 +189,7 @@ func TestFlowBuildWhatWasBrowsed(t *testing.T) {
 	w.reg.Push(t, testbase.Spec{Repo: "library/python", Tag: "3.12-slim", Platforms: testbase.PythonPlatforms, PaddingBytes: 10})
 	image := w.reg.Host + "/library/python:3.12-slim"
 	f := startFlow(t)
-	f.typeImage(image)
-	f.press("enter")
-	f.waitFor("0 platforms of 3 selected")
+	f.open(image, "0 platforms of 3 selected")
 	f.cursorTo("linux/amd64")
 	f.press("space")
 	f.cursorTo("linux/arm64")
@@ -214,9 +222,7 @@ func TestFlowPinnedToTheIndexShown(t *testing.T) {
 	image := w.reg.Host + "/library/python:3.11-slim"
 	shown, shownLayers := indexDigest(t, image), baseLayers(t, image, "linux/amd64")
 	f := startFlow(t)
-	f.typeImage(image)
-	f.press("enter")
-	f.waitFor("0 platforms of 3 selected")
+	f.open(image, "0 platforms of 3 selected")
 	w.reg.Push(t, testbase.Spec{Repo: "library/python", Tag: "3.11-slim", Platforms: testbase.PythonPlatforms, PaddingBytes: 7})
 	if moved := indexDigest(t, image); moved == shown {
 		t.Fatal("the tag did not move")
@@ -333,9 +339,7 @@ func TestFlowEscOutOfAFailedBuild(t *testing.T) {
 	fault.digest = armLayerOf(t, image)
 	fault.armed.Store(true)
 	f := startFlow(t)
-	f.typeImage(image)
-	f.press("enter")
-	f.waitFor("0 platforms of 3 selected")
+	f.open(image, "0 platforms of 3 selected")
 	f.cursorTo("linux/arm64")
 	f.press("space", "enter")
 	f.waitFor("1 platform of 1 failed; dist/image is unchanged — r retries")
@@ -418,9 +422,7 @@ func TestFlowRetryResumes(t *testing.T) {
 	cut.armed.Store(true)
 	t.Setenv("PYCONTAINER_STALL_TIMEOUT", "1s") // each attempt gives up after 1 s of silence
 	f := startFlow(t)
-	f.typeImage(image)
-	f.press("enter")
-	f.waitFor("0 platforms of 3 selected")
+	f.open(image, "0 platforms of 3 selected")
 	f.cursorTo("linux/arm64")
 	f.press("space", "enter")
 	f.waitFor("1 platform of 1 failed")
@@ -451,9 +453,7 @@ func TestFlowCancel(t *testing.T) {
 	reg.Push(t, testbase.Spec{Repo: "library/python", Tag: "3.11-slim", Platforms: testbase.PythonPlatforms, PaddingBytes: 4 << 20})
 	newSeedWorldWith(t, reg)
 	f := startFlow(t)
-	f.typeImage(reg.Host + "/library/python:3.11-slim")
-	f.press("enter")
-	f.waitFor("0 platforms of 3 selected")
+	f.open(reg.Host+"/library/python:3.11-slim", "0 platforms of 3 selected")
 	f.press("a", "enter")
 	f.waitFor("downloading")
 	f.press("right", "esc")
@@ -482,4 +482,21 @@ func TestThemeChoice(t *testing.T) {
 	if !errors.As(err, &usage) || !strings.Contains(err.Error(), `--theme or PYCONTAINER_THEME: unknown theme "solarized": choose one of auto, dark, light, high-contrast`) {
 		t.Errorf("runApp with an unknown theme: %v", err)
 	}
+}
+
+// TestFlowMistypedTag: a tag the repository lacks is said in a sentence on the first
+// screen, with the nearest tags, and the input is there to fix it.
+func TestFlowMistypedTag(t *testing.T) {
+	w := newSeedWorld(t)
+	f := startFlow(t)
+	f.typeImage(w.reg.Host + "/library/python:3.11-slimm")
+	f.press("enter")
+	f.waitFor("did you mean 3.11-slim?")
+	f.waitFor("the repository has no tag 3.11-slimm")
+	if strings.Contains(f.frame(), "{") {
+		t.Errorf("the registry's raw answer is on screen:\n%s", f.frame())
+	}
+	f.press("backspace", "enter")
+	f.waitFor("0 platforms of 3 selected")
+	f.quit()
 }

@@ -5,7 +5,10 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/pycontainer/pycontainer/build"
+	"github.com/pycontainer/pycontainer/internal/demo"
 	"github.com/pycontainer/pycontainer/internal/testbase"
 	"github.com/pycontainer/pycontainer/oci"
 )
@@ -34,7 +37,7 @@ func TestPlatformsCommand(t *testing.T) {
 		{"table", "platforms python:3.11-slim", 0,
 			[]string{"docker.io/library/python:3.11-slim  index sha256:", "linux/arm64      linux/arm64/v8", "linux/arm/v5", "linux/s390x", "native on this machine"},
 			[]string{"attestation"}, nil},
-		{"attestations with --all", "platforms --all python:3.11-slim", 0, []string{"attestation      unknown/unknown", "attestation of "}, nil, nil},
+		{"attestations with --all", "platforms --all python:3.11-slim", 0, []string{"attestation      unknown/unknown", "attestation for linux/amd64"}, nil, nil},
 		{"matrix", "platforms python:3.11-slim python:3.11-alpine", 0,
 			[]string{"PLATFORM          python:3.11-slim  python:3.11-alpine", "linux/riscv64     –", "linux/arm/v5      ✓"}, nil, nil},
 		{"check passes", "platforms --check linux/amd64,linux/arm64/v8 python:3.11-slim python:3.11-alpine", 0, nil, nil, nil},
@@ -193,5 +196,36 @@ func TestCompleteRecentImages(t *testing.T) {
 		if !strings.HasPrefix(stdout.String(), "python:3.11-slim\npython:3.12-slim\n") {
 			t.Errorf("%v: completions %q, want the recent images newest first", args, stdout.String())
 		}
+	}
+}
+
+// TestDemoServices: the demo says at once that an image is not among its own, without
+// its registry's address, and remembers nothing in the user's recent images.
+func TestDemoServices(t *testing.T) {
+	reg, err := demo.Serve(nil) // the demo's own registry, as `pycontainer demo` starts it
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reg.Close()
+	if err := reg.Seed(context.Background(), 0); err != nil {
+		t.Fatal(err)
+	}
+	newSeedWorldWith(t, testbase.Connect(reg.Host))
+	opts, err := build.Resolve(build.Inputs{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := demoServices(opts, reg)
+	if s.Remember != nil {
+		t.Error("the demo remembers the images opened")
+	}
+	start := time.Now()
+	_, err = s.FetchIndex(context.Background(), "python:3.11-slimm")
+	if err == nil || !strings.Contains(err.Error(), "python:3.11-slimm is not in the demo registry; it holds python:3.11-slim") ||
+		strings.Contains(err.Error(), reg.Host) || time.Since(start) > time.Second {
+		t.Errorf("a mistyped image after %s: %v", time.Since(start), err)
+	}
+	if ix, err := s.FetchIndex(context.Background(), "python:3.11-alpine"); err != nil || len(ix.Platforms()) == 0 {
+		t.Errorf("an image the demo holds: %v", err)
 	}
 }

@@ -267,7 +267,9 @@ func (o *Options) registryOptions(base ref.Ref, others ...string) registry.Optio
 		insecure = append(slices.Clone(insecure), base.Registry)
 	}
 	return registry.Options{Insecure: insecure, Mirrors: o.Mirrors, Registries: append([]string{base.Registry}, others...),
-		Pull: o.Pull, StallTimeout: o.StallTimeout}
+		Pull: o.Pull, StallTimeout: o.StallTimeout,
+		// Every blob download the build starts runs at once, beside a manifest or two.
+		MaxRequests: blobConcurrency + 2}
 }
 
 // store opens the shared cache, or returns nil with --no-cache or when it cannot be

@@ -43,6 +43,10 @@ type Options struct {
 	// StallTimeout cuts off a blob transfer that receives nothing for this long (default
 	// one minute); it is then retried.
 	StallTimeout time.Duration
+	// MaxRequests bounds the requests in flight to one registry (default regclient's
+	// 3). It must leave room for the blob downloads a caller starts at once, or a
+	// download it reports as started waits, silent, for another to end.
+	MaxRequests int
 }
 
 // Client talks to registries.
@@ -87,6 +91,9 @@ func New(opts Options) *Client {
 	for _, name := range names {
 		if plain[name] || IsLoopback(name) {
 			host(name).TLS = config.TLSDisabled
+		}
+		if opts.MaxRequests > 0 {
+			host(name).ReqConcurrent = int64(opts.MaxRequests)
 		}
 	}
 	rcOpts := []regclient.Opt{

@@ -325,9 +325,6 @@ func (a *App) Result() error {
 	return a.build.prog.err
 }
 
-// Building reports whether a build is running.
-func (a *App) Building() bool { return a.build.running }
-
 // Built reports whether a build ran and is over.
 func (a *App) Built() bool { return a.build.hasRun() && !a.build.running }
 

@@ -907,11 +907,38 @@ func TestGoldenScreens(t *testing.T) {
 			send(a, press("q"))
 			return a
 		},
-		"help-platforms": func(t *testing.T) *App {
-			a := states["platforms"](t)
-			send(a, press("?"))
+		"base-recent-picked": func(t *testing.T) *App {
+			a := states["base"](t)
+			send(a, press("down"), press("down"))
 			return a
 		},
+		"platforms-attestations": func(t *testing.T) *App {
+			a := states["platforms"](t)
+			send(a, press("t"))
+			return a
+		},
+		"build-push": func(t *testing.T) *App {
+			a, _ := runningBuild(t, "linux/amd64")
+			buildEvents(a,
+				build.PlatformDone{Platform: "linux/amd64", Manifest: dAmd, Size: 50_000_000, Layers: 3},
+				build.PushStarted{Target: "ghcr.io/org/app:1", Manifests: 1},
+				build.BlobPushed{Digest: dShared, Size: 20_000_000, How: registry.BlobMounted},
+				build.PushProgressed{Digest: dAmd, Done: 12_000_000, Total: 29_000_000},
+				build.BlobPushed{Digest: dApp, Size: 1_000_000, How: registry.BlobUploaded})
+			return a
+		},
+		"inspect-files": func(t *testing.T) *App {
+			a := states["inspect"](t)
+			send(a, press("pgdown"))
+			return a
+		},
+	}
+	for _, name := range []string{"base", "platforms", "build-running", "build-done", "inspect"} {
+		states["help-"+name] = func(t *testing.T) *App {
+			a := screenStates(t)[name](t)
+			send(a, press("?"))
+			return a
+		}
 	}
 	for name, mk := range extra {
 		states[name] = mk

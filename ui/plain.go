@@ -39,6 +39,14 @@ func (p *Plain) Emit(e build.Event) {
 		if p.verbose && ev.Platform != "" {
 			fmt.Fprintf(p.out, "%s: layer %d/%d %s %s downloading\n", ev.Platform, ev.Index, ev.Count, short(ev.Digest), HumanBytes(ev.Size))
 		}
+	case build.LayerResumed:
+		// Always said, verbose or not: it explains a download that starts part way, or
+		// a second download of bytes already fetched once.
+		if ev.StartsOver {
+			fmt.Fprintf(p.out, "%s: layer %s: the registry ignored the request to resume; downloading %s from the start\n", ev.Platform, short(ev.Digest), HumanBytes(ev.Total))
+		} else {
+			fmt.Fprintf(p.out, "%s: layer %s: resuming at %s of %s (kept from an earlier attempt)\n", ev.Platform, short(ev.Digest), HumanBytes(ev.From), HumanBytes(ev.Total))
+		}
 	case build.LayerDone:
 		state := "done"
 		switch {

@@ -28,6 +28,8 @@ func TestPlainLines(t *testing.T) {
 		{build.LayerDone{Platform: "linux/arm64", Digest: d, Kind: build.LayerBase, Index: 1, Count: 3, Size: 10, SharedWith: "linux/amd64"}, "linux/arm64: layer 1/3 sha256:0123456789ab 10 B fetched once, shared with linux/amd64\n"},
 		{build.LayerDone{Platform: "linux/amd64", Digest: d, Kind: build.LayerApp, Index: 3, Count: 3, Size: 2000, Cached: true}, "linux/amd64: app layer 3/3 sha256:0123456789ab 2.0 kB cached\n"},
 		{build.Warning{Message: "x.toml:3: unknown key"}, "warning: x.toml:3: unknown key\n"},
+		{build.LayerResumed{Platform: "linux/arm64", Digest: d, From: 1_228_800, Total: 2_100_000}, "linux/arm64: layer sha256:0123456789ab: resuming at 1.2 MB of 2.1 MB (kept from an earlier attempt)\n"},
+		{build.LayerResumed{Platform: "linux/arm64", Digest: d, Total: 2_100_000, StartsOver: true}, "linux/arm64: layer sha256:0123456789ab: the registry ignored the request to resume; downloading 2.1 MB from the start\n"},
 		{build.LayerProgressed{Platform: "linux/amd64", Digest: d, Done: 1, Total: 2}, ""},
 	}
 	for _, tt := range tests {

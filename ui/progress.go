@@ -3,8 +3,6 @@ package ui
 import (
 	"context"
 	"errors"
-	"slices"
-	"strings"
 	"time"
 
 	"github.com/pycontainer/pycontainer/build"
@@ -338,13 +336,4 @@ func (pp *pushProgress) counts() (done, total int64, uploaded, skipped, mounted 
 		}
 	}
 	return
-}
-
-// excludedNames are the names of what was left out, without the reasons.
-func excludedNames(excluded []string) []string {
-	names := make([]string, len(excluded))
-	for i, x := range excluded {
-		names[i], _, _ = strings.Cut(x, " (")
-	}
-	return slices.Clip(names)
 }
