@@ -245,7 +245,7 @@ func TestPlatformScreen(t *testing.T) {
 	}
 
 	send(a, press("t"))
-	if !strings.Contains(screenText(a), "attestation for linux/amd64") {
+	if !strings.Contains(screenText(a), "for linux/amd64") {
 		t.Errorf("t does not show attestations, or they do not name their platform:\n%s", screenText(a))
 	}
 	send(a, press("t"), press("space")) // toggle amd64 (the first row)

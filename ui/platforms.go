@@ -424,7 +424,7 @@ func (p *platformScreen) note(r platformRow) string {
 	case r.missing != "":
 		return "missing: " + r.missing
 	case r.attestation:
-		return r.attests
+		return strings.TrimPrefix(r.attests, "attestation ")
 	case r.raw != r.label():
 		return r.how.Note + " · index: " + strings.TrimPrefix(r.raw, r.platform.OS+"/")
 	}
@@ -489,7 +489,11 @@ func (p *platformScreen) rowLine(r platformRow, cols []column, cursor bool) stri
 	case r.missing != "" || r.attestation:
 		mark = " - "
 	}
-	cells := map[string]string{"": mark, "PLATFORM": r.label(), "OS.VERSION": r.osVersion, "DIGEST": Hex12(r.digest),
+	label := r.label()
+	if r.attestation { // unknown/unknown says nothing; the note says what it attests
+		label = "attestation"
+	}
+	cells := map[string]string{"": mark, "PLATFORM": label, "OS.VERSION": r.osVersion, "DIGEST": Hex12(r.digest),
 		"SIZE": SizeOrDash(r.size), "LAYERS": CountOrDash(r.layers), "RUNS HERE": p.note(r)}
 	if r.missing != "" { // nothing to show in the middle columns: the reason takes them
 		cols = []column{cols[0], cols[1], {"RUNS HERE", max(p.width-22, 8)}}
