@@ -51,16 +51,23 @@ demo data: their "python" is a placeholder, not an interpreter.`,
 				return err
 			}
 			defer os.RemoveAll(dir)
+			project := filepath.Join(dir, "project")
+			if err := os.Mkdir(project, 0o755); err != nil {
+				return err
+			}
 			for name, data := range map[string][]byte{"app.py": demoApp, "pyproject.toml": demoPyproject} {
-				if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
+				if err := os.WriteFile(filepath.Join(project, name), data, 0o644); err != nil {
 					return err
 				}
 			}
-			opts, err := build.Resolve(build.Inputs{Flags: build.Settings{Context: &dir, Output: ptr(filepath.Join(dir, "dist", "image"))}})
+			opts, err := build.Resolve(build.Inputs{Flags: build.Settings{Context: &project, Output: ptr(filepath.Join(project, "dist", "image"))}})
 			if err != nil {
 				return err
 			}
 			opts.Mirrors = map[string]string{"docker.io": reg.Host}
+			// Its own cache, beside the project: every demo streams its layers, and demo
+			// data stays out of the user's cache.
+			opts.CacheDir = filepath.Join(dir, "cache")
 			return runApp(cmd.Context(), ui.Config{
 				Services: demoServices(opts, reg), BaseImage: "python:3.11-slim", Recent: reg.Images(),
 				Theme: *theme, Output: opts.Output, Banner: "DEMO DATA",

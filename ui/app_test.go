@@ -1021,3 +1021,44 @@ func golden(t *testing.T, path, got string) {
 		t.Errorf("%s differs (go test ./ui -update rewrites it)\n--- want\n%s\n--- got\n%s", path, want, got)
 	}
 }
+
+// TestBuildAtOnce: `pycontainer build --platform …` in a terminal fetches the index and
+// builds from it at once, unless the index lacks a platform: then the table shows why.
+func TestBuildAtOnce(t *testing.T) {
+	tests := []struct {
+		name      string
+		platforms []string
+		want      Screen
+	}{
+		{"every platform there", []string{"linux/amd64", "linux/arm64"}, ScreenBuild},
+		{"one missing", []string{"linux/amd64", "linux/riscv64"}, ScreenPlatforms},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var built []build.Request
+			a := newTestApp(t, Config{Requested: requests(t, tt.platforms...), AutoFetch: true, BuildAtOnce: true, Services: Services{
+				Build: func(_ context.Context, req build.Request, _ build.Sink) error {
+					built = append(built, req)
+					return nil
+				},
+			}})
+			send(a, run(a.Init())...)
+			if a.screen != tt.want {
+				t.Fatalf("screen %v, want %v:\n%s", a.screen, tt.want, screenText(a))
+			}
+			if tt.want == ScreenBuild && (len(built) != 1 || len(built[0].Platforms) != 2 || built[0].IndexDigest != fixtureIndex(t).Digest) {
+				t.Errorf("built %+v, want both platforms from the index fetched", built)
+			}
+			if tt.want == ScreenPlatforms && (len(built) != 0 || !strings.Contains(screenText(a), "Why linux/riscv64 is missing")) {
+				t.Errorf("built %+v; screen:\n%s", built, screenText(a))
+			}
+			// esc from the build goes back to the index it was built from.
+			if tt.want == ScreenBuild {
+				send(a, press("esc"))
+				if a.screen != ScreenPlatforms {
+					t.Errorf("esc after the build: screen %v", a.screen)
+				}
+			}
+		})
+	}
+}
