@@ -106,10 +106,12 @@ func verifyLayer(fsys fs.FS, p Platform, l descriptor.Descriptor) ([]Finding, er
 
 // checkLayer checks the files of the layer l read from r.
 func checkLayer(r io.Reader, p Platform, l descriptor.Descriptor) ([]Finding, error) {
-	r, err := decompress(r, l.MediaType)
+	rc, err := decompress(r, l.MediaType)
 	if err != nil {
 		return nil, fmt.Errorf("layer %s: %w", l.Digest, err)
 	}
+	defer rc.Close() // a zstd decoder's goroutines end only when it is closed
+	r = rc
 	plat := PlatformString(p)
 	var out []Finding
 	tr := tar.NewReader(r)
@@ -170,7 +172,7 @@ func CheckFile(p Platform, name string, head []byte) string {
 	return ""
 }
 
-func decompress(r io.Reader, mediaType string) (io.Reader, error) {
+func decompress(r io.Reader, mediaType string) (io.ReadCloser, error) {
 	switch {
 	case strings.HasSuffix(mediaType, "gzip"):
 		return gzip.NewReader(r)
@@ -181,7 +183,7 @@ func decompress(r io.Reader, mediaType string) (io.Reader, error) {
 		}
 		return zr.IOReadCloser(), nil
 	}
-	return r, nil
+	return io.NopCloser(r), nil
 }
 
 // elfHeader is the part of an ELF header that says what a binary runs on.
