@@ -65,6 +65,11 @@ Every blob is checked against its digest on the way.`,
 			if f, ok := stdout.(*os.File); ok && toStdout && term.IsTerminal(int(f.Fd())) {
 				return usageError{fmt.Errorf("refusing to write a tar archive to the terminal: pipe it (pycontainer save | docker load) or add -o FILE")}
 			}
+			if !toStdout {
+				if err := checkSaveTarget(dir, output); err != nil {
+					return err
+				}
+			}
 			s, err := oci.InspectPath(dir)
 			if err != nil {
 				return err
@@ -140,6 +145,46 @@ func chooseImage(s *oci.Summary, want *oci.Platform) (oci.ImageSummary, string, 
 	}
 	return oci.ImageSummary{}, "", fmt.Errorf("%s has no %s image; it has %s: pass one of them to --platform, or build %s",
 		s.Dir, oci.PlatformString(*want), strings.Join(have, ", "), oci.PlatformString(*want))
+}
+
+// checkSaveTarget refuses an archive destination inside the layout save reads, or the
+// archive it reads: the rename that ends the write would replace what it came from (an
+// index.json with a tar, say). Symlinks on the way are resolved; dest itself may be one,
+// since the rename replaces the link and not its target.
+func checkSaveTarget(src, dest string) error {
+	realSrc, err := absReal(src)
+	if err != nil {
+		return nil // InspectPath says what is wrong with src
+	}
+	parent, err := absReal(filepath.Dir(dest))
+	if err != nil {
+		return nil // the write says what is wrong with dest
+	}
+	realDest := filepath.Join(parent, filepath.Base(dest))
+	fi, err := os.Stat(realSrc)
+	if err != nil {
+		return nil
+	}
+	if !fi.IsDir() {
+		if realDest == realSrc {
+			return usageError{fmt.Errorf("-o %s is the archive save reads from: write the new archive to another file", dest)}
+		}
+		return nil
+	}
+	if rel, err := filepath.Rel(realSrc, realDest); err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+		return usageError{fmt.Errorf("-o %s is inside the layout %s that save reads, and writing there would destroy it: write the archive outside it, e.g. -o image.tar", dest, src)}
+	}
+	return nil
+}
+
+// absReal is p absolute with its symlinks resolved, so two paths compare whatever way
+// each was written.
+func absReal(p string) (string, error) {
+	r, err := filepath.EvalSymlinks(p)
+	if err != nil {
+		return "", err
+	}
+	return filepath.Abs(r)
 }
 
 // saveArchive writes img of s as an archive at dest, replacing it only on success and

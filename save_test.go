@@ -351,3 +351,49 @@ func mustRead(t *testing.T, path string) []byte {
 	}
 	return b
 }
+
+// TestSaveTargetNotItsSource: the archive never goes where save reads from (the layout,
+// anything in it, the archive itself), however the path reaches there.
+func TestSaveTargetNotItsSource(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir)
+	for _, d := range []string{"dist/image/blobs/sha256", "elsewhere"} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	writeFile(t, "dist/image/index.json", "{}")
+	writeFile(t, "in.tar", "")
+	for link, target := range map[string]string{"into-layout": "dist/image/blobs", "index-link.tar": "dist/image/index.json", "layout-link": "dist/image"} {
+		if err := os.Symlink(target, link); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tests := []struct {
+		src, dest string
+		refused   bool
+	}{
+		{"dist/image", "dist/image/index.json", true},
+		{"dist/image", "dist/image", true},
+		{"dist/image", "dist/image/blobs/sha256/x.tar", true},
+		{"dist/image", "dist/image/../image/oci-layout", true},
+		{"dist/image", "into-layout/x.tar", true},
+		{"layout-link", "dist/image/index.json", true},
+		{"dist/image", "image.tar", false},
+		{"dist/image", "dist/image.tar", false},
+		{"dist/image", "elsewhere/image.tar", false},
+		{"dist/image", "index-link.tar", false}, // the rename replaces the link, not index.json
+		{"in.tar", "in.tar", true},
+		{"in.tar", "./elsewhere/../in.tar", true},
+		{"in.tar", "out.tar", false},
+		{filepath.Join(dir, "dist/image"), "dist/image/index.json", true},
+		{"dist/image", filepath.Join(dir, "layout-link", "index.json"), true},
+	}
+	for _, tt := range tests {
+		err := checkSaveTarget(tt.src, tt.dest)
+		var usage usageError
+		if tt.refused != (err != nil) || (err != nil && !errors.As(err, &usage)) {
+			t.Errorf("save %s -o %s: %v, want refused %v (as a usage error)", tt.src, tt.dest, err, tt.refused)
+		}
+	}
+}

@@ -146,7 +146,7 @@ func run(ctx context.Context, o *Options, sink Sink) error {
 
 	plan := PlanReady{
 		Base: baseRef.CommonName(), BaseDigest: index.Digest.String(), BaseSource: o.BaseSource,
-		Output: o.Output, Tag: tag.full, Entrypoint: lnch.Entrypoint, AppFiles: len(sel.Files),
+		Context: o.ContextDir(), Output: o.Output, Tag: tag.full, Entrypoint: lnch.Entrypoint, AppFiles: len(sel.Files),
 		Excluded: sel.Excluded, DryRun: o.DryRun,
 	}
 	if o.Push {

@@ -4,10 +4,13 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 
 	"github.com/pelletier/go-toml/v2"
 	"github.com/pelletier/go-toml/v2/unstable"
@@ -91,12 +94,12 @@ func (e *ConfigError) Error() string {
 // LoadConfigFile reads a pycontainer.toml. Unknown keys are returned as warnings; a
 // key of the wrong type or a TOML syntax error is a *ConfigError.
 func LoadConfigFile(path string) (Settings, []string, error) {
-	data, err := os.ReadFile(path)
+	data, err := readProjectFile(path)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
 			return Settings{}, nil, fmt.Errorf("config file %s does not exist: check the --config path", path)
 		}
-		return Settings{}, nil, fmt.Errorf("read config file: %w", err)
+		return Settings{}, nil, fmt.Errorf("config file: %w", err)
 	}
 	var f pycontainerFile
 	warnings, err := decodeTOML(path, data, &f, nil)
@@ -273,11 +276,170 @@ func nodeKey(n *unstable.Node) []string {
 	return parts
 }
 
+// pathKey is a setting that names a directory or file on this machine.
+type pathKey struct {
+	key, flag string
+	val       *string
+}
+
+// paths lists s's path settings: the one table relativeTo and the project-bounds check
+// both walk, so a new path key cannot miss either.
+func (s *Settings) paths() []pathKey {
+	return []pathKey{{"context", "--context", s.Context}, {"output", "--output", s.Output}}
+}
+
 // relativeTo makes the paths a config file names relative to the file's directory.
 func relativeTo(s *Settings, dir string) {
-	for _, p := range []*string{s.Context, s.Output} {
-		if p != nil && *p != "" && !filepath.IsAbs(*p) {
-			*p = filepath.Join(dir, *p)
+	for _, p := range s.paths() {
+		if p.val != nil && *p.val != "" && !filepath.IsAbs(*p.val) {
+			*p.val = filepath.Join(dir, *p.val)
 		}
 	}
+}
+
+// maxProjectFileBytes bounds what is read of pyproject.toml, pycontainer.toml, an ignore
+// file or requirements.txt: real ones are kilobytes, and a symlink to /dev/zero is endless.
+const maxProjectFileBytes = 4 << 20
+
+// readProjectFile reads a file a project supplies, only when it is a regular file (through
+// symlinks) of at most maxProjectFileBytes. A FIFO is never opened for a blocking read:
+// that read would wait forever, deaf to ^C; a device may never end.
+func readProjectFile(path string) ([]byte, error) {
+	name := filepath.Base(path)
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkRegular(path, fi); err != nil {
+		return nil, err
+	}
+	// O_NONBLOCK: if a FIFO replaced the file since the Stat, the open does not wait
+	// for a writer; it is then refused below.
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", name, err)
+	}
+	defer f.Close()
+	if fi, err = f.Stat(); err != nil {
+		return nil, fmt.Errorf("read %s: %w", name, err)
+	}
+	if err := checkRegular(path, fi); err != nil {
+		return nil, err
+	}
+	data, err := io.ReadAll(io.LimitReader(f, maxProjectFileBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", name, err)
+	}
+	if len(data) > maxProjectFileBytes {
+		return nil, fmt.Errorf("%s is larger than %d MiB, too large for a project file: check what it is", path, maxProjectFileBytes>>20)
+	}
+	return data, nil
+}
+
+// checkRegular refuses what fi describes unless it is a regular file, in one line that
+// says what it is instead.
+func checkRegular(path string, fi fs.FileInfo) error {
+	if fi.Mode().IsRegular() {
+		return nil
+	}
+	what, why := "not a regular file", ""
+	switch m := fi.Mode(); {
+	case m.IsDir():
+		what = "a directory"
+	case m&fs.ModeNamedPipe != 0:
+		what, why = "a named pipe (FIFO)", "reading it would block; "
+	case m&fs.ModeCharDevice != 0:
+		what, why = "a character device", "reading it may never end; "
+	case m&fs.ModeDevice != 0:
+		what = "a block device"
+	case m&fs.ModeSocket != 0:
+		what = "a socket"
+	}
+	if li, err := os.Lstat(path); err == nil && li.Mode()&fs.ModeSymlink != 0 {
+		what += " (through a symlink)"
+	}
+	return fmt.Errorf("%s is %s, not a regular file: %sreplace it with the file itself", path, what, why)
+}
+
+// checkProjectFiles refuses, before anything reads them, the files of the context that
+// a build reads but that are not regular files.
+func checkProjectFiles(context string, names ...string) error {
+	for _, name := range names {
+		p := filepath.Join(context, name)
+		fi, err := os.Stat(p)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("read %s: %w", p, err)
+		}
+		if err := checkRegular(p, fi); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// realPath is p absolute with every symlink in it resolved, like realpath(1), except that
+// the part of p that does not exist yet (an output to be made) is kept as written. A
+// dangling symlink is followed too: writing through it would create its target.
+func realPath(p string) (string, error) {
+	abs, err := filepath.Abs(p)
+	if err != nil {
+		return "", err
+	}
+	sep := string(filepath.Separator)
+	rest := strings.Split(abs, sep)
+	done := sep
+	links := 0
+	for len(rest) > 0 {
+		name := rest[0]
+		rest = rest[1:]
+		switch name {
+		case "", ".":
+			continue
+		case "..":
+			done = filepath.Dir(done)
+			continue
+		}
+		next := filepath.Join(done, name)
+		fi, err := os.Lstat(next)
+		if err != nil || fi.Mode()&fs.ModeSymlink == 0 {
+			if err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return "", err
+			}
+			done = next
+			continue
+		}
+		if links++; links > 255 {
+			return "", fmt.Errorf("%s: too many levels of symbolic links", p)
+		}
+		target, err := os.Readlink(next)
+		if err != nil {
+			return "", err
+		}
+		if filepath.IsAbs(target) {
+			done = sep
+		}
+		rest = append(strings.Split(target, sep), rest...)
+	}
+	return done, nil
+}
+
+// insideRoot reports whether path, its symlinks resolved, is root or lies below it, and
+// where path leads.
+func insideRoot(root, path string) (bool, string, error) {
+	r, err := realPath(root)
+	if err != nil {
+		return false, "", err
+	}
+	p, err := realPath(path)
+	if err != nil {
+		return false, "", err
+	}
+	rel, err := filepath.Rel(r, p)
+	if err != nil {
+		return false, p, nil
+	}
+	return rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator)), p, nil
 }

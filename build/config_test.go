@@ -5,7 +5,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 )
 
 func writeFiles(t *testing.T, dir string, files map[string]string) {
@@ -199,5 +201,211 @@ func TestScriptsKeepFileOrder(t *testing.T) {
 	}
 	if len(p.Scripts) != 2 || p.Scripts[0].Name != "zeta" || p.Scripts[0].Module != "pkg.cli" || p.Scripts[0].Function != "main" {
 		t.Errorf("scripts %+v", p.Scripts)
+	}
+}
+
+func TestReadProjectFile(t *testing.T) {
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{"ok.toml": "[build]\n", "big.toml": strings.Repeat("#", maxProjectFileBytes+1)})
+	if err := syscall.Mkfifo(filepath.Join(dir, "fifo.toml"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for link, target := range map[string]string{"zero.toml": "/dev/zero", "dir.toml": dir, "ok-link.toml": "ok.toml"} {
+		if err := os.Symlink(target, filepath.Join(dir, link)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tests := []struct {
+		name, wantErr string
+	}{
+		{"ok.toml", ""},
+		{"ok-link.toml", ""},
+		{"fifo.toml", "is a named pipe (FIFO), not a regular file: reading it would block; replace it with the file itself"},
+		{"zero.toml", "is a character device (through a symlink), not a regular file: reading it may never end"},
+		{"dir.toml", "is a directory (through a symlink), not a regular file"},
+		{"big.toml", "is larger than 4 MiB, too large for a project file"},
+		{"missing.toml", "no such file"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			done := make(chan error, 1)
+			go func() {
+				_, err := readProjectFile(filepath.Join(dir, tt.name))
+				done <- err
+			}()
+			select {
+			case err := <-done:
+				if tt.wantErr == "" && err != nil {
+					t.Fatal(err)
+				}
+				if tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)) {
+					t.Fatalf("err = %v, want %q", err, tt.wantErr)
+				}
+			case <-time.After(5 * time.Second):
+				t.Fatal("blocked") // the goroutine stays blocked; the test binary ends anyway
+			}
+		})
+	}
+}
+
+func TestRealPath(t *testing.T) {
+	root := t.TempDir()
+	outside := t.TempDir()
+	writeFiles(t, root, map[string]string{"sub/x": ""})
+	for link, target := range map[string]string{
+		"out":      outside,
+		"rel-out":  "../" + filepath.Base(outside),
+		"dangling": filepath.Join(outside, "made-by-the-build"),
+		"in":       "sub",
+		"loop":     "loop",
+	} {
+		if err := os.Symlink(target, filepath.Join(root, link)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	realOutside, err := filepath.EvalSymlinks(outside)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		path    string
+		inside  bool
+		leadsTo string // a suffix of where it leads, "" to skip
+	}{
+		{".", true, ""},
+		{"dist/image", true, "/dist/image"},
+		{"sub/../sub/x", true, "/sub/x"},
+		{"in/new/dir", true, "/sub/new/dir"},
+		{"..", false, ""},
+		{"../elsewhere", false, ""},
+		{"sub/../../elsewhere", false, ""},
+		{"/", false, ""},
+		{outside, false, realOutside},
+		{"out/image", false, realOutside + "/image"},
+		{"rel-out", false, realOutside},
+		{"dangling/image", false, realOutside + "/made-by-the-build/image"},
+		{"missing/../sub", true, "/sub"},
+	}
+	t.Chdir(root)
+	for _, tt := range tests {
+		ok, real, err := insideRoot(".", tt.path)
+		if err != nil {
+			t.Errorf("%s: %v", tt.path, err)
+			continue
+		}
+		if ok != tt.inside || !strings.HasSuffix(real, tt.leadsTo) {
+			t.Errorf("%s: inside %v, leads to %s; want %v, ...%s", tt.path, ok, real, tt.inside, tt.leadsTo)
+		}
+	}
+	if _, _, err := insideRoot(".", "loop/x"); err == nil || !strings.Contains(err.Error(), "too many levels of symbolic links") {
+		t.Errorf("a symlink loop: %v", err)
+	}
+}
+
+// TestProjectPathsStayInside: a path a project's files name must lead into the project
+// (--context, else the current directory); the same path typed on the command line is
+// the user's own choice.
+func TestProjectPathsStayInside(t *testing.T) {
+	outside := t.TempDir()
+	tests := []struct {
+		name    string
+		files   map[string]string
+		links   map[string]string // name -> target ("OUTSIDE" is the other directory)
+		config  string            // --config, relative to the project
+		flags   Settings
+		wantErr string
+		check   func(t *testing.T, o *Options)
+	}{
+		{name: "context ../ in pycontainer.toml", files: map[string]string{"pycontainer.toml": "[build]\ncontext = \"../home\"\n"},
+			wantErr: `pycontainer.toml: context "../home" leads to`},
+		{name: "output /abs in pycontainer.toml", files: map[string]string{"pycontainer.toml": "[build]\noutput = \"/abs\"\n"},
+			wantErr: `pycontainer.toml: output "/abs" is outside the project`},
+		{name: "output ../ in [tool.pycontainer]", files: map[string]string{"pyproject.toml": "[tool.pycontainer]\noutput = \"../out\"\n"},
+			wantErr: `pyproject.toml [tool.pycontainer]: output "../out" leads to`},
+		{name: "output through a symlink out", files: map[string]string{"pycontainer.toml": "[build]\noutput = \"dist/image\"\n"},
+			links: map[string]string{"dist": "OUTSIDE"}, wantErr: "pass --output on the command line to use it"},
+		{name: "context through a symlink out", files: map[string]string{"pycontainer.toml": "[build]\ncontext = \"src\"\n"},
+			links: map[string]string{"src": "OUTSIDE"}, wantErr: "pass --context on the command line to use it"},
+		{name: "--config names a path out", files: map[string]string{"ci/build.toml": "[build]\noutput = \"../../out\"\n"},
+			config: "ci/build.toml", wantErr: "build.toml: output"},
+		{name: "paths inside are fine", files: map[string]string{"pycontainer.toml": "[build]\ncontext = \"app\"\noutput = \"out/image\"\n", "app/pyproject.toml": "[tool.pycontainer]\noutput = \"../other\"\n"},
+			check: func(t *testing.T, o *Options) {
+				if o.Context != "app" || o.Output != "out/image" {
+					t.Errorf("context %q, output %q", o.Context, o.Output)
+				}
+			}},
+		{name: "[tool.pycontainer] output inside, from a context of the config", files: map[string]string{"pycontainer.toml": "[build]\ncontext = \"app\"\n", "app/pyproject.toml": "[tool.pycontainer]\noutput = \"../other\"\n"},
+			check: func(t *testing.T, o *Options) {
+				if o.Output != "other" {
+					t.Errorf("output %q", o.Output)
+				}
+			}},
+		{name: "flags override what the files say", files: map[string]string{"pycontainer.toml": "[build]\ncontext = \"../home\"\noutput = \"/abs\"\n"},
+			flags: Settings{Context: ptr("."), Output: ptr("/tmp/elsewhere")},
+			check: func(t *testing.T, o *Options) {
+				if o.Output != "/tmp/elsewhere" {
+					t.Errorf("output %q", o.Output)
+				}
+			}},
+		{name: "a symlinked context is resolved", files: map[string]string{"real/app.py": ""}, links: map[string]string{"link": "real"},
+			flags: Settings{Context: ptr("link")},
+			check: func(t *testing.T, o *Options) {
+				if o.Context != "real" || !strings.HasSuffix(o.ContextDir(), "/real") {
+					t.Errorf("context %q (%s)", o.Context, o.ContextDir())
+				}
+			}},
+		{name: "a FIFO .dockerignore is refused", links: map[string]string{".dockerignore": "FIFO"},
+			wantErr: ".dockerignore is a named pipe (FIFO), not a regular file"},
+		{name: "a /dev/zero .containerignore is refused", links: map[string]string{".containerignore": "/dev/zero"},
+			wantErr: ".containerignore is a character device (through a symlink)"},
+		{name: "a FIFO pyproject.toml is refused", links: map[string]string{"pyproject.toml": "FIFO"},
+			wantErr: "project file: pyproject.toml is a named pipe (FIFO)"},
+		{name: "a FIFO pycontainer.toml is refused", links: map[string]string{"pycontainer.toml": "FIFO"},
+			wantErr: "config file: pycontainer.toml is a named pipe (FIFO)"},
+		{name: "a FIFO requirements.txt with include_deps is refused", files: map[string]string{"pycontainer.toml": "[build]\ninclude_deps = true\n"},
+			links: map[string]string{"requirements.txt": "FIFO"}, wantErr: "requirements.txt is a named pipe (FIFO)"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			writeFiles(t, dir, tt.files)
+			for name, target := range tt.links {
+				var err error
+				switch target {
+				case "FIFO":
+					err = syscall.Mkfifo(filepath.Join(dir, name), 0o644)
+				case "OUTSIDE":
+					err = os.Symlink(outside, filepath.Join(dir, name))
+				default:
+					err = os.Symlink(target, filepath.Join(dir, name))
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+			}
+			t.Chdir(dir)
+			done := make(chan struct{})
+			var o *Options
+			var err error
+			go func() {
+				defer close(done)
+				o, err = Resolve(Inputs{ConfigPath: tt.config, Flags: tt.flags, Getenv: func(string) string { return "" }})
+			}()
+			select {
+			case <-done:
+			case <-time.After(5 * time.Second):
+				t.Fatal("Resolve blocked")
+			}
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) || strings.Contains(err.Error(), "\n") {
+					t.Fatalf("err = %v, want one line with %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			tt.check(t, o)
+		})
 	}
 }

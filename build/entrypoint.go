@@ -47,7 +47,14 @@ func resolveLaunch(o *Options, sel *Selection) (launch, error) {
 		if !dottedName.MatchString(s.Module) || (s.Function != "" && !dottedName.MatchString(s.Function)) {
 			return launch{}, fmt.Errorf("pyproject.toml [project.scripts] %s = %q is not of the form \"module:function\"", s.Name, s.Module+":"+s.Function)
 		}
-		return scriptLaunch(s, o.Workdir, has), nil
+		l := scriptLaunch(s, o.Workdir, has)
+		if l.Warning != "" && !o.IncludeDeps {
+			// Nothing else could bring the module: the image would fail on its first start.
+			n := countFiles(sel)
+			return launch{}, fmt.Errorf("pyproject.toml [project.scripts] %s = %q: module %s is not in the build context %s (%d %s): build the project's directory (--context), or pass --entrypoint to run what the base image holds",
+				s.Name, s.Module+":"+s.Function, s.Module, o.ContextDir(), n, plural(n, "file", "files"))
+		}
+		return l, nil
 	}
 	for _, name := range []string{"__main__.py", "main.py", "app.py"} {
 		if has[name] {
@@ -63,7 +70,8 @@ func scriptLaunch(s Script, workdir string, has map[string]bool) launch {
 	l := launch{Origin: fmt.Sprintf("[project.scripts] %s = %q", s.Name, s.Module+":"+s.Function)}
 	modPath := strings.ReplaceAll(s.Module, ".", "/")
 	found := func(root string) bool {
-		return has[path.Join(root, modPath+".py")] || has[path.Join(root, modPath, "__init__.py")] ||
+		// A directory alone is a namespace package (PEP 420).
+		return has[path.Join(root, modPath+".py")] || has[path.Join(root, modPath, "__init__.py")] || has[path.Join(root, modPath)] ||
 			has[path.Join(root, strings.Split(modPath, "/")[0], "__init__.py")]
 	}
 	switch {
@@ -73,7 +81,7 @@ func scriptLaunch(s Script, workdir string, has map[string]bool) launch {
 		l.PythonPath = []string{path.Join(workdir, "src")}
 	default:
 		l.PythonPath = []string{workdir}
-		l.Warning = fmt.Sprintf("console script %s: module %s is not in the build context; it must come from the base image or dependencies", s.Name, s.Module)
+		l.Warning = fmt.Sprintf("console script %s: module %s is not in the build context; it must come from the dependencies", s.Name, s.Module)
 	}
 	call := "_m"
 	if s.Function != "" {
@@ -82,4 +90,23 @@ func scriptLaunch(s Script, workdir string, has map[string]bool) launch {
 	code := fmt.Sprintf("import sys; import %s as _m; sys.argv[0] = %q; sys.exit(%s())", s.Module, s.Name, call)
 	l.Entrypoint = []string{"python3", "-c", code}
 	return l
+}
+
+// countFiles counts the regular files of sel, which the error of a missing module quotes:
+// 0 says at once that the context was not the project.
+func countFiles(sel *Selection) int {
+	n := 0
+	for _, f := range sel.Files {
+		if f.Mode.IsRegular() {
+			n++
+		}
+	}
+	return n
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
 }

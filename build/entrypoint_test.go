@@ -16,13 +16,17 @@ func TestResolveLaunch(t *testing.T) {
 		pythonPath []string
 		wantErr    string
 		wantWarn   bool
+		deps       bool // --include-deps: a dependency may bring the module
 	}{
 		{name: "explicit wins", files: []string{"app.py"}, scripts: []Script{{"demo", "app", "main"}}, explicit: []string{"gunicorn", "app:wsgi"}, want: []string{"gunicorn", "app:wsgi"}},
 		{name: "flat console script", files: []string{"app.py"}, scripts: []Script{{"demo", "app", "main"}}, want: []string{"import app as _m", "_m.main()", `sys.argv[0] = "demo"`}, pythonPath: []string{"/app"}},
 		{name: "package console script", files: []string{"pkg/__init__.py", "pkg/cli.py"}, scripts: []Script{{"tool", "pkg.cli", "run"}}, want: []string{"import pkg.cli as _m", "_m.run()"}, pythonPath: []string{"/app"}},
 		{name: "src layout", files: []string{"src/pkg/__init__.py", "src/pkg/cli.py"}, scripts: []Script{{"tool", "pkg.cli", "main"}}, want: []string{"import pkg.cli as _m"}, pythonPath: []string{"/app/src"}},
 		{name: "object attribute", files: []string{"app.py"}, scripts: []Script{{"x", "app", "cli.main"}}, want: []string{"_m.cli.main()"}, pythonPath: []string{"/app"}},
-		{name: "module elsewhere warns", files: []string{"other.py"}, scripts: []Script{{"x", "missing", "main"}}, want: []string{"import missing as _m"}, pythonPath: []string{"/app"}, wantWarn: true},
+		{name: "namespace package", files: []string{"ns", "ns/cli.py"}, scripts: []Script{{"x", "ns", "main"}}, want: []string{"import ns as _m"}, pythonPath: []string{"/app"}},
+		{name: "module missing is an error", files: []string{"other.py"}, scripts: []Script{{"x", "missing", "main"}}, wantErr: "module missing is not in the build context"},
+		{name: "module missing from an empty context", scripts: []Script{{"demo", "app", "main"}}, wantErr: "(0 files): build the project's directory (--context), or pass --entrypoint"},
+		{name: "module elsewhere warns with --include-deps", files: []string{"other.py"}, scripts: []Script{{"x", "missing", "main"}}, deps: true, want: []string{"import missing as _m"}, pythonPath: []string{"/app"}, wantWarn: true},
 		{name: "bad script target", files: []string{"app.py"}, scripts: []Script{{"x", "app; import os", "main"}}, wantErr: "not of the form"},
 		{name: "__main__.py", files: []string{"__main__.py", "main.py"}, want: []string{"python3", "/app/__main__.py"}},
 		{name: "main.py before app.py", files: []string{"app.py", "main.py"}, want: []string{"python3", "/app/main.py"}},
@@ -35,7 +39,7 @@ func TestResolveLaunch(t *testing.T) {
 			for _, f := range tt.files {
 				sel.Files = append(sel.Files, File{Rel: f})
 			}
-			o := &Options{Workdir: "/app", Entrypoint: tt.explicit, Project: Project{Scripts: tt.scripts}, Context: "."}
+			o := &Options{Workdir: "/app", Entrypoint: tt.explicit, Project: Project{Scripts: tt.scripts}, Context: ".", IncludeDeps: tt.deps}
 			l, err := resolveLaunch(o, sel)
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {

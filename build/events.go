@@ -30,6 +30,7 @@ type PlanReady struct {
 	Base       string         `json:"base"`
 	BaseDigest string         `json:"base_digest"`
 	BaseSource string         `json:"base_source"`
+	Context    string         `json:"context"` // absolute, symlinks resolved: where the app's files come from
 	Output     string         `json:"output"`
 	Tag        string         `json:"tag"`
 	PushTarget string         `json:"push_target,omitempty"`

@@ -2,6 +2,7 @@ package build
 
 import (
 	"fmt"
+	"io/fs"
 	"maps"
 	"math"
 	"os"
@@ -228,13 +229,31 @@ func Resolve(in Inputs) (*Options, error) {
 		fileSettings = s
 	}
 
+	// The project is the directory named on the command line (--context), else the
+	// current one. A cloned repository's files must not choose what goes into the image
+	// or where the build writes (and collects garbage): their paths stay inside it.
+	root := flagContext
 	// The context may itself come from the config file; pyproject.toml lives there.
 	context := flagContext
 	if in.Flags.Context == nil && fileSettings.Context != nil {
+		if err := confinePath(root, "context", fileSettings); err != nil {
+			return nil, err
+		}
 		context = *fileSettings.Context
 	}
 	if fi, err := os.Stat(context); err != nil || !fi.IsDir() {
 		return nil, fmt.Errorf("build context %q is not a directory: pass --context DIR with your project's directory", context)
+	}
+	// A context that is a symlink to a directory: walking the link would list the link
+	// alone and build an empty app layer, so walk what it points to.
+	if fi, err := os.Lstat(context); err == nil && fi.Mode()&fs.ModeSymlink != 0 {
+		if context, err = filepath.EvalSymlinks(context); err != nil {
+			return nil, fmt.Errorf("build context: %w", err)
+		}
+	}
+	// Read before the build walks the context: a FIFO there would block it for good.
+	if err := checkProjectFiles(context, ".containerignore", ".dockerignore"); err != nil {
+		return nil, err
 	}
 	if env := in.Getenv("PYCONTAINER_REGISTRY_MIRROR"); env != "" && in.Flags.Mirrors == nil {
 		m, err := ParseKeyValues("registry-mirror", strings.Split(env, ","))
@@ -249,6 +268,11 @@ func Resolve(in Inputs) (*Options, error) {
 		return nil, err
 	}
 
+	if in.Flags.Output == nil {
+		if err := confinePath(root, "output", fileSettings, pySettings); err != nil {
+			return nil, err
+		}
+	}
 	s := Merge(Merge(pySettings, fileSettings), in.Flags)
 
 	o := &Options{
@@ -283,6 +307,11 @@ func Resolve(in Inputs) (*Options, error) {
 	}
 	if s.IncludeDeps != nil {
 		o.IncludeDeps = *s.IncludeDeps
+	}
+	if o.IncludeDeps {
+		if err := checkProjectFiles(context, "requirements.txt"); err != nil {
+			return nil, err
+		}
 	}
 	if s.Reproducible != nil {
 		o.Reproducible = *s.Reproducible
@@ -342,6 +371,42 @@ func Resolve(in Inputs) (*Options, error) {
 		o.Created = &t
 	}
 	return o, nil
+}
+
+// confinePath checks the path setting key where the first of layers that sets it (the
+// highest precedence first) names it: it must lead, symlinks followed, into root.
+func confinePath(root, key string, layers ...Settings) error {
+	for _, l := range layers {
+		for _, p := range l.paths() {
+			if p.key != key || p.val == nil {
+				continue
+			}
+			ok, real, err := insideRoot(root, *p.val)
+			if err != nil {
+				return fmt.Errorf("%s: %s %q: %w", l.Source, key, *p.val, err)
+			}
+			if ok {
+				return nil
+			}
+			realRoot, _ := realPath(root)
+			leads := " is"
+			if real != *p.val {
+				leads = " leads to " + real + ","
+			}
+			return &ConfigError{File: l.Source, Msg: fmt.Sprintf("%s %q%s outside the project %s: a project's own files may only name paths inside it; pass %s on the command line to use it",
+				key, *p.val, leads, realRoot, p.flag)}
+		}
+	}
+	return nil
+}
+
+// ContextDir is the directory the app layer is read from, absolute and with symlinks
+// resolved, for the plan: what goes into the image should never be a guess.
+func (o *Options) ContextDir() string {
+	if p, err := realPath(o.Context); err == nil {
+		return p
+	}
+	return o.Context
 }
 
 // sourceOf names where a value came from: the flag, or the first file layer (highest

@@ -46,12 +46,12 @@ type pyprojectFile struct {
 // come from [tool.pycontainer], with unknown keys there returned as warnings.
 func LoadProject(dir string) (Project, Settings, []string, error) {
 	path := filepath.Join(dir, "pyproject.toml")
-	data, err := os.ReadFile(path)
+	data, err := readProjectFile(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return Project{}, Settings{}, nil, nil
 	}
 	if err != nil {
-		return Project{}, Settings{}, nil, fmt.Errorf("read pyproject.toml: %w", err)
+		return Project{}, Settings{}, nil, fmt.Errorf("project file: %w", err)
 	}
 	var f pyprojectFile
 	warnings, err := decodeTOML(path, data, &f, []string{"tool", "pycontainer"})

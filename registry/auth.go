@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,6 +16,8 @@ import (
 	"github.com/regclient/regclient/config"
 	"github.com/regclient/regclient/types/errs"
 	"github.com/regclient/regclient/types/ref"
+
+	"github.com/pycontainer/pycontainer/oci"
 )
 
 // Credential is a login for one registry and where it came from. The secret never
@@ -131,14 +134,19 @@ func storeCredential(registry, user, pass string, getenv func(string) string) (s
 		return "", err
 	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return "", err
+		return "", fmt.Errorf("store the login: %w", err)
 	}
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, b, 0o600); err != nil {
-		return "", err
+	// A config.json that is a symlink (dotfiles kept elsewhere) is written where it
+	// points, as docker does; the link itself stays.
+	shown := path
+	if real, err := filepath.EvalSymlinks(path); err == nil {
+		path = real
 	}
-	if err := os.Rename(tmp, path); err != nil {
-		return "", err
+	// A fresh temporary file of a random name, created exclusively with mode 0600, then
+	// renamed over: a fixed name could be a planted symlink or a file others can read.
+	write := func(w io.Writer) error { _, err := w.Write(b); return err }
+	if err := oci.WriteFileAtomic(path, filepath.Dir(path), 0o600, write); err != nil {
+		return "", fmt.Errorf("store the login: %w", err)
 	}
-	return path, nil
+	return shown, nil
 }
