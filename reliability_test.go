@@ -71,6 +71,7 @@ func TestReliability(t *testing.T) {
 		{"hostile wheels", hostileWheels},
 		{"hostile registry", hostileRegistry},
 		{"credentials", credentialsNeverPrinted},
+		{"secrets below the top level", secretRows},
 		{"project paths and files", pathRows},
 	}
 	report := os.Getenv("PYCONTAINER_RELIABILITY_REPORT") != ""

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path"
 	"runtime"
@@ -30,6 +31,9 @@ type layerEntry struct {
 	Open func() (io.ReadCloser, error)
 	// ModTime is used when the layer is not reproducible.
 	ModTime time.Time
+	// Source is a context file's path as the user knows it (relative to the context),
+	// for messages; empty for entries that come from elsewhere (wheels).
+	Source string
 }
 
 // layerResult describes a written layer.
@@ -101,30 +105,77 @@ func writeLayer(w io.Writer, entries []layerEntry, mtime *time.Time) (layerResul
 	return res, nil
 }
 
-// copyEntry writes a file's content into the tar and returns its first bytes.
+// copyEntry writes a file's content into the tar and returns its first bytes. The
+// header already says how long the file is, so a file that grew or shrank since the
+// context was listed stops the build with its name, not with the tar writer's "write
+// too long".
 func copyEntry(tw *tar.Writer, e layerEntry) ([]byte, error) {
 	r, err := e.Open()
 	if err != nil {
 		return nil, fmt.Errorf("%s cannot be read: %w; fix its permissions or add it to .dockerignore", e.Name, err)
 	}
 	defer r.Close()
+	src := &sourceReader{r: r}
 	head := make([]byte, min(e.Size, oci.HeadSize))
-	n, err := io.ReadFull(r, head)
+	n, err := io.ReadFull(src, head)
 	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) {
 		return nil, fmt.Errorf("read %s: %w", e.Name, err)
 	}
 	head = head[:n]
 	if _, err := tw.Write(head); err != nil {
-		return nil, fmt.Errorf("write %s: %w", e.Name, err)
+		return nil, fmt.Errorf("write %s into the layer: %w", e.Name, err)
 	}
-	rest, err := io.Copy(tw, r)
-	if err != nil {
+	rest, err := io.CopyN(tw, src, e.Size-int64(n))
+	switch {
+	case errors.Is(err, io.EOF):
+		return nil, sizeMoved(e, fmt.Sprint(int64(n)+rest))
+	case err != nil && src.err != nil:
+		return nil, fmt.Errorf("read %s: %w", e.Name, err)
+	case err != nil:
+		return nil, fmt.Errorf("write %s into the layer: %w", e.Name, err)
+	}
+	// Read on to the end: one byte more than listed means it grew (its size now says
+	// by how much), and a reader that checks a checksum at the end (a wheel's zip
+	// entry) reports a mismatch there.
+	var probe [1]byte
+	m, err := io.ReadFull(r, probe[:])
+	if err != nil && m == 0 && !errors.Is(err, io.EOF) {
 		return nil, fmt.Errorf("read %s: %w", e.Name, err)
 	}
-	if int64(n)+rest != e.Size {
-		return nil, fmt.Errorf("%s changed size while the layer was written (%d bytes, then %d): rerun the build", e.Name, e.Size, int64(n)+rest)
+	if m > 0 {
+		now := fmt.Sprintf("more than %d", e.Size)
+		if st, ok := r.(interface{ Stat() (fs.FileInfo, error) }); ok {
+			if info, err := st.Stat(); err == nil && info.Size() > e.Size {
+				now = fmt.Sprint(info.Size())
+			}
+		}
+		return nil, sizeMoved(e, now)
 	}
 	return head, nil
+}
+
+// sizeMoved is the one-line error for an entry that did not hold the bytes its header
+// announced: a context file written to during the build, or an archive that lies.
+func sizeMoved(e layerEntry, now string) error {
+	if e.Source == "" {
+		return fmt.Errorf("%s holds %s bytes, not the %d its size says", e.Name, now, e.Size)
+	}
+	return fmt.Errorf("%s changed while being read (%d bytes when the context was listed, %s when read): rerun the build once nothing writes to it, or add it to .dockerignore", e.Source, e.Size, now)
+}
+
+// sourceReader remembers its reader's error, so a failed copy says whether the file
+// or the layer failed.
+type sourceReader struct {
+	r   io.Reader
+	err error
+}
+
+func (s *sourceReader) Read(p []byte) (int, error) {
+	n, err := s.r.Read(p)
+	if err != nil && !errors.Is(err, io.EOF) {
+		s.err = err
+	}
+	return n, err
 }
 
 // parallelFrom is the layer size from which compressing blocks in parallel pays off;
@@ -167,6 +218,7 @@ func appEntries(sel *Selection, workdir string) []layerEntry {
 			Link:    f.Link,
 			Dir:     f.Mode.IsDir(),
 			ModTime: f.ModTime,
+			Source:  f.Rel,
 		}
 		if f.Mode.IsRegular() {
 			abs := f.Abs
