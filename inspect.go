@@ -26,6 +26,8 @@ directory, or a tar archive of one in place: what pycontainer save, docker save 
 and later) and podman save --format oci-archive write.
 
 --verify also checks, and exits 1 when a check fails:
+  - every blob it reads (index, manifest, config, layer) matches its digest; a bad one
+    is named;
   - each index entry's platform equals its config's platform;
   - ELF binaries and shared objects in the layers are built for the image's platform
     (machine, class, byte order; the hard-float ABI on arm/v6 and arm/v7);
@@ -41,6 +43,12 @@ and later) and podman save --format oci-archive write.
 				opts := &build.Options{Output: dir}
 				return runApp(cmd.Context(), ui.Config{Services: appServices(opts), Theme: *theme, Output: dir, Start: ui.ScreenInspect}, saveBeside)
 			}
+			// A build may commit a new image meanwhile: held, it removes no blob this reads.
+			release, err := oci.ReadLock(cmd.Context(), dir)
+			if err != nil {
+				return err
+			}
+			defer release()
 			s, err := oci.InspectPath(dir)
 			if err != nil {
 				return err
@@ -86,7 +94,7 @@ func inspectResult(s *oci.Summary, findings []oci.Finding) error {
 func printFindings(w io.Writer, findings []oci.Finding) {
 	fmt.Fprintln(w)
 	if len(findings) == 0 {
-		fmt.Fprintln(w, "verify: ok (platforms agree, binaries match their platform, no host virtualenv)")
+		fmt.Fprintln(w, "verify: ok (every blob matches its digest, platforms agree, binaries match their platform, no host virtualenv)")
 		return
 	}
 	fmt.Fprintf(w, "verify: %d problem(s)\n", len(findings))

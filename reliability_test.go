@@ -72,6 +72,7 @@ func TestReliability(t *testing.T) {
 		{"hostile registry", hostileRegistry},
 		{"credentials", credentialsNeverPrinted},
 		{"secrets below the top level", secretRows},
+		{"layout and cache integrity", layoutRows},
 		{"project paths and files", pathRows},
 	}
 	report := os.Getenv("PYCONTAINER_RELIABILITY_REPORT") != ""

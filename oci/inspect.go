@@ -100,8 +100,15 @@ type Summary struct {
 	fsys fs.FS
 	// A layout may name an index or an image many times (a tag each); each is read once
 	// and the further names go to its images' Also.
-	indexImages map[digest.Digest][]int // nested index -> its images' places in Images
-	imageAt     map[digest.Digest][]int // image manifest -> its places in Images
+	indexImages map[digest.Digest][]int           // nested index -> its images' places in Images
+	indexNames  map[digest.Digest]map[string]bool // nested index -> the names given to its images
+	imageAt     map[digest.Digest]map[string]int  // image manifest -> platform key -> place in Images
+	firstAt     map[digest.Digest]int             // image manifest -> its first place in Images
+	manifests   map[digest.Digest]*v1.Manifest    // each manifest read once, whatever names it
+	configs     map[digest.Digest]*v1.Image       // each config read once
+	layerOK     map[sizedDigest]bool              // each layer's presence checked once
+	entries     int                               // index entries walked, counting each name an index gives again
+	bad         map[digest.Digest]digest.Digest   // blobs read whose bytes hash to another digest
 }
 
 // MaxIndexNesting is how deep indexes may nest indexes, in a layout or a registry; real
@@ -110,6 +117,11 @@ const MaxIndexNesting = 4
 
 // maxImages bounds how many image entries Inspect reads, whatever the index claims.
 const maxImages = 10000
+
+// maxEntries bounds the index entries Inspect walks in all: an index named again
+// (another tag of it) costs nothing when it brings no new name, and an entry per image
+// it names when it does. Hostile layouts name one large index tens of thousands of times.
+const maxEntries = 100_000
 
 // Inspect reads the layout at dir: every image manifest its index lists (nested indexes
 // are followed), with config and layers.
@@ -126,35 +138,79 @@ func InspectFS(fsys fs.FS, dir string) (*Summary, error) {
 		}
 		return nil, fmt.Errorf("read %s: %w", filepath.Join(dir, indexFile), err)
 	}
-	s := &Summary{Dir: dir, fsys: fsys, indexImages: map[digest.Digest][]int{}, imageAt: map[digest.Digest][]int{}}
+	s := &Summary{Dir: dir, fsys: fsys, indexImages: map[digest.Digest][]int{}, indexNames: map[digest.Digest]map[string]bool{},
+		imageAt: map[digest.Digest]map[string]int{}, firstAt: map[digest.Digest]int{}, manifests: map[digest.Digest]*v1.Manifest{},
+		configs: map[digest.Digest]*v1.Image{}, layerOK: map[sizedDigest]bool{}, bad: map[digest.Digest]digest.Digest{}}
 	if _, err := s.walk(idx.Manifests, 0); err != nil {
 		return nil, err
 	}
 	return s, nil
 }
 
+// sizedDigest is a blob as a manifest lists it.
+type sizedDigest struct {
+	digest digest.Digest
+	size   int64
+}
+
+// count charges n index entries to the walk's bound.
+func (s *Summary) count(n int) error {
+	if s.entries += n; s.entries > maxEntries {
+		return fmt.Errorf("%s: its indexes list more than %d entries in all (an index named again under new names counts its entries again); not a layout pycontainer reads", s.Dir, maxEntries)
+	}
+	return nil
+}
+
+// nameKey is the name an entry's annotations give, "" for none.
+func nameKey(annotations map[string]string) string {
+	full, ref := annotations["io.containerd.image.name"], annotations["org.opencontainers.image.ref.name"]
+	if full == "" && ref == "" {
+		return ""
+	}
+	return full + "\x00" + ref
+}
+
 // walk reads the images descs name and returns their places in Images, whether read
-// now or named before.
+// now or named before, each once.
 func (s *Summary) walk(descs []descriptor.Descriptor, depth int) ([]int, error) {
 	if depth > MaxIndexNesting {
 		return nil, fmt.Errorf("%s: indexes nested more than %d deep", s.Dir, MaxIndexNesting)
 	}
 	var named []int
+	seen := map[int]bool{}
+	indexSeen := map[digest.Digest]bool{} // an index's images are added once per level
+	add := func(i int) {
+		if !seen[i] {
+			seen[i] = true
+			named = append(named, i)
+		}
+	}
 	for _, d := range descs {
+		if err := s.count(1); err != nil {
+			return nil, err
+		}
 		if d.Digest.Validate() != nil {
 			return nil, fmt.Errorf("%s: index entry with invalid digest %q", s.Dir, d.Digest)
 		}
 		switch d.MediaType {
 		case mediatype.OCI1ManifestList, mediatype.Docker2ManifestList:
 			images, ok := s.indexImages[d.Digest]
+			key := nameKey(d.Annotations)
 			if ok { // another tag of an index already walked
-				for _, i := range images {
-					s.Images[i].addName(d.Annotations)
+				if key != "" && !s.indexNames[d.Digest][key] {
+					s.indexNames[d.Digest][key] = true
+					if err := s.count(len(images)); err != nil {
+						return nil, err
+					}
+					for _, i := range images {
+						s.Images[i].addName(d.Annotations)
+					}
 				}
 			} else {
 				s.indexImages[d.Digest] = nil // walked once, even if it names itself
+				s.indexNames[d.Digest] = map[string]bool{key: true}
 				var child v1.Index
-				if err := readBlobJSON(s.fsys, d.Digest, &child); err != nil {
+				if err := s.readBlobJSON(d.Digest, &child); err != nil {
 					return nil, fmt.Errorf("read index %s: %w", d.Digest, err)
 				}
 				inheritNames(child.Manifests, d.Annotations)
@@ -164,7 +220,12 @@ func (s *Summary) walk(descs []descriptor.Descriptor, depth int) ([]int, error) 
 				}
 				s.indexImages[d.Digest] = images
 			}
-			named = append(named, images...)
+			if !indexSeen[d.Digest] {
+				indexSeen[d.Digest] = true
+				for _, i := range images {
+					add(i)
+				}
+			}
 		case mediatype.OCI1Manifest, mediatype.Docker2Manifest:
 			if IsAttestation(d.Platform) || d.Annotations["vnd.docker.reference.type"] != "" {
 				s.Attestations++
@@ -172,7 +233,7 @@ func (s *Summary) walk(descs []descriptor.Descriptor, depth int) ([]int, error) 
 			}
 			if i, ok := s.sameImage(d); ok {
 				s.Images[i].addName(d.Annotations)
-				named = append(named, i)
+				add(i)
 				continue
 			}
 			if len(s.Images) >= maxImages {
@@ -188,12 +249,38 @@ func (s *Summary) walk(descs []descriptor.Descriptor, depth int) ([]int, error) 
 			if err != nil {
 				return nil, err
 			}
-			s.imageAt[d.Digest] = append(s.imageAt[d.Digest], len(s.Images))
-			named = append(named, len(s.Images))
+			s.placeImage(d, img)
+			add(len(s.Images))
 			s.Images = append(s.Images, img)
 		}
 	}
 	return named, nil
+}
+
+// platformKey is p normalised, as SamePlatform compares platforms.
+func platformKey(p Platform) string {
+	p = NormalizePlatform(p)
+	return p.OS + "\x00" + p.Architecture + "\x00" + p.Variant
+}
+
+// placeImage records where the image d names will stand in Images (at its end), under
+// each platform an entry may give for it (its config's, its first entry's).
+func (s *Summary) placeImage(d descriptor.Descriptor, img ImageSummary) {
+	i := len(s.Images)
+	at := s.imageAt[d.Digest]
+	if at == nil {
+		at = map[string]int{}
+		s.imageAt[d.Digest] = at
+		s.firstAt[d.Digest] = i
+	}
+	for _, p := range []*Platform{&img.Config.Platform, img.IndexPlatform} {
+		if p == nil {
+			continue
+		}
+		if _, ok := at[platformKey(*p)]; !ok {
+			at[platformKey(*p)] = i
+		}
+	}
 }
 
 // sameImage finds the image already read that entry d names again: the same manifest,
@@ -201,14 +288,12 @@ func (s *Summary) walk(descs []descriptor.Descriptor, depth int) ([]int, error) 
 // its first entry gives. An entry stating yet another platform stays apart, so that its
 // mismatch is reported.
 func (s *Summary) sameImage(d descriptor.Descriptor) (int, bool) {
-	for _, i := range s.imageAt[d.Digest] {
-		img := s.Images[i]
-		if d.Platform == nil || SamePlatform(*d.Platform, img.Config.Platform) ||
-			img.IndexPlatform != nil && SamePlatform(*d.Platform, *img.IndexPlatform) {
-			return i, true
-		}
+	if d.Platform == nil {
+		i, ok := s.firstAt[d.Digest]
+		return i, ok
 	}
-	return 0, false
+	i, ok := s.imageAt[d.Digest][platformKey(*d.Platform)]
+	return i, ok
 }
 
 // nameAnnotations name an image in a layout's index.
@@ -235,24 +320,60 @@ func (s *Summary) image(d descriptor.Descriptor) (ImageSummary, error) {
 		RefName: d.Annotations["org.opencontainers.image.ref.name"], Name: d.Annotations["io.containerd.image.name"],
 		Digest: d.Digest, Entry: d, IndexPlatform: d.Platform,
 	}
-	var m v1.Manifest
-	if err := readBlobJSON(s.fsys, d.Digest, &m); err != nil {
-		return img, fmt.Errorf("read manifest %s: %w", d.Digest, err)
+	m := s.manifests[d.Digest]
+	if m == nil {
+		m = new(v1.Manifest)
+		if err := s.readBlobJSON(d.Digest, m); err != nil {
+			return img, fmt.Errorf("read manifest %s: %w", d.Digest, err)
+		}
+		s.manifests[d.Digest] = m
 	}
 	img.Layers, img.Annotations, img.ConfigDigest = m.Layers, m.Annotations, m.Config.Digest
-	if err := readBlobJSON(s.fsys, m.Config.Digest, &img.Config); err != nil {
-		return img, fmt.Errorf("read config %s of manifest %s: %w", m.Config.Digest, d.Digest, err)
+	cfg := s.configs[m.Config.Digest]
+	if cfg == nil {
+		cfg = new(v1.Image)
+		if err := s.readBlobJSON(m.Config.Digest, cfg); err != nil {
+			return img, fmt.Errorf("read config %s of manifest %s: %w", m.Config.Digest, d.Digest, err)
+		}
+		s.configs[m.Config.Digest] = cfg
 	}
+	img.Config = *cfg
 	if d.Platform != nil && !SamePlatform(*d.Platform, img.Config.Platform) {
 		img.Problems = append(img.Problems, fmt.Sprintf("the index says %s but the config says %s",
 			PlatformString(NormalizePlatform(*d.Platform)), PlatformString(img.Platform())))
 	}
 	for _, l := range m.Layers {
-		if fi, err := statBlob(s.fsys, l.Digest); err != nil || fi.Size() != l.Size {
+		key := sizedDigest{l.Digest, l.Size}
+		ok, checked := s.layerOK[key]
+		if !checked {
+			fi, err := statBlob(s.fsys, l.Digest)
+			ok = err == nil && fi.Size() == l.Size
+			s.layerOK[key] = ok
+		}
+		if !ok {
 			img.Problems = append(img.Problems, fmt.Sprintf("layer %s is missing or has the wrong size", l.Digest))
 		}
 	}
 	return img, nil
+}
+
+// readBlobJSON reads a manifest, index or config of the layout, and notes whether its
+// bytes match its digest (for Verify).
+func (s *Summary) readBlobJSON(d digest.Digest, v any) error {
+	name, err := blobName(d)
+	if err != nil {
+		return err
+	}
+	b, err := readFileLimit(s.fsys, name)
+	if err != nil {
+		return err
+	}
+	if d.Algorithm().Available() {
+		if got := d.Algorithm().FromBytes(b); got != d {
+			s.bad[d] = got
+		}
+	}
+	return json.Unmarshal(b, v)
 }
 
 // blobName is the name of blob d in a layout, for a digest that is valid: a digest
@@ -289,17 +410,26 @@ func readBlobJSON(fsys fs.FS, d digest.Digest, v any) error {
 }
 
 func readJSON(fsys fs.FS, path string, v any) error {
-	f, err := fsys.Open(path)
+	b, err := readFileLimit(fsys, path)
 	if err != nil {
 		return err
+	}
+	return json.Unmarshal(b, v)
+}
+
+// readFileLimit reads a JSON file of a layout, up to maxJSONBlob bytes.
+func readFileLimit(fsys fs.FS, path string) ([]byte, error) {
+	f, err := fsys.Open(path)
+	if err != nil {
+		return nil, err
 	}
 	defer f.Close()
 	b, err := io.ReadAll(io.LimitReader(f, maxJSONBlob+1))
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if len(b) > maxJSONBlob {
-		return fmt.Errorf("%s is larger than %d bytes", path, maxJSONBlob)
+		return nil, fmt.Errorf("%s is larger than %d bytes", path, maxJSONBlob)
 	}
-	return json.Unmarshal(b, v)
+	return b, nil
 }

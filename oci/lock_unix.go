@@ -5,7 +5,9 @@ package oci
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
+	"path/filepath"
 
 	"golang.org/x/sys/unix"
 )
@@ -25,4 +27,29 @@ func lockDir(dir string) (func() error, error) {
 		return nil, err
 	}
 	return f.Close, nil
+}
+
+// lockBlobs takes a lock on dir's blobs/ without waiting: shared for readers of the
+// layout, exclusive for the garbage collection of a build. ok is false when another
+// process holds a lock that conflicts; with no blobs/ there is nothing to lock.
+func lockBlobs(dir string, exclusive bool) (unlock func() error, ok bool, err error) {
+	f, err := os.OpenFile(filepath.Join(dir, "blobs"), os.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW, 0)
+	if errors.Is(err, fs.ErrNotExist) {
+		return func() error { return nil }, true, nil
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("lock %s: %w", dir, err)
+	}
+	how := unix.LOCK_SH
+	if exclusive {
+		how = unix.LOCK_EX
+	}
+	if err := unix.Flock(int(f.Fd()), how|unix.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, unix.EWOULDBLOCK) {
+			return nil, false, nil
+		}
+		return nil, false, fmt.Errorf("lock %s: %w", dir, err)
+	}
+	return f.Close, true, nil
 }

@@ -55,20 +55,26 @@ func (s *Store) Dir() string { return s.dir }
 // Path is where blob d lives in the store.
 func (s *Store) Path(d digest.Digest) string { return BlobPath(s.dir, d) }
 
-// Has reports whether the store holds desc's blob with its size; it marks the blob as
-// used so pruning keeps it.
+// Has reports whether the store holds desc's blob with its size (a size of 0 matches
+// any) and its digest: sealed when it was verified, else hashed now. A blob that fails
+// its digest is removed, so that it is fetched again. Has marks the blob as used, so
+// pruning keeps it.
 func (s *Store) Has(desc descriptor.Descriptor) bool {
 	if desc.Digest.Validate() != nil {
 		return false
 	}
 	p := s.Path(desc.Digest)
-	fi, err := os.Stat(p)
-	if err != nil || !fi.Mode().IsRegular() || (desc.Size > 0 && fi.Size() != desc.Size) {
+	fi, err := os.Lstat(p)
+	if err != nil {
 		return false
 	}
-	now := time.Now()
-	_ = os.Chtimes(p, now, now)
-	return true
+	switch checkBlob(p, desc, true) {
+	case blobGood:
+		return true
+	case blobBad:
+		removeIfSame(p, fi) // a damaged cache entry is dropped and fetched again
+	}
+	return false
 }
 
 // Read returns a small blob's bytes, verified against its digest.
@@ -99,7 +105,7 @@ func (s *Store) Read(d digest.Digest, limit int64) ([]byte, error) {
 // Writer starts a blob in the store; Commit verifies it against the expected
 // descriptor and gives it its name.
 func (s *Store) Writer() (*BlobWriter, error) {
-	return newBlobWriter(filepath.Join(s.dir, "tmp"), s.Path)
+	return newBlobWriter(filepath.Join(s.dir, "tmp"), s.Path, digest.Canonical)
 }
 
 // PutBytes stores a small blob (a manifest or config) that was already verified.
@@ -121,7 +127,9 @@ func (s *Store) PutBytes(b []byte) (digest.Digest, error) {
 }
 
 // LinkInto makes blob desc of the store appear in layout l: a hard link when both are
-// on one filesystem, else a copy. The layout's own name only appears complete.
+// on one filesystem, else a copy. The layout's own name only appears complete, and only
+// once the blob is known to match its digest: sealed (see checkBlob), else hashed. A
+// cached blob that fails its digest is removed from the store.
 func (s *Store) LinkInto(l *Layout, desc descriptor.Descriptor) error {
 	if err := desc.Digest.Validate(); err != nil {
 		return fmt.Errorf("invalid digest %q: %w", desc.Digest, err)
@@ -133,15 +141,31 @@ func (s *Store) LinkInto(l *Layout, desc descriptor.Descriptor) error {
 	tmp := filepath.Join(l.tmpDir(), "link-"+desc.Digest.Encoded())
 	_ = os.Remove(tmp)
 	if err := os.Link(src, tmp); err != nil {
-		f, err := os.Open(src)
+		f, err := openNoFollow(src)
 		if err != nil {
 			return fmt.Errorf("read cached blob %s: %w", desc.Digest, err)
 		}
 		defer f.Close()
-		_, err = l.CopyBlob(context.Background(), desc, f)
+		if _, err = l.CopyBlob(context.Background(), desc, f); errors.Is(err, ErrDigestMismatch) {
+			if fi, serr := f.Stat(); serr == nil {
+				removeIfSame(src, fi)
+			}
+			return fmt.Errorf("cached blob %s failed its digest and was removed from the cache; build again to fetch it: %w", desc.Digest, err)
+		}
 		return err
 	}
-	if err := os.Rename(tmp, l.BlobPath(desc.Digest)); err != nil {
+	// The link is the cached file itself: its seal, or its hash, vouches for it.
+	if state := checkBlob(tmp, desc, false); state != blobGood {
+		_ = os.Remove(tmp)
+		if state == blobBad {
+			if fi, err := os.Lstat(src); err == nil {
+				removeIfSame(src, fi)
+			}
+			return fmt.Errorf("cached blob %s does not match its digest and was removed from the cache; build again to fetch it", desc.Digest)
+		}
+		return fmt.Errorf("cached blob %s is missing or has the wrong size", desc.Digest)
+	}
+	if err := renameIntoBlobs(tmp, l.BlobPath(desc.Digest)); err != nil {
 		_ = os.Remove(tmp)
 		return fmt.Errorf("link cached blob %s into %s: %w", desc.Digest, l.Dir(), err)
 	}
@@ -182,19 +206,26 @@ type PruneResult struct {
 	KeptBytes    int64
 }
 
-// staleTemp is the age past which a temporary file of the store is a leftover of a killed
-// build rather than a download in progress (the store is shared by concurrent builds).
-const staleTemp = 24 * time.Hour
+// A temporary file of the store (tmp/) is held (locked) while a build writes it; one
+// nobody holds and nobody wrote for staleTemp is the leftover of a build that was
+// killed. The age covers the instant between creating a file and locking it, and builds
+// of earlier versions that did not lock. A partial download (partial/) is kept for a
+// later build to resume: one nobody holds or wrote for stalePartial is given up.
+const (
+	staleTemp    = 10 * time.Second
+	stalePartial = 24 * time.Hour
+)
 
 // Prune removes the least recently used blobs and partial downloads until the store
-// holds at most maxBytes (0 empties it; a download in progress stays), and temporary
-// files left by builds that were killed.
+// holds at most maxBytes (0 empties it; a download in progress stays), temporary files
+// left by builds that were killed, and partial downloads nobody resumed for a day.
 func (s *Store) Prune(maxBytes int64) (PruneResult, error) {
+	var res PruneResult
 	tmp := filepath.Join(s.dir, "tmp")
 	if entries, err := os.ReadDir(tmp); err == nil {
 		for _, e := range entries {
-			if fi, err := e.Info(); err == nil && time.Since(fi.ModTime()) > staleTemp {
-				_ = os.Remove(filepath.Join(tmp, e.Name()))
+			if fi, err := e.Info(); err == nil && fi.Mode().IsRegular() && time.Since(fi.ModTime()) > staleTemp {
+				_, _ = removePartial(filepath.Join(tmp, e.Name())) // unless a build holds it
 			}
 		}
 	}
@@ -216,16 +247,22 @@ func (s *Store) Prune(maxBytes int64) (PruneResult, error) {
 			if err != nil {
 				return err
 			}
+			if partial && time.Since(fi.ModTime()) > stalePartial {
+				if removed, err := removePartial(p); err == nil && removed {
+					res.Removed++
+					res.RemovedBytes += fi.Size()
+					return nil
+				}
+			}
 			blobs = append(blobs, blob{p, fi.Size(), fi.ModTime(), partial})
 			total += fi.Size()
 			return nil
 		})
 		if err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return PruneResult{}, fmt.Errorf("read cache %s: %w", s.dir, err)
+			return res, fmt.Errorf("read cache %s: %w", s.dir, err)
 		}
 	}
 	slices.SortFunc(blobs, func(a, b blob) int { return a.used.Compare(b.used) })
-	var res PruneResult
 	for _, b := range blobs {
 		if total <= maxBytes {
 			res.Kept++

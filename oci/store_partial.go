@@ -83,6 +83,11 @@ func (p *Partial) open() error {
 	if err != nil {
 		return fmt.Errorf("create temporary blob in %s: %w", p.s.dir, err)
 	}
+	// Held while it is written: Prune removes only temporary files nobody holds.
+	if _, err := tryLockFile(f); err != nil {
+		_ = removeLocked(f)
+		return fmt.Errorf("lock temporary blob %s: %w", f.Name(), err)
+	}
 	p.f, p.private = f, true
 	return nil
 }
@@ -164,12 +169,18 @@ func (p *Partial) Commit() error {
 	if err := p.f.Chmod(blobMode); err != nil {
 		return fmt.Errorf("chmod blob: %w", err)
 	}
+	seal(p.f, p.want.Digest) // the caller verified the digest
 	if err := p.f.Sync(); err != nil {
 		return fmt.Errorf("sync blob %s: %w", p.want.Digest, err)
 	}
+	dst := p.s.Path(p.want.Digest)
+	// blobs/<algorithm>/ of a digest other than sha256 is made when its first blob arrives.
+	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+		return fmt.Errorf("store blob %s: %w", p.want.Digest, err)
+	}
 	f := p.f
 	p.f = nil
-	if err := renameLocked(f, p.s.Path(p.want.Digest)); err != nil {
+	if err := renameLocked(f, dst); err != nil {
 		return fmt.Errorf("store blob %s: %w", p.want.Digest, err)
 	}
 	return nil
@@ -178,7 +189,7 @@ func (p *Partial) Commit() error {
 // removePartial deletes a partial download unless an attempt holds it; it reports
 // whether it did.
 func removePartial(path string) (bool, error) {
-	f, err := os.Open(path)
+	f, err := openNoFollow(path)
 	if err != nil {
 		return false, err
 	}

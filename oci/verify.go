@@ -9,11 +9,14 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"path"
+	"slices"
 	"strings"
 
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
+	digest "github.com/opencontainers/go-digest"
 	"github.com/regclient/regclient/types/descriptor"
 )
 
@@ -63,9 +66,10 @@ const efARMABIFloatHard = 0x400
 // virtualenv created on macOS and copied into the image.
 var hostPathPrefixes = []string{"/Users/", "/opt/homebrew/", "/Library/", "/private/var/", "/usr/local/Cellar/"}
 
-// Verify checks every image of the layout at dir: index and config agree on the
-// platform, ELF files in the layers are built for that platform, and no marks of a
-// host virtualenv (Mach-O or PE binaries, pyvenv.cfg, host paths in shebangs) are in it.
+// Verify checks every image of the layout at dir: every blob it reads matches its
+// digest, index and config agree on the platform, ELF files in the layers are built for
+// that platform, and no marks of a host virtualenv (Mach-O or PE binaries, pyvenv.cfg,
+// host paths in shebangs) are in it.
 func Verify(dir string) ([]Finding, error) {
 	s, err := Inspect(dir)
 	if err != nil {
@@ -77,12 +81,28 @@ func Verify(dir string) ([]Finding, error) {
 // Verify runs Verify's checks on a layout already inspected.
 func (s *Summary) Verify() ([]Finding, error) {
 	var findings []Finding
+	bad := func(what string, d digest.Digest) string {
+		return fmt.Sprintf("%s %s does not match its digest (its bytes hash to %s): the layout is damaged; rebuild the image", what, d, s.bad[d])
+	}
+	reported := map[digest.Digest]bool{}
 	for _, img := range s.Images {
 		plat := PlatformString(img.Platform())
 		for _, p := range img.Problems {
 			findings = append(findings, Finding{Platform: plat, Problem: p})
 		}
+		for _, b := range []struct {
+			what string
+			d    digest.Digest
+		}{{"manifest", img.Digest}, {"config", img.ConfigDigest}} {
+			if _, ok := s.bad[b.d]; ok && !reported[b.d] {
+				reported[b.d] = true
+				findings = append(findings, Finding{Platform: plat, Problem: bad(b.what, b.d)})
+			}
+		}
 		for _, l := range img.Layers {
+			if l.Digest.Validate() == nil && !s.layerOK[sizedDigest{l.Digest, l.Size}] {
+				continue // a Problem already says it is missing
+			}
 			found, err := verifyLayer(s.fsys, img.Platform(), l)
 			if err != nil {
 				return findings, err
@@ -90,18 +110,34 @@ func (s *Summary) Verify() ([]Finding, error) {
 			findings = append(findings, found...)
 		}
 	}
+	for _, d := range slices.Sorted(maps.Keys(s.bad)) {
+		if !reported[d] {
+			findings = append(findings, Finding{Platform: "index", Problem: bad("nested index", d)})
+		}
+	}
 	return findings, nil
 }
 
 // verifyLayer checks the files of one layer of the layout in fsys for an image of
-// platform p.
+// platform p, and that its bytes match its digest.
 func verifyLayer(fsys fs.FS, p Platform, l descriptor.Descriptor) ([]Finding, error) {
 	f, err := openBlob(fsys, l.Digest)
 	if err != nil {
 		return nil, fmt.Errorf("open layer %s: %w", l.Digest, err)
 	}
 	defer f.Close()
-	return checkLayer(f, p, l)
+	v := l.Digest.Verifier()
+	r := io.TeeReader(f, v)
+	found, err := checkLayer(r, p, l)
+	if _, cerr := io.Copy(io.Discard, r); cerr != nil {
+		return found, fmt.Errorf("read layer %s: %w", l.Digest, cerr)
+	}
+	if !v.Verified() {
+		// What damaged bytes decompress to says nothing about the image: the digest does.
+		return []Finding{{Platform: PlatformString(p), Layer: l.Digest.String(),
+			Problem: fmt.Sprintf("layer %s does not match its digest: the layout is damaged; rebuild the image", l.Digest)}}, nil
+	}
+	return found, err
 }
 
 // checkLayer checks the files of the layer l read from r.
