@@ -81,11 +81,11 @@ and later) and podman save --format oci-archive write.
 // inspectResult fails when the index and a config disagree or a check found something.
 func inspectResult(s *oci.Summary, findings []oci.Finding) error {
 	if len(findings) > 0 {
-		return fmt.Errorf("%s: verification failed: %s (and %d more)", s.Dir, findings[0], len(findings)-1)
+		return fmt.Errorf("%s: verification failed: %s (and %d more)", s.Dir, ui.Sanitize(findings[0].String()), len(findings)-1)
 	}
 	for _, img := range s.Images {
 		if len(img.Problems) > 0 {
-			return fmt.Errorf("%s: %s: %s", s.Dir, oci.PlatformString(img.Platform()), img.Problems[0])
+			return fmt.Errorf("%s: %s: %s", s.Dir, ui.Sanitize(oci.PlatformString(img.Platform())), ui.Sanitize(img.Problems[0]))
 		}
 	}
 	return nil
@@ -99,49 +99,53 @@ func printFindings(w io.Writer, findings []oci.Finding) {
 	}
 	fmt.Fprintf(w, "verify: %d problem(s)\n", len(findings))
 	for _, f := range findings {
-		fmt.Fprintf(w, "  %s\n", f)
+		fmt.Fprintf(w, "  %s\n", ui.Sanitize(f.String()))
 	}
 }
 
-// printSummary writes what a layout holds as text.
+// printSummary writes what a layout holds as text. Each line is sanitized: names,
+// env, labels and history come from whoever made the image.
 func printSummary(w io.Writer, s *oci.Summary) {
+	line := func(format string, args ...any) { fmt.Fprintln(w, ui.Sanitize(fmt.Sprintf(format, args...))) }
 	for i, img := range s.Images {
 		if i > 0 {
 			fmt.Fprintln(w)
 		}
 		c := img.Config
-		fmt.Fprintf(w, "%s  %s\n", oci.PlatformString(img.Platform()), img.Digest)
+		line("%s  %s", oci.PlatformString(img.Platform()), img.Digest)
 		for _, p := range img.Problems {
-			fmt.Fprintf(w, "  problem:    %s\n", p)
+			line("  problem:    %s", p)
 		}
-		fmt.Fprintf(w, "  name:       %s\n", img.DisplayName())
-		fmt.Fprintf(w, "  config:     architecture=%s os=%s variant=%s\n", c.Architecture, c.OS, c.Variant)
+		line("  name:       %s", img.DisplayName())
+		line("  config:     architecture=%s os=%s variant=%s", c.Architecture, c.OS, c.Variant)
 		if c.Created != nil {
-			fmt.Fprintf(w, "  created:    %s\n", c.Created.UTC().Format(time.RFC3339))
+			line("  created:    %s", c.Created.UTC().Format(time.RFC3339))
 		}
-		fmt.Fprintf(w, "  entrypoint: %q\n", c.Config.Entrypoint)
-		fmt.Fprintf(w, "  cmd:        %q\n", c.Config.Cmd)
-		fmt.Fprintf(w, "  workdir:    %s\n", c.Config.WorkingDir)
-		fmt.Fprintf(w, "  user:       %s\n", c.Config.User)
+		line("  entrypoint: %q", c.Config.Entrypoint)
+		line("  cmd:        %q", c.Config.Cmd)
+		line("  workdir:    %s", c.Config.WorkingDir)
+		line("  user:       %s", c.Config.User)
 		for _, e := range c.Config.Env {
-			fmt.Fprintf(w, "  env:        %s\n", e)
+			line("  env:        %s", e)
 		}
 		for k, v := range c.Config.Labels {
-			fmt.Fprintf(w, "  label:      %s=%s\n", k, v)
+			line("  label:      %s=%s", k, v)
 		}
-		fmt.Fprintf(w, "  layers:     %d (%s)\n", len(img.Layers), ui.HumanBytes(img.LayersSize()))
+		line("  layers:     %d (%s)", len(img.Layers), ui.HumanBytes(img.LayersSize()))
 		for i, l := range img.Layers {
-			fmt.Fprintf(w, "    %2d %s %10s\n", i+1, l.Digest, ui.HumanBytes(l.Size))
+			line("    %2d %s %10s", i+1, l.Digest, ui.HumanBytes(l.Size))
 		}
 		for _, h := range c.History {
-			fmt.Fprintf(w, "  history:    %s\n", h.CreatedBy)
+			line("  history:    %s", h.CreatedBy)
 		}
 	}
 	if s.Attestations > 0 {
-		fmt.Fprintf(w, "\n+ %d attestation manifest(s): SBOMs and provenance of the images, not images\n", s.Attestations)
+		fmt.Fprintln(w)
+		line("+ %d attestation manifest(s): SBOMs and provenance of the images, not images", s.Attestations)
 	}
 	if absent := absentPlatforms(s); len(absent) > 0 {
-		fmt.Fprintf(w, "\n+ listed by the index but not in %s: %s\n", s.Dir, strings.Join(absent, ", "))
+		fmt.Fprintln(w)
+		line("+ listed by the index but not in %s: %s", s.Dir, strings.Join(absent, ", "))
 	}
 }
 
@@ -223,7 +227,7 @@ func writeInspectJSON(w io.Writer, s *oci.Summary, findings []oci.Finding, verif
 	for _, f := range findings {
 		out.Findings = append(out.Findings, findingJSON{Platform: f.Platform, Layer: f.Layer, File: f.File, Problem: f.Problem})
 	}
-	enc := json.NewEncoder(w)
+	enc := json.NewEncoder(ui.SanitizeJSON(w)) // the image's strings, escaped for a terminal
 	enc.SetIndent("", "  ")
 	return enc.Encode(out)
 }

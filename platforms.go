@@ -67,10 +67,10 @@ diagnosis and sibling tags that have it (a CI gate). --json prints the schema in
 			last := len(missing) - 1
 			if !asJSON {
 				for _, m := range missing[:last] {
-					fmt.Fprintf(stderr, "Error: %s\n%s\n", m.err.Error(), m.err.Detail())
+					fmt.Fprintf(stderr, "Error: %s\n%s\n", ui.Sanitize(m.err.Error()), ui.SanitizeLines(m.err.Detail()))
 				}
 			}
-			return missing[last].err
+			return sanitizedNoMatch{missing[last].err}
 		},
 	}
 	cmd.Flags().BoolVar(&all, "all", false, "also list attestation entries (marked)")
@@ -94,6 +94,14 @@ func fetchIndexes(ctx context.Context, opts *build.Options, images []string) ([]
 	}
 	return out, g.Wait()
 }
+
+// sanitizedNoMatch is a missing platform's error as the terminal shows it: the
+// diagnosis names the index's platforms in its own spelling.
+type sanitizedNoMatch struct{ err *build.NoMatchError }
+
+func (e sanitizedNoMatch) Error() string  { return ui.Sanitize(e.err.Error()) }
+func (e sanitizedNoMatch) Detail() string { return ui.SanitizeLines(e.err.Detail()) }
+func (e sanitizedNoMatch) Unwrap() error  { return e.err }
 
 type missingPlatform struct {
 	image string
@@ -143,13 +151,15 @@ func entryLabel(e registry.Entry) string {
 	return oci.PlatformString(e.Platform)
 }
 
+// printPlatformTable writes an index's entries as a table; what the index says is
+// sanitized (it comes from the registry).
 func printPlatformTable(w io.Writer, ix *registry.Index, all bool) {
 	host := oci.DetectHost()
 	kind := "index"
 	if ix.Single {
 		kind = "single-platform image"
 	}
-	fmt.Fprintf(w, "%s  %s %s\n", ix.Ref.CommonName(), kind, ix.Digest)
+	fmt.Fprintf(w, "%s  %s %s\n", ui.Sanitize(ix.Ref.CommonName()), kind, ui.Sanitize(ix.Digest.String()))
 	hasOSVersion := false
 	for _, e := range ix.Entries {
 		hasOSVersion = hasOSVersion || (e.Descriptor.Platform != nil && e.Descriptor.Platform.OSVersion != "")
@@ -162,7 +172,7 @@ func printPlatformTable(w io.Writer, ix *registry.Index, all bool) {
 	for _, e := range platformRows(ix, all) {
 		raw, osVersion, note := "", "", ""
 		if e.Descriptor.Platform != nil {
-			raw, osVersion = oci.PlatformString(*e.Descriptor.Platform), e.Descriptor.Platform.OSVersion
+			raw, osVersion = ui.Sanitize(oci.PlatformString(*e.Descriptor.Platform)), ui.Sanitize(e.Descriptor.Platform.OSVersion)
 		}
 		if e.Attestation {
 			note = "not an image (signatures, SBOM)"
@@ -172,11 +182,11 @@ func printPlatformTable(w io.Writer, ix *registry.Index, all bool) {
 		} else {
 			note = host.HowRuns(e.Platform).Note
 		}
-		line := fmt.Sprintf("%-16s %-16s", entryLabel(e), raw)
+		line := fmt.Sprintf("%-16s %-16s", ui.Sanitize(entryLabel(e)), raw)
 		if hasOSVersion {
 			line += fmt.Sprintf(" %-14s", osVersion)
 		}
-		fmt.Fprintf(w, "%s %-12s %9s %6s  %s\n", line, ui.Hex12(e.Descriptor.Digest.String()), ui.SizeOrDash(e.Size), ui.CountOrDash(e.Layers), note)
+		fmt.Fprintln(w, ui.Sanitize(fmt.Sprintf("%s %-12s %9s %6s  %s", line, ui.Hex12(e.Descriptor.Digest.String()), ui.SizeOrDash(e.Size), ui.CountOrDash(e.Layers), note)))
 	}
 }
 
@@ -188,7 +198,7 @@ func printPlatformMatrix(w io.Writer, indexes []*registry.Index, all bool) {
 	cells := map[string]map[int]string{}
 	for i, ix := range indexes {
 		for _, e := range platformRows(ix, all) {
-			label := entryLabel(e)
+			label := ui.Sanitize(entryLabel(e))
 			if !seen[label] {
 				seen[label] = true
 				rows = append(rows, label)
@@ -204,7 +214,7 @@ func printPlatformMatrix(w io.Writer, indexes []*registry.Index, all bool) {
 	widths := make([]int, len(indexes))
 	names := make([]string, len(indexes))
 	for i, ix := range indexes {
-		names[i] = shortName(ix.Ref.CommonName())
+		names[i] = ui.Sanitize(shortName(ix.Ref.CommonName()))
 		widths[i] = max(len([]rune(names[i])), 12)
 	}
 	fmt.Fprintf(w, "%-16s", "PLATFORM")
@@ -274,6 +284,7 @@ type checkMissingJSON struct {
 }
 
 func writePlatformsJSON(w io.Writer, indexes []*registry.Index, wanted []build.RequestedPlatform, missing []missingPlatform, all bool) error {
+	w = ui.SanitizeJSON(w) // the index's strings, escaped for a terminal; they decode the same
 	host := oci.DetectHost()
 	var doc platformsJSON
 	for _, ix := range indexes {

@@ -72,6 +72,7 @@ func TestReliability(t *testing.T) {
 		{"hostile registry", hostileRegistry},
 		{"credentials", credentialsNeverPrinted},
 		{"secrets below the top level", secretRows},
+		{"hangs, terminal text and messages", hangRows},
 		{"layout and cache integrity", layoutRows},
 		{"project paths and files", pathRows},
 	}

@@ -8,6 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
+	"net/url"
 	"os"
 	"os/exec"
 	"path"
@@ -17,6 +19,8 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"syscall"
+	"time"
 
 	"golang.org/x/sync/errgroup"
 
@@ -225,27 +229,58 @@ func downloadWheels(ctx context.Context, o *Options, reqFile string, p oci.Platf
 			args = append(args, "--platform", t)
 		}
 	}
+	// Index URLs may hold a token (https://user:TOKEN@host/simple): they go to pip through
+	// its environment, which only this user can read, never its argv, which every local
+	// user can (ps).
+	env := os.Environ()
 	if o.Deps.IndexURL != "" {
-		args = append(args, "--index-url", o.Deps.IndexURL)
+		env = append(env, "PIP_INDEX_URL="+o.Deps.IndexURL)
 	}
-	for _, u := range o.Deps.ExtraIndexURLs {
-		args = append(args, "--extra-index-url", u)
-	}
+	env = appendPipList(env, "PIP_EXTRA_INDEX_URL", o.Deps.ExtraIndexURLs)
+	var secretLinks []string
 	for _, f := range o.Deps.FindLinks {
+		if hasUserinfo(f) {
+			secretLinks = append(secretLinks, f)
+			continue
+		}
 		args = append(args, "--find-links", f)
 	}
+	env = appendPipList(env, "PIP_FIND_LINKS", secretLinks)
 	if o.Deps.NoIndex {
 		args = append(args, "--no-index")
 	}
 	args = append(args, "-r", reqFile)
+	// pip's own temporary files (and those of the build backends it runs) go inside the
+	// build's temporary directory, removed however the build ends.
+	pipTmp := dir + ".tmp"
+	if err := os.MkdirAll(pipTmp, 0o700); err != nil {
+		return nil, nil, err
+	}
+	defer os.RemoveAll(pipTmp)
+	env = append(env, "TMPDIR="+pipTmp)
 	cmd := exec.CommandContext(ctx, pip[0], args...)
+	cmd.Env = env
+	// pip runs build backends and resolvers as children: in a process group of its own,
+	// they all die with it when the build is cancelled (SIGINT, SIGTERM, SIGHUP). A child
+	// that left the group cannot hold the build open past WaitDelay.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	cmd.WaitDelay = pipWaitDelay
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	if err := cmd.Run(); err != nil {
 		if errors.Is(err, exec.ErrNotFound) {
 			return nil, nil, fmt.Errorf("--include-deps needs pip on this machine (%s): install Python 3 with pip, or set PYCONTAINER_PIP", strings.Join(pip, " "))
 		}
+		if ctx.Err() != nil {
+			return nil, nil, fmt.Errorf("pip download for %s: %w", oci.PlatformString(p), context.Cause(ctx))
+		}
 		out := stderr.String()
+		// pip says a package has no version at all when it could not reach an index
+		// (and, retrying no more, may say nothing else).
+		if idx, why, ok := unreachableIndex(ctx, o.Deps, out); ok {
+			return nil, nil, fmt.Errorf("pip could not reach the package index %s for %s (%s): check --index-url, --extra-index-url and the network; nothing was built", idx, oci.PlatformString(p), why)
+		}
 		if m := pipNoMatch.FindStringSubmatch(out); m != nil {
 			f := &WheelFailure{Platform: oci.PlatformString(p), Package: m[1], Tags: tags, Python: py}
 			if v := pipVersions.FindStringSubmatch(out); v != nil && v[2] != "none" {
@@ -267,6 +302,114 @@ func downloadWheels(ctx context.Context, o *Options, reqFile string, p oci.Platf
 	}
 	sort.Slice(wheels, func(i, j int) bool { return wheels[i].Name < wheels[j].Name })
 	return wheels, nil, nil
+}
+
+// pipWaitDelay bounds how long a cancelled pip's output may keep the build waiting.
+const pipWaitDelay = 2 * time.Second
+
+// appendPipList sets pip's list variable name to vals, after any values the
+// environment already gives it (as pip adds command-line values to them).
+func appendPipList(env []string, name string, vals []string) []string {
+	if len(vals) == 0 {
+		return env
+	}
+	if prev := os.Getenv(name); prev != "" {
+		vals = append([]string{prev}, vals...)
+	}
+	return append(env, name+"="+strings.Join(vals, " "))
+}
+
+// hasUserinfo reports whether s is a URL with a user or password in it.
+func hasUserinfo(s string) bool {
+	u, err := url.Parse(s)
+	return err == nil && u.User != nil
+}
+
+// redactURL is s with any password (or a user alone, which may be a token) masked, for
+// messages.
+func redactURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil || u.User == nil {
+		return s
+	}
+	if _, ok := u.User.Password(); ok {
+		u.User = url.UserPassword(u.User.Username(), "xxxxx") // as url.URL.Redacted
+	} else {
+		u.User = url.User("xxxxx")
+	}
+	return u.String()
+}
+
+// indexDialTimeout bounds the check that an index given on the command line is reachable.
+const indexDialTimeout = 5 * time.Second
+
+// unreachableIndex tells, after pip found no version of a package, whether that is
+// because it could not reach an index: one given by flag that refuses connections or
+// does not resolve, else pip's own words of a broken connection. It returns the index
+// (credentials masked) and why.
+func unreachableIndex(ctx context.Context, d DepsOptions, pipOut string) (string, string, bool) {
+	if !strings.Contains(pipOut, "(from versions: none)") || d.NoIndex {
+		return "", "", false // an index answered with versions, or none was asked
+	}
+	var given []string
+	if d.IndexURL != "" {
+		given = append(given, d.IndexURL)
+	}
+	given = append(given, d.ExtraIndexURLs...)
+	for _, raw := range given {
+		u, err := url.Parse(raw)
+		if err != nil || u.Host == "" {
+			continue
+		}
+		port := u.Port()
+		if port == "" {
+			port = map[string]string{"http": "80", "https": "443"}[u.Scheme]
+		}
+		dctx, cancel := context.WithTimeout(ctx, indexDialTimeout)
+		conn, err := (&net.Dialer{}).DialContext(dctx, "tcp", net.JoinHostPort(u.Hostname(), port))
+		cancel()
+		if err == nil {
+			conn.Close()
+			continue
+		}
+		why := err.Error()
+		var op *net.OpError
+		if errors.As(err, &op) {
+			why = strings.TrimPrefix(op.Err.Error(), "connect: ")
+		}
+		return redactURL(raw), why, true
+	}
+	if why, ok := pipUnreachable(pipOut); ok {
+		names := make([]string, len(given))
+		for i, g := range given {
+			names[i] = redactURL(g)
+		}
+		if len(names) == 0 {
+			return "(pip's default: PyPI, unless pip.conf or PIP_INDEX_URL name another)", why, true
+		}
+		return strings.Join(names, ", "), why, true
+	}
+	return "", "", false
+}
+
+var (
+	pipConnBroken = regexp.MustCompile(`Failed to establish a new connection: ([^'"]+)|(Read timed out|ConnectTimeoutError|NameResolutionError|SSLError|ProxyError)`)
+	pipNoFetch    = regexp.MustCompile(`Could not fetch URL \S+: (.+)`)
+)
+
+// pipUnreachable reads in pip's output that it could not reach an index, and why.
+func pipUnreachable(out string) (string, bool) {
+	if m := pipConnBroken.FindStringSubmatch(out); m != nil {
+		why := strings.TrimSpace(m[1] + m[2])
+		if _, after, ok := strings.Cut(why, "] "); ok { // [Errno 111] Connection refused
+			why = after
+		}
+		return strings.ToLower(why), true
+	}
+	if m := pipNoFetch.FindStringSubmatch(out); m != nil {
+		return strings.TrimSuffix(strings.TrimSpace(m[1]), " - skipping"), true
+	}
+	return "", false
 }
 
 // downloadAll is downloadWheels that, when a package has no wheel, drops it and tries

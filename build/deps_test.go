@@ -3,12 +3,19 @@ package build
 import (
 	"archive/zip"
 	"bytes"
+	"context"
+	"errors"
+	"fmt"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/pycontainer/pycontainer/oci"
 	"github.com/pycontainer/pycontainer/registry"
@@ -197,4 +204,173 @@ func TestHostileWheels(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestPipUnreachable(t *testing.T) {
+	refused := `WARNING: Retrying (Retry(total=0, connect=None, read=None, redirect=None, status=None)) after connection broken by 'NewConnectionError('<pip._vendor.urllib3.connection.HTTPConnection object at 0x7f567286e2d0>: Failed to establish a new connection: [Errno 111] Connection refused')': /simple/pc/
+ERROR: Could not find a version that satisfies the requirement pc==1.0 (from versions: none)
+ERROR: No matching distribution found for pc==1.0`
+	tests := []struct {
+		name, out, want string
+		ok              bool
+	}{
+		{"refused", refused, "connection refused", true},
+		{"no such host", strings.ReplaceAll(refused, "[Errno 111] Connection refused", "[Errno -2] Name or service not known"), "name or service not known", true},
+		{"timeout", `WARNING: Retrying (Retry(total=0)) after connection broken by 'ReadTimeoutError("HTTPConnectionPool(host='10.0.0.1', port=80): Read timed out. (read timeout=15)")': /simple/pc/
+ERROR: Could not find a version that satisfies the requirement pc (from versions: none)`, "read timed out", true},
+		{"could not fetch", "Could not fetch URL https://idx.example/simple/pc/: There was a problem confirming the ssl certificate - skipping\nERROR: Could not find a version that satisfies the requirement pc (from versions: none)", "There was a problem confirming the ssl certificate", true},
+		{"a real missing wheel", "ERROR: Could not find a version that satisfies the requirement pc==1.0 (from versions: none)\nERROR: No matching distribution found for pc==1.0", "", false},
+		{"a retry, then versions", strings.ReplaceAll(refused, "(from versions: none)", "(from versions: 0.9, 1.1)"), "", false},
+	}
+	for _, tt := range tests {
+		_, got, ok := unreachableIndex(context.Background(), DepsOptions{}, tt.out)
+		if got != tt.want || ok != tt.ok {
+			t.Errorf("%s: unreachableIndex = %q, %v; want %q, %v", tt.name, got, ok, tt.want, tt.ok)
+		}
+	}
+	// pip retrying no more says only that no version exists: the index given is dialled.
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := l.Addr().String()
+	l.Close()
+	silent := "ERROR: Could not find a version that satisfies the requirement pc==1.0 (from versions: none)"
+	idx, why, ok := unreachableIndex(context.Background(), DepsOptions{IndexURL: "http://u:TOKEN@" + closed + "/simple"}, silent)
+	if !ok || why != "connection refused" || idx != "http://u:xxxxx@"+closed+"/simple" {
+		t.Errorf("a refused --index-url: %q, %q, %v", idx, why, ok)
+	}
+	if _, _, ok := unreachableIndex(context.Background(), DepsOptions{}, silent); ok {
+		t.Error("a missing package with no index given reads as an unreachable index")
+	}
+}
+
+func TestRedactURL(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"https://pypi.org/simple", "https://pypi.org/simple"},
+		{"http://user:TOKEN@127.0.0.1:8080/simple", "http://user:xxxxx@127.0.0.1:8080/simple"},
+		{"https://TOKEN@gitlab.example/api/v4/projects/1/packages/pypi/simple", "https://xxxxx@gitlab.example/api/v4/projects/1/packages/pypi/simple"},
+		{"/a/wheelhouse", "/a/wheelhouse"},
+	}
+	for _, tt := range tests {
+		if got := redactURL(tt.in); got != tt.want || strings.Contains(got, "TOKEN") {
+			t.Errorf("redactURL(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
+
+// fakePip makes PYCONTAINER_PIP a shell script running body, and returns the
+// directory it may write to.
+func fakePip(t *testing.T, body string) string {
+	t.Helper()
+	dir := t.TempDir()
+	script := filepath.Join(dir, "pip.sh")
+	if err := os.WriteFile(script, []byte("#!/bin/sh\nout="+dir+"\n"+body+"\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PYCONTAINER_PIP", "sh "+script)
+	return dir
+}
+
+// TestPipArgvHoldsNoSecret: index URLs reach pip through its environment, which only
+// this user reads, never its argv, which `ps` shows every local user.
+func TestPipArgvHoldsNoSecret(t *testing.T) {
+	out := fakePip(t, `printf '%s\n' "$@" > $out/argv; env > $out/env`)
+	t.Setenv("PIP_EXTRA_INDEX_URL", "https://already.example/simple")
+	t.Setenv("PIP_FIND_LINKS", "")
+	o := &Options{Deps: DepsOptions{
+		IndexURL:       "http://user:TOKEN1@127.0.0.1:1/simple",
+		ExtraIndexURLs: []string{"https://__token__:TOKEN2@gitlab.example/simple", "https://plain.example/simple"},
+		FindLinks:      []string{"/wheels", "https://u:TOKEN3@links.example/"},
+	}}
+	p, _ := oci.ParsePlatform("linux/amd64")
+	if _, _, err := downloadWheels(context.Background(), o, "requirements.txt", p, "3.11", "3.11-slim", t.TempDir()); err != nil {
+		t.Fatal(err)
+	}
+	argv, _ := os.ReadFile(filepath.Join(out, "argv"))
+	env, _ := os.ReadFile(filepath.Join(out, "env"))
+	if strings.Contains(string(argv), "TOKEN") {
+		t.Errorf("a token is in pip's argv:\n%s", argv)
+	}
+	if !strings.Contains(string(argv), "--find-links\n/wheels\n") {
+		t.Errorf("a find-links directory without a secret left the argv:\n%s", argv)
+	}
+	for _, want := range []string{
+		"PIP_INDEX_URL=http://user:TOKEN1@127.0.0.1:1/simple\n",
+		"PIP_EXTRA_INDEX_URL=https://already.example/simple https://__token__:TOKEN2@gitlab.example/simple https://plain.example/simple\n",
+		"PIP_FIND_LINKS=https://u:TOKEN3@links.example/\n",
+	} {
+		if !strings.Contains(string(env), want) {
+			t.Errorf("pip's environment lacks %q", want)
+		}
+	}
+}
+
+// TestPipDiesWithTheBuild: cancelling the build (SIGINT, SIGTERM, SIGHUP) kills pip
+// and what it started, and returns at once, though a child holds pip's stderr.
+func TestPipDiesWithTheBuild(t *testing.T) {
+	out := fakePip(t, `sleep 300 & echo $! > $out/child; echo $$ > $out/pip; wait`)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	tmp := t.TempDir()
+	go func() {
+		p, _ := oci.ParsePlatform("linux/amd64")
+		_, _, err := downloadWheels(ctx, &Options{}, "requirements.txt", p, "3.11", "3.11-slim", filepath.Join(tmp, "wheels"))
+		done <- err
+	}()
+	pids := waitForPids(t, filepath.Join(out, "pip"), filepath.Join(out, "child"))
+	cancel()
+	select {
+	case err := <-done:
+		if !errors.Is(err, context.Canceled) {
+			t.Errorf("error %v, want the cancellation", err)
+		}
+	case <-time.After(pipWaitDelay + 3*time.Second):
+		t.Fatal("downloadWheels did not return after the build was cancelled")
+	}
+	for _, pid := range pids {
+		if alive(pid) {
+			t.Errorf("process %d outlived the build", pid)
+			syscall.Kill(pid, syscall.SIGKILL)
+		}
+	}
+	if left, _ := filepath.Glob(filepath.Join(tmp, "*")); len(left) != 0 {
+		t.Errorf("pip's temporary directory is left: %v", left)
+	}
+}
+
+// waitForPids reads the pids written into files.
+func waitForPids(t *testing.T, files ...string) []int {
+	t.Helper()
+	var pids []int
+	deadline := time.Now().Add(10 * time.Second)
+	for _, f := range files {
+		for {
+			b, err := os.ReadFile(f)
+			if pid, perr := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && perr == nil {
+				pids = append(pids, pid)
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s was never written", f)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	return pids
+}
+
+// alive reports whether pid runs (a zombie, dead but not yet reaped, does not).
+func alive(pid int) bool {
+	for range 50 {
+		stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			return false
+		}
+		if _, rest, ok := strings.Cut(string(stat), ") "); ok && strings.HasPrefix(rest, "Z") {
+			return false
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return true
 }

@@ -83,17 +83,26 @@ func (c *Client) FetchBlob(ctx context.Context, r ref.Ref, d descriptor.Descript
 		}
 		return err
 	})
-	if err != nil {
-		return c.describe(r, fmt.Errorf("fetch blob %s: %w", d.Digest, err))
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, errs.ErrSizeLimitExceeded):
+		return oversized(r, "blob", d, err)
 	}
-	return nil
+	return c.describe(r, fmt.Errorf("fetch blob %s: %w", d.Digest, err))
+}
+
+// oversized says that the registry sent more bytes than blob d's descriptor announces
+// (describeError's size message is a manifest's).
+func oversized(r ref.Ref, what string, d descriptor.Descriptor, err error) error {
+	return fmt.Errorf("%s: the registry sent more than the %d bytes the manifest announces for %s %s; refusing it%.0w", r.CommonName(), d.Size, what, d.Digest, err)
 }
 
 // keepable reports whether the bytes an attempt wrote before failing with err may be
-// resumed from: not when the blob failed its digest, as any of them may be the damaged
-// one.
+// resumed from: not when the blob failed its digest or ran past its size, as any of
+// them may be the damaged one.
 func keepable(err error) bool {
-	return !errors.Is(err, errs.ErrDigestMismatch) && !errors.Is(err, errDigest)
+	return !errors.Is(err, errs.ErrDigestMismatch) && !errors.Is(err, errDigest) && !errors.Is(err, errs.ErrSizeLimitExceeded)
 }
 
 // blobTransfer is one FetchBlob.
@@ -156,11 +165,11 @@ func (t *blobTransfer) attempt(ctx context.Context) error {
 			}
 		}
 	}()
-	gctx := actx
+	gctx := withExpected(actx, t.d)
 	var res *resume
 	if kept > 0 {
 		res = &resume{digest: t.d.Digest, from: kept, size: t.d.Size, kept: keptBytes}
-		gctx = withResume(actx, res)
+		gctx = withResume(gctx, res)
 	}
 	rdr, err := t.c.rc.BlobGet(gctx, t.r, t.d)
 	if err == nil {
@@ -172,6 +181,16 @@ func (t *blobTransfer) attempt(ctx context.Context) error {
 	}
 	if cause := context.Cause(actx); errors.Is(cause, errStalled) {
 		err = cause
+	}
+	return asStall(err)
+}
+
+// asStall makes a blob request that got no headers in time a stall, retried like one
+// (the transport marks it not retryable, for the small requests regclient makes).
+func asStall(err error) error {
+	var late *NoAnswerError
+	if errors.As(err, &late) {
+		return fmt.Errorf("%w: %s", errStalled, late)
 	}
 	return err
 }
@@ -204,10 +223,16 @@ func (t *blobTransfer) copy(rdr io.Reader, w io.Writer, kept int64, res *resume,
 	if _, err := io.CopyN(progressWriter(func(int64) { ping() }), rdr, start); err != nil {
 		return err
 	}
-	_, err := io.CopyBuffer(w, io.TeeReader(rdr, progressWriter(func(n int64) {
+	// One byte more than announced is enough to know the registry sends too many: the
+	// sink never holds more than that.
+	rest := t.d.Size - start
+	n, err := io.CopyBuffer(w, io.TeeReader(io.LimitReader(rdr, rest+1), progressWriter(func(n int64) {
 		t.read(n)
 		ping()
-	})), oci.CopyBuffer(t.d.Size-start))
+	})), oci.CopyBuffer(rest))
+	if err == nil && n > rest {
+		err = fmt.Errorf("%w [expected %d, received more]", errs.ErrSizeLimitExceeded, t.d.Size)
+	}
 	return err
 }
 

@@ -41,8 +41,8 @@ func (c *Client) resolve(ctx context.Context, r ref.Ref) (digest.Digest, error) 
 	if err == nil && m.GetDescriptor().Digest != "" {
 		return m.GetDescriptor().Digest, nil
 	}
-	if errors.Is(err, errs.ErrNotRetryable) {
-		return "", c.describe(r, err) // nothing listens there: a GET would not do better
+	if final(err) {
+		return "", c.describe(r, err) // a GET would not do better
 	}
 	// Some registries answer HEAD without a digest: read the manifest instead.
 	m, err = c.rc.ManifestGet(ctx, r)
@@ -60,6 +60,14 @@ func (c *Client) resolve(ctx context.Context, r ref.Ref) (digest.Digest, error) 
 		}
 	}
 	return d, nil
+}
+
+// final reports whether a failed HEAD says all a GET would: nothing listens there, no
+// answer came in time, the token server's answer was refused. (Answering a GET after a
+// failed token request, regclient says only "unauthorized".)
+func final(err error) bool {
+	var tooLarge *AuthAnswerTooLargeError
+	return errors.Is(err, errs.ErrNotRetryable) || errors.Is(err, errNoAnswer) || errors.As(err, &tooLarge)
 }
 
 // manifest returns the manifest d of repository r, from the cache when it holds it.

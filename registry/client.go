@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	digest "github.com/opencontainers/go-digest"
 	"github.com/regclient/regclient"
 	"github.com/regclient/regclient/config"
 	"github.com/regclient/regclient/scheme/reg"
@@ -40,8 +41,10 @@ type Options struct {
 	Pull string
 	// Credentials override docker's stored logins for some registries (a push target).
 	Credentials map[string]Credential
-	// StallTimeout cuts off a blob transfer that receives nothing for this long (default
-	// one minute); it is then retried.
+	// StallTimeout is how long a registry may send nothing. It cuts off a blob transfer
+	// that receives nothing for this long (default one minute), which is then retried,
+	// and a request that has no whole answer (a blob's GET: no headers) after this long
+	// (default 15 s), which regclient tries once more.
 	StallTimeout time.Duration
 	// MaxRequests bounds the requests in flight to one registry (default regclient's
 	// 3). It must leave room for the blob downloads a caller starts at once, or a
@@ -104,7 +107,7 @@ func New(opts Options) *Client {
 		// Not regclient.WithDockerCerts: the transport reads docker's certs.d for the
 		// hosts reached over TLS that have a directory there, and for no other (a CA
 		// pool costs parsing the system's ~300 roots, 30 ms of a 200 ms build).
-		regclient.WithRegOpts(reg.WithHTTPClient(&http.Client{Transport: newTransport(regclient.DockerCertDir)})),
+		regclient.WithRegOpts(reg.WithHTTPClient(&http.Client{Transport: newTransport(regclient.DockerCertDir, opts.StallTimeout)})),
 	}
 	for _, h := range hosts {
 		rcOpts = append(rcOpts, regclient.WithConfigHost(*h))
@@ -118,6 +121,16 @@ func New(opts Options) *Client {
 		stall = defaultStallTimeout
 	}
 	return &Client{rc: regclient.New(rcOpts...), store: opts.Store, pull: pull, sources: sources, mirrors: opts.Mirrors, stallTimeout: stall}
+}
+
+// checkClient is the client Login checks a password with: this package's transport
+// (every request with a deadline, PYCONTAINER_STALL_TIMEOUT's as builds have it;
+// docker's certs.d; token answers capped), two retries rather than New's five (a login
+// is interactive), and no stored logins.
+func checkClient(host config.Host, getenv func(string) string) *regclient.RegClient {
+	answer, _ := time.ParseDuration(getenv("PYCONTAINER_STALL_TIMEOUT")) // invalid: the default
+	return regclient.New(regclient.WithConfigHost(host), regclient.WithRetryLimit(2), regclient.WithUserAgent("pycontainer"),
+		regclient.WithRegOpts(reg.WithHTTPClient(&http.Client{Transport: newTransport(regclient.DockerCertDir, answer)})))
 }
 
 // IsLoopback reports whether a registry host[:port] is on this machine, where plain
@@ -145,6 +158,12 @@ func ParseReference(s string) (ref.Ref, error) {
 	if r.Scheme != "reg" {
 		return ref.Ref{}, fmt.Errorf("image reference %q is not a registry image (expected [registry/]repository[:tag], e.g. python:3.11-slim)", s)
 	}
+	if r.Digest != "" {
+		// Checked here, before any request: the registry would only say "not found".
+		if _, err := digest.Parse(r.Digest); err != nil {
+			return ref.Ref{}, fmt.Errorf("image reference %q has an invalid digest %s (%w): a digest is sha256: and 64 lowercase hex digits", s, r.Digest, err)
+		}
+	}
 	return r, nil
 }
 
@@ -166,12 +185,23 @@ func describeError(r ref.Ref, err error, credSource, mirror string) error {
 		// registry's, but the user asked for the mirror and must hear it was tried.
 		name += " (tried its mirror " + mirror + " first)"
 	}
+	// A registry's error body is in regclient's message: it must not reach a terminal raw.
+	err = printableErr(err)
 	var opErr *net.OpError
 	var dnsErr *net.DNSError
 	var urlErr *url.Error
+	var late *NoAnswerError
+	var tooLarge *AuthAnswerTooLargeError
 	switch {
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return err
+	// Before the 401 case: regclient reports a failed token request as one.
+	case errors.As(err, &late) && late.Auth:
+		return fmt.Errorf("the token server %s of registry %s sent no answer within %s (for %s): check that it is up, or wait longer with PYCONTAINER_STALL_TIMEOUT%.0w", late.Host, r.Registry, late.After, name, err)
+	case errors.As(err, &late):
+		return fmt.Errorf("registry %s sent no answer within %s per request (for %s): check that it is up and reachable, or wait longer with PYCONTAINER_STALL_TIMEOUT%.0w", r.Registry, late.After, name, err)
+	case errors.As(err, &tooLarge):
+		return fmt.Errorf("the token server %s of registry %s sent an answer over %d MiB (a token is a few KB) for %s: refusing it; check the registry's token service%.0w", tooLarge.Host, r.Registry, maxAuthAnswer>>20, name, err)
 	case errors.Is(err, errs.ErrHTTPUnauthorized) || isForbidden(err):
 		tried := "credentials tried: " + credSource
 		if credSource == "" {

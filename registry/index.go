@@ -3,11 +3,13 @@ package registry
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 
 	digest "github.com/opencontainers/go-digest"
 	"github.com/regclient/regclient/types/descriptor"
+	"github.com/regclient/regclient/types/errs"
 	"github.com/regclient/regclient/types/manifest"
 	"github.com/regclient/regclient/types/mediatype"
 	v1 "github.com/regclient/regclient/types/oci/v1"
@@ -103,9 +105,9 @@ func (c *Client) Index(ctx context.Context, r ref.Ref) (*Index, error) {
 		if err != nil {
 			return nil, err
 		}
-		ix.Entries = []Entry{{Platform: oci.NormalizePlatform(img.Config.Platform), Descriptor: m.GetDescriptor()}}
+		ix.Entries = []Entry{{Platform: printablePlatform(oci.NormalizePlatform(img.Config.Platform)), Descriptor: m.GetDescriptor()}}
 	default:
-		return nil, fmt.Errorf("%s is a %s, not an image or an index", r.CommonName(), ix.MediaType)
+		return nil, fmt.Errorf("%s is a %s, not an image or an index", r.CommonName(), printable(ix.MediaType))
 	}
 	return ix, nil
 }
@@ -134,10 +136,17 @@ func (w *indexWalk) entries(ctx context.Context, m manifest.Indexer, depth int) 
 	}
 	var out []Entry
 	for _, d := range descs {
+		// Checked before any request: the registry would only say "not found".
+		if err := d.Digest.Validate(); err != nil {
+			return nil, fmt.Errorf("the index of %s lists manifest %q, which is not a valid digest (%v): a broken or hostile registry; refusing it", w.r.CommonName(), printable(d.Digest.String()), err)
+		}
 		if !isIndexManifest(d.MediaType) {
 			e := Entry{Descriptor: d}
 			if d.Platform != nil {
-				e.Platform = oci.NormalizePlatform(*d.Platform)
+				e.Platform = printablePlatform(oci.NormalizePlatform(*d.Platform))
+				// The index's own spelling is shown too (tables, diagnoses).
+				raw := printablePlatform(*d.Platform)
+				e.Descriptor.Platform = &raw
 			}
 			e.Attestation = d.Platform == nil || oci.IsAttestation(d.Platform) ||
 				d.Annotations["vnd.docker.reference.type"] != "" ||
@@ -161,7 +170,7 @@ func (w *indexWalk) entries(ctx context.Context, m manifest.Indexer, depth int) 
 		}
 		nested, ok := nm.(manifest.Indexer)
 		if !ok {
-			return nil, fmt.Errorf("%s: %s is listed as an index but is a %s", w.r.CommonName(), d.Digest, manifest.GetMediaType(nm))
+			return nil, fmt.Errorf("%s: %s is listed as an index but is a %s", w.r.CommonName(), d.Digest, printable(manifest.GetMediaType(nm)))
 		}
 		sub, err := w.entries(ctx, nested, depth+1)
 		if err != nil {
@@ -230,7 +239,7 @@ func (c *Client) Image(ctx context.Context, r ref.Ref, d descriptor.Descriptor) 
 	}
 	im, ok := m.(manifest.Imager)
 	if !ok {
-		return nil, fmt.Errorf("%s: expected an image manifest, got %s", rd.CommonName(), manifest.GetMediaType(m))
+		return nil, fmt.Errorf("%s: expected an image manifest, got %s", rd.CommonName(), printable(manifest.GetMediaType(m)))
 	}
 	om, err := manifest.OCIManifestFromAny(m.GetOrig())
 	if err != nil {
@@ -242,6 +251,12 @@ func (c *Client) Image(ctx context.Context, r ref.Ref, d descriptor.Descriptor) 
 	}
 	if len(om.Layers) > maxLayers {
 		return nil, fmt.Errorf("%s lists %d layers; more than %d is not a real image", rd.CommonName(), len(om.Layers), maxLayers)
+	}
+	for _, d := range append([]descriptor.Descriptor{cd}, om.Layers...) {
+		// Checked before any request: the registry would only say "not found".
+		if err := d.Digest.Validate(); err != nil {
+			return nil, fmt.Errorf("%s names blob %q, which is not a valid digest (%v): a broken or hostile registry; refusing it", rd.CommonName(), printable(d.Digest.String()), err)
+		}
 	}
 	for _, l := range om.Layers {
 		if l.Size < 0 || l.Size > maxLayerSize {
@@ -287,19 +302,22 @@ func (c *Client) fetchSmallBlob(ctx context.Context, r ref.Ref, d descriptor.Des
 			err = context.Cause(ctx)
 		}
 		if err != nil {
-			return err
+			return asStall(err)
 		}
 		defer rdr.Close()
 		raw, err = io.ReadAll(io.LimitReader(rdr, maxManifestSize+1))
 		if err != nil {
-			return err
+			return asStall(err)
 		}
 		if got := digest.FromBytes(raw); got != d.Digest {
 			return fmt.Errorf("%w: expected %s, got %s", errDigest, d.Digest, got)
 		}
 		return nil
 	})
-	if err != nil {
+	switch {
+	case errors.Is(err, errs.ErrSizeLimitExceeded):
+		return nil, oversized(r, "config", d, err)
+	case err != nil:
 		return nil, c.describe(r, fmt.Errorf("fetch config %s: %w", d.Digest, err))
 	}
 	if c.store != nil {

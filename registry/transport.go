@@ -18,11 +18,16 @@ import (
 	"time"
 
 	digest "github.com/opencontainers/go-digest"
+	"github.com/regclient/regclient/types/descriptor"
 	"github.com/regclient/regclient/types/errs"
 )
 
 // transport is the http.RoundTripper every request of regclient goes through. It adds
 // what regclient has no option for:
+//   - every request has a deadline (Options.StallTimeout, else defaultAnswerTimeout;
+//     see requestKind for what it covers): a registry that accepts the connection and
+//     never answers fails the request instead of hanging the build;
+//   - a token server's answer is capped at maxAuthAnswer bytes;
 //   - a dial that cannot heal (connection refused, no such host) is marked
 //     errs.ErrNotRetryable, so regclient gives up after one more attempt instead of
 //     backing off for seconds, and withRetry does not try again;
@@ -35,15 +40,19 @@ import (
 //
 // Plain HTTP needs nothing here: regclient picks the URL's scheme per host.
 type transport struct {
-	certDir string // docker's certs.d; "" trusts the system's roots only
+	certDir string        // docker's certs.d; "" trusts the system's roots only
+	answer  time.Duration // each request's deadline
 	base    *http.Transport
 
 	mu    sync.Mutex
 	hosts map[string]http.RoundTripper // by host[:port], for https
 }
 
-func newTransport(certDir string) *transport {
-	return &transport{certDir: certDir, base: newHTTPTransport(), hosts: map[string]http.RoundTripper{}}
+func newTransport(certDir string, answer time.Duration) *transport {
+	if answer <= 0 {
+		answer = defaultAnswerTimeout
+	}
+	return &transport{certDir: certDir, answer: answer, base: newHTTPTransport(), hosts: map[string]http.RoundTripper{}}
 }
 
 // newHTTPTransport is http.DefaultTransport with a dial that marks errors that cannot
@@ -79,10 +88,244 @@ func (p permanent) Unwrap() []error { return []error{p.err, errs.ErrNotRetryable
 
 func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	rt := t.forHost(req.URL.Scheme, req.URL.Host)
-	if rs, ok := req.Context().Value(resumeKey{}).(*resume); ok && rs.applies(req) {
-		return rs.roundTrip(rt, req)
+	kind := requestKind(req)
+	ctx, cancel := context.WithCancelCause(req.Context())
+	late := &NoAnswerError{Host: req.URL.Host, After: t.answer, Auth: kind == authRequest}
+	dl := &deadline{fire: func() { cancel(late) }}
+	req = req.WithContext(ctx)
+	if kind == uploadRequest {
+		// A body takes as long as it takes to send, but must keep moving; once sent,
+		// the answer may take a while: committing a large layer (an object store copies
+		// it) can take minutes.
+		late.After = t.answer * uploadAnswerFactor
+		touch := func() { dl.touch(late.After) }
+		req.Body = &sendingBody{ReadCloser: req.Body, read: touch}
+		if getBody := req.GetBody; getBody != nil {
+			req.GetBody = func() (io.ReadCloser, error) {
+				b, err := getBody()
+				if err != nil {
+					return nil, err
+				}
+				return &sendingBody{ReadCloser: b, read: touch}, nil
+			}
+		}
+		touch()
+	} else {
+		dl.start(t.answer)
 	}
-	return rt.RoundTrip(req)
+	var resp *http.Response
+	var err error
+	if rs, ok := req.Context().Value(resumeKey{}).(*resume); ok && rs.applies(req) {
+		resp, err = rs.roundTrip(rt, req)
+	} else {
+		resp, err = rt.RoundTrip(req)
+	}
+	if err != nil {
+		dl.stop()
+		if cause := context.Cause(ctx); errors.Is(cause, errNoAnswer) {
+			err = late.marked()
+		}
+		cancel(nil)
+		return nil, err
+	}
+	if kind == blobRequest || kind == uploadRequest || req.Method == http.MethodHead {
+		// A blob's body has the stall watchdog of FetchBlob; an upload's answer, and a
+		// HEAD's, is empty.
+		dl.stop()
+	}
+	if err := overAnnounced(req, resp); err != nil {
+		resp.Body.Close()
+		cancel(nil)
+		return nil, err
+	}
+	body := &answerBody{ReadCloser: resp.Body, ctx: ctx, cancel: cancel, dl: dl, late: late}
+	if kind == authRequest {
+		if resp.ContentLength > maxAuthAnswer {
+			resp.Body.Close()
+			dl.stop()
+			cancel(nil)
+			return nil, &AuthAnswerTooLargeError{Host: req.URL.Host, Size: resp.ContentLength}
+		}
+		body.limit = maxAuthAnswer
+	}
+	resp.Body = body
+	return resp, nil
+}
+
+// defaultAnswerTimeout is how long a request waits for its whole answer (a blob's, for
+// its headers) when Options.StallTimeout is not set: pip's default socket timeout.
+// regclient tries a request that got no answer once more (or its mirror's registry),
+// so a registry that never answers fails in twice this.
+const defaultAnswerTimeout = 15 * time.Second
+
+// uploadAnswerFactor: an upload waits this many answer timeouts for the registry to
+// take the next bytes of its body, and for its answer once the body is sent.
+const uploadAnswerFactor = 10
+
+// maxAuthAnswer caps a token server's answer: a token is a few KB, and regclient
+// decodes the whole answer into memory (a 50 MB one took 404 MB).
+const maxAuthAnswer = 1 << 20
+
+// errNoAnswer marks a request a registry or its token server did not answer in time.
+var errNoAnswer = errors.New("no answer in time")
+
+// NoAnswerError is a request that got no answer (a blob's: no headers) in time.
+type NoAnswerError struct {
+	Host  string
+	After time.Duration
+	Auth  bool // a token server's
+}
+
+func (e *NoAnswerError) Error() string {
+	if e.Auth {
+		return fmt.Sprintf("token server %s sent no answer in %s", e.Host, e.After)
+	}
+	return fmt.Sprintf("%s sent no answer in %s", e.Host, e.After)
+}
+
+func (e *NoAnswerError) Unwrap() error { return errNoAnswer }
+
+// marked is e as regclient should see it. A registry's request is marked not
+// retryable, so regclient tries it once more (or the mirror's registry) rather than five
+// times, and withRetry not at all. A token request is not: regclient then answers with
+// the request's error instead of an older "authentication required".
+func (e *NoAnswerError) marked() error {
+	if e.Auth {
+		return e
+	}
+	return permanent{e}
+}
+
+// AuthAnswerTooLargeError is a token server's answer over maxAuthAnswer bytes.
+type AuthAnswerTooLargeError struct {
+	Host string
+	Size int64 // announced; -1 when the answer only grew past the cap
+}
+
+func (e *AuthAnswerTooLargeError) Error() string {
+	return fmt.Sprintf("token server %s sent an answer over %d MiB (a token is a few KB); refusing it", e.Host, maxAuthAnswer>>20)
+}
+
+// Kinds of request, for their deadlines.
+const (
+	smallRequest  = iota // a manifest, a tag list, a ping, a HEAD: the whole answer in time
+	authRequest          // a token: the whole answer in time, and capped
+	blobRequest          // a blob's GET: its headers in time; its body has FetchBlob's stall watchdog
+	uploadRequest        // a request with a body: the body taken, then its answer's headers, in time
+)
+
+// requestKind tells a request's kind. regclient asks a token server with a client_id
+// (GET) or a form (POST), which no registry API request carries.
+func requestKind(req *http.Request) int {
+	switch {
+	case req.URL.Query().Has("client_id"), strings.HasPrefix(req.Header.Get("Content-Type"), "application/x-www-form-urlencoded"):
+		return authRequest
+	case req.Body != nil && req.Body != http.NoBody:
+		return uploadRequest
+	case req.Method == http.MethodGet && isBlobGet(req):
+		return blobRequest
+	}
+	return smallRequest
+}
+
+// isBlobGet reports whether req is a blob's GET, or a redirect of one (to a CDN).
+func isBlobGet(req *http.Request) bool {
+	for r := req; r != nil; {
+		if p := r.URL.Path; strings.Contains(p, "/blobs/") && !strings.Contains(p, "/blobs/uploads/") {
+			return true
+		}
+		if r.Response == nil {
+			break
+		}
+		r = r.Response.Request
+	}
+	return false
+}
+
+// deadline cancels a request when it fires; start arms it once, touch arms it anew,
+// stop disarms it for good.
+type deadline struct {
+	fire func()
+
+	mu      sync.Mutex
+	timer   *time.Timer
+	stopped bool
+}
+
+func (d *deadline) start(after time.Duration) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.stopped || d.timer != nil {
+		return
+	}
+	d.timer = time.AfterFunc(after, d.fire)
+}
+
+func (d *deadline) touch(after time.Duration) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	switch {
+	case d.stopped:
+	case d.timer == nil:
+		d.timer = time.AfterFunc(after, d.fire)
+	default:
+		d.timer.Reset(after)
+	}
+}
+
+func (d *deadline) stop() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.stopped = true
+	if d.timer != nil {
+		d.timer.Stop()
+	}
+}
+
+// sendingBody calls read each time the transport reads the request body: the
+// registry took the bytes before.
+type sendingBody struct {
+	io.ReadCloser
+	read func()
+}
+
+func (b *sendingBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	b.read()
+	return n, err
+}
+
+// answerBody is a response body read under its request's deadline, and capped when
+// limit > 0. Closing it ends the request's context.
+type answerBody struct {
+	io.ReadCloser
+	ctx    context.Context
+	cancel context.CancelCauseFunc
+	dl     *deadline
+	late   *NoAnswerError
+	limit  int64
+	read   int64
+}
+
+func (b *answerBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	b.read += int64(n)
+	switch {
+	case b.limit > 0 && b.read > b.limit:
+		return n, &AuthAnswerTooLargeError{Host: b.late.Host, Size: -1}
+	case err == io.EOF:
+		b.dl.stop()
+	case err != nil && errors.Is(context.Cause(b.ctx), errNoAnswer):
+		err = b.late.marked()
+	}
+	return n, err
+}
+
+func (b *answerBody) Close() error {
+	b.dl.stop()
+	err := b.ReadCloser.Close()
+	b.cancel(nil)
+	return err
 }
 
 // forHost is the transport for host: its own when certs.d holds CA certificates for
@@ -167,11 +410,16 @@ var errResumeLost = errors.New("the registry no longer honours the range the tra
 // no range of its own: regclient sets one when it resumes a cut body itself, in whole-blob
 // offsets, and that one passes through untouched.
 func (rs *resume) applies(req *http.Request) bool {
-	if req.Method != http.MethodGet || req.Header.Get("Range") != "" {
+	return req.Header.Get("Range") == "" && getsBlob(req, rs.digest)
+}
+
+// getsBlob reports whether req is the GET of blob d, or a redirect of it (to a CDN).
+func getsBlob(req *http.Request, d digest.Digest) bool {
+	if req.Method != http.MethodGet {
 		return false
 	}
 	for r := req; r != nil; {
-		if strings.HasSuffix(r.URL.Path, "/blobs/"+rs.digest.String()) {
+		if strings.HasSuffix(r.URL.Path, "/blobs/"+d.String()) {
 			return true
 		}
 		if r.Response == nil {
@@ -180,6 +428,26 @@ func (rs *resume) applies(req *http.Request) bool {
 		r = r.Response.Request
 	}
 	return false
+}
+
+// expectKey is the context key of the descriptor.Descriptor a blob GET fetches.
+type expectKey struct{}
+
+// withExpected tells the transport the size blob d has, so a registry announcing more
+// is refused before its body is read.
+func withExpected(ctx context.Context, d descriptor.Descriptor) context.Context {
+	return context.WithValue(ctx, expectKey{}, d)
+}
+
+// overAnnounced is the error for resp when it announces more bytes than the blob its
+// request fetches has; nil otherwise. (regclient reports a mismatched Content-Length as
+// "retry limit exceeded", after asking five more times.)
+func overAnnounced(req *http.Request, resp *http.Response) error {
+	d, ok := req.Context().Value(expectKey{}).(descriptor.Descriptor)
+	if !ok || resp.StatusCode != http.StatusOK || resp.ContentLength <= d.Size || !getsBlob(req, d.Digest) {
+		return nil
+	}
+	return permanent{fmt.Errorf("%w [expected %d, announced %d]", errs.ErrSizeLimitExceeded, d.Size, resp.ContentLength)}
 }
 
 // resumed reports whether regclient's body starts with the kept bytes; false means it

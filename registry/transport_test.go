@@ -199,7 +199,7 @@ func TestTransportTrustsCertsDir(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(certDir, host, "ca.crt"), ca, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	c := &http.Client{Transport: newTransport(certDir)}
+	c := &http.Client{Transport: newTransport(certDir, 0)}
 	for _, tt := range []struct {
 		url  string
 		want bool

@@ -214,7 +214,7 @@ func (b *baseScreen) View() string {
 	case b.fetching:
 		lines = append(lines, truncate("  "+b.spinner.View()+" "+s.Muted.Render("fetching the index of "+b.image()+" …"), b.width))
 	case b.err != nil:
-		for i, l := range wrap(b.err.Error(), b.width-4) {
+		for i, l := range wrap(Sanitize(b.err.Error()), b.width-4) { // the registry's words too
 			prefix := "    "
 			if i == 0 {
 				prefix = "  " + s.Err.Render("✗ ")

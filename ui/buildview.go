@@ -223,7 +223,7 @@ func (b *buildScreen) View() string {
 		}
 		body = append(body, b.platformLine(r, i == b.cursor))
 		if r.err != "" {
-			for _, l := range wrap(shortDigests(r.err), b.width-6) {
+			for _, l := range wrap(Sanitize(shortDigests(r.err)), b.width-6) {
 				body = append(body, "    "+b.c.styles.Err.Render(l))
 			}
 		}
@@ -284,13 +284,13 @@ func (b *buildScreen) headLines() []string {
 		out = append(out, s.Err.Render(truncate(fmt.Sprintf("✗ %s of %d failed; %s is unchanged — r retries", plural(f, "platform"), len(p.platforms), b.c.output), b.width)))
 	} else {
 		out = append(out, s.Err.Render("✗ Build failed")+s.Muted.Render(truncate("; "+b.c.output+" is unchanged", b.width-14)))
-		for _, l := range wrap(shortDigests(p.err.Error()), b.width-2) {
+		for _, l := range wrap(Sanitize(shortDigests(p.err.Error())), b.width-2) {
 			out = append(out, "  "+s.Err.Render(l))
 		}
 		var detailed interface{ Detail() string }
 		if errors.As(p.err, &detailed) {
 			for _, l := range strings.Split(detailed.Detail(), "\n") {
-				out = append(out, s.Muted.Render(truncate(l, b.width)))
+				out = append(out, s.Muted.Render(truncate(Sanitize(l), b.width)))
 			}
 		}
 	}
@@ -386,7 +386,7 @@ func (b *buildScreen) tailLines() []string {
 	if left := p.leftOut(); len(left) > 0 {
 		out = append(out, "", s.Header.Render("Left out of the app layer"))
 		for _, x := range left {
-			for i, l := range wrap(x, b.width-4) {
+			for i, l := range wrap(Sanitize(x), b.width-4) { // file names are the project's
 				prefix := "  · "
 				if i > 0 {
 					prefix = "    "
@@ -398,7 +398,7 @@ func (b *buildScreen) tailLines() []string {
 	if len(p.warnings) > 0 {
 		out = append(out, "", s.Header.Render("Warnings"))
 		for _, w := range p.warnings {
-			for i, l := range wrap(w, b.width-4) {
+			for i, l := range wrap(Sanitize(w), b.width-4) {
 				prefix := "  ! "
 				if i > 0 {
 					prefix = "    "

@@ -213,13 +213,13 @@ func (in *inspectScreen) View() string {
 	case in.loading:
 		return s.Muted.Render("reading " + in.c.output + " …")
 	case in.err != nil:
-		return strings.Join(append([]string{s.Err.Render("✗ cannot inspect")}, wrap(in.err.Error(), in.width-2)...), "\n")
+		return strings.Join(append([]string{s.Err.Render("✗ cannot inspect")}, wrap(Sanitize(in.err.Error()), in.width-2)...), "\n")
 	case in.summary == nil || len(in.summary.Images) == 0:
 		return s.Muted.Render("the layout holds no images")
 	}
 	var tabs []string
 	for i, img := range in.summary.Images {
-		label := oci.PlatformString(img.Platform())
+		label := Sanitize(oci.PlatformString(img.Platform()))
 		if len(img.Problems) > 0 {
 			label += " !"
 		}
@@ -239,7 +239,7 @@ func (in *inspectScreen) View() string {
 	head := s.Text.Render(in.summary.Dir) + "  " + strings.Join(tabs, " ")
 	if lipgloss.Width(head) > in.width {
 		head = s.Text.Render(in.summary.Dir) + s.Muted.Render(fmt.Sprintf("  ‹ %d of %d › ", in.selected+1, len(in.summary.Images))) +
-			s.Selected.Render(oci.PlatformString(img.Platform()))
+			s.Selected.Render(Sanitize(oci.PlatformString(img.Platform())))
 	}
 	return truncate(head, in.width) + "\n\n" + in.vp.View()
 }
@@ -248,9 +248,10 @@ func (in *inspectScreen) details(img oci.ImageSummary) string {
 	s := in.c.styles
 	width := in.width
 	var lines []string
+	// Every value comes from whoever made the image (or its base).
 	field := func(name, value string) {
 		label := s.Muted.Render(fmt.Sprintf("%-11s", name))
-		for i, l := range wrap(value, width-13) {
+		for i, l := range wrap(Sanitize(value), width-13) {
 			if i > 0 {
 				label = strings.Repeat(" ", 11)
 			}
@@ -258,12 +259,12 @@ func (in *inspectScreen) details(img oci.ImageSummary) string {
 		}
 	}
 	cfg := img.Config
-	plat := oci.PlatformString(img.Platform())
+	plat := Sanitize(oci.PlatformString(img.Platform()))
 	if len(img.Problems) == 0 {
 		lines = append(lines, " "+s.OK.Render("✓ "+plat)+s.Muted.Render(" · the config's platform matches the index entry"))
 	} else {
 		for _, p := range img.Problems {
-			lines = append(lines, " "+s.Err.Render("✗ "+p))
+			lines = append(lines, " "+s.Err.Render("✗ "+Sanitize(p)))
 		}
 	}
 	lines = append(lines, "")
@@ -305,7 +306,7 @@ func (in *inspectScreen) details(img oci.ImageSummary) string {
 			created = history[i].CreatedBy
 		}
 		head := fmt.Sprintf("   %2d  %s  %9s  ", i+1, short(l.Digest.String()), HumanBytes(l.Size))
-		for j, part := range wrap(created, width-lipgloss.Width(head)) {
+		for j, part := range wrap(Sanitize(created), width-lipgloss.Width(head)) {
 			if j > 0 {
 				head = strings.Repeat(" ", lipgloss.Width(head))
 			}
@@ -329,7 +330,7 @@ func (in *inspectScreen) fileLines(img oci.ImageSummary) []string {
 		what := "layer " + short(l.Digest.String())
 		for i, h := range history {
 			if i < len(img.Layers) && img.Layers[i].Digest == l.Digest {
-				what = strings.TrimPrefix(h.CreatedBy, "pycontainer build: ")
+				what = Sanitize(strings.TrimPrefix(h.CreatedBy, "pycontainer build: "))
 			}
 		}
 		out = append(out, "", " "+s.Header.Render("Files")+s.Muted.Render(" · "+truncate(what, in.width-9)))
@@ -339,7 +340,7 @@ func (in *inspectScreen) fileLines(img oci.ImageSummary) []string {
 			out = append(out, s.Muted.Render("   reading the layer …"))
 			continue
 		case f.err != nil:
-			out = append(out, s.Err.Render(truncate("   ✗ "+f.err.Error(), in.width)))
+			out = append(out, s.Err.Render(truncate("   ✗ "+Sanitize(f.err.Error()), in.width)))
 			continue
 		}
 		for _, t := range f.tree {
@@ -355,7 +356,7 @@ func (in *inspectScreen) fileLines(img oci.ImageSummary) []string {
 // treeLine is one entry of a layer's tree: indented name, what kind of entry, size.
 func (in *inspectScreen) treeLine(t oci.TreeLine) string {
 	s := in.c.styles
-	name := strings.Repeat("  ", t.Depth) + t.Name
+	name := strings.Repeat("  ", t.Depth) + Sanitize(t.Name) // a layer's file names are anyone's
 	style := s.Text
 	size := HumanBytes(t.Size)
 	switch {
@@ -368,7 +369,7 @@ func (in *inspectScreen) treeLine(t oci.TreeLine) string {
 	case t.Dir:
 		name, style = name+"/", s.Accent
 	case t.Link != "":
-		name, size = name+" → "+t.Link, ""
+		name, size = name+" → "+Sanitize(t.Link), ""
 	}
 	pad := max(in.width-14, 10)
 	return style.Render(fmt.Sprintf("   %-*s %9s", pad, ansiTruncate(name, pad), size))

@@ -32,20 +32,20 @@ func (p *Plain) Emit(e build.Event) {
 	defer p.mu.Unlock()
 	switch ev := e.(type) {
 	case build.Warning:
-		fmt.Fprintf(p.out, "warning: %s\n", ev.Message)
+		printf(p.out, "warning: %s", ev.Message)
 	case build.PlanReady:
 		p.plan(ev)
 	case build.LayerStarted:
 		if p.verbose && ev.Platform != "" {
-			fmt.Fprintf(p.out, "%s: layer %d/%d %s %s downloading\n", ev.Platform, ev.Index, ev.Count, short(ev.Digest), HumanBytes(ev.Size))
+			printf(p.out, "%s: layer %d/%d %s %s downloading", ev.Platform, ev.Index, ev.Count, short(ev.Digest), HumanBytes(ev.Size))
 		}
 	case build.LayerResumed:
 		// Always said, verbose or not: it explains a download that starts part way, or
 		// a second download of bytes already fetched once.
 		if ev.StartsOver {
-			fmt.Fprintf(p.out, "%s: layer %s: the registry ignored the request to resume; downloading %s from the start\n", ev.Platform, short(ev.Digest), HumanBytes(ev.Total))
+			printf(p.out, "%s: layer %s: the registry ignored the request to resume; downloading %s from the start", ev.Platform, short(ev.Digest), HumanBytes(ev.Total))
 		} else {
-			fmt.Fprintf(p.out, "%s: layer %s: resuming at %s of %s (kept from an earlier attempt)\n", ev.Platform, short(ev.Digest), HumanBytes(ev.From), HumanBytes(ev.Total))
+			printf(p.out, "%s: layer %s: resuming at %s of %s (kept from an earlier attempt)", ev.Platform, short(ev.Digest), HumanBytes(ev.From), HumanBytes(ev.Total))
 		}
 	case build.LayerDone:
 		state := "done"
@@ -59,22 +59,22 @@ func (p *Plain) Emit(e build.Event) {
 		if ev.Kind == build.LayerApp {
 			kind = "app layer"
 		}
-		fmt.Fprintf(p.out, "%s: %s %d/%d %s %s %s\n", ev.Platform, kind, ev.Index, ev.Count, short(ev.Digest), HumanBytes(ev.Size), state)
+		printf(p.out, "%s: %s %d/%d %s %s %s", ev.Platform, kind, ev.Index, ev.Count, short(ev.Digest), HumanBytes(ev.Size), state)
 	case build.PlatformFailed:
-		fmt.Fprintf(p.out, "%s: failed: %s\n", ev.Platform, ev.Error)
+		printf(p.out, "%s: failed: %s", ev.Platform, ev.Error)
 	case build.PlatformDone:
-		fmt.Fprintf(p.out, "%s: done, manifest %s (%d layers, %s)\n", ev.Platform, short(ev.Manifest), ev.Layers, HumanBytes(ev.Size))
+		printf(p.out, "%s: done, manifest %s (%d layers, %s)", ev.Platform, short(ev.Manifest), ev.Layers, HumanBytes(ev.Size))
 	case build.PushStarted:
-		fmt.Fprintf(p.out, "push: %s (%s)\n", ev.Target, plural(ev.Manifests, "manifest"))
+		printf(p.out, "push: %s (%s)", ev.Target, plural(ev.Manifests, "manifest"))
 	case build.BlobPushed:
 		if p.verbose {
-			fmt.Fprintf(p.out, "push: %s %s %s\n", short(ev.Digest), HumanBytes(ev.Size), ev.How)
+			printf(p.out, "push: %s %s %s", short(ev.Digest), HumanBytes(ev.Size), ev.How)
 		}
 	case build.Pushed:
-		fmt.Fprintf(p.result, "Pushed %s@%s: %d uploaded (%s), %d already there, %d mounted\n",
+		printf(p.result, "Pushed %s@%s: %d uploaded (%s), %d already there, %d mounted",
 			ev.Target, ev.Digest, ev.Uploaded, HumanBytes(ev.Bytes), ev.Skipped, ev.Mounted)
 	case build.Finished:
-		fmt.Fprintf(p.result, "Built %s in %s (%s) in %.1fs\n", ev.Tag, ev.Output, strings.Join(shortAll(ev.Manifests), ", "), ev.Duration.Seconds())
+		printf(p.result, "Built %s in %s (%s) in %.1fs", ev.Tag, ev.Output, strings.Join(shortAll(ev.Manifests), ", "), ev.Duration.Seconds())
 	}
 }
 
@@ -83,26 +83,32 @@ func (p *Plain) plan(ev build.PlanReady) {
 	if ev.DryRun {
 		w = p.result
 	}
-	fmt.Fprintf(w, "base %s@%s (%s)\n", ev.Base, short(ev.BaseDigest), ev.BaseSource)
+	printf(w, "base %s@%s (%s)", ev.Base, short(ev.BaseDigest), ev.BaseSource)
 	for _, pl := range ev.Platforms {
 		note := ""
 		if pl.BasePlatform != pl.Platform {
 			note = " as " + pl.BasePlatform
 		}
-		fmt.Fprintf(w, "  %s (%s): base manifest %s%s\n", pl.Platform, pl.Source, short(pl.BaseManifest), note)
+		printf(w, "  %s (%s): base manifest %s%s", pl.Platform, pl.Source, short(pl.BaseManifest), note)
 	}
 	if ev.DryRun || p.verbose {
-		fmt.Fprintf(w, "app: %d files, entrypoint %s\n", ev.AppFiles, quoteArgs(ev.Entrypoint))
+		printf(w, "app: %d files, entrypoint %s", ev.AppFiles, quoteArgs(ev.Entrypoint))
 	}
 	for _, x := range ev.Excluded {
-		fmt.Fprintf(w, "excluded: %s\n", x)
+		printf(w, "excluded: %s", x)
 	}
 	if ev.PushTarget != "" {
-		fmt.Fprintf(w, "push to %s\n", ev.PushTarget)
+		printf(w, "push to %s", ev.PushTarget)
 	}
 	if ev.DryRun {
-		fmt.Fprintf(w, "dry run: would write %s as %s; nothing was written\n", ev.Output, ev.Tag)
+		printf(w, "dry run: would write %s as %s; nothing was written", ev.Output, ev.Tag)
 	}
+}
+
+// printf writes one line, sanitized: events carry file names, an image's and a
+// registry's text, pip's words.
+func printf(w io.Writer, format string, args ...any) {
+	fmt.Fprintln(w, Sanitize(fmt.Sprintf(format, args...)))
 }
 
 // JSONLines renders every event as one JSON object per line, its "type" field first.
@@ -128,7 +134,7 @@ func (j *JSONLines) Emit(e build.Event) {
 	}
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	fmt.Fprintln(j.w, line)
+	fmt.Fprintln(j.w, string(escapeJSON([]byte(line))))
 }
 
 // short abbreviates a digest to algorithm and 12 hex characters.

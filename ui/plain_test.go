@@ -2,12 +2,20 @@ package ui
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"errors"
 	"strings"
 	"testing"
 	"time"
 
+	tea "charm.land/bubbletea/v2"
+	"github.com/charmbracelet/x/ansi"
+	"github.com/regclient/regclient/types/descriptor"
+
 	"github.com/pycontainer/pycontainer/build"
+	"github.com/pycontainer/pycontainer/oci"
+	"github.com/pycontainer/pycontainer/registry"
 )
 
 func TestHumanBytes(t *testing.T) {
@@ -62,4 +70,168 @@ func TestJSONLines(t *testing.T) {
 	if ev["platform"] != "linux/amd64" || ev["done"] != float64(5) || ev["total"] != float64(10) {
 		t.Errorf("event %v", ev)
 	}
+}
+
+// hostileText is what an attacker would put in a file name, a config or an error body:
+// a window title, a screen clear, a carriage return and a newline that forge a line,
+// cursor movement that hides the previous one, a bidi override, DEL, a C1 CSI and a
+// byte that is not UTF-8.
+const hostileText = "x\x1b]0;pwned\x07\x1b[2J\r\nexcluded: nothing\x1b[1A\x1b[2K\u202egpj.env\x7f\u009b31m\xff"
+
+// hostileEscaped is hostileText as every renderer shows it.
+const hostileEscaped = `x\x1b]0;pwned\x07\x1b[2J\r\nexcluded: nothing\x1b[1A\x1b[2K\u202egpj.env\x7f\x9b31m\xff`
+
+// safeLines reports whether out is lines of printable text only: nothing a terminal
+// would act on, and n lines.
+func safeLines(t *testing.T, out string, n int) {
+	t.Helper()
+	if got := strings.Count(out, "\n"); got != n || !strings.HasSuffix(out, "\n") {
+		t.Errorf("%d lines, want %d:\n%s", got, n, out)
+	}
+	if !printable(strings.ReplaceAll(out, "\n", "")) {
+		t.Errorf("a control or invisible character reaches the terminal: %q", out)
+	}
+}
+
+func TestSanitize(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"linux/amd64", "linux/amd64"},
+		{"café 日本 ✓ → …", "café 日本 ✓ → …"},
+		{"a\nb\rc\td", `a\nb\rc\td`},
+		{`back\slash`, `back\slash`},
+		{hostileText, hostileEscaped},
+		{"zw\u200bls\u2028ps\u2029", `zw\u200bls\u2028ps\u2029`},
+		{"\ufffd", "\ufffd"},
+		{"", ""},
+	}
+	for _, tt := range tests {
+		got := Sanitize(tt.in)
+		if got != tt.want {
+			t.Errorf("Sanitize(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+		if again := Sanitize(got); again != got {
+			t.Errorf("Sanitize is not idempotent on %q: %q", tt.in, again)
+		}
+		if !printable(got) {
+			t.Errorf("Sanitize(%q) = %q is not printable", tt.in, got)
+		}
+	}
+	if got := SanitizeLines("offers:\n  linux/amd64\x1b[2J\n  \u202e\xff"); got != "offers:\n  linux/amd64\\x1b[2J\n  \\u202e\\xff" {
+		t.Errorf("SanitizeLines = %q", got)
+	}
+}
+
+// TestPlainHostileText: every field an event carries from outside (file names, errors,
+// warnings, platforms, the base image's name) is printed escaped, one line per line.
+func TestPlainHostileText(t *testing.T) {
+	h := hostileText
+	events := []build.Event{
+		build.Warning{Message: h},
+		build.PlanReady{Base: h, BaseDigest: h, BaseSource: h, Excluded: []string{h + " (a secret)", "ok.env (a secret)"},
+			Platforms: []build.PlatformPlan{{Platform: "linux/amd64", Source: h, BasePlatform: h}}, Entrypoint: []string{h}, DryRun: true, Output: h, Tag: h},
+		build.PlatformFailed{Platform: "linux/amd64", Error: h},
+		build.PushStarted{Target: h, Manifests: 1},
+		build.Pushed{Target: h, Digest: h},
+		build.Finished{Output: h, Tag: h, Manifests: []string{h}},
+	}
+	var out, res bytes.Buffer
+	p := NewPlain(&out, &res, true)
+	for _, e := range events {
+		p.Emit(e)
+	}
+	safeLines(t, out.String(), 3) // warning, failed, push
+	safeLines(t, res.String(), 8) // the dry run's plan (6 lines), pushed, built
+	if !strings.Contains(res.String(), "excluded: "+hostileEscaped+" (a secret)\nexcluded: ok.env (a secret)\n") {
+		t.Errorf("the excluded lines do not show the name escaped:\n%s", res.String())
+	}
+
+	var js bytes.Buffer
+	j := NewJSONLines(&js)
+	for _, e := range events {
+		j.Emit(e)
+	}
+	safeLines(t, js.String(), len(events))
+	var ev struct{ Message string }
+	if err := json.Unmarshal([]byte(strings.SplitN(js.String(), "\n", 2)[0]), &ev); err != nil || ev.Message != strings.ToValidUTF8(h, "\ufffd") {
+		t.Errorf("the JSON line does not decode to the message (%v): %q", err, ev.Message)
+	}
+}
+
+// rawSafe reports what of hostileText a screen let through as it is: the app styles
+// with SGR sequences (ESC [ … m) only, so any other escape, a carriage return, a bell,
+// DEL, a C1 control or a bidi override on screen came from the hostile text.
+func rawSafe(t *testing.T, screen, content string) {
+	t.Helper()
+	for _, bad := range []string{"\x1b]", "\x1b[2J", "\x1b[1A", "\x1b[2K", "\r", "\x07", "\x7f", "\u009b", "\u202e", "\xff"} {
+		if strings.Contains(content, bad) {
+			t.Errorf("%s: %q reaches the terminal raw", screen, bad)
+		}
+	}
+	if text := ansi.Strip(content); !strings.Contains(text, `x\x1b]0;pwned\x07`) {
+		t.Errorf("%s: the hostile text is not shown escaped:\n%s", screen, text)
+	}
+}
+
+// TestScreensEscapeHostileText: every screen of the app shows what comes from outside
+// (an index's platforms and annotations, tags, a registry's error, file names, an
+// image's env, labels and history, warnings) escaped.
+func TestScreensEscapeHostileText(t *testing.T) {
+	h := hostileText
+	t.Run("base", func(t *testing.T) {
+		a := newTestApp(t, Config{Services: Services{FetchIndex: func(context.Context, string) (*registry.Index, error) {
+			return nil, errors.New("registry said: " + h)
+		}}})
+		a.Update(tea.WindowSizeMsg{Width: 200, Height: 40})
+		send(a, press("enter"))
+		rawSafe(t, "base", a.View().Content)
+	})
+	t.Run("platforms", func(t *testing.T) {
+		a := newTestApp(t, Config{Requested: requests(t, "linux/riscv64"), Services: Services{
+			FetchIndex: func(context.Context, string) (*registry.Index, error) {
+				ix := fixtureIndex(t)
+				raw := oci.Platform{OS: "linux", Architecture: "amd64", Variant: h, OSVersion: h}
+				ix.Entries[0].Descriptor.Platform = &raw
+				ix.Entries[len(ix.Entries)-1].Descriptor.Annotations["vnd.docker.reference.digest"] = "sha256:" + h
+				return ix, nil
+			},
+			Diagnose: func(_ context.Context, ix *registry.Index, missing []build.RequestedPlatform) []*build.Diagnosis {
+				d := fixtureDiagnosis(ix, missing[0])
+				d.Siblings[0].Ref, d.Siblings[0].Platforms = "docker.io/library/python:"+h, []string{h}
+				return []*build.Diagnosis{d}
+			},
+		}})
+		a.Update(tea.WindowSizeMsg{Width: 400, Height: 40})
+		send(a, press("enter"))
+		rawSafe(t, "platforms", a.View().Content)
+		send(a, press("G")) // the missing row, with its diagnosis
+		rawSafe(t, "platforms, diagnosis", a.View().Content)
+	})
+	t.Run("build", func(t *testing.T) {
+		a, release := runningBuild(t, "linux/amd64")
+		a.Update(tea.WindowSizeMsg{Width: 300, Height: 40})
+		buildEvents(a, build.PlanReady{Excluded: []string{h + " (a secret)"}}, build.Warning{Message: h},
+			build.PlatformFailed{Platform: "linux/amd64", Error: h})
+		rawSafe(t, "build", a.View().Content)
+		release <- errors.New(h)
+		waitBuild(t, a)
+		rawSafe(t, "build, failed", a.View().Content)
+	})
+	t.Run("inspect", func(t *testing.T) {
+		summary := fixtureSummary()
+		img := &summary.Images[0]
+		img.Config.Config.Env = append(img.Config.Config.Env, "EVIL="+h)
+		img.Config.Config.Labels = map[string]string{h: h}
+		img.Config.History[0].CreatedBy = h
+		img.Config.History[2].CreatedBy = "pycontainer build: " + h
+		img.Name = h
+		a := newTestApp(t, Config{Start: ScreenInspect, Services: Services{
+			Inspect: func(context.Context) (*oci.Summary, error) { return summary, nil },
+			LayerFiles: func(context.Context, *oci.Summary, descriptor.Descriptor, int) ([]oci.LayerFile, bool, error) {
+				return []oci.LayerFile{{Path: "app/" + h, Size: 1}}, false, nil
+			},
+		}})
+		a.Update(tea.WindowSizeMsg{Width: 400, Height: 200})
+		send(a, run(a.Init())...)
+		rawSafe(t, "inspect", a.View().Content)
+	})
 }

@@ -80,8 +80,8 @@ func (p *platformScreen) load(image string, ix *registry.Index, requested []buil
 		r := platformRow{platform: e.Platform, raw: oci.PlatformString(e.Platform), digest: e.Descriptor.Digest.String(),
 			size: e.Size, layers: e.Layers, attestation: e.Attestation}
 		if e.Descriptor.Platform != nil {
-			r.raw = oci.PlatformString(*e.Descriptor.Platform)
-			r.osVersion = e.Descriptor.Platform.OSVersion
+			r.raw = Sanitize(oci.PlatformString(*e.Descriptor.Platform)) // the index's words
+			r.osVersion = Sanitize(e.Descriptor.Platform.OSVersion)
 		}
 		if e.Attestation {
 			r.attests = AttestationLabel(ix, e)
@@ -119,7 +119,7 @@ func AttestationLabel(ix *registry.Index, e registry.Entry) string {
 			return "attestation for " + oci.PlatformString(other.Platform)
 		}
 	}
-	return "attestation for " + Hex12(ref)
+	return "attestation for " + Sanitize(Hex12(ref))
 }
 
 // diagnose asks, in the background, why the missing requested platforms are missing.
@@ -551,15 +551,16 @@ func (p *platformScreen) panelLines(items []item) []string {
 			continue
 		}
 		if l.Sibling != nil {
-			platforms := "(" + strings.Join(l.Sibling.Platforms, ", ") + ")"
+			// Tags and platforms come from the registry.
+			platforms := Sanitize("(" + strings.Join(l.Sibling.Platforms, ", ") + ")")
 			if l.Sibling == cursorTry {
-				out = append(out, cursorRow(s, fmt.Sprintf("  %-10s ▸ %s  enter opens it %s", l.Label, l.Sibling.Ref, platforms), p.width))
+				out = append(out, cursorRow(s, fmt.Sprintf("  %-10s ▸ %s  enter opens it %s", l.Label, Sanitize(l.Sibling.Ref), platforms), p.width))
 				continue
 			}
-			out = append(out, s.Accent.Render(truncate(fmt.Sprintf("  %-10s ▸ %s   %s", l.Label, l.Sibling.Ref, platforms), p.width)))
+			out = append(out, s.Accent.Render(truncate(fmt.Sprintf("  %-10s ▸ %s   %s", l.Label, Sanitize(l.Sibling.Ref), platforms), p.width)))
 			continue
 		}
-		for i, part := range wrap(l.Text, p.width-13) {
+		for i, part := range wrap(Sanitize(l.Text), p.width-13) {
 			label := l.Label
 			if i > 0 {
 				label = ""
