@@ -12,7 +12,6 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/regclient/regclient"
 	"github.com/regclient/regclient/config"
 	"github.com/regclient/regclient/types/errs"
 	"github.com/regclient/regclient/types/ref"
@@ -74,9 +73,8 @@ func Login(ctx context.Context, registry, user, pass string, insecure bool, gete
 	if insecure || IsLoopback(registry) {
 		host.TLS = config.TLSDisabled
 	}
-	// Not New's client: a login is interactive, so it retries twice rather than five
-	// times with backoff, and it needs no docker config logins, only the CA certs.
-	rc := regclient.New(regclient.WithConfigHost(*host), regclient.WithRetryLimit(2), regclient.WithDockerCerts(), regclient.WithUserAgent("pycontainer"))
+	// Not New's client: see checkClient.
+	rc := checkClient(*host, getenv)
 	r, err := ref.New(registry + "/library/pycontainer-login-check")
 	if err != nil {
 		return "", fmt.Errorf("registry %q is not a host[:port]: %w", registry, err)
