@@ -119,12 +119,11 @@ func secretRows(t *testing.T) []reliabilityRow {
 		outcome := "src/ goes in without its secrets, each named: " + lineStarting(stderr, "excluded: src/.netrc")
 		if len(tt.asked) > 0 {
 			outcome = "src/.env goes in, as named; " + strings.Join(out, ", ") + " stay out, each named"
-			// The plan says so once PlanReady carries the selection's Included list.
-			if line := lineStarting(stderr, "included on request: "); line != "" {
-				outcome += "; " + line
-			} else {
-				outcome += "; SelectFiles lists src/.env as included on request"
+			line := lineStarting(stderr, "included on request: ")
+			if line == "" {
+				t.Errorf("%s: the build does not say src/.env went in on request:\n%s", tt.what, stderr)
 			}
+			outcome += "; the build says: " + line
 		}
 		if leak > 0 {
 			outcome = fmt.Sprintf("%d secrets went into the image without a word", leak)

@@ -147,7 +147,7 @@ func run(ctx context.Context, o *Options, sink Sink) error {
 	plan := PlanReady{
 		Base: baseRef.CommonName(), BaseDigest: index.Digest.String(), BaseSource: o.BaseSource,
 		Context: o.ContextDir(), Output: o.Output, Tag: tag.full, Entrypoint: lnch.Entrypoint, AppFiles: len(sel.Files),
-		Excluded: sel.Excluded, DryRun: o.DryRun,
+		Excluded: sel.Excluded, Included: sel.Included, DryRun: o.DryRun,
 	}
 	if o.Push {
 		plan.PushTarget = target.CommonName()

@@ -37,6 +37,8 @@ type PlanReady struct {
 	Entrypoint []string       `json:"entrypoint"`
 	AppFiles   int            `json:"app_files"`
 	Excluded   []string       `json:"excluded,omitempty"`
+	// Included names the secrets a "!" line of the ignore file brought back, and why.
+	Included []string `json:"included,omitempty"`
 	Platforms  []PlatformPlan `json:"platforms"`
 	DryRun     bool           `json:"dry_run"`
 }

@@ -395,6 +395,18 @@ func (b *buildScreen) tailLines() []string {
 			}
 		}
 	}
+	if p.plan != nil && len(p.plan.Included) > 0 {
+		out = append(out, "", s.Header.Render("Secrets included on request"))
+		for _, x := range p.plan.Included {
+			for i, l := range wrap(Sanitize(x), b.width-4) {
+				prefix := "  ! "
+				if i > 0 {
+					prefix = "    "
+				}
+				out = append(out, s.Warn.Render(prefix+l))
+			}
+		}
+	}
 	if len(p.warnings) > 0 {
 		out = append(out, "", s.Header.Render("Warnings"))
 		for _, w := range p.warnings {

@@ -92,10 +92,13 @@ func (p *Plain) plan(ev build.PlanReady) {
 		printf(w, "  %s (%s): base manifest %s%s", pl.Platform, pl.Source, short(pl.BaseManifest), note)
 	}
 	if ev.DryRun || p.verbose {
-		printf(w, "app: %d files, entrypoint %s", ev.AppFiles, quoteArgs(ev.Entrypoint))
+		printf(w, "app: %d files from %s, entrypoint %s", ev.AppFiles, ev.Context, quoteArgs(ev.Entrypoint))
 	}
 	for _, x := range ev.Excluded {
 		printf(w, "excluded: %s", x)
+	}
+	for _, x := range ev.Included {
+		printf(w, "included on request: %s", x)
 	}
 	if ev.PushTarget != "" {
 		printf(w, "push to %s", ev.PushTarget)
