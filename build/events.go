@@ -27,20 +27,20 @@ const (
 
 // PlanReady is sent once the base index is resolved and the context is read.
 type PlanReady struct {
-	Base       string         `json:"base"`
-	BaseDigest string         `json:"base_digest"`
-	BaseSource string         `json:"base_source"`
-	Context    string         `json:"context"` // absolute, symlinks resolved: where the app's files come from
-	Output     string         `json:"output"`
-	Tag        string         `json:"tag"`
-	PushTarget string         `json:"push_target,omitempty"`
-	Entrypoint []string       `json:"entrypoint"`
-	AppFiles   int            `json:"app_files"`
-	Excluded   []string       `json:"excluded,omitempty"`
+	Base       string   `json:"base"`
+	BaseDigest string   `json:"base_digest"`
+	BaseSource string   `json:"base_source"`
+	Context    string   `json:"context"` // absolute, symlinks resolved: where the app's files come from
+	Output     string   `json:"output"`
+	Tag        string   `json:"tag"`
+	PushTarget string   `json:"push_target,omitempty"`
+	Entrypoint []string `json:"entrypoint"`
+	AppFiles   int      `json:"app_files"`
+	Excluded   []string `json:"excluded,omitempty"`
 	// Included names the secrets a "!" line of the ignore file brought back, and why.
-	Included []string `json:"included,omitempty"`
-	Platforms  []PlatformPlan `json:"platforms"`
-	DryRun     bool           `json:"dry_run"`
+	Included  []string       `json:"included,omitempty"`
+	Platforms []PlatformPlan `json:"platforms"`
+	DryRun    bool           `json:"dry_run"`
 }
 
 // PlatformPlan is what will be built for one platform.
