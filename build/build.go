@@ -98,6 +98,10 @@ func run(ctx context.Context, o *Options, sink Sink) error {
 		}
 	}
 
+	// Refused outputs (-o ., -o /, a link in the layout) are said before any download.
+	if err := oci.CheckOutput(o.Output); err != nil {
+		return err
+	}
 	sel, err := SelectFiles(o.Context, o.Output)
 	if err != nil {
 		return err

@@ -93,6 +93,15 @@ func OpenLayout(dir string) (*Layout, error) {
 	return l, nil
 }
 
+// CheckOutput says, before any work, whether OpenLayout would refuse dir (which it
+// checks again under its lock): a dry run and a build that would fail late say it first.
+func CheckOutput(dir string) error {
+	if err := checkOutputDir(dir); err != nil {
+		return err
+	}
+	return checkBlobDirs(dir)
+}
+
 // checkOutputDir refuses dir unless it is missing, empty, or an OCI image layout (it has
 // an oci-layout file); a directory holding only what an interrupted first build of
 // pycontainer left is taken as empty.
