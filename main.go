@@ -62,10 +62,12 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) (code int) {
 		fmt.Fprintln(stderr, "Error: interrupted")
 		return 130
 	}
-	fmt.Fprintf(stderr, "Error: %s\n", firstLine(err.Error()))
+	// Errors quote file names, registries' answers and images' text: none of it may
+	// drive the terminal.
+	fmt.Fprintf(stderr, "Error: %s\n", ui.Sanitize(firstLine(err.Error())))
 	var detailed interface{ Detail() string }
 	if errors.As(err, &detailed) {
-		fmt.Fprintln(stderr, detailed.Detail())
+		fmt.Fprintln(stderr, ui.SanitizeLines(detailed.Detail()))
 	}
 	return 1
 }
