@@ -88,48 +88,6 @@ func runWithin(t *testing.T, limit time.Duration, stdin string, env []string, ar
 	return res
 }
 
-// neverAnswers accepts connections and never answers.
-func neverAnswers(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var mu sync.Mutex
-	var conns []net.Conn
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-		}
-	}()
-	t.Cleanup(func() {
-		l.Close()
-		mu.Lock()
-		defer mu.Unlock()
-		for _, c := range conns {
-			c.Close()
-		}
-	})
-	return l.Addr().String()
-}
-
-// tokenChallenger answers every request with a 401 sending the client to realm.
-func tokenChallenger(t *testing.T, realm string) string {
-	t.Helper()
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("WWW-Authenticate", fmt.Sprintf(`Bearer realm=%q,service="test"`, realm))
-		w.WriteHeader(http.StatusUnauthorized)
-	}))
-	t.Cleanup(srv.Close)
-	return strings.TrimPrefix(srv.URL, "http://")
-}
-
 // oneClearLine checks that a command failed with one line naming want within the
 // bound, and says how it ended, as RELIABILITY.md shows it.
 func oneClearLine(t *testing.T, what string, r boundedRun, want string, hosts ...string) string {
@@ -154,7 +112,7 @@ func oneClearLine(t *testing.T, what string, r boundedRun, want string, hosts ..
 func silentRegistryRows(t *testing.T) []reliabilityRow {
 	t.Chdir(startDir) // each part has a project of its own
 	newSeedWorld(t)
-	silent := neverAnswers(t)
+	silent := testbase.SilentListener(t)
 	stalled := testbase.StartWith(t, func(h http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if r.Method != http.MethodGet || !strings.Contains(r.URL.Path, "/manifests/") {
@@ -173,15 +131,15 @@ func silentRegistryRows(t *testing.T) []reliabilityRow {
 		})
 	})
 	stalled.Push(t, testbase.Spec{Repo: "library/python", Tag: "3.11-slim", Platforms: testbase.PythonPlatforms[:1]})
-	silentTokenServer := neverAnswers(t)
-	silentTokens := tokenChallenger(t, "http://"+silentTokenServer+"/token")
+	silentTokenServer := testbase.SilentListener(t)
+	silentTokens := testbase.TokenChallenger(t, "http://"+silentTokenServer+"/token")
 	bigToken := []byte(`{"token":"` + strings.Repeat("t", 50<<20) + `"}`)
 	tokens := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		w.Write(bigToken)
 	}))
 	t.Cleanup(tokens.Close)
-	bigTokens := tokenChallenger(t, tokens.URL+"/token")
+	bigTokens := testbase.TokenChallenger(t, tokens.URL+"/token")
 
 	build := func(host string) []string {
 		return []string{"build", "--platform", "linux/amd64", "--progress", "plain", "--base-image", host + "/library/python:3.11-slim"}
@@ -557,7 +515,7 @@ func pipRows(t *testing.T) []reliabilityRow {
 
 	// pip waiting on an index that never answers when the build is stopped: pip itself,
 	// and pip behind a wrapper script (PYCONTAINER_PIP), where pip is the script's child.
-	silent := neverAnswers(t)
+	silent := testbase.SilentListener(t)
 	for _, wrapped := range []bool{false, true} {
 		trials := []string{}
 		for _, sig := range []syscall.Signal{syscall.SIGHUP, syscall.SIGTERM} {

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -24,52 +23,9 @@ import (
 	"github.com/regclient/regclient/types/ref"
 
 	"github.com/pycontainer/pycontainer/internal/demo"
+	"github.com/pycontainer/pycontainer/internal/termtext"
 	"github.com/pycontainer/pycontainer/internal/testbase"
 )
-
-// silentListener accepts connections and never answers: a registry hung behind a
-// load balancer, or a port some other service holds.
-func silentListener(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var mu sync.Mutex
-	var conns []net.Conn
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-		}
-	}()
-	t.Cleanup(func() {
-		l.Close()
-		mu.Lock()
-		defer mu.Unlock()
-		for _, c := range conns {
-			c.Close()
-		}
-	})
-	return l.Addr().String()
-}
-
-// tokenRegistry answers every registry request with a 401 that sends the client to
-// realm for a token.
-func tokenRegistry(t *testing.T, realm string) string {
-	t.Helper()
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("WWW-Authenticate", fmt.Sprintf(`Bearer realm=%q,service="test"`, realm))
-		w.WriteHeader(http.StatusUnauthorized)
-	}))
-	t.Cleanup(srv.Close)
-	return strings.TrimPrefix(srv.URL, "http://")
-}
 
 // TestEveryRequestHasADeadline: a registry, or its token server, that accepts the
 // connection and then sends nothing, or stops part way through a manifest, fails the
@@ -96,11 +52,11 @@ func TestEveryRequestHasADeadline(t *testing.T) {
 		call       func(*Client, ref.Ref) error
 		want       string
 	}{
-		{"index, never answers", silentListener(t), index, "sent no answer within 300ms per request (for "},
-		{"ping, never answers", silentListener(t), func(c *Client, r ref.Ref) error { return c.Ping(context.Background(), r) }, "sent no answer within 300ms per request"},
-		{"tag list, never answers", silentListener(t), func(c *Client, r ref.Ref) error { _, err := c.Tags(context.Background(), r); return err }, "sent no answer within 300ms"},
+		{"index, never answers", testbase.SilentListener(t), index, "sent no answer within 300ms per request (for "},
+		{"ping, never answers", testbase.SilentListener(t), func(c *Client, r ref.Ref) error { return c.Ping(context.Background(), r) }, "sent no answer within 300ms per request"},
+		{"tag list, never answers", testbase.SilentListener(t), func(c *Client, r ref.Ref) error { _, err := c.Tags(context.Background(), r); return err }, "sent no answer within 300ms"},
 		{"manifest body stops part way", strings.TrimPrefix(stalledBody.URL, "http://"), index, "sent no answer within 300ms"},
-		{"token server never answers", tokenRegistry(t, "http://"+silentListener(t)+"/token"), index, "the token server 127.0.0.1:"},
+		{"token server never answers", testbase.TokenChallenger(t, "http://"+testbase.SilentListener(t)+"/token"), index, "the token server 127.0.0.1:"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -139,7 +95,7 @@ func TestSilentMirrorFallsBack(t *testing.T) {
 	const answer = 300 * time.Millisecond
 	reg := testbase.Start(t)
 	reg.Push(t, testbase.Spec{Repo: "library/python", Tag: "3.11-slim", Platforms: testbase.PythonPlatforms[:1]})
-	c := New(Options{Registries: []string{reg.Host}, Mirrors: map[string]string{reg.Host: silentListener(t)}, StallTimeout: answer})
+	c := New(Options{Registries: []string{reg.Host}, Mirrors: map[string]string{reg.Host: testbase.SilentListener(t)}, StallTimeout: answer})
 	r, _ := ref.New(reg.Host + "/library/python:3.11-slim")
 	start := time.Now()
 	if _, err := c.Index(context.Background(), r); err != nil {
@@ -175,7 +131,7 @@ func TestTokenAnswerCapped(t *testing.T) {
 				}
 			}))
 			t.Cleanup(tokens.Close)
-			host := tokenRegistry(t, tokens.URL+"/token")
+			host := testbase.TokenChallenger(t, tokens.URL+"/token")
 			c := New(Options{Registries: []string{host}})
 			r, _ := ref.New(host + "/library/python:3.11-slim")
 			err := index(c, r)
@@ -229,7 +185,7 @@ func TestUploadAnswerDeadline(t *testing.T) {
 
 	// A registry that takes the connection, then nothing.
 	start := time.Now()
-	req, _ := http.NewRequest(http.MethodPut, "http://"+silentListener(t)+"/v2/x/blobs/uploads/1?digest=sha256:1", io.LimitReader(zeros{}, 1<<30))
+	req, _ := http.NewRequest(http.MethodPut, "http://"+testbase.SilentListener(t)+"/v2/x/blobs/uploads/1?digest=sha256:1", io.LimitReader(zeros{}, 1<<30))
 	_, err = c.Do(req)
 	if !errors.As(err, &late) {
 		t.Fatalf("error %v, want no answer", err)
@@ -374,7 +330,7 @@ func TestRegistryTextPrintable(t *testing.T) {
 	c := New(Options{Registries: []string{host}})
 	r, _ := ref.New(host + "/library/python:3.11-slim")
 	err := index(c, r)
-	if err == nil || !isPrintable(err.Error()) || !strings.Contains(err.Error(), `denied\x1b]0;pwned\x07\x1b[2J\rError: all good\n\u202eevil`) {
+	if err == nil || !termtext.Printable(err.Error()) || !strings.Contains(err.Error(), `denied\x1b]0;pwned\x07\x1b[2J\rError: all good\n\u202eevil`) {
 		t.Errorf("error %q, want the body escaped", err)
 	}
 	if !errors.Is(err, errs.ErrHTTPStatus) {
@@ -401,32 +357,10 @@ func TestRegistryTextPrintable(t *testing.T) {
 	}
 }
 
-func TestPrintable(t *testing.T) {
-	tests := []struct{ in, want string }{
-		{"linux/amd64", "linux/amd64"},
-		{"café ünïcode 日本 ✓", "café ünïcode 日本 ✓"},
-		{"a\nb\rc\td", `a\nb\rc\td`},
-		{"\x1b[2J\x1b]0;t\x07", `\x1b[2J\x1b]0;t\x07`},
-		{"del\x7f c1\u009b", `del\x7f c1\x9b`},
-		{"bidi\u202eltr\u200bzw\u2028ls", `bidi\u202eltr\u200bzw\u2028ls`},
-		{"bad\xffutf8\xc3", `bad\xffutf8\xc3`},
-		{`back\slash`, `back\slash`},
-		{"\ufffd", "\ufffd"},
-	}
-	for _, tt := range tests {
-		if got := printable(tt.in); got != tt.want {
-			t.Errorf("printable(%q) = %q, want %q", tt.in, got, tt.want)
-		}
-		if got := printable(printable(tt.in)); got != tt.want {
-			t.Errorf("printable is not idempotent on %q: %q", tt.in, got)
-		}
-	}
-}
-
 // TestCheckClientHasDeadlines: the client a login checks with has the transport's
 // deadlines (regclient's own has none).
 func TestCheckClientHasDeadlines(t *testing.T) {
-	host := silentListener(t)
+	host := testbase.SilentListener(t)
 	h := config.HostNewName(host)
 	h.TLS = config.TLSDisabled
 	rc := checkClient(*h, func(k string) string { return map[string]string{"PYCONTAINER_STALL_TIMEOUT": "200ms"}[k] })

@@ -1,57 +1,14 @@
 package registry
 
 import (
-	"fmt"
-	"strings"
-	"unicode"
-	"unicode/utf8"
-
+	"github.com/pycontainer/pycontainer/internal/termtext"
 	"github.com/pycontainer/pycontainer/oci"
 )
 
 // printable escapes what a registry sent (an error body, a media type, a platform
-// name) so that a terminal shows it as text: control characters, invisible format
-// characters (bidi overrides, zero-width spaces) and bytes that are not UTF-8 become
-// \n, \x1b, \u202e, \xff. It is ui.Sanitize's rule; registry cannot import ui (ui
-// imports registry), and errors made here are printed by renderers outside ui too.
-func printable(s string) string {
-	if isPrintable(s) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); {
-		r, size := utf8.DecodeRuneInString(s[i:])
-		switch {
-		case r == utf8.RuneError && size == 1:
-			fmt.Fprintf(&b, `\x%02x`, s[i])
-		case r == ' ' || unicode.IsPrint(r):
-			b.WriteString(s[i : i+size])
-		case r == '\n':
-			b.WriteString(`\n`)
-		case r == '\r':
-			b.WriteString(`\r`)
-		case r == '\t':
-			b.WriteString(`\t`)
-		case r < 0x100:
-			fmt.Fprintf(&b, `\x%02x`, r)
-		default:
-			fmt.Fprintf(&b, `\u%04x`, r)
-		}
-		i += size
-	}
-	return b.String()
-}
-
-func isPrintable(s string) bool {
-	for i := 0; i < len(s); {
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 || r != ' ' && !unicode.IsPrint(r) {
-			return false
-		}
-		i += size
-	}
-	return true
-}
+// name) so that a terminal shows it as text, by termtext's rule: errors made here are
+// printed by renderers outside ui too.
+func printable(s string) string { return termtext.Escape(s) }
 
 // printableError is err with a message a terminal shows as text; errors.Is and
 // errors.As still see err.
@@ -62,7 +19,7 @@ func (e printableError) Unwrap() error { return e.err }
 
 // printableErr makes err's message printable, when it is not.
 func printableErr(err error) error {
-	if err == nil || isPrintable(err.Error()) {
+	if err == nil || termtext.Printable(err.Error()) {
 		return err
 	}
 	return printableError{err}

@@ -5,45 +5,16 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"unicode"
 	"unicode/utf8"
+
+	"github.com/pycontainer/pycontainer/internal/termtext"
 )
 
 // Sanitize makes text that came from outside pycontainer (file names, an image's
 // config, an index's platforms, a registry's or pip's words) safe to print on a
-// terminal. Every control character (C0, DEL, C1), invisible format character (bidi
-// overrides, zero-width spaces, line separators) and byte that is not UTF-8 becomes a
-// visible escape: \n, \r, \t, \x1b, \x9b, \u202e, \xff. Such text can neither move the
-// cursor, erase or recolour the screen, set the window title, nor start a line of its
-// own: it stays on the line it is printed on and says what it holds. Printable text is
-// returned as it is (backslashes too), and Sanitize(Sanitize(s)) == Sanitize(s).
-func Sanitize(s string) string {
-	if printable(s) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); {
-		r, size := utf8.DecodeRuneInString(s[i:])
-		switch {
-		case r == utf8.RuneError && size == 1:
-			fmt.Fprintf(&b, `\x%02x`, s[i])
-		case keep(r):
-			b.WriteString(s[i : i+size])
-		case r == '\n':
-			b.WriteString(`\n`)
-		case r == '\r':
-			b.WriteString(`\r`)
-		case r == '\t':
-			b.WriteString(`\t`)
-		case r < 0x100:
-			fmt.Fprintf(&b, `\x%02x`, r)
-		default:
-			fmt.Fprintf(&b, `\u%04x`, r)
-		}
-		i += size
-	}
-	return b.String()
-}
+// terminal, by termtext's rule: it stays on the line it is printed on and says what it
+// holds.
+func Sanitize(s string) string { return termtext.Escape(s) }
 
 // SanitizeLines is Sanitize for text of several lines that pycontainer composed (an
 // error's details): each line is sanitized and the line breaks are kept. Untrusted
@@ -59,19 +30,9 @@ func SanitizeLines(s string) string {
 	return strings.Join(lines, "\n")
 }
 
-// keep reports whether r prints as itself (U+FFFD, a valid character, does).
-func keep(r rune) bool { return r == ' ' || unicode.IsPrint(r) }
+func keep(r rune) bool { return termtext.Keep(r) }
 
-func printable(s string) bool {
-	for i := 0; i < len(s); {
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 || !keep(r) {
-			return false
-		}
-		i += size
-	}
-	return true
-}
+func printable(s string) bool { return termtext.Printable(s) }
 
 // escapeJSON makes encoded JSON safe on a terminal: encoding/json escapes C0 controls,
 // U+2028 and U+2029, but writes DEL, C1 controls and other invisible format characters
