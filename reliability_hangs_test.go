@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -417,7 +416,7 @@ func messageRows(t *testing.T) []reliabilityRow {
 	quietPip(t)
 	t.Setenv("PIP_RETRIES", "0") // pip retries a refused connection five times, for 19 s
 	writeFile(t, "requirements.txt", "pycontainer-absent-package==1.0\n")
-	closed := refusedPort(t)
+	closed := testbase.ClosedPort(t)
 	clear("`--include-deps --index-url http://127.0.0.1:CLOSED/simple` (nothing listens there)",
 		"build --platform linux/amd64 --progress plain --include-deps --index-url http://"+closed+"/simple",
 		"pip could not reach the package index http://"+closed+"/simple for linux/amd64 (connection refused)")
@@ -440,17 +439,6 @@ func quietPip(t *testing.T) {
 			os.Unsetenv(k)
 		}
 	}
-}
-
-func refusedPort(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	return addr
 }
 
 // pipRows: a token in --index-url stays out of pip's argv, and pip dies with a build

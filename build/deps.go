@@ -19,7 +19,6 @@ import (
 	"sort"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -260,11 +259,8 @@ func downloadWheels(ctx context.Context, o *Options, reqFile string, p oci.Platf
 	env = append(env, "TMPDIR="+pipTmp)
 	cmd := exec.CommandContext(ctx, pip[0], args...)
 	cmd.Env = env
-	// pip runs build backends and resolvers as children: in a process group of its own,
-	// they all die with it when the build is cancelled (SIGINT, SIGTERM, SIGHUP). A child
-	// that left the group cannot hold the build open past WaitDelay.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	killWithChildren(cmd)
+	// A child that left pip's process group cannot hold the build open past WaitDelay.
 	cmd.WaitDelay = pipWaitDelay
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr

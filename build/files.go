@@ -1,7 +1,7 @@
 package build
 
 import (
-	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -359,15 +359,15 @@ func outputPaths(context string, outputs []string) ([]string, error) {
 }
 
 func readIgnoreFile(path string) ([]string, error) {
-	f, err := os.Open(path)
+	// As every project file is read: a regular file, bounded, never a blocking open.
+	data, err := readProjectFile(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", path, err)
+		return nil, err
 	}
-	defer f.Close()
-	patterns, err := ignorefile.ReadAll(bufio.NewReader(f))
+	patterns, err := ignorefile.ReadAll(bytes.NewReader(data))
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", path, err)
 	}

@@ -3,7 +3,6 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -220,7 +219,7 @@ func normPlatform(p string) string {
 func appEnv(t *testing.T) []string {
 	t.Helper()
 	home := t.TempDir()
-	proxy := "http://" + closedPort(t)
+	proxy := "http://" + testbase.ClosedPort(t)
 	return []string{
 		"HTTP_PROXY=" + proxy,
 		"HTTPS_PROXY=" + proxy,
@@ -233,17 +232,6 @@ func appEnv(t *testing.T) []string {
 		"LANG=C.UTF-8",
 		"TERM=xterm-256color",
 	}
-}
-
-// closedPort returns a loopback address nothing listens on.
-func closedPort(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
 }
 
 // tuiSession is the app running in a private tmux server.

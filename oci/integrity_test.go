@@ -10,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"testing/fstest"
 	"time"
@@ -19,6 +18,7 @@ import (
 	"github.com/regclient/regclient/types/descriptor"
 	"github.com/regclient/regclient/types/mediatype"
 	v1 "github.com/regclient/regclient/types/oci/v1"
+	"golang.org/x/sys/unix"
 )
 
 // flipKeepingSize overwrites two bytes of the file at path in place, its size unchanged.
@@ -73,7 +73,7 @@ func TestBlobsAreNotTrustedBySize(t *testing.T) {
 			}
 		}},
 		{"unsealed blob hashed once, then sealed", func(t *testing.T, s *Store, l *Layout) {
-			if err := syscall.Removexattr(s.Path(want.Digest), sealAttr); err != nil {
+			if err := unix.Removexattr(s.Path(want.Digest), sealAttr); err != nil {
 				t.Skipf("no extended attributes here: %v", err)
 			}
 			if !s.Has(want) {
@@ -352,8 +352,8 @@ func TestReadLockHoldsBlobs(t *testing.T) {
 // TestWriteFileAtomicHonoursUmask: a new file gets the mode less the umask, as
 // os.WriteFile gives it; layout files stay readable by everyone whatever the umask.
 func TestWriteFileAtomicHonoursUmask(t *testing.T) {
-	old := syscall.Umask(0o077)
-	defer syscall.Umask(old)
+	old := unix.Umask(0o077)
+	defer unix.Umask(old)
 	dir := t.TempDir()
 	for _, tt := range []struct {
 		mode, want os.FileMode

@@ -18,18 +18,6 @@ import (
 	"github.com/pycontainer/pycontainer/internal/testbase"
 )
 
-// closedPort is a loopback address nothing listens on.
-func closedPort(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	return addr
-}
-
 func TestUnreachable(t *testing.T) {
 	refused := &net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)}
 	tests := []struct {
@@ -59,7 +47,7 @@ func TestUnreachable(t *testing.T) {
 // TestRefusedFailsAtOnce: a registry nobody listens on is reported in a second, in one
 // sentence, not after regclient's and withRetry's backoff (11 s before).
 func TestRefusedFailsAtOnce(t *testing.T) {
-	addr := closedPort(t)
+	addr := testbase.ClosedPort(t)
 	c := New(Options{Registries: []string{addr}})
 	r, _ := ref.New(addr + "/library/python:3.11-slim")
 	start := time.Now()
@@ -84,7 +72,7 @@ func TestRefusedMirrorFallsBack(t *testing.T) {
 	t.Parallel() // regclient backs off the mirror for later requests: ~3 s
 	reg := testbase.Start(t)
 	reg.Push(t, testbase.Spec{Repo: "library/python", Tag: "3.11-slim", Platforms: testbase.PythonPlatforms[:1]})
-	mirror := closedPort(t)
+	mirror := testbase.ClosedPort(t)
 	c := New(Options{Registries: []string{reg.Host}, Mirrors: map[string]string{reg.Host: mirror}})
 	r, _ := ref.New(reg.Host + "/library/python:3.11-slim")
 	start := time.Now()

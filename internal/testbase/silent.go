@@ -10,6 +10,17 @@ import (
 	"testing"
 )
 
+// ClosedPort is a loopback host:port nothing listens on: a connection there is refused.
+func ClosedPort(t testing.TB) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
 // SilentListener accepts connections and never answers, as a registry hung behind a
 // load balancer does, for the duration of the test; it returns its host:port.
 func SilentListener(t testing.TB) string {
