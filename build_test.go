@@ -9,7 +9,12 @@ import (
 	"strings"
 	"testing"
 
+	digest "github.com/opencontainers/go-digest"
+	"github.com/regclient/regclient/types/descriptor"
+
 	"github.com/pycontainer/pycontainer/internal/testbase"
+	"github.com/pycontainer/pycontainer/oci"
+	"github.com/pycontainer/pycontainer/registry"
 )
 
 func TestMultiPlatformBuild(t *testing.T) {
@@ -18,9 +23,40 @@ func TestMultiPlatformBuild(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d\n%s", code, stderr)
 	}
+	// One index.json entry for the tag: a nested index of the three platforms, which is
+	// what a push gives the tag (registry.IndexFor makes the same bytes). Docker's
+	// manifest.json beside it names this machine's image.
 	idx := readIndex(t, "dist/image")
+	if len(idx.Manifests) != 1 || idx.Manifests[0].MediaType != "application/vnd.oci.image.index.v1+json" || idx.Manifests[0].Platform != nil {
+		t.Fatalf("index.json %+v, want one entry: a nested index, with no platform of its own", idx.Manifests)
+	}
+	images := readImages(t, "dist/image")
+	var descs []descriptor.Descriptor
+	for _, m := range images {
+		var p oci.Platform
+		if err := json.Unmarshal(m.Platform, &p); err != nil {
+			t.Fatal(err)
+		}
+		descs = append(descs, descriptor.Descriptor{MediaType: m.MediaType, Digest: digest.Digest(m.Digest), Size: m.Size, Platform: &p})
+	}
+	if _, d, err := registry.IndexFor(descs); err != nil || d.String() != idx.Manifests[0].Digest {
+		t.Errorf("the nested index is %s, a push of the same images would be %s (%v)", idx.Manifests[0].Digest, d, err)
+	}
+	var dockerManifest []struct {
+		Config   string
+		RepoTags []string
+	}
+	if err := json.Unmarshal(mustRead(t, "dist/image/manifest.json"), &dockerManifest); err != nil {
+		t.Fatal(err)
+	}
+	var amd64Manifest struct{ Config struct{ Digest string } }
+	readBlobJSON(t, "dist/image", images[0].Digest, &amd64Manifest)
+	if len(dockerManifest) != 1 || dockerManifest[0].Config != "blobs/sha256/"+strings.TrimPrefix(amd64Manifest.Config.Digest, "sha256:") ||
+		strings.Join(dockerManifest[0].RepoTags, " ") != "docker.io/library/demo:1.0" {
+		t.Errorf("manifest.json %+v, want the amd64 image (config %s) as docker.io/library/demo:1.0", dockerManifest, amd64Manifest.Config.Digest)
+	}
 	var plats []string
-	for _, m := range idx.Manifests {
+	for _, m := range images {
 		plats = append(plats, string(m.Platform))
 		if m.Annotations["org.opencontainers.image.ref.name"] != "1.0" || m.Annotations["io.containerd.image.name"] != "docker.io/library/demo:1.0" {
 			t.Errorf("annotations %v", m.Annotations)
@@ -33,7 +69,7 @@ func TestMultiPlatformBuild(t *testing.T) {
 
 	// Every index entry's platform equals its config's.
 	appLayers := map[string]bool{}
-	for i, m := range idx.Manifests {
+	for i, m := range images {
 		cfg := configOf(t, "dist/image", m.Digest)
 		var p map[string]string
 		_ = json.Unmarshal(m.Platform, &p)
@@ -73,6 +109,9 @@ func TestMultiPlatformBuild(t *testing.T) {
 	}
 	if types["plan"] != 1 || types["platform_done"] != 3 || types["finished"] != 1 || types["layer_done"] != 9 {
 		t.Errorf("event counts %v", types)
+	}
+	if !strings.Contains(stdout, `"index":"`+idx.Manifests[0].Digest+`"`) || !strings.Contains(stdout, `"docker_load":"linux/amd64"`) {
+		t.Errorf("the finished event does not name the index and what docker load gets:\n%s", stdout)
 	}
 }
 

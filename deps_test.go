@@ -48,7 +48,7 @@ func wheelhouse(t *testing.T) string {
 func layersOf(t *testing.T, dir string) map[string][]string {
 	t.Helper()
 	out := map[string][]string{}
-	for _, m := range readIndex(t, dir).Manifests {
+	for _, m := range readImages(t, dir) {
 		var man struct {
 			Layers []struct{ Digest string }
 		}
@@ -89,7 +89,7 @@ func TestIncludeDeps(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("inspect --verify: %s%s", stdout, stderr)
 	}
-	cfg := configOf(t, "dist/image", readIndex(t, "dist/image").Manifests[1].Digest)
+	cfg := configOf(t, "dist/image", readImages(t, "dist/image")[1].Digest)
 	env := strings.Join(toStrings(cfg["config"].(map[string]any)["Env"]), " ")
 	if !strings.Contains(env, "PYTHONPATH=/app:/opt/pycontainer/site-packages") || !strings.Contains(env, "PATH=/opt/pycontainer/bin:") {
 		t.Errorf("env %s", env)

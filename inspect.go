@@ -147,6 +147,10 @@ func printSummary(w io.Writer, s *oci.Summary) {
 		fmt.Fprintln(w)
 		line("+ listed by the index but not in %s: %s", s.Dir, strings.Join(absent, ", "))
 	}
+	if s.DockerLoad != nil && len(s.Images) > 1 {
+		fmt.Fprintln(w)
+		line("+ docker load of %s gets %s (by its manifest.json); pycontainer save --platform gives another", s.Dir, oci.PlatformString(s.DockerLoad.Platform()))
+	}
 }
 
 // inspectJSON is the schema of `inspect --json`.
@@ -155,6 +159,7 @@ type inspectJSON struct {
 	Images       []imageJSON   `json:"images"`
 	Attestations int           `json:"attestations"`
 	Absent       []string      `json:"absent"`
+	DockerLoad   string        `json:"docker_load"` // the platform docker load gets, "" when no manifest.json says
 	Verified     bool          `json:"verified"`
 	Findings     []findingJSON `json:"findings"`
 }
@@ -223,6 +228,9 @@ func writeInspectJSON(w io.Writer, s *oci.Summary, findings []oci.Finding, verif
 			j.History = append(j.History, historyJSON{Created: h.Created, CreatedBy: h.CreatedBy, EmptyLayer: h.EmptyLayer})
 		}
 		out.Images = append(out.Images, j)
+	}
+	if s.DockerLoad != nil {
+		out.DockerLoad = oci.PlatformString(s.DockerLoad.Platform())
 	}
 	for _, f := range findings {
 		out.Findings = append(out.Findings, findingJSON{Platform: f.Platform, Layer: f.Layer, File: f.File, Problem: f.Problem})

@@ -58,11 +58,14 @@ func TestInspectVerifyAndJSON(t *testing.T) {
 		t.Errorf("arm64 image %+v", arm)
 	}
 
-	// Break the layout: the arm64 index entry claims amd64.
-	idxPath := filepath.Join("dist", "image", "index.json")
-	raw, _ := os.ReadFile(idxPath)
+	// Break the layout: index.json lists the images itself, as other tools write it,
+	// and the arm64 entry claims amd64.
+	raw, err := json.Marshal(layoutIndex{Manifests: readImages(t, "dist/image")})
+	if err != nil {
+		t.Fatal(err)
+	}
 	broken := strings.Replace(string(raw), `"architecture":"arm64"`, `"architecture":"amd64"`, 1)
-	if err := os.WriteFile(idxPath, []byte(broken), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join("dist", "image", "index.json"), []byte(broken), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	code, _, stderr = pycontainer(t, "inspect --verify")

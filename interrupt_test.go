@@ -78,11 +78,14 @@ func validateLayout(t *testing.T, dir string) {
 		}
 		return b
 	}
-	idx := readIndex(t, dir)
-	if len(idx.Manifests) == 0 {
+	images := readImages(t, dir)
+	if len(images) == 0 {
 		t.Fatal("index.json lists no manifests")
 	}
-	for _, m := range idx.Manifests {
+	for _, e := range readIndex(t, dir).Manifests {
+		check(e.Digest) // a nested index too
+	}
+	for _, m := range images {
 		var man struct {
 			Config struct{ Digest string }
 			Layers []struct{ Digest string }
@@ -96,7 +99,7 @@ func validateLayout(t *testing.T, dir string) {
 		}
 	}
 	if _, err := exec.LookPath("skopeo"); err == nil {
-		ref := idx.Manifests[0].Annotations["org.opencontainers.image.ref.name"]
+		ref := images[0].Annotations["org.opencontainers.image.ref.name"]
 		if out, err := exec.Command("skopeo", "inspect", "oci:"+dir+":"+ref).CombinedOutput(); err != nil {
 			t.Fatalf("skopeo cannot read the layout: %v\n%s", err, out)
 		}

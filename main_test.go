@@ -70,11 +70,39 @@ func mustBuild(t *testing.T, cmdline string) string {
 }
 
 type layoutIndex struct {
-	Manifests []struct {
-		Digest      string            `json:"digest"`
-		Platform    json.RawMessage   `json:"platform"`
-		Annotations map[string]string `json:"annotations"`
-	} `json:"manifests"`
+	Manifests []indexEntry `json:"manifests"`
+}
+
+type indexEntry struct {
+	MediaType   string            `json:"mediaType"`
+	Digest      string            `json:"digest"`
+	Size        int64             `json:"size"`
+	Platform    json.RawMessage   `json:"platform,omitempty"`
+	Annotations map[string]string `json:"annotations,omitempty"`
+}
+
+// readImages is the image entries of a layout as the engines read it: index.json's own,
+// or, where an entry is a nested index (a multi-platform build), that index's, named by
+// the entry's tag.
+func readImages(t *testing.T, dir string) []indexEntry {
+	t.Helper()
+	var out []indexEntry
+	for _, e := range readIndex(t, dir).Manifests {
+		if e.MediaType != "application/vnd.oci.image.index.v1+json" {
+			out = append(out, e)
+			continue
+		}
+		var nested layoutIndex
+		readBlobJSON(t, dir, e.Digest, &nested)
+		for _, c := range nested.Manifests {
+			if c.Annotations != nil {
+				t.Errorf("nested index entry %s has annotations %v; the tag belongs to the index", c.Digest, c.Annotations)
+			}
+			c.Annotations = e.Annotations
+			out = append(out, c)
+		}
+	}
+	return out
 }
 
 func readIndex(t *testing.T, dir string) layoutIndex {

@@ -225,8 +225,11 @@ func run(ctx context.Context, o *Options, sink Sink) error {
 		return err
 	}
 
-	idx := v1.Index{Versioned: v1.IndexSchemaVersion, MediaType: mediatype.OCI1ManifestList, Manifests: results}
-	if err := layout.CommitIndex(idx); err != nil {
+	idx, load, err := b.layoutIndex(ctx, results)
+	if err != nil {
+		return err
+	}
+	if err := layout.CommitIndex(idx, &load); err != nil {
 		return err
 	}
 	if store != nil && o.CacheMaxBytes > 0 {
@@ -242,9 +245,52 @@ func run(ctx context.Context, o *Options, sink Sink) error {
 	fin := Finished{Output: o.Output, Tag: tag.full, Duration: time.Since(start)}
 	for _, d := range results {
 		fin.Manifests = append(fin.Manifests, d.Digest.String())
+		if d.Digest == load.Manifest {
+			fin.DockerLoad = oci.PlatformString(*d.Platform)
+		}
+	}
+	if len(results) > 1 {
+		fin.Index = idx.Manifests[0].Digest.String()
 	}
 	sink(fin)
 	return nil
+}
+
+// layoutIndex is the index.json of the built images, and the image manifest.json gives
+// `docker load`. One platform's manifest stands in index.json itself, so
+// `jq '.manifests[0].platform' dist/image/index.json` prints it. Several platforms' stand
+// in one image index under the tag, as buildx's OCI output and the registry have it:
+// each tool then picks its own platform (podman pull --platform, skopeo
+// --override-arch), where entries sharing a tag leave all but the first out of reach.
+// docker load, which takes one image, gets this machine's platform, else one that runs
+// natively here, else the first.
+func (b *builder) layoutIndex(ctx context.Context, results []descriptor.Descriptor) (v1.Index, oci.DockerLoad, error) {
+	idx := v1.Index{Versioned: v1.IndexSchemaVersion, MediaType: mediatype.OCI1ManifestList, Manifests: results}
+	load := oci.DockerLoad{Manifest: dockerLoadImage(oci.Host{Platform: oci.HostPlatform()}, results).Digest, RepoTags: []string{b.tag.full}}
+	if len(results) == 1 {
+		return idx, load, nil
+	}
+	nested, err := b.layout.PutJSON(ctx, mediatype.OCI1ManifestList, oci.PlatformIndex(results))
+	if err != nil {
+		return idx, load, err
+	}
+	nested.Annotations = results[0].Annotations // the tag, which each result carries
+	idx.Manifests = []descriptor.Descriptor{nested}
+	return idx, load, nil
+}
+
+// dockerLoadImage is the image of manifests (each with its platform) that host runs
+// best: its own platform, else one it runs natively, else the first.
+func dockerLoadImage(host oci.Host, manifests []descriptor.Descriptor) descriptor.Descriptor {
+	for _, same := range []func(p oci.Platform) bool{
+		func(p oci.Platform) bool { return oci.SamePlatform(p, host.Platform) },
+		func(p oci.Platform) bool { return host.HowRuns(p).Native },
+	} {
+		if i := slices.IndexFunc(manifests, func(d descriptor.Descriptor) bool { return same(*d.Platform) }); i >= 0 {
+			return manifests[i]
+		}
+	}
+	return manifests[0]
 }
 
 // pinned is r fetched by the index digest d (when set), its tag kept for its name.

@@ -157,10 +157,15 @@ type Warning struct {
 
 // Finished is the last event of a successful build.
 type Finished struct {
-	Output    string        `json:"output"`
-	Tag       string        `json:"tag"`
-	Manifests []string      `json:"manifests"`
-	Duration  time.Duration `json:"duration_ns"`
+	Output    string   `json:"output"`
+	Tag       string   `json:"tag"`
+	Manifests []string `json:"manifests"`
+	// Index is the digest of the image index that holds several platforms' manifests,
+	// the one index.json names under the tag (and a push gives the tag); "" for one.
+	Index string `json:"index,omitempty"`
+	// DockerLoad is the platform of the image `docker load` of the output gets.
+	DockerLoad string        `json:"docker_load"`
+	Duration   time.Duration `json:"duration_ns"`
 }
 
 func (PlanReady) Type() string       { return "plan" }

@@ -14,14 +14,6 @@ import (
 	v1 "github.com/regclient/regclient/types/oci/v1"
 )
 
-// dockerManifest is one image of docker's manifest.json, the file `docker load` has
-// read since before OCI layouts existed.
-type dockerManifest struct {
-	Config   string
-	RepoTags []string
-	Layers   []string
-}
-
 // WriteArchive writes img, one image of the layout s summarises, to w as a tar that
 // `docker load` and `podman load` both read: an OCI layout holding that image alone
 // (oci-layout, index.json, blobs/sha256/…) and docker's manifest.json naming the same
@@ -47,33 +39,25 @@ func (s *Summary) WriteArchive(ctx context.Context, w io.Writer, img ImageSummar
 	if err != nil {
 		return fmt.Errorf("encode index.json: %w", err)
 	}
-	blobs := []descriptor.Descriptor{entry, {Digest: img.ConfigDigest, Size: -1}}
-	var dm dockerManifest
-	if dm.Config, err = blobName(img.ConfigDigest); err != nil {
-		return fmt.Errorf("%s: config: %w", s.Dir, err)
-	}
+	var repoTags []string
 	if img.Name != "" {
-		dm.RepoTags = []string{img.Name}
+		repoTags = []string{img.Name}
 	}
-	dm.RepoTags = append(dm.RepoTags, img.alsoFull...)
-	for _, l := range img.Layers {
-		name, err := blobName(l.Digest)
-		if err != nil {
-			return fmt.Errorf("%s: layer: %w", s.Dir, err)
-		}
-		blobs = append(blobs, l)
-		dm.Layers = append(dm.Layers, name)
+	dm, err := newDockerManifest(img.ConfigDigest, img.Layers, append(repoTags, img.alsoFull...))
+	if err != nil {
+		return fmt.Errorf("%s: %w", s.Dir, err)
 	}
+	blobs := append([]descriptor.Descriptor{entry, {Digest: img.ConfigDigest, Size: -1}}, img.Layers...)
 	manifestJSON, err := json.Marshal([]dockerManifest{dm})
 	if err != nil {
-		return fmt.Errorf("encode manifest.json: %w", err)
+		return fmt.Errorf("encode %s: %w", dockerManifestFile, err)
 	}
 
 	tw := tar.NewWriter(w)
 	for _, f := range []struct {
 		name string
 		data []byte
-	}{{layoutFile, []byte(layoutVersion)}, {indexFile, index}, {"manifest.json", manifestJSON}} {
+	}{{layoutFile, []byte(layoutVersion)}, {indexFile, index}, {dockerManifestFile, manifestJSON}} {
 		if err := tw.WriteHeader(archiveHeader(f.name, int64(len(f.data)))); err != nil {
 			return fmt.Errorf("write archive: %w", err)
 		}

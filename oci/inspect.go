@@ -96,6 +96,11 @@ type Summary struct {
 	Attestations int
 	// Absent are images a nested index lists whose manifests the layout lacks.
 	Absent []descriptor.Descriptor
+	// DockerLoad is the image of Images that `docker load` of the layout gets, by the
+	// manifest.json beside index.json; nil when it has none (or it names no such image).
+	DockerLoad *ImageSummary
+	// DockerProblems are ways manifest.json disagrees with index.json.
+	DockerProblems []string
 
 	fsys fs.FS
 	// A layout may name an index or an image many times (a tag each); each is read once
@@ -144,6 +149,7 @@ func InspectFS(fsys fs.FS, dir string) (*Summary, error) {
 	if _, err := s.walk(idx.Manifests, 0); err != nil {
 		return nil, err
 	}
+	s.checkDockerManifest()
 	return s, nil
 }
 

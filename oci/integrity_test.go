@@ -297,7 +297,7 @@ func TestCollectGarbageKeepsWhatIsNotABlob(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := l.CommitIndex(v1.Index{Versioned: v1.IndexSchemaVersion, Manifests: []descriptor.Descriptor{image}}); err != nil {
+	if err := l.CommitIndex(v1.Index{Versioned: v1.IndexSchemaVersion, Manifests: []descriptor.Descriptor{image}}, nil); err != nil {
 		t.Fatal(err)
 	}
 	for _, name := range keep {
@@ -323,14 +323,14 @@ func TestReadLockHoldsBlobs(t *testing.T) {
 		t.Fatal(err)
 	}
 	idx := v1.Index{Versioned: v1.IndexSchemaVersion, Manifests: []descriptor.Descriptor{image}}
-	if err := l.CommitIndex(idx); err != nil {
+	if err := l.CommitIndex(idx, nil); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := os.Stat(l.BlobPath(orphan.Digest)); err != nil {
 		t.Errorf("a blob was removed while a reader held the layout: %v", err)
 	}
 	release()
-	if err := l.CommitIndex(idx); err != nil {
+	if err := l.CommitIndex(idx, nil); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := os.Stat(l.BlobPath(orphan.Digest)); !errors.Is(err, os.ErrNotExist) {

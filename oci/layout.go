@@ -419,12 +419,29 @@ func (l *Layout) PutJSON(ctx context.Context, mediaType string, v any) (descript
 	return l.CopyBlob(ctx, d, bytes.NewReader(b))
 }
 
-// CommitIndex replaces index.json atomically, then removes blobs that no manifest in the
-// new index refers to any more.
-func (l *Layout) CommitIndex(idx v1.Index) error {
+// CommitIndex replaces index.json atomically, then docker's manifest.json: naming
+// load's image, which idx must hold, or removed when load is nil (a stale one would
+// load the previous image). Only then are blobs neither names removed. index.json is
+// the commit: until it is renamed into place the previous image is whole, and a stop
+// between the two renames leaves a manifest.json that `inspect --verify` reports and the
+// next build replaces.
+func (l *Layout) CommitIndex(idx v1.Index, load *DockerLoad) error {
 	b, err := json.Marshal(idx)
 	if err != nil {
 		return fmt.Errorf("encode index.json: %w", err)
+	}
+	keep, err := l.reachable(idx)
+	if err != nil {
+		return fmt.Errorf("collect unreferenced blobs: %w", err)
+	}
+	var dockerJSON []byte
+	if load != nil {
+		if !keep[load.Manifest] {
+			return fmt.Errorf("%s: manifest %s is not in the new index", dockerManifestFile, load.Manifest)
+		}
+		if dockerJSON, err = dockerManifestFor(os.DirFS(l.dir), *load); err != nil {
+			return err
+		}
 	}
 	// The blobs' new names reach the disk before an index that names them.
 	algs, _ := os.ReadDir(filepath.Join(l.dir, "blobs"))
@@ -439,7 +456,22 @@ func (l *Layout) CommitIndex(idx v1.Index) error {
 	if err := l.writeFileAtomic(indexFile, b); err != nil {
 		return err
 	}
-	return l.collectGarbage(idx)
+	if dockerJSON != nil {
+		err = l.writeFileAtomic(dockerManifestFile, dockerJSON)
+	} else if err = os.Remove(filepath.Join(l.dir, dockerManifestFile)); errors.Is(err, fs.ErrNotExist) {
+		err = nil
+	}
+	if err != nil {
+		return fmt.Errorf("%s: %w", dockerManifestFile, err)
+	}
+	// A reader (inspect --verify) holds the layout: the blobs it may be reading stay
+	// until the next build.
+	unlock, ok, err := lockBlobs(l.dir, true)
+	if err != nil || !ok {
+		return err
+	}
+	defer unlock()
+	return removeUnnamedBlobs(l.dir, keep)
 }
 
 func (l *Layout) writeFileAtomic(name string, data []byte) error {
@@ -513,8 +545,9 @@ func renameIntoBlobs(src, dst string) error {
 	return err
 }
 
-// collectGarbage removes every blob not reachable from idx.
-func (l *Layout) collectGarbage(idx v1.Index) error {
+// reachable is every blob idx names: its manifests, their configs and layers, and
+// nested indexes with theirs. manifest.json names a subset of them.
+func (l *Layout) reachable(idx v1.Index) (map[digest.Digest]bool, error) {
 	keep := map[digest.Digest]bool{}
 	fsys := os.DirFS(l.dir)
 	var walk func(descs []descriptor.Descriptor) error
@@ -546,17 +579,7 @@ func (l *Layout) collectGarbage(idx v1.Index) error {
 		}
 		return nil
 	}
-	if err := walk(idx.Manifests); err != nil {
-		return fmt.Errorf("collect unreferenced blobs: %w", err)
-	}
-	// A reader (inspect --verify) holds the layout: the blobs it may be reading stay
-	// until the next build.
-	unlock, ok, err := lockBlobs(l.dir, true)
-	if err != nil || !ok {
-		return err
-	}
-	defer unlock()
-	return removeUnnamedBlobs(l.dir, keep)
+	return keep, walk(idx.Manifests)
 }
 
 // removeUnnamedBlobs removes the files of dir's blobs/<algorithm>/ whose names are

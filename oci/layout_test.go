@@ -73,7 +73,7 @@ func TestCommitIndexCollectsGarbage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := l.CommitIndex(v1.Index{Versioned: v1.IndexSchemaVersion, MediaType: mediatype.OCI1ManifestList, Manifests: []descriptor.Descriptor{m}}); err != nil {
+	if err := l.CommitIndex(v1.Index{Versioned: v1.IndexSchemaVersion, MediaType: mediatype.OCI1ManifestList, Manifests: []descriptor.Descriptor{m}}, nil); err != nil {
 		t.Fatal(err)
 	}
 	for _, d := range []descriptor.Descriptor{layer, cfg, m} {
@@ -131,7 +131,7 @@ func TestInspectFindsPlatformMismatch(t *testing.T) {
 	right, wrong := m, m
 	right.Platform = &Platform{OS: "linux", Architecture: "amd64"}
 	wrong.Platform = &Platform{OS: "linux", Architecture: "arm64", Variant: "v8"}
-	if err := l.CommitIndex(v1.Index{Versioned: v1.IndexSchemaVersion, Manifests: []descriptor.Descriptor{right, wrong}}); err != nil {
+	if err := l.CommitIndex(v1.Index{Versioned: v1.IndexSchemaVersion, Manifests: []descriptor.Descriptor{right, wrong}}, nil); err != nil {
 		t.Fatal(err)
 	}
 	s, err := Inspect(dir)

@@ -115,6 +115,9 @@ func (s *Summary) Verify() ([]Finding, error) {
 			findings = append(findings, Finding{Platform: "index", Problem: bad("nested index", d)})
 		}
 	}
+	for _, p := range s.DockerProblems {
+		findings = append(findings, Finding{Platform: dockerManifestFile, Problem: p})
+	}
 	return findings, nil
 }
 

@@ -79,7 +79,7 @@ func layoutWith(t testing.TB, configPlat, indexPlat Platform, files map[string][
 		t.Fatal(err)
 	}
 	md.Platform = &indexPlat
-	if err := l.CommitIndex(v1.Index{Versioned: v1.IndexSchemaVersion, Manifests: []descriptor.Descriptor{md}}); err != nil {
+	if err := l.CommitIndex(v1.Index{Versioned: v1.IndexSchemaVersion, Manifests: []descriptor.Descriptor{md}}, nil); err != nil {
 		t.Fatal(err)
 	}
 	return dir

@@ -116,20 +116,15 @@ func (c *Client) Push(ctx context.Context, dir string, manifests []descriptor.De
 		res.Digest = manifests[0].Digest
 		return res, c.putManifest(ctx, tagged, manifests[0].MediaType, raws[0], false)
 	}
-	// The layout's descriptors carry its own annotations (the ref name); the index
-	// names each image by platform alone.
-	entries := make([]descriptor.Descriptor, len(manifests))
-	for i, md := range manifests {
-		entries[i] = descriptor.Descriptor{MediaType: md.MediaType, Digest: md.Digest, Size: md.Size, Platform: md.Platform}
-	}
 	var err error
-	res.Digest, err = c.PushIndex(ctx, tagged, entries)
+	res.Digest, err = c.PushIndex(ctx, tagged, manifests)
 	return res, err
 }
 
-// IndexFor is the OCI index of manifests exactly as PushIndex pushes it.
+// IndexFor is the OCI index of manifests exactly as PushIndex pushes it, and as a
+// layout keeps it: each image named by its platform alone (oci.PlatformIndex).
 func IndexFor(manifests []descriptor.Descriptor) ([]byte, digest.Digest, error) {
-	raw, err := json.Marshal(v1.Index{Versioned: v1.IndexSchemaVersion, MediaType: mediatype.OCI1ManifestList, Manifests: manifests})
+	raw, err := json.Marshal(oci.PlatformIndex(manifests))
 	if err != nil {
 		return nil, "", fmt.Errorf("encode index: %w", err)
 	}

@@ -445,6 +445,7 @@ var (
 	dShared = digest.FromString("shared").String()
 	dAmd    = digest.FromString("amd").String()
 	dArm    = digest.FromString("arm").String()
+	dIndex  = digest.FromString("index").String()
 	dApp    = digest.FromString("app").String()
 )
 
@@ -861,7 +862,7 @@ func screenStates(t *testing.T) map[string]func(t *testing.T) *App {
 			buildEvents(a,
 				build.PlatformDone{Platform: "linux/amd64", Manifest: dAmd, Size: 50_000_000, Layers: 3},
 				build.PlatformDone{Platform: "linux/arm64", Manifest: dArm, Size: 48_000_000, Layers: 3},
-				build.Finished{Tag: "docker.io/library/demo:latest", Duration: 3400 * time.Millisecond})
+				build.Finished{Tag: "docker.io/library/demo:latest", Manifests: []string{dAmd, dArm}, Index: dIndex, DockerLoad: "linux/amd64", Duration: 3400 * time.Millisecond})
 			release <- nil
 			waitBuild(t, a)
 			return a

@@ -272,10 +272,15 @@ func (b *buildScreen) headLines() []string {
 		return []string{truncate(head, b.width), truncate(from, b.width)}
 	case p.err == nil:
 		head := s.OK.Render(fmt.Sprintf("✓ Built %s in %.1fs", plural(len(p.platforms), "platform"), p.elapsed(b.now()).Seconds()))
-		if p.finished != nil {
-			head += s.Muted.Render("  as " + p.finished.Tag)
+		out := []string{"", truncate(from, b.width)}
+		if f := p.finished; f != nil {
+			head += s.Muted.Render("  as " + f.Tag)
+			if f.Index != "" {
+				out = append(out, s.Muted.Render(truncate("docker load of "+b.c.output+" gets "+f.DockerLoad+" (inspect, then s, saves the others)", b.width)))
+			}
 		}
-		return []string{truncate(head, b.width), truncate(from, b.width)}
+		out[0] = truncate(head, b.width)
+		return out
 	case p.cancelled():
 		return []string{s.Warn.Render(truncate("✗ Build cancelled; "+b.c.output+" is unchanged — r starts it again", b.width)), truncate(from, b.width)}
 	}

@@ -75,6 +75,10 @@ func (p *Plain) Emit(e build.Event) {
 			ev.Target, ev.Digest, ev.Uploaded, HumanBytes(ev.Bytes), ev.Skipped, ev.Mounted)
 	case build.Finished:
 		printf(p.result, "Built %s in %s (%s) in %.1fs", ev.Tag, ev.Output, strings.Join(shortAll(ev.Manifests), ", "), ev.Duration.Seconds())
+		if ev.Index != "" {
+			printf(p.result, "  %d platforms in index %s; docker load of %s gets %s (pycontainer save --platform gives another)",
+				len(ev.Manifests), short(ev.Index), ev.Output, ev.DockerLoad)
+		}
 	}
 }
 

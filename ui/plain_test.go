@@ -52,6 +52,12 @@ func TestPlainLines(t *testing.T) {
 	if out.Len() != 0 || res.String() != "Built docker.io/library/app:1 in dist/image (sha256:0123456789ab) in 1.5s\n" {
 		t.Errorf("summary went to %q / %q", out.String(), res.String())
 	}
+	res.Reset()
+	NewPlain(&out, &res, false).Emit(build.Finished{Output: "dist/image", Tag: "docker.io/library/app:1", Manifests: []string{d, d}, Index: d,
+		DockerLoad: "linux/arm64", Duration: 1500 * time.Millisecond})
+	if want := "  2 platforms in index sha256:0123456789ab; docker load of dist/image gets linux/arm64 (pycontainer save --platform gives another)\n"; !strings.HasSuffix(res.String(), want) {
+		t.Errorf("a multi-platform summary is %q, want it to end with %q", res.String(), want)
+	}
 }
 
 func TestJSONLines(t *testing.T) {
