@@ -658,9 +658,11 @@ func fixtureSummary() *oci.Summary {
 			Problems: problems,
 		}
 	}
-	return &oci.Summary{Dir: "dist/image", Images: []oci.ImageSummary{
+	s := &oci.Summary{Dir: "dist/image", Images: []oci.ImageSummary{
 		img("amd64", ""), img("arm64", "", "the index says linux/arm/v7 but the config says linux/arm64"),
 	}}
+	s.DockerLoad = &s.Images[0]
+	return s
 }
 
 func openInspect(t *testing.T, width, height int) *App {
@@ -676,7 +678,7 @@ func TestInspectScreen(t *testing.T) {
 	text := screenText(a)
 	for _, want := range []string{"✓ linux/amd64", "architecture amd64 · os linux", "base        docker.io/library/python:3.11-slim@sha256:",
 		"/opt/venv/bin", "PYTHONPATH=/app", "org.example.team=web", "2 · 29.0 MB compressed",
-		"ADD file:", "Files · COPY 3 files /app", "app.py", "1.2 kB"} {
+		"ADD file:", "Files · COPY 3 files /app", "app.py", "1.2 kB", "docker load of dist/image gets this image"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("inspect lacks %q:\n%s", want, text)
 		}
@@ -687,6 +689,9 @@ func TestInspectScreen(t *testing.T) {
 	send(a, press("right"))
 	if !strings.Contains(screenText(a), "✗ the index says linux/arm/v7 but the config says linux/arm64") {
 		t.Errorf("a platform mismatch is not shown as an error:\n%s", screenText(a))
+	}
+	if !strings.Contains(screenText(a), "docker load of dist/image gets linux/amd64; s saves this one as a .tar") {
+		t.Errorf("the arm64 image does not say docker load gets another:\n%s", screenText(a))
 	}
 	msgs := send(a, press("p"))
 	if s, _ := sent[statusMsg](msgs); s != "copied --platform linux/arm64" {

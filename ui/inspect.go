@@ -269,6 +269,13 @@ func (in *inspectScreen) details(img oci.ImageSummary) string {
 	}
 	lines = append(lines, "")
 	field("name", orDash(img.DisplayName()))
+	if load := in.summary.DockerLoad; load != nil && len(in.summary.Images) > 1 {
+		if load.Digest == img.Digest {
+			field("docker load", "of "+in.summary.Dir+" gets this image")
+		} else {
+			field("docker load", "of "+in.summary.Dir+" gets "+oci.PlatformString(load.Platform())+"; s saves this one as a .tar")
+		}
+	}
 	field("manifest", img.Digest.String())
 	if base := img.Annotations["org.opencontainers.image.base.name"]; base != "" {
 		if d := img.Annotations["org.opencontainers.image.base.digest"]; d != "" {
