@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"debug/elf"
-	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -80,14 +79,17 @@ func TestDependenciesPerPlatform(t *testing.T) {
 		t.Errorf("inspect --verify: %v\n%s", err, out)
 	}
 
+	images := map[string]layoutImage{}
+	for _, img := range layoutImages(t, layout) {
+		images[img.platform] = img
+	}
 	for i, a := range present {
 		t.Run(a.deb, func(t *testing.T) {
-			// One layout per platform for umoci (it cannot choose by platform).
-			single := singlePlatformLayout(t, layout, a.platform.Architecture)
-			bundle := filepath.Join(t.TempDir(), "bundle")
-			if out, err := exec.Command("umoci", "unpack", "--rootless", "--image", single+":1", bundle).CombinedOutput(); err != nil {
-				t.Fatalf("umoci unpack: %v\n%s", err, out)
+			img, ok := images[normPlatform(a.platform.String())]
+			if !ok {
+				t.Fatalf("the layout has no %s image", a.platform)
 			}
+			bundle := unpackLayoutImage(t, layout, img)
 			so := filepath.Join(bundle, "rootfs", "opt", "pycontainer", "site-packages", "fastcalc", "libfast.so")
 			f, err := elf.Open(so)
 			if err != nil {
@@ -107,41 +109,4 @@ func TestDependenciesPerPlatform(t *testing.T) {
 			}
 		})
 	}
-}
-
-// singlePlatformLayout makes a layout whose index lists only the image of arch, with
-// the blobs hard-linked from layout, since umoci unpacks by name and cannot choose a
-// platform.
-func singlePlatformLayout(t *testing.T, layout, arch string) string {
-	t.Helper()
-	raw, err := os.ReadFile(filepath.Join(layout, "index.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var idx map[string]any
-	if err := json.Unmarshal(raw, &idx); err != nil {
-		t.Fatal(err)
-	}
-	var keep []any
-	for _, m := range idx["manifests"].([]any) {
-		if m.(map[string]any)["platform"].(map[string]any)["architecture"] == arch {
-			keep = append(keep, m)
-		}
-	}
-	idx["manifests"] = keep
-	out := filepath.Join(t.TempDir(), "image")
-	blobs := filepath.Join(out, "blobs", "sha256")
-	if err := os.MkdirAll(blobs, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	entries, _ := os.ReadDir(filepath.Join(layout, "blobs", "sha256"))
-	for _, e := range entries {
-		if err := os.Link(filepath.Join(layout, "blobs", "sha256", e.Name()), filepath.Join(blobs, e.Name())); err != nil {
-			t.Fatal(err)
-		}
-	}
-	b, _ := json.Marshal(idx)
-	os.WriteFile(filepath.Join(out, "index.json"), b, 0o644)
-	os.WriteFile(filepath.Join(out, "oci-layout"), []byte(`{"imageLayoutVersion":"1.0.0"}`), 0o644)
-	return out
 }

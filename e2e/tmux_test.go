@@ -721,10 +721,17 @@ func (w *tuiWorld) registryDigest(t *testing.T) string {
 	return d
 }
 
-// runLayoutImage unpacks one image of layout with umoci (from a layout naming only it,
-// its blobs hard-linked, since umoci picks images by name) and runs its process on its
+// runLayoutImage unpacks one image of layout with umoci and runs its process on its
 // architecture (see runBundle).
 func runLayoutImage(t *testing.T, layout string, img layoutImage, a arch) string {
+	t.Helper()
+	return runBundle(t, unpackLayoutImage(t, layout, img), a)
+}
+
+// unpackLayoutImage unpacks one image of layout with umoci, from a layout naming only
+// it (its blobs hard-linked): umoci picks images by name and not by platform, so the
+// tag of a multi-platform layout is ambiguous to it.
+func unpackLayoutImage(t *testing.T, layout string, img layoutImage) string {
 	t.Helper()
 	var desc map[string]any
 	if err := json.Unmarshal(img.raw, &desc); err != nil {
@@ -756,5 +763,5 @@ func runLayoutImage(t *testing.T, layout string, img layoutImage, a arch) string
 	if out, err := exec.Command("umoci", "unpack", "--rootless", "--image", one+":e2e", bundle).CombinedOutput(); err != nil {
 		t.Fatalf("umoci unpack: %v\n%s", err, out)
 	}
-	return runBundle(t, bundle, a)
+	return bundle
 }
