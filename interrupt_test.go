@@ -100,7 +100,12 @@ func validateLayout(t *testing.T, dir string) {
 	}
 	if _, err := exec.LookPath("skopeo"); err == nil {
 		ref := images[0].Annotations["org.opencontainers.image.ref.name"]
-		if out, err := exec.Command("skopeo", "inspect", "oci:"+dir+":"+ref).CombinedOutput(); err != nil {
+		var p struct{ Architecture, Variant string }
+		_ = json.Unmarshal(images[0].Platform, &p)
+		// A nested index holds no image of this machine's platform when the build was for
+		// others: skopeo, as with a registry's index, is told which to read.
+		args := []string{"--override-arch", p.Architecture, "--override-variant", p.Variant, "inspect", "oci:" + dir + ":" + ref}
+		if out, err := exec.Command("skopeo", args...).CombinedOutput(); err != nil {
 			t.Fatalf("skopeo cannot read the layout: %v\n%s", err, out)
 		}
 	}
