@@ -44,6 +44,10 @@ func TestPush(t *testing.T) {
 	if idx.MediaType != "application/vnd.oci.image.index.v1+json" || strings.Join(plats, ",") != "amd64,arm64,armv7" {
 		t.Errorf("index %s with %v", idx.MediaType, plats)
 	}
+	// The registry's index is the layout's, byte for byte: one digest for the tag.
+	if local := readIndex(t, "dist/image").Manifests[0].Digest; !strings.Contains(stdout, "Pushed "+target+":latest@"+local+":") {
+		t.Errorf("the layout's index is %s; the push said:\n%s", local, stdout)
+	}
 
 	// Pushing the same image again uploads nothing and says so.
 	log.reset()
