@@ -5,6 +5,11 @@
 //
 // The bases come from e2e/make-python-rootfs.sh, which .ci/run calls; point
 // PYCONTAINER_E2E_ROOTFS at the directory holding amd64/, arm64/ and armhf/.
+//
+// engines_test.go loads and runs the same builds in the real engines: Docker (a daemon
+// runs here without iptables or a bridge: scripts/dockerd.sh starts one, .ci/run sets
+// PYCONTAINER_E2E_DOCKER_HOST to it), Podman, and umoci + runc; arm64 and arm/v7 under
+// qemu through binfmt_misc.
 package e2e
 
 import (
@@ -30,6 +35,9 @@ type arch struct {
 	qemu     string // qemu-user-static binary, "" to run natively under chroot
 	machine  string // what platform.machine() prints inside
 }
+
+// flag is the arch's --platform value: linux/amd64, linux/arm64, linux/arm/v7.
+func (a arch) flag() string { return normPlatform(a.platform.String()) }
 
 var arches = []arch{
 	{"amd64", testbase.Platform{OS: "linux", Architecture: "amd64"}, "", "x86_64"},
@@ -86,10 +94,7 @@ func TestDemoRunsOnEveryArchitecture(t *testing.T) {
 	for _, a := range present {
 		t.Run(a.deb, func(t *testing.T) {
 			goarch := a.platform.Architecture
-			want := "linux/" + goarch
-			if goarch == "arm" {
-				want += "/v7"
-			}
+			want := a.flag()
 			cmd := exec.Command(bin, "build", "--tag", "cross-platform-demo:"+goarch, "--platform", want, "--base-image", "python:3.11-slim", "--verbose")
 			cmd.Dir = work
 			cmd.Env = append(os.Environ(), "PYCONTAINER_REGISTRY_MIRROR=docker.io="+host)
