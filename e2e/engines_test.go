@@ -48,7 +48,8 @@ type engineImage struct {
 type multiLayout struct {
 	tag     string // myapp:multi
 	project string
-	native  arch // the platform `docker load` gets: this machine's
+	native  arch   // the platform `docker load` gets: this machine's
+	failed  string // why there is none, "" when there is
 }
 
 // TestEnginesRunWhatWeBuild builds the seed's demo app on real Python bases (served by
@@ -85,47 +86,38 @@ func TestEnginesRunWhatWeBuild(t *testing.T) {
 		}
 		images = append(images, img)
 	}
-	var multi *multiLayout
-	var multiErr string
-	{
-		m := &multiLayout{tag: "myapp:multi", project: demoProject(t), native: present[0]}
-		var flags []string
-		for _, a := range present {
-			flags = append(flags, a.flag())
-			if a.platform.Architecture == runtime.GOARCH {
-				m.native = a
-			}
-		}
-		out, err := pycontainer(m.project, "build", "--tag", m.tag, "--platform", strings.Join(flags, ","), "--base-image", "python:3.11-slim", "--progress", "plain")
-		switch {
-		case err != nil:
-			multiErr = "the multi-platform build failed: " + firstLine(out, err)
-			t.Errorf("pycontainer build --tag %s --platform %s: %v\n%s", m.tag, strings.Join(flags, ","), err, out)
-		case len(present) > 1 && !mentionsDockerLoad(out, m.native.flag()):
-			t.Errorf("the multi-platform build does not say that docker load gets %s:\n%s", m.native.flag(), out)
-			multi = m
-		default:
-			multi = m
+	multi := &multiLayout{tag: "myapp:multi", project: demoProject(t), native: present[0]}
+	var flags []string
+	for _, a := range present {
+		flags = append(flags, a.flag())
+		if a.platform.Architecture == runtime.GOARCH {
+			multi.native = a
 		}
 	}
+	out, err := pycontainer(multi.project, "build", "--tag", multi.tag, "--platform", strings.Join(flags, ","), "--base-image", "python:3.11-slim", "--progress", "plain")
+	if err != nil {
+		multi.failed = "the multi-platform build failed: " + firstLine(out, err)
+		t.Errorf("pycontainer build --tag %s --platform %s: %v\n%s", multi.tag, strings.Join(flags, ","), err, out)
+	} else if len(present) > 1 && !mentionsDockerLoad(out, multi.native.flag()) {
+		t.Errorf("the multi-platform build does not say that docker load gets %s:\n%s", multi.native.flag(), out)
+	}
 	for _, img := range images {
-		switch {
-		case multi == nil:
-			img.saveErr = multiErr
-		default:
-			img.savedTag = img.tag + "-saved" // not a name the layout's load gives
-			img.saved = filepath.Join(t.TempDir(), "image.tar")
-			if out, err := pycontainer(multi.project, "save", "--platform", img.flag(), "--tag", img.savedTag, "-o", img.saved); err != nil {
-				img.saveErr = "pycontainer save failed: " + firstLine(out, err)
-				img.saved = ""
-				t.Errorf("pycontainer save --platform %s --tag %s: %v\n%s", img.flag(), img.savedTag, err, out)
-			}
+		if multi.failed != "" {
+			img.saveErr = multi.failed
+			continue
+		}
+		img.savedTag = img.tag + "-saved" // not a name the layout's load gives
+		img.saved = filepath.Join(t.TempDir(), "image.tar")
+		if out, err := pycontainer(multi.project, "save", "--platform", img.flag(), "--tag", img.savedTag, "-o", img.saved); err != nil {
+			img.saveErr = "pycontainer save failed: " + firstLine(out, err)
+			img.saved = ""
+			t.Errorf("pycontainer save --platform %s --tag %s: %v\n%s", img.flag(), img.savedTag, err, out)
 		}
 	}
 
-	t.Run("docker", func(t *testing.T) { testDocker(t, newMatrix(t, "docker"), images, multi, multiErr) })
-	t.Run("podman", func(t *testing.T) { testPodman(t, newMatrix(t, "podman"), images, multi, multiErr) })
-	t.Run("runc", func(t *testing.T) { testRunc(t, newMatrix(t, "runc"), images, multi, multiErr) })
+	t.Run("docker", func(t *testing.T) { testDocker(t, newMatrix(t, "docker"), images, multi) })
+	t.Run("podman", func(t *testing.T) { testPodman(t, newMatrix(t, "podman"), images, multi) })
+	t.Run("runc", func(t *testing.T) { testRunc(t, newMatrix(t, "runc"), images, multi) })
 }
 
 // testDocker follows the seed: `docker load -i <(tar -C dist/image -cf - .)` through
@@ -133,7 +125,7 @@ func TestEnginesRunWhatWeBuild(t *testing.T) {
 // (with --rm, so nothing is left behind); a `pycontainer save` tar through
 // `docker load -i FILE`; and the multi-platform layout, of which `docker load` gets
 // this machine's platform.
-func testDocker(t *testing.T, m *matrix, images []*engineImage, multi *multiLayout, multiErr string) {
+func testDocker(t *testing.T, m *matrix, images []*engineImage, multi *multiLayout) {
 	env, why := dockerEngine()
 	if why != "" {
 		m.skipEngine(why)
@@ -144,9 +136,7 @@ func testDocker(t *testing.T, m *matrix, images []*engineImage, multi *multiLayo
 	for _, img := range images {
 		tags = append(tags, img.tag, img.savedTag)
 	}
-	if multi != nil {
-		tags = append(tags, multi.tag)
-	}
+	tags = append(tags, multi.tag)
 	removeTags := func() {
 		for _, tag := range tags {
 			if tag != "" {
@@ -200,9 +190,9 @@ func testDocker(t *testing.T, m *matrix, images []*engineImage, multi *multiLayo
 		}
 	}
 
-	if multi == nil {
-		m.skip(checkLoadLayout, multiErr)
-		m.skip(checkMulti, multiErr)
+	if multi.failed != "" {
+		m.skip(checkLoadLayout, multi.failed)
+		m.skip(checkMulti, multi.failed)
 		return
 	}
 	// Docker before its containerd image store keeps one platform per name: docker load
@@ -217,8 +207,8 @@ func testDocker(t *testing.T, m *matrix, images []*engineImage, multi *multiLayo
 		m.skip(checkMulti, "no arm64 python base")
 		return
 	}
-	// `docker load --platform` chooses (Docker 27 and later, with the containerd store); an
-	// older engine refuses the flag, which is the n/a.
+	// `docker load --platform` chooses where the engine has it (API 1.48, Docker 28, with
+	// the containerd image store); an older engine refuses the flag, which is the n/a.
 	docker("", "rmi", "--force", multi.tag)
 	out, err = seed(multi.project, "docker load --platform linux/arm64 -i <(tar -C dist/image -cf - .)")
 	if err != nil && (strings.Contains(out, "API version") || strings.Contains(out, "not supported") || strings.Contains(out, "unknown flag")) {
@@ -245,7 +235,7 @@ func dockerEngine() (env []string, why string) {
 	if _, err := exec.LookPath("docker"); err != nil {
 		return nil, "the docker CLI is not installed: apt-get install docker.io"
 	}
-	env = []string{"DOCKER_HOST=" + host}
+	env = []string{"DOCKER_HOST=" + host, "DOCKER_CONTEXT="} // the host, whatever context the caller uses
 	if out, err := runTool("", env, "docker", "info", "--format", "{{.ServerVersion}}"); err != nil {
 		return nil, fmt.Sprintf("docker info on %s: %s", host, firstLine(out, err))
 	}
@@ -257,7 +247,7 @@ func dockerEngine() (env []string, why string) {
 // `podman load -i FILE` of a save tar, runs each, and picks platforms out of the
 // multi-platform layout with `podman pull oci:DIR:TAG --platform`. Its storage is the
 // test's own.
-func testPodman(t *testing.T, m *matrix, images []*engineImage, multi *multiLayout, multiErr string) {
+func testPodman(t *testing.T, m *matrix, images []*engineImage, multi *multiLayout) {
 	p, why := podmanEngine(t)
 	if why != "" {
 		m.skipEngine(why)
@@ -295,8 +285,8 @@ func testPodman(t *testing.T, m *matrix, images []*engineImage, multi *multiLayo
 		}
 	}
 
-	if multi == nil {
-		m.skip(checkMulti, multiErr)
+	if multi.failed != "" {
+		m.skip(checkMulti, multi.failed)
 		return
 	}
 	// Each platform out of the multi-platform layout; arm64 is the matrix's check, the
@@ -402,7 +392,7 @@ func (p podman) shell(dir, line string) (string, error) {
 // testRunc unpacks each one-platform layout with umoci (as root, so the bundle is
 // runc's) and runs it with runc; a save tar is an OCI layout too, unpacked the same way
 // once extracted. umoci 0.4.7 selects no platform from an image index.
-func testRunc(t *testing.T, m *matrix, images []*engineImage, multi *multiLayout, multiErr string) {
+func testRunc(t *testing.T, m *matrix, images []*engineImage, multi *multiLayout) {
 	for _, tool := range []string{"umoci", "runc"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			m.skipEngine(tool + " is not installed: apt-get install " + tool)
@@ -455,8 +445,8 @@ func testRunc(t *testing.T, m *matrix, images []*engineImage, multi *multiLayout
 		unpackAndRun(checkLoadSave, runCheck(img.arch), dir, img)
 	}
 
-	if multi == nil {
-		m.skip(checkMulti, multiErr)
+	if multi.failed != "" {
+		m.skip(checkMulti, multi.failed)
 		return
 	}
 	arm64, ok := findArch(images, "arm64")
