@@ -19,7 +19,8 @@ import (
 //
 //	ENGINE-MATRIX <engine> | <check> | ✅, ❌ <the engine's message>, n/a (why) or skipped (why)
 //
-// so `go test -v -run Engines ./e2e | grep ENGINE-MATRIX` prints the table.
+// so `go test -v -run Engines ./e2e | grep ENGINE-MATRIX` prints the table; with
+// PYCONTAINER_E2E_MATRIX=FILE the lines are appended to FILE too (.ci/run prints it).
 const (
 	checkLoadLayout = "load layout as-is"           // the seed's `tar -C dist/image -cf - .` into the engine
 	checkLoadSave   = "load save tar"               // `pycontainer save -o FILE`, then the engine's load -i FILE
@@ -244,9 +245,9 @@ func dockerEngine() (env []string, why string) {
 
 // testPodman loads the way that works on Podman 4.3 (`tar -C dist/image -cf - . |
 // podman load`; the seed's `-i <(…)` fails there on the pipe's /proc path) and
-// `podman load -i FILE` of a save tar, runs each, and picks platforms out of the
-// multi-platform layout with `podman pull oci:DIR:TAG --platform`. Its storage is the
-// test's own.
+// `podman load -i FILE` of a save tar, runs each, loads the multi-platform layout (this
+// machine's platform) and picks every platform out of it with `podman pull oci:DIR:TAG
+// --platform`. Its storage is the test's own.
 func testPodman(t *testing.T, m *matrix, images []*engineImage, multi *multiLayout) {
 	p, why := podmanEngine(t)
 	if why != "" {
@@ -286,15 +287,22 @@ func testPodman(t *testing.T, m *matrix, images []*engineImage, multi *multiLayo
 	}
 
 	if multi.failed != "" {
+		m.skip(checkLoadLayout, multi.failed)
 		m.skip(checkMulti, multi.failed)
 		return
+	}
+	// podman load of the multi-platform layout takes this machine's platform.
+	out, err := p.shell(multi.project, "tar -C dist/image -cf - . | podman load")
+	if loaded(checkLoadLayout, "tar -C dist/image -cf - . | podman load, of the multi-platform "+multi.tag, multi.tag, multi.native, out, err) {
+		out, err = p.run(multi.tag)
+		m.ran(runCheck(multi.native), "podman run "+multi.tag+" (multi-platform layout)", out, err, multi.native.machine)
 	}
 	// Each platform out of the multi-platform layout; arm64 is the matrix's check, the
 	// others count for running their platform. Podman 4.3 names an image pulled from
 	// oci:DIR after DIR and refuses a path with capitals ("repository name must be
 	// lowercase"), as the test's directories have: the layout goes to a lowercase one.
 	layout := filepath.Join(p.store, "layout")
-	if out, err := runTool("", nil, "cp", "-a", filepath.Join(multi.project, "dist", "image"), layout); err != nil {
+	if out, err = runTool("", nil, "cp", "-a", filepath.Join(multi.project, "dist", "image"), layout); err != nil {
 		t.Fatalf("copying the multi-platform layout: %v\n%s", err, out)
 	}
 	name := strings.TrimPrefix(multi.tag, "myapp:")
@@ -623,6 +631,18 @@ func firstLine(out string, err error) string {
 	return "no output"
 }
 
+func appendFile(name, text string) error {
+	f, err := os.OpenFile(name, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	if err != nil {
+		return err
+	}
+	if _, err := f.WriteString(text); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
 func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
 
 // matrix collects one engine's cells and logs them as ENGINE-MATRIX lines when the
@@ -645,8 +665,17 @@ func newMatrix(t *testing.T, engine string) *matrix {
 		m.cells[c] = &cell{}
 	}
 	t.Cleanup(func() {
+		var lines []string
 		for _, c := range matrixChecks {
-			t.Logf("ENGINE-MATRIX %s | %s | %s", engine, c, m.cells[c].result())
+			line := fmt.Sprintf("ENGINE-MATRIX %s | %s | %s", engine, c, m.cells[c].result())
+			t.Log(line)
+			lines = append(lines, line+"\n")
+		}
+		// go test prints a passing test's log only with -v; CI collects the table here.
+		if file := os.Getenv("PYCONTAINER_E2E_MATRIX"); file != "" {
+			if err := appendFile(file, strings.Join(lines, "")); err != nil {
+				t.Errorf("PYCONTAINER_E2E_MATRIX: %v", err)
+			}
 		}
 	})
 	return m
