@@ -462,17 +462,16 @@ func testRunc(t *testing.T, m *matrix, images []*engineImage, multi *multiLayout
 		m.skip(checkMulti, "no arm64 python base")
 		return
 	}
+	// umoci has no way to be asked for a platform; on the nested index of a
+	// multi-platform build it says so ("tag is ambiguous").
 	layout := filepath.Join(multi.project, "dist", "image")
 	name := strings.TrimPrefix(multi.tag, "myapp:")
 	bundle := filepath.Join(t.TempDir(), "bundle")
 	out, err := runTool("", nil, "umoci", "unpack", "--image", layout+":"+name, bundle)
-	if err != nil {
-		m.na(checkMulti, "umoci selects no platform from a multi-platform layout (use a one-platform build or pycontainer save --platform): "+firstLine(out, err))
-		return
+	if err == nil {
+		out = "it unpacked an image of its own choosing"
 	}
-	// A umoci that does choose must choose this machine's or say which; arm64 by name it
-	// cannot be asked for, so only a run that prints aarch64 would be the check.
-	m.na(checkMulti, "umoci unpacked the multi-platform layout without being asked for a platform; it cannot be asked for "+arm64.flag())
+	m.na(checkMulti, "umoci cannot be asked for "+arm64.flag()+" (use a one-platform build or pycontainer save --platform): "+firstLine(out, err))
 }
 
 // setNoTerminal turns off process.terminal in a bundle's config.json: runc run gets no
