@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -15,67 +16,6 @@ import (
 	"github.com/pelletier/go-toml/v2"
 	"github.com/pelletier/go-toml/v2/unstable"
 )
-
-// Settings is one layer of configuration: a config file, pyproject's [tool.pycontainer],
-// or the flags a user typed. A nil field is "not set here" and never overrides a lower
-// layer.
-type Settings struct {
-	Source string // where these settings came from, for messages
-
-	BaseImage    *string
-	Platforms    []string
-	IncludeDeps  *bool
-	Reproducible *bool
-	Context      *string
-	Output       *string
-	Workdir      *string
-	Entrypoint   []string
-	Cmd          []string
-	User         *string
-	Ports        []string
-	Env          map[string]string
-	Labels       map[string]string
-	RegistryURL  *string
-	Insecure     []string
-	Mirrors      map[string]string
-}
-
-// buildKeys are the keys of [build] in pycontainer.toml and of [tool.pycontainer].
-type buildKeys struct {
-	BaseImage    *string           `toml:"base_image"`
-	Platform     any               `toml:"platform"`
-	Platforms    any               `toml:"platforms"`
-	IncludeDeps  *bool             `toml:"include_deps"`
-	Reproducible *bool             `toml:"reproducible"`
-	Context      *string           `toml:"context"`
-	Output       *string           `toml:"output"`
-	Workdir      *string           `toml:"workdir"`
-	Entrypoint   any               `toml:"entrypoint"`
-	Cmd          any               `toml:"cmd"`
-	User         *string           `toml:"user"`
-	Ports        any               `toml:"ports"`
-	Env          map[string]string `toml:"env"`
-	Labels       map[string]string `toml:"labels"`
-}
-
-type registryKeys struct {
-	URL      *string           `toml:"url"`
-	Insecure any               `toml:"insecure"`
-	Mirrors  map[string]string `toml:"mirrors"`
-}
-
-type pycontainerFile struct {
-	Build    buildKeys    `toml:"build"`
-	Registry registryKeys `toml:"registry"`
-}
-
-// pyprojectTool is [tool.pycontainer]: the build keys directly, or under a build table
-// as in pycontainer.toml, plus a registry table.
-type pyprojectTool struct {
-	buildKeys
-	Build    *buildKeys   `toml:"build"`
-	Registry registryKeys `toml:"registry"`
-}
 
 // ConfigError is a problem in a configuration file, located by file and line.
 type ConfigError struct {
@@ -101,16 +41,12 @@ func LoadConfigFile(path string) (Settings, []string, error) {
 		}
 		return Settings{}, nil, fmt.Errorf("config file: %w", err)
 	}
-	var f pycontainerFile
-	warnings, err := decodeTOML(path, data, &f, nil)
-	if err != nil {
-		return Settings{}, warnings, err
+	var doc map[string]any
+	if _, err := decodeTOML(path, data, &doc, nil); err != nil {
+		return Settings{}, nil, err
 	}
-	s, err := f.Build.settings(path, data, []string{"build"})
+	s, warnings, err := settingsOf(path, data, doc, nil, false)
 	if err != nil {
-		return Settings{}, warnings, err
-	}
-	if err := f.Registry.apply(&s, path, data, []string{"registry"}); err != nil {
 		return Settings{}, warnings, err
 	}
 	s.Source = filepath.Base(path)
@@ -152,52 +88,93 @@ func decodeTOML(path string, data []byte, v any, prefix []string) ([]string, err
 	return nil, nil
 }
 
-func (b buildKeys) settings(path string, data []byte, table []string) (Settings, error) {
-	s := Settings{
-		BaseImage: b.BaseImage, IncludeDeps: b.IncludeDeps, Reproducible: b.Reproducible,
-		Context: b.Context, Output: b.Output, Workdir: b.Workdir, User: b.User,
-		Env: b.Env, Labels: b.Labels,
+// settingsOf reads the settings tables of doc: a whole pycontainer.toml, or pyproject's
+// [tool.pycontainer] at prefix, where build keys may also stand in the table itself
+// (bareBuild; [tool.pycontainer.build] then wins). Keys no setting has are warnings.
+func settingsOf(path string, data []byte, doc map[string]any, prefix []string, bareBuild bool) (Settings, []string, error) {
+	var s Settings
+	var warnings []string
+	read := func(table string, t map[string]any, at []string) error {
+		for _, k := range slices.Sorted(maps.Keys(t)) {
+			key := append(slices.Clone(at), k)
+			st, ok := lookupSetting(table, k)
+			if !ok {
+				warnings = append(warnings, fmt.Sprintf("%s:%d: unknown key %q (ignored)", path, keyLine(data, key), strings.Join(key, ".")))
+				continue
+			}
+			v, err := st.parseTOML(t[k])
+			if err != nil {
+				return &ConfigError{File: path, Line: keyLine(data, key), Msg: fmt.Sprintf("%s: %v", strings.Join(key, "."), err)}
+			}
+			st.set(&s, v)
+		}
+		return nil
 	}
-	lists := []struct {
-		key string
-		val any
-		dst *[]string
-	}{
-		{"platform", b.Platform, &s.Platforms},
-		{"platforms", b.Platforms, &s.Platforms},
-		{"entrypoint", b.Entrypoint, &s.Entrypoint},
-		{"cmd", b.Cmd, &s.Cmd},
-		{"ports", b.Ports, &s.Ports},
+	bare := map[string]any{}
+	for k, v := range doc {
+		if !slices.Contains(settingTables, k) {
+			bare[k] = v
+		}
 	}
-	for _, l := range lists {
-		if l.val == nil {
+	if bareBuild {
+		if err := read("build", bare, prefix); err != nil {
+			return s, warnings, err
+		}
+	} else if err := read("", bare, prefix); err != nil { // no setting has table "": each is unknown
+		return s, warnings, err
+	}
+	for _, table := range settingTables {
+		v, ok := doc[table]
+		if !ok {
 			continue
 		}
-		v, err := stringList(l.val, l.key == "ports")
-		if err != nil {
-			key := append(slices.Clone(table), l.key)
-			return Settings{}, &ConfigError{File: path, Line: keyLine(data, key), Msg: fmt.Sprintf("%s: %v", strings.Join(key, "."), err)}
+		key := append(slices.Clone(prefix), table)
+		t, ok := v.(map[string]any)
+		if !ok {
+			return s, warnings, &ConfigError{File: path, Line: keyLine(data, key), Msg: fmt.Sprintf("%s: expected a table, found %s", strings.Join(key, "."), tomlTypeName(v))}
 		}
-		if l.key == "entrypoint" && len(v) == 1 && strings.ContainsAny(v[0], " \t") {
-			v = strings.Fields(v[0]) // entrypoint = "python -m app" is the string form of a list
+		if err := read(table, t, key); err != nil {
+			return s, warnings, err
 		}
-		*l.dst = v
 	}
-	return s, nil
+	return s, warnings, nil
 }
 
-func (r registryKeys) apply(s *Settings, path string, data []byte, table []string) error {
-	s.RegistryURL = r.URL
-	s.Mirrors = r.Mirrors
-	if r.Insecure != nil {
-		v, err := stringList(r.Insecure, false)
-		if err != nil {
-			key := append(slices.Clone(table), "insecure")
-			return &ConfigError{File: path, Line: keyLine(data, key), Msg: fmt.Sprintf("%s: %v", strings.Join(key, "."), err)}
+// parseTOML reads st's value as a TOML document gives it.
+func (st setting) parseTOML(v any) (any, error) {
+	switch st.kind {
+	case kindBool:
+		if b, ok := v.(bool); ok {
+			return b, nil
 		}
-		s.Insecure = v
+		return nil, fmt.Errorf("expected true or false, found %s", tomlTypeName(v))
+	case kindList:
+		return stringList(v, st.numbers)
+	case kindCommand:
+		words, err := stringList(v, false)
+		if err == nil && len(words) == 1 && strings.ContainsAny(words[0], " \t") {
+			words = strings.Fields(words[0]) // entrypoint = "python -m app" is the string form of a list
+		}
+		return words, err
+	case kindKeyValue:
+		t, ok := v.(map[string]any)
+		if !ok {
+			return nil, fmt.Errorf("expected a table of KEY = \"VALUE\", found %s", tomlTypeName(v))
+		}
+		out := make(map[string]string, len(t))
+		for k, e := range t {
+			str, ok := e.(string)
+			if !ok {
+				return nil, fmt.Errorf("%s: expected a string, found %s", k, tomlTypeName(e))
+			}
+			out[k] = str
+		}
+		return out, nil
 	}
-	return nil
+	if str, ok := v.(string); ok {
+		return str, st.check(str)
+	}
+	return nil, fmt.Errorf("expected a string, found %s", tomlTypeName(v))
 }
 
 // stringList accepts a string or an array of strings (and of integers when numbers is
@@ -232,6 +209,10 @@ func stringList(v any, numbers bool) ([]string, error) {
 
 func tomlTypeName(v any) string {
 	switch v.(type) {
+	case string:
+		return "a string"
+	case []any:
+		return "a list"
 	case int64:
 		return "an integer"
 	case float64:
@@ -244,23 +225,28 @@ func tomlTypeName(v any) string {
 	return fmt.Sprintf("%T", v)
 }
 
-// keyLine finds the line of a dotted key in a TOML document, or 0.
+// keyLine finds the line of a dotted key in a TOML document, or of the first table or
+// key under it (an unknown table is reported at its header), or 0.
 func keyLine(data []byte, key []string) int {
 	var p unstable.Parser
 	p.Reset(data)
 	var table []string
 	for p.NextExpression() {
 		e := p.Expression()
+		var full []string
 		switch e.Kind {
-		case unstable.Table:
+		case unstable.Table, unstable.ArrayTable:
 			table = nodeKey(e)
+			full = table
 		case unstable.KeyValue:
-			full := append(slices.Clone(table), nodeKey(e)...)
-			if slices.Equal(full, key) {
-				it := e.Key()
-				if it.Next() {
-					return p.Shape(it.Node().Raw).Start.Line
-				}
+			full = append(slices.Clone(table), nodeKey(e)...)
+		default:
+			continue
+		}
+		if len(full) >= len(key) && slices.Equal(full[:len(key)], key) {
+			it := e.Key()
+			if it.Next() {
+				return p.Shape(it.Node().Raw).Start.Line
 			}
 		}
 	}
@@ -282,10 +268,16 @@ type pathKey struct {
 	val       *string
 }
 
-// paths lists s's path settings: the one table relativeTo and the project-bounds check
-// both walk, so a new path key cannot miss either.
+// paths lists s's path settings (the table's rows marked path): the one list relativeTo
+// and the project-bounds check both walk, so a new path setting cannot miss either.
 func (s *Settings) paths() []pathKey {
-	return []pathKey{{"context", "--context", s.Context}, {"output", "--output", s.Output}}
+	var out []pathKey
+	for _, st := range settingsTable {
+		if st.path {
+			out = append(out, pathKey{st.key, st.name(), *st.field(s).(**string)})
+		}
+	}
+	return out
 }
 
 // relativeTo makes the paths a config file names relative to the file's directory.

@@ -25,7 +25,7 @@ func ParseCommand(s string) ([]string, error) {
 	if strings.HasPrefix(s, "[") {
 		var out []string
 		if err := json.Unmarshal([]byte(s), &out); err != nil {
-			return nil, fmt.Errorf("command %s is not a JSON array of strings: %w", s, err)
+			return nil, fmt.Errorf("%q is not a JSON array of strings: %w", s, err)
 		}
 		return out, nil
 	}

@@ -1,6 +1,8 @@
 package build
 
 import (
+	"cmp"
+	"errors"
 	"fmt"
 	"io/fs"
 	"maps"
@@ -65,6 +67,10 @@ type Options struct {
 	Pull string
 	// Deps are the pip options for --include-deps.
 	Deps DepsOptions
+	// Progress is how the build is shown (auto, plain or json) and Verbose whether in
+	// detail: the command's renderer reads them.
+	Progress string
+	Verbose  bool
 	// Strict turns what the post-build check finds (binaries of another architecture, a
 	// host virtualenv) from warnings into an error that keeps the previous image.
 	Strict bool
@@ -142,43 +148,6 @@ func ParseSize(s string) (int64, error) {
 // DefaultPlatform is built when no platform is given anywhere.
 const DefaultPlatform = "linux/amd64"
 
-// Merge overlays top on base: every field top sets wins; maps merge key by key.
-func Merge(base, top Settings) Settings {
-	out := base
-	set := func(dst **string, v *string) {
-		if v != nil {
-			*dst = v
-		}
-	}
-	set(&out.BaseImage, top.BaseImage)
-	set(&out.Context, top.Context)
-	set(&out.Output, top.Output)
-	set(&out.Workdir, top.Workdir)
-	set(&out.User, top.User)
-	set(&out.RegistryURL, top.RegistryURL)
-	if top.IncludeDeps != nil {
-		out.IncludeDeps = top.IncludeDeps
-	}
-	if top.Reproducible != nil {
-		out.Reproducible = top.Reproducible
-	}
-	for _, l := range []struct {
-		dst *[]string
-		v   []string
-	}{
-		{&out.Platforms, top.Platforms}, {&out.Entrypoint, top.Entrypoint}, {&out.Cmd, top.Cmd},
-		{&out.Ports, top.Ports}, {&out.Insecure, top.Insecure},
-	} {
-		if l.v != nil {
-			*l.dst = l.v
-		}
-	}
-	out.Env = mergeMaps(base.Env, top.Env)
-	out.Labels = mergeMaps(base.Labels, top.Labels)
-	out.Mirrors = mergeMaps(base.Mirrors, top.Mirrors)
-	return out
-}
-
 func mergeMaps(a, b map[string]string) map[string]string {
 	if a == nil && b == nil {
 		return nil
@@ -193,26 +162,43 @@ func mergeMaps(a, b map[string]string) map[string]string {
 
 // Inputs are what a command line hands to Resolve.
 type Inputs struct {
-	ConfigPath string // --config; empty looks for pycontainer.toml in the context
+	ConfigPath string // --config; empty takes PYCONTAINER_CONFIG, else pycontainer.toml in the context
 	Flags      Settings
-	Tag        string
-	Push       bool
-	DryRun     bool
 	Getenv     func(string) string
+	// Lenient turns a project file that cannot be read (broken TOML, a wrong type) into a
+	// warning, its settings left out: for commands that need the registry settings at
+	// most (platforms, the app's start, completion), not the project.
+	Lenient bool
 }
 
-// Resolve layers defaults < pyproject [tool.pycontainer] < pycontainer.toml < flags.
+// Resolve layers defaults < pyproject [tool.pycontainer] < pycontainer.toml <
+// environment (PYCONTAINER_*) < flags, setting by setting.
 func Resolve(in Inputs) (*Options, error) {
 	if in.Getenv == nil {
 		in.Getenv = os.Getenv
 	}
+	envSettings, err := EnvSettings(in.Getenv)
+	if err != nil {
+		return nil, err
+	}
+	// The user's own layers: what they typed or exported. The project's files may not
+	// name paths outside the project; these may.
+	user := Merge(envSettings, in.Flags)
 	var warnings []string
+	lenient := func(err error) error {
+		var ce *ConfigError
+		if in.Lenient && errors.As(err, &ce) {
+			warnings = append(warnings, err.Error()+" (its settings are left out)")
+			return nil
+		}
+		return err
+	}
 	flagContext := "."
-	if in.Flags.Context != nil {
-		flagContext = *in.Flags.Context
+	if user.Context != nil {
+		flagContext = *user.Context
 	}
 
-	configPath := in.ConfigPath
+	configPath := cmp.Or(in.ConfigPath, in.Getenv("PYCONTAINER_CONFIG"))
 	if configPath == "" {
 		candidate := filepath.Join(flagContext, "pycontainer.toml")
 		if _, err := os.Stat(candidate); err == nil {
@@ -223,7 +209,7 @@ func Resolve(in Inputs) (*Options, error) {
 	if configPath != "" {
 		s, w, err := LoadConfigFile(configPath)
 		warnings = append(warnings, w...)
-		if err != nil {
+		if err = lenient(err); err != nil {
 			return nil, err
 		}
 		fileSettings = s
@@ -235,7 +221,7 @@ func Resolve(in Inputs) (*Options, error) {
 	root := flagContext
 	// The context may itself come from the config file; pyproject.toml lives there.
 	context := flagContext
-	if in.Flags.Context == nil && fileSettings.Context != nil {
+	if user.Context == nil && fileSettings.Context != nil {
 		if err := confinePath(root, "context", fileSettings); err != nil {
 			return nil, err
 		}
@@ -255,34 +241,28 @@ func Resolve(in Inputs) (*Options, error) {
 	if err := checkProjectFiles(context, ".containerignore", ".dockerignore"); err != nil {
 		return nil, err
 	}
-	if env := in.Getenv("PYCONTAINER_REGISTRY_MIRROR"); env != "" && in.Flags.Mirrors == nil {
-		m, err := ParseKeyValues("registry-mirror", strings.Split(env, ","))
-		if err != nil {
-			return nil, fmt.Errorf("PYCONTAINER_REGISTRY_MIRROR: %w", err)
-		}
-		in.Flags.Mirrors = m
-	}
 	project, pySettings, w, err := LoadProject(context)
 	warnings = append(warnings, w...)
-	if err != nil {
+	if err = lenient(err); err != nil {
 		return nil, err
 	}
-
-	if in.Flags.Output == nil {
-		if err := confinePath(root, "output", fileSettings, pySettings); err != nil {
+	for _, p := range user.paths() {
+		if p.key == "context" || p.val != nil {
+			continue
+		}
+		if err := confinePath(root, p.key, fileSettings, pySettings); err != nil {
 			return nil, err
 		}
 	}
-	s := Merge(Merge(pySettings, fileSettings), in.Flags)
+	s := Merge(Merge(pySettings, fileSettings), user)
 
 	o := &Options{
 		Context:      context,
 		Output:       "dist/image",
-		Tag:          in.Tag,
-		Push:         in.Push,
-		DryRun:       in.DryRun,
 		Reproducible: true,
 		Workdir:      "/app",
+		Pull:         "always",
+		Progress:     "auto",
 		Project:      project,
 		Warnings:     warnings,
 		Env:          s.Env,
@@ -292,38 +272,45 @@ func Resolve(in Inputs) (*Options, error) {
 		Entrypoint:   s.Entrypoint,
 		Cmd:          s.Cmd,
 		Ports:        s.Ports,
+		Deps:         DepsOptions{ExtraIndexURLs: s.ExtraIndexURLs, FindLinks: s.FindLinks},
 	}
-	if s.Output != nil {
-		o.Output = *s.Output
+	for _, v := range []struct {
+		dst *string
+		src *string
+	}{
+		{&o.Tag, s.Tag}, {&o.Output, s.Output}, {&o.Workdir, s.Workdir}, {&o.User, s.User}, {&o.RegistryURL, s.RegistryURL},
+		{&o.Pull, s.Pull}, {&o.Progress, s.Progress}, {&o.Deps.Requirements, s.Requirements}, {&o.Deps.IndexURL, s.IndexURL},
+	} {
+		if v.src != nil {
+			*v.dst = *v.src
+		}
 	}
-	if s.Workdir != nil {
-		o.Workdir = *s.Workdir
+	for _, v := range []struct {
+		dst *bool
+		src *bool
+	}{
+		{&o.IncludeDeps, s.IncludeDeps}, {&o.Push, s.Push}, {&o.Reproducible, s.Reproducible}, {&o.DryRun, s.DryRun},
+		{&o.NoCache, s.NoCache}, {&o.Strict, s.Strict}, {&o.InsecureBase, s.InsecureBase}, {&o.Verbose, s.Verbose},
+		{&o.Deps.NoIndex, s.NoIndex}, {&o.Deps.AllowSdist, s.AllowSdist},
+	} {
+		if v.src != nil {
+			*v.dst = *v.src
+		}
 	}
+	layers := []Settings{envSettings, fileSettings, pySettings} // below the flags, highest first
 	if !strings.HasPrefix(o.Workdir, "/") {
-		return nil, fmt.Errorf("workdir %q must be an absolute path in the image, e.g. /app", o.Workdir)
-	}
-	if s.User != nil {
-		o.User = *s.User
-	}
-	if s.IncludeDeps != nil {
-		o.IncludeDeps = *s.IncludeDeps
+		return nil, fmt.Errorf("workdir %q (from %s) must be an absolute path in the image, e.g. /app", o.Workdir, sourceOf("workdir", in.Flags, layers...))
 	}
 	if o.IncludeDeps {
 		if err := checkProjectFiles(context, "requirements.txt"); err != nil {
 			return nil, err
 		}
 	}
-	if s.Reproducible != nil {
-		o.Reproducible = *s.Reproducible
-	}
-	if s.RegistryURL != nil {
-		o.RegistryURL = *s.RegistryURL
-	}
 
 	switch {
 	case s.BaseImage != nil && *s.BaseImage != "":
 		o.BaseImage = *s.BaseImage
-		o.BaseSource = sourceOf(func(l Settings) bool { return l.BaseImage != nil }, "--base-image", in.Flags, fileSettings, pySettings)
+		o.BaseSource = sourceOf("base_image", in.Flags, layers...)
 	default:
 		o.BaseImage = DefaultPythonBase(project.RequiresPython)
 		o.BaseSource = "default"
@@ -333,7 +320,7 @@ func Resolve(in Inputs) (*Options, error) {
 	}
 
 	raw := s.Platforms
-	source := sourceOf(func(l Settings) bool { return l.Platforms != nil }, "--platform", in.Flags, fileSettings, pySettings)
+	source := sourceOf("platform", in.Flags, layers...)
 	if len(raw) == 0 {
 		raw, source = []string{DefaultPlatform}, "default"
 	}
@@ -409,14 +396,17 @@ func (o *Options) ContextDir() string {
 	return o.Context
 }
 
-// sourceOf names where a value came from: the flag, or the first file layer (highest
-// precedence first) that sets it.
-func sourceOf(isSet func(Settings) bool, flag string, flags Settings, files ...Settings) string {
-	if isSet(flags) {
-		return flag + " flag"
-	}
-	for _, l := range files {
-		if isSet(l) {
+// sourceOf names where a setting (by its key) came from: its flag when the user typed
+// it, else the first of layers (highest precedence first) that sets it.
+func sourceOf(key string, flags Settings, layers ...Settings) string {
+	for i, l := range append([]Settings{flags}, layers...) {
+		for _, st := range settingsTable {
+			if st.key != key || !st.isSet(&l) {
+				continue
+			}
+			if i == 0 {
+				return st.name() + " flag"
+			}
 			return l.Source
 		}
 	}
@@ -436,8 +426,8 @@ func SplitList(in []string) []string {
 	return out
 }
 
-// ParseKeyValues parses K=V flag values into a map.
-func ParseKeyValues(flag string, values []string) (map[string]string, error) {
+// parseKeyValues parses KEY=VALUE entries into a map.
+func parseKeyValues(values []string) (map[string]string, error) {
 	if len(values) == 0 {
 		return nil, nil
 	}
@@ -445,7 +435,7 @@ func ParseKeyValues(flag string, values []string) (map[string]string, error) {
 	for _, kv := range values {
 		k, v, ok := strings.Cut(kv, "=")
 		if !ok || k == "" {
-			return nil, fmt.Errorf("--%s %q: expected KEY=VALUE", flag, kv)
+			return nil, fmt.Errorf("%q: expected KEY=VALUE", kv)
 		}
 		out[k] = v
 	}

@@ -38,7 +38,7 @@ type pyprojectFile struct {
 		Dependencies   []string       `toml:"dependencies"`
 	} `toml:"project"`
 	Tool struct {
-		Pycontainer *pyprojectTool `toml:"pycontainer"`
+		Pycontainer map[string]any `toml:"pycontainer"`
 	} `toml:"tool"`
 }
 
@@ -74,18 +74,10 @@ func LoadProject(dir string) (Project, Settings, []string, error) {
 	}
 	var s Settings
 	if t := f.Tool.Pycontainer; t != nil {
-		table := []string{"tool", "pycontainer"}
-		if s, err = t.buildKeys.settings(path, data, table); err != nil {
-			return p, Settings{}, warnings, err
-		}
-		if t.Build != nil {
-			nested, err := t.Build.settings(path, data, append(table, "build"))
-			if err != nil {
-				return p, Settings{}, warnings, err
-			}
-			s = Merge(s, nested)
-		}
-		if err := t.Registry.apply(&s, path, data, append(table, "registry")); err != nil {
+		var w []string
+		s, w, err = settingsOf(path, data, t, []string{"tool", "pycontainer"}, true)
+		warnings = append(warnings, w...)
+		if err != nil {
 			return p, Settings{}, warnings, err
 		}
 		relativeTo(&s, dir)
