@@ -78,6 +78,22 @@ func TestPlatformsCommand(t *testing.T) {
 	}
 }
 
+// TestPlatformsBrokenConfig: platforms needs no project, so a broken pycontainer.toml in
+// the directory is a warning beside the table, not the command's failure; a build there
+// still stops on it.
+func TestPlatformsBrokenConfig(t *testing.T) {
+	demoWorld(t)
+	writeFile(t, "pycontainer.toml", "[build\nplatform = 1\n")
+	code, stdout, stderr := pycontainer(t, "platforms python:3.11-slim")
+	if code != 0 || !strings.Contains(stdout, "linux/arm64      linux/arm64/v8") ||
+		!strings.Contains(stderr, "warning: pycontainer.toml:1: expected ']' to close table name (its settings are left out)") {
+		t.Errorf("platforms beside a broken pycontainer.toml: exit %d\n%s%s", code, stdout, stderr)
+	}
+	if code, _, stderr := pycontainer(t, "build --dry-run"); code != 1 || !strings.Contains(stderr, "Error: pycontainer.toml:1:") {
+		t.Errorf("build beside a broken pycontainer.toml: exit %d\n%s", code, stderr)
+	}
+}
+
 // TestPlatformsJSON pins the --json schema documented in the README.
 func TestPlatformsJSON(t *testing.T) {
 	demoWorld(t)
