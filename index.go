@@ -34,7 +34,6 @@ host gets its own architecture. It replaces "docker manifest create" + "docker m
 			if err != nil {
 				return usageError{err}
 			}
-			var insecureHosts []string
 			registries := []string{target.Registry}
 			var sources []registryRef
 			for _, s := range args[1:] {
@@ -45,10 +44,12 @@ host gets its own architecture. It replaces "docker manifest create" + "docker m
 				sources = append(sources, registryRef{raw: s, ref: r})
 				registries = append(registries, r.Registry)
 			}
+			settings := registrySettings(cmd)
+			insecureHosts := settings.Insecure
 			if insecure {
 				insecureHosts = registries
 			}
-			client := registry.New(registry.Options{Registries: registries, Insecure: insecureHosts,
+			client := registry.New(registry.Options{Registries: registries, Insecure: insecureHosts, Mirrors: settings.Mirrors,
 				Credentials: map[string]registry.Credential{target.Registry: registry.CredentialFor(target.Registry, os.Getenv)}})
 
 			var entries []descriptor.Descriptor

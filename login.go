@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -40,6 +41,8 @@ Builds and pushes of pycontainer, docker, skopeo and regctl then find them.`,
 			if pass == "" {
 				return usageError{errors.New("standard input held no password")}
 			}
+			// [registry] insecure of the project's files counts here too.
+			insecure = insecure || slices.Contains(registrySettings(cmd).Insecure, args[0])
 			where, err := registry.Login(cmd.Context(), args[0], user, pass, insecure, os.Getenv)
 			if err != nil {
 				return err

@@ -228,6 +228,21 @@ func resolveBuildOptions(fs *pflag.FlagSet, lenient bool) (*build.Options, error
 	return build.Resolve(build.Inputs{ConfigPath: config, Flags: flags, Lenient: lenient})
 }
 
+// registrySettings are the [registry] settings (and the rest) of the project in the
+// current directory, for commands that reach registries without building: a broken
+// project file is a warning on the command's error stream, its settings left out.
+func registrySettings(cmd *cobra.Command) *build.Options {
+	opts, err := build.Resolve(build.Inputs{Lenient: true})
+	if err != nil {
+		fmt.Fprintf(cmd.ErrOrStderr(), "warning: %s (the project's registry settings are left out)\n", ui.Sanitize(err.Error()))
+		return &build.Options{}
+	}
+	for _, w := range opts.Warnings {
+		fmt.Fprintf(cmd.ErrOrStderr(), "warning: %s\n", ui.Sanitize(w))
+	}
+	return opts
+}
+
 // renderer picks how build events are shown; Resolve has checked mode.
 func renderer(mode string, verbose bool, stdout, stderr io.Writer) build.Sink {
 	if mode == "json" {

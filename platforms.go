@@ -41,14 +41,7 @@ diagnosis and sibling tags that have it (a CI gate). --json prints the schema in
 				}
 				wanted = append(wanted, build.RequestedPlatform{Platform: p, Raw: raw, Source: "--check flag"})
 			}
-			// Only the registry settings matter here: a broken project file is a warning.
-			opts, err := build.Resolve(build.Inputs{Lenient: true})
-			if err != nil {
-				return err
-			}
-			for _, w := range opts.Warnings {
-				fmt.Fprintf(stderr, "warning: %s\n", ui.Sanitize(w))
-			}
+			opts := registrySettings(cmd) // only the registry settings matter here
 			opts.InsecureBase = opts.InsecureBase || insecure
 			indexes, err := fetchIndexes(cmd.Context(), opts, images)
 			if err != nil {
