@@ -126,7 +126,7 @@ Linux platform the base image offers, from any host.
 // in the input, the platforms its config files ask for preselected.
 func appConfig(opts *build.Options, theme string) ui.Config {
 	return ui.Config{Services: appServices(opts), BaseImage: opts.BaseImage, Recent: recentImages(),
-		Requested: requestedFromFiles(opts), Theme: theme, Output: opts.Output}
+		Requested: requestedFromFiles(opts), Theme: theme, Output: opts.Output, Warnings: opts.Warnings}
 }
 
 // requestedFromFiles keeps the platforms a config file asked for (to preselect them)

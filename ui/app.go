@@ -3,6 +3,7 @@ package ui
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"time"
 
@@ -78,6 +79,9 @@ type Config struct {
 	// Banner labels the session, e.g. "DEMO DATA".
 	Banner string
 	Output string
+	// Warnings are the project's configuration warnings (a broken pycontainer.toml left
+	// out, an unknown key), shown when the app opens.
+	Warnings []string
 	// Context ends the app's background work (default: never).
 	Context context.Context
 }
@@ -126,6 +130,12 @@ func New(cfg Config) *App {
 	a.base = newBaseScreen(a.c, image, cfg.Recent, cfg.Requested)
 	if cfg.AutoFetch {
 		a.base.input.SetValue(image)
+	}
+	if n := len(cfg.Warnings); n > 0 {
+		a.status, a.failed = "warning: "+Sanitize(cfg.Warnings[0]), true
+		if n > 1 {
+			a.status += fmt.Sprintf(" (and %d more)", n-1)
+		}
 	}
 	a.platforms = newPlatformScreen(a.c)
 	a.build = newBuildScreen(a.c)

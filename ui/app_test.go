@@ -1068,3 +1068,13 @@ func TestBuildAtOnce(t *testing.T) {
 		})
 	}
 }
+
+// TestConfigWarningsShow: the project's configuration warnings (a broken file left out)
+// are the first thing the app says.
+func TestConfigWarningsShow(t *testing.T) {
+	a := newTestApp(t, Config{Warnings: []string{"pycontainer.toml:1: expected ']' to close table name (its settings are left out)", "second"}})
+	a.Update(tea.WindowSizeMsg{Width: 120, Height: 30})
+	if text := screenText(a); !strings.Contains(text, "warning: pycontainer.toml:1: expected ']' to close table name (its settings are left out) (and 1 more)") {
+		t.Errorf("the app does not show the configuration warning:\n%s", text)
+	}
+}
