@@ -264,9 +264,6 @@ func TestReadersAcceptLayout(t *testing.T) {
 	})
 }
 
-// startDir is the module's directory; tests chdir into temporary projects.
-var startDir, _ = os.Getwd()
-
 func absPath(t *testing.T, p string) string {
 	t.Helper()
 	a, err := filepath.Abs(p)

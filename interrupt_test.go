@@ -25,15 +25,6 @@ import (
 	"github.com/pycontainer/pycontainer/internal/testbase"
 )
 
-// TestMain lets a test run this binary as the pycontainer command itself, so a build
-// can be killed like a real process.
-func TestMain(m *testing.M) {
-	if os.Getenv("PYCONTAINER_TEST_AS_MAIN") == "1" {
-		os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
-	}
-	os.Exit(m.Run())
-}
-
 // slowBlobs streams blob bodies in small, delayed chunks.
 func slowBlobs(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -19,6 +19,18 @@ type seedWorld struct {
 	dir string
 }
 
+// TestMain lets a test run this binary as the pycontainer command itself, so a build
+// can be killed like a real process.
+func TestMain(m *testing.M) {
+	if os.Getenv("PYCONTAINER_TEST_AS_MAIN") == "1" {
+		os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+	}
+	os.Exit(m.Run())
+}
+
+// startDir is the module's directory; tests chdir into temporary projects.
+var startDir, _ = os.Getwd()
+
 func newSeedWorld(t *testing.T) *seedWorld {
 	t.Helper()
 	reg := testbase.Start(t)
