@@ -120,7 +120,7 @@ func listLayer(ctx context.Context, fsys fs.FS, where string, d descriptor.Descr
 	}
 	files, truncated, err := readLayerFiles(ctx, r, d.MediaType, max, layerReadBound(fi.Size()))
 	if err != nil {
-		err = fmt.Errorf("%s: layer %s: %w", where, shortDigest(d.Digest.String()), err)
+		err = fmt.Errorf("%s: layer %s: %w", where, ShortDigest(d.Digest.String()), err)
 	}
 	return files, truncated, err
 }

@@ -34,7 +34,7 @@ func (f Finding) String() string {
 		where += ": /" + strings.TrimPrefix(f.File, "/")
 	}
 	if f.Layer != "" {
-		where += " (layer " + shortDigest(f.Layer) + ")"
+		where += " (layer " + ShortDigest(f.Layer) + ")"
 	}
 	return where + ": " + f.Problem
 }
@@ -307,12 +307,4 @@ func firstField(s string) string {
 		return f[0]
 	}
 	return s
-}
-
-func shortDigest(d string) string {
-	alg, hex, ok := strings.Cut(d, ":")
-	if !ok || len(hex) <= 12 {
-		return d
-	}
-	return alg + ":" + hex[:12]
 }

@@ -564,7 +564,7 @@ func TestBuildSummaryStays(t *testing.T) {
 	if a.screen != ScreenBuild {
 		t.Fatalf("a successful build left the summary for %v", a.screen)
 	}
-	for _, want := range []string{"✓ Built 1 platform in 3.4s", "as docker.io/library/demo:latest", Hex12(dAmd), "31.0 MB", "3 layers",
+	for _, want := range []string{"✓ Built 1 platform in 3.4s", "as docker.io/library/demo:latest", oci.ShortHex(dAmd), "31.0 MB", "3 layers",
 		".git (it may hold secrets", "an ELF binary for linux/arm64", "enter inspect"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("summary lacks %q:\n%s", want, text)

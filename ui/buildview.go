@@ -12,6 +12,7 @@ import (
 	"charm.land/lipgloss/v2"
 
 	"github.com/pycontainer/pycontainer/build"
+	"github.com/pycontainer/pycontainer/oci"
 )
 
 // buildScreen runs a build and shows one row per platform, expandable to its layers;
@@ -257,7 +258,7 @@ func (b *buildScreen) base() string {
 	if b.req.IndexDigest == "" {
 		return b.req.Base
 	}
-	return b.req.Base + "@" + short(b.req.IndexDigest.String())
+	return b.req.Base + "@" + oci.ShortDigest(b.req.IndexDigest.String())
 }
 
 func (b *buildScreen) headLines() []string {
@@ -310,7 +311,7 @@ func (b *buildScreen) platformLine(r *platformProgress, cursor bool) string {
 	var line, state string
 	if r.done != nil {
 		state = shown
-		line = fmt.Sprintf("%-14s manifest %-12s %9s %-10s ", ansiTruncate(r.platform, 14), Hex12(r.done.Manifest), HumanBytes(r.done.Size),
+		line = fmt.Sprintf("%-14s manifest %-12s %9s %-10s ", ansiTruncate(r.platform, 14), oci.ShortHex(r.done.Manifest), HumanBytes(r.done.Size),
 			plural(r.done.Layers, "layer"))
 	} else {
 		d, total := r.bytesDone(), r.total
@@ -353,7 +354,7 @@ func (b *buildScreen) layerLines(r *platformProgress) []string {
 		if l.size > 0 {
 			pct = float64(l.done) / float64(l.size)
 		}
-		line := fmt.Sprintf("     %d/%d %-4s %s %s %3.0f%% %-8s %s", i, r.count, l.kind, Hex12(l.digest), b.bar(pct, 8, false), pct*100, HumanBytes(l.size), l.stateText())
+		line := fmt.Sprintf("     %d/%d %-4s %s %s %3.0f%% %-8s %s", i, r.count, l.kind, oci.ShortHex(l.digest), b.bar(pct, 8, false), pct*100, HumanBytes(l.size), l.stateText())
 		out = append(out, s.Muted.Render(truncate(line, b.width)))
 	}
 	return out

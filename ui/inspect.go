@@ -312,7 +312,7 @@ func (in *inspectScreen) details(img oci.ImageSummary) string {
 		if i < len(history) {
 			created = history[i].CreatedBy
 		}
-		head := fmt.Sprintf("   %2d  %s  %9s  ", i+1, short(l.Digest.String()), HumanBytes(l.Size))
+		head := fmt.Sprintf("   %2d  %s  %9s  ", i+1, oci.ShortDigest(l.Digest.String()), HumanBytes(l.Size))
 		for j, part := range wrap(Sanitize(created), width-lipgloss.Width(head)) {
 			if j > 0 {
 				head = strings.Repeat(" ", lipgloss.Width(head))
@@ -334,7 +334,7 @@ func (in *inspectScreen) fileLines(img oci.ImageSummary) []string {
 	history := layerHistoryEntries(img.Config.History)
 	var out []string
 	for _, l := range own {
-		what := "layer " + short(l.Digest.String())
+		what := "layer " + oci.ShortDigest(l.Digest.String())
 		for i, h := range history {
 			if i < len(img.Layers) && img.Layers[i].Digest == l.Digest {
 				what = Sanitize(strings.TrimPrefix(h.CreatedBy, "pycontainer build: "))

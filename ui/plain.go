@@ -10,6 +10,7 @@ import (
 	"sync"
 
 	"github.com/pycontainer/pycontainer/build"
+	"github.com/pycontainer/pycontainer/oci"
 )
 
 // Plain renders build events as lines for CI logs: one per layer done, one per
@@ -37,15 +38,15 @@ func (p *Plain) Emit(e build.Event) {
 		p.plan(ev)
 	case build.LayerStarted:
 		if p.verbose && ev.Platform != "" {
-			printf(p.out, "%s: layer %d/%d %s %s downloading", ev.Platform, ev.Index, ev.Count, short(ev.Digest), HumanBytes(ev.Size))
+			printf(p.out, "%s: layer %d/%d %s %s downloading", ev.Platform, ev.Index, ev.Count, oci.ShortDigest(ev.Digest), HumanBytes(ev.Size))
 		}
 	case build.LayerResumed:
 		// Always said, verbose or not: it explains a download that starts part way, or
 		// a second download of bytes already fetched once.
 		if ev.StartsOver {
-			printf(p.out, "%s: layer %s: the registry ignored the request to resume; downloading %s from the start", ev.Platform, short(ev.Digest), HumanBytes(ev.Total))
+			printf(p.out, "%s: layer %s: the registry ignored the request to resume; downloading %s from the start", ev.Platform, oci.ShortDigest(ev.Digest), HumanBytes(ev.Total))
 		} else {
-			printf(p.out, "%s: layer %s: resuming at %s of %s (kept from an earlier attempt)", ev.Platform, short(ev.Digest), HumanBytes(ev.From), HumanBytes(ev.Total))
+			printf(p.out, "%s: layer %s: resuming at %s of %s (kept from an earlier attempt)", ev.Platform, oci.ShortDigest(ev.Digest), HumanBytes(ev.From), HumanBytes(ev.Total))
 		}
 	case build.LayerDone:
 		state := "done"
@@ -59,16 +60,16 @@ func (p *Plain) Emit(e build.Event) {
 		if ev.Kind == build.LayerApp {
 			kind = "app layer"
 		}
-		printf(p.out, "%s: %s %d/%d %s %s %s", ev.Platform, kind, ev.Index, ev.Count, short(ev.Digest), HumanBytes(ev.Size), state)
+		printf(p.out, "%s: %s %d/%d %s %s %s", ev.Platform, kind, ev.Index, ev.Count, oci.ShortDigest(ev.Digest), HumanBytes(ev.Size), state)
 	case build.PlatformFailed:
 		printf(p.out, "%s: failed: %s", ev.Platform, ev.Error)
 	case build.PlatformDone:
-		printf(p.out, "%s: done, manifest %s (%d layers, %s)", ev.Platform, short(ev.Manifest), ev.Layers, HumanBytes(ev.Size))
+		printf(p.out, "%s: done, manifest %s (%d layers, %s)", ev.Platform, oci.ShortDigest(ev.Manifest), ev.Layers, HumanBytes(ev.Size))
 	case build.PushStarted:
 		printf(p.out, "push: %s (%s)", ev.Target, plural(ev.Manifests, "manifest"))
 	case build.BlobPushed:
 		if p.verbose {
-			printf(p.out, "push: %s %s %s", short(ev.Digest), HumanBytes(ev.Size), ev.How)
+			printf(p.out, "push: %s %s %s", oci.ShortDigest(ev.Digest), HumanBytes(ev.Size), ev.How)
 		}
 	case build.Pushed:
 		printf(p.result, "Pushed %s@%s: %d uploaded (%s), %d already there, %d mounted",
@@ -77,7 +78,7 @@ func (p *Plain) Emit(e build.Event) {
 		printf(p.result, "Built %s in %s (%s) in %.1fs", ev.Tag, ev.Output, strings.Join(shortAll(ev.Manifests), ", "), ev.Duration.Seconds())
 		if ev.Index != "" {
 			printf(p.result, "  %d platforms in index %s; docker load of %s gets %s (pycontainer save --platform gives another)",
-				len(ev.Manifests), short(ev.Index), ev.Output, ev.DockerLoad)
+				len(ev.Manifests), oci.ShortDigest(ev.Index), ev.Output, ev.DockerLoad)
 		}
 	}
 }
@@ -87,13 +88,13 @@ func (p *Plain) plan(ev build.PlanReady) {
 	if ev.DryRun {
 		w = p.result
 	}
-	printf(w, "base %s@%s (%s)", ev.Base, short(ev.BaseDigest), ev.BaseSource)
+	printf(w, "base %s@%s (%s)", ev.Base, oci.ShortDigest(ev.BaseDigest), ev.BaseSource)
 	for _, pl := range ev.Platforms {
 		note := ""
 		if pl.BasePlatform != pl.Platform {
 			note = " as " + pl.BasePlatform
 		}
-		printf(w, "  %s (%s): base manifest %s%s", pl.Platform, pl.Source, short(pl.BaseManifest), note)
+		printf(w, "  %s (%s): base manifest %s%s", pl.Platform, pl.Source, oci.ShortDigest(pl.BaseManifest), note)
 	}
 	if ev.DryRun || p.verbose {
 		printf(w, "app: %d files from %s, entrypoint %s", ev.AppFiles, ev.Context, quoteArgs(ev.Entrypoint))
@@ -144,19 +145,10 @@ func (j *JSONLines) Emit(e build.Event) {
 	fmt.Fprintln(j.w, string(escapeJSON([]byte(line))))
 }
 
-// short abbreviates a digest to algorithm and 12 hex characters.
-func short(d string) string {
-	alg, hex, ok := strings.Cut(d, ":")
-	if !ok || len(hex) <= 12 {
-		return d
-	}
-	return alg + ":" + hex[:12]
-}
-
 func shortAll(ds []string) []string {
 	out := make([]string, len(ds))
 	for i, d := range ds {
-		out[i] = short(d)
+		out[i] = oci.ShortDigest(d)
 	}
 	return out
 }

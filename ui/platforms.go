@@ -119,7 +119,7 @@ func AttestationLabel(ix *registry.Index, e registry.Entry) string {
 			return "attestation for " + oci.PlatformString(other.Platform)
 		}
 	}
-	return "attestation for " + Sanitize(Hex12(ref))
+	return "attestation for " + Sanitize(oci.ShortHex(ref))
 }
 
 // diagnose asks, in the background, why the missing requested platforms are missing.
@@ -440,7 +440,7 @@ func (p *platformScreen) View() string {
 	if p.index.Single {
 		kind = "single-platform image"
 	}
-	title := s.Text.Render(p.index.Ref.CommonName()) + s.Muted.Render(fmt.Sprintf("  %s %s", kind, short(p.index.Digest.String())))
+	title := s.Text.Render(p.index.Ref.CommonName()) + s.Muted.Render(fmt.Sprintf("  %s %s", kind, oci.ShortDigest(p.index.Digest.String())))
 	lines := []string{truncate(title, p.width)}
 	cols := p.columns()
 	lines = append(lines, "  "+s.Header.Render(renderCells(cols, func(_ int, c column) string { return c.title })))
@@ -493,7 +493,7 @@ func (p *platformScreen) rowLine(r platformRow, cols []column, cursor bool) stri
 	if r.attestation { // unknown/unknown says nothing; the note says what it attests
 		label = "attestation"
 	}
-	cells := map[string]string{"": mark, "PLATFORM": label, "OS.VERSION": r.osVersion, "DIGEST": Hex12(r.digest),
+	cells := map[string]string{"": mark, "PLATFORM": label, "OS.VERSION": r.osVersion, "DIGEST": oci.ShortHex(r.digest),
 		"SIZE": SizeOrDash(r.size), "LAYERS": CountOrDash(r.layers), "RUNS HERE": p.note(r)}
 	if r.missing != "" { // nothing to show in the middle columns: the reason takes them
 		cols = []column{cols[0], cols[1], {"RUNS HERE", max(p.width-22, 8)}}

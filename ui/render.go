@@ -8,6 +8,7 @@ import (
 	"charm.land/lipgloss/v2"
 	"github.com/charmbracelet/x/ansi"
 
+	"github.com/pycontainer/pycontainer/oci"
 	"github.com/pycontainer/pycontainer/themes"
 )
 
@@ -38,11 +39,13 @@ func cursorRow(s *themes.Styles, line string, width int) string {
 }
 
 // longDigest is a digest in full, as errors spell it.
-var longDigest = regexp.MustCompile(`(sha256:[0-9a-f]{12})[0-9a-f]{52}`)
+var longDigest = regexp.MustCompile(`sha256:[0-9a-f]{64}`)
 
 // shortDigests abbreviates the digests in an error for the screen (plain output and
-// --verbose keep them whole).
-func shortDigests(s string) string { return longDigest.ReplaceAllString(s, "$1…") }
+// --verbose keep them whole); the "…" says there is more of it.
+func shortDigests(s string) string {
+	return longDigest.ReplaceAllStringFunc(s, func(d string) string { return oci.ShortDigest(d) + "…" })
+}
 
 type column struct {
 	title string
@@ -62,11 +65,11 @@ func renderCells(cols []column, cell func(i int, c column) string) string {
 	return strings.TrimRight(b.String(), " ")
 }
 
-// Hex12 is the first 12 hex digits of a digest, as docker shows image IDs.
-func Hex12(d string) string {
-	_, hex, _ := strings.Cut(d, ":")
-	return hex[:min(len(hex), 12)]
-}
+// Hex12 is oci.ShortHex.
+//
+// Deprecated: use oci.ShortHex. It stays only while platforms.go, under a concurrent
+// rewrite, still calls it.
+func Hex12(d string) string { return oci.ShortHex(d) }
 
 // SizeOrDash formats a size, or a dash when it is unknown.
 func SizeOrDash(n int64) string {

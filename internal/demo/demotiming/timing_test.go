@@ -14,6 +14,7 @@ import (
 
 	"github.com/pycontainer/pycontainer/build"
 	"github.com/pycontainer/pycontainer/internal/demo"
+	"github.com/pycontainer/pycontainer/oci"
 )
 
 // TestDemoBuildTiming measures what `pycontainer demo` shows: a cold-cache build of the
@@ -117,7 +118,7 @@ func timeBuild(t *testing.T, ctx context.Context, host string, platforms []strin
 	var rows []string
 	for _, l := range layers {
 		rows = append(rows, fmt.Sprintf("%-14s %s %8d B  %5.2fs..%5.2fs  %2d progress events",
-			l.platform, l.digest[7:19], l.size, l.start.Sub(start).Seconds(), l.end.Sub(start).Seconds(), l.progress))
+			l.platform, oci.ShortHex(l.digest), l.size, l.start.Sub(start).Seconds(), l.end.Sub(start).Seconds(), l.progress))
 	}
 	sort.Strings(rows)
 	t.Logf("%v, cold cache: %v\n%s", platforms, total.Round(10*time.Millisecond), strings.Join(rows, "\n"))
