@@ -13,6 +13,9 @@ import (
 	"github.com/pycontainer/pycontainer/oci"
 )
 
+// The sanitized missing-platform error keeps its detail lines for main's error printer.
+var _ build.Detailer = sanitizedNoMatch{}
+
 // demoWorld serves the demo catalog (the platform sets of real python tags).
 func demoWorld(t *testing.T) *testbase.Registry {
 	t.Helper()

@@ -549,6 +549,29 @@ func waitBuild(t *testing.T, a *App) {
 	}
 }
 
+// detailedError explains itself below its line, as build's NoMatchError and NoWheelError do.
+type detailedError struct{}
+
+func (detailedError) Error() string { return "no wheel of numpy" }
+func (detailedError) Detail() string {
+	return "  what to do    pin a version\n                or --allow-sdist"
+}
+
+// TestBuildScreenShowsDetail: a failed build's error, however wrapped, brings its
+// detail lines (build.Detailer) to the screen under its own line.
+func TestBuildScreenShowsDetail(t *testing.T) {
+	var _ build.Detailer = detailedError{}
+	a, release := runningBuild(t, "linux/amd64")
+	release <- fmt.Errorf("prepare: %w", detailedError{})
+	waitBuild(t, a)
+	text := screenText(a)
+	for _, want := range []string{"✗ Build failed", "prepare: no wheel of numpy", "what to do    pin a version", "or --allow-sdist"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("the failed build's screen lacks %q:\n%s", want, text)
+		}
+	}
+}
+
 // TestBuildSummaryStays: a successful build stays on screen as a summary until enter.
 func TestBuildSummaryStays(t *testing.T) {
 	a, release := runningBuild(t, "linux/amd64")

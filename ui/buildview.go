@@ -293,7 +293,7 @@ func (b *buildScreen) headLines() []string {
 		for _, l := range wrap(Sanitize(shortDigests(p.err.Error())), b.width-2) {
 			out = append(out, "  "+s.Err.Render(l))
 		}
-		var detailed interface{ Detail() string }
+		var detailed build.Detailer
 		if errors.As(p.err, &detailed) {
 			for _, l := range strings.Split(detailed.Detail(), "\n") {
 				out = append(out, s.Muted.Render(truncate(Sanitize(l), b.width)))
