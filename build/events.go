@@ -1,6 +1,7 @@
 package build
 
 import (
+	"encoding/json"
 	"sync"
 	"time"
 )
@@ -36,11 +37,44 @@ type PlanReady struct {
 	PushTarget string   `json:"push_target,omitempty"`
 	Entrypoint []string `json:"entrypoint"`
 	AppFiles   int      `json:"app_files"`
-	Excluded   []string `json:"excluded,omitempty"`
+	// Excluded names what the app layer leaves out that a person should know of
+	// (virtualenvs, special files, secrets), each with why.
+	Excluded []PathNote `json:"excluded,omitempty"`
 	// Included names the secrets a "!" line of the ignore file brought back, and why.
-	Included  []string       `json:"included,omitempty"`
+	Included  []PathNote     `json:"included,omitempty"`
 	Platforms []PlatformPlan `json:"platforms"`
 	DryRun    bool           `json:"dry_run"`
+}
+
+// PathNote is a path of the build context and what the build says of it, apart, so a
+// renderer or a script need not take a line apart to find either: in JSON
+// {"path": ".env", "reason": "it may hold secrets; add !.env to .dockerignore to include it"}.
+type PathNote struct {
+	// Path is relative to the context, with "/" between its parts; a trailing "/" marks a
+	// directory where that is the point (a virtualenv).
+	Path   string `json:"path"`
+	Reason string `json:"reason,omitempty"`
+}
+
+// String is the note as one line, "path (reason)", as the renderers print it.
+func (n PathNote) String() string {
+	if n.Reason == "" {
+		return n.Path
+	}
+	return n.Path + " (" + n.Reason + ")"
+}
+
+// UnmarshalJSON also reads the plain strings "path (reason)" that builds before
+// PathNote wrote, so a recorded build replays as it was shown. Such a line stays whole
+// in Path, Reason empty: a file name may hold " (" itself, so it is not cut apart.
+func (n *PathNote) UnmarshalJSON(b []byte) error {
+	var line string
+	if err := json.Unmarshal(b, &line); err == nil {
+		*n = PathNote{Path: line}
+		return nil
+	}
+	type fields PathNote // the same fields, without this method
+	return json.Unmarshal(b, (*fields)(n))
 }
 
 // PlatformPlan is what will be built for one platform.

@@ -57,10 +57,10 @@ type File struct {
 // Selection is the result of walking a build context.
 type Selection struct {
 	Files    []File
-	Excluded []string // notable exclusions (virtualenvs, special files, secrets), for the user
+	Excluded []PathNote // notable exclusions (virtualenvs, special files, secrets), for the user
 	// Included names each secret that went in because a "!" line asked for it, with
 	// the line, so it never goes in without a word.
-	Included []string
+	Included []PathNote
 }
 
 // SelectFiles walks the context and returns the files that go into the app layer, in
@@ -148,7 +148,7 @@ func SelectFiles(context string, outputs ...string) (*Selection, error) {
 			// A virtualenv never goes in, whatever its name or the ignore files say: its
 			// interpreter links and compiled packages belong to this host.
 			if isVirtualenv(p) {
-				sel.Excluded = append(sel.Excluded, rel+"/ (a virtualenv: its binaries are built for this host, not the image; use --include-deps)")
+				sel.Excluded = append(sel.Excluded, PathNote{rel + "/", "a virtualenv: its binaries are built for this host, not the image; use --include-deps"})
 				return filepath.SkipDir
 			}
 		}
@@ -165,12 +165,12 @@ func SelectFiles(context string, outputs ...string) (*Selection, error) {
 					if err != nil {
 						return err
 					}
-					sel.Excluded = append(sel.Excluded, why)
+					sel.Excluded = append(sel.Excluded, PathNote{rel, why})
 				}
 			}
 		} else if excluded && rel == root {
 			// Named once, at the outermost secret, not for each file in it.
-			sel.Excluded = append(sel.Excluded, rel+" (it may hold secrets; add !"+escapePattern(rel)+" to "+ignoreName+" to include it)")
+			sel.Excluded = append(sel.Excluded, PathNote{rel, "it may hold secrets; add !" + escapePattern(rel) + " to " + ignoreName + " to include it"})
 		}
 		if excluded {
 			// A later "!" pattern may re-include something below an excluded directory.
@@ -192,12 +192,12 @@ func SelectFiles(context string, outputs ...string) (*Selection, error) {
 			}
 			f.Size = 0
 		default:
-			sel.Excluded = append(sel.Excluded, rel+" (not a regular file, directory or symlink)")
+			sel.Excluded = append(sel.Excluded, PathNote{rel, "not a regular file, directory or symlink"})
 			return nil
 		}
 		if root != "" {
 			if !includedSecret[parent] {
-				sel.Included = append(sel.Included, rel+" (it may hold secrets; !"+askedBy+" in "+ignoreName+" names it)")
+				sel.Included = append(sel.Included, PathNote{rel, "it may hold secrets; !" + askedBy + " in " + ignoreName + " names it"})
 			}
 			if de.IsDir() {
 				includedSecret[rel] = true
@@ -292,7 +292,7 @@ func (r *secretRule) notNamed(rel string) (string, error) {
 			line = x.line // the last one is the one that let it in
 		}
 	}
-	return rel + " (it may hold secrets; !" + line + " in " + r.ignoreName + " does not name it: add !" + escapePattern(rel) + " to include it)", nil
+	return "it may hold secrets; !" + line + " in " + r.ignoreName + " does not name it: add !" + escapePattern(rel) + " to include it", nil
 }
 
 // lastElementNames reports whether a pattern's last element holds a character that is

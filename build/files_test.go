@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -108,6 +109,28 @@ func TestSelectFilesSymlinksAndSpecialFiles(t *testing.T) {
 	}
 	if links["outside"] != "/etc/passwd" || links["link.py"] != "app.py" {
 		t.Errorf("symlinks must be stored as links, not followed: %v", links)
+	}
+}
+
+// TestSelectFilesNotesWhatItLeavesOut: each thing left out that a person should hear of
+// comes as its path and why, apart, in walk order; a directory's path ends in "/".
+func TestSelectFilesNotesWhatItLeavesOut(t *testing.T) {
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{"app.py": "", ".env": "A=1", "myenv/pyvenv.cfg": "home = /usr/bin"})
+	if err := syscall.Mkfifo(filepath.Join(dir, "pipe"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	sel, err := SelectFiles(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []PathNote{
+		{".env", "it may hold secrets; add !.env to .dockerignore to include it"},
+		{"myenv/", "a virtualenv: its binaries are built for this host, not the image; use --include-deps"},
+		{"pipe", "not a regular file, directory or symlink"},
+	}
+	if !slices.Equal(sel.Excluded, want) {
+		t.Errorf("excluded %q,\nwant %q", sel.Excluded, want)
 	}
 }
 
@@ -288,7 +311,7 @@ func TestSecretsAtAnyDepth(t *testing.T) {
 						t.Errorf("%s, not a secret, was left out", prefix+n)
 					}
 				}
-				want := prefix + s.root + " (it may hold secrets; add !" + prefix + s.root + " to .dockerignore to include it)"
+				want := PathNote{prefix + s.root, "it may hold secrets; add !" + prefix + s.root + " to .dockerignore to include it"}
 				if !slices.Contains(sel.Excluded, want) {
 					t.Errorf("excluded %q, want it to hold %q", sel.Excluded, want)
 				}
@@ -298,6 +321,15 @@ func TestSecretsAtAnyDepth(t *testing.T) {
 			})
 		}
 	}
+}
+
+// noteLines is notes as the renderers print them.
+func noteLines(notes []PathNote) []string {
+	var out []string
+	for _, n := range notes {
+		out = append(out, n.String())
+	}
+	return out
 }
 
 // TestSecretsComeBackOnlyByName: a "!" line brings a secret back only when it names
@@ -355,12 +387,12 @@ func TestSecretsComeBackOnlyByName(t *testing.T) {
 			if got := secretsIn(sel); !slices.Equal(got, tt.want) {
 				t.Errorf("secrets in the layer %q, want %q", got, tt.want)
 			}
-			if !slices.Equal(sel.Included, tt.included) {
-				t.Errorf("included on request %q, want %q", sel.Included, tt.included)
+			if got := noteLines(sel.Included); !slices.Equal(got, tt.included) {
+				t.Errorf("included on request %q, want %q", got, tt.included)
 			}
 			for _, x := range tt.excluded {
-				if !slices.Contains(sel.Excluded, x) {
-					t.Errorf("excluded %q, want it to hold %q", sel.Excluded, x)
+				if got := noteLines(sel.Excluded); !slices.Contains(got, x) {
+					t.Errorf("excluded %q, want it to hold %q", got, x)
 				}
 			}
 		})

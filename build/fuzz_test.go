@@ -356,8 +356,8 @@ func FuzzSecretSelection(f *testing.F) {
 			selected[f.Rel] = true
 		}
 		said := map[string]bool{} // what the build says went in on request
-		for _, s := range sel.Included {
-			said[s[:strings.Index(s, " (")]] = true
+		for _, n := range sel.Included {
+			said[n.Path] = true
 		}
 		for name := range said {
 			if !selected[name] {

@@ -392,7 +392,7 @@ func (b *buildScreen) tailLines() []string {
 	if left := p.leftOut(); len(left) > 0 {
 		out = append(out, "", s.Header.Render("Left out of the app layer"))
 		for _, x := range left {
-			for i, l := range wrap(Sanitize(x), b.width-4) { // file names are the project's
+			for i, l := range wrap(Sanitize(x.String()), b.width-4) { // file names are the project's
 				prefix := "  · "
 				if i > 0 {
 					prefix = "    "
@@ -404,7 +404,7 @@ func (b *buildScreen) tailLines() []string {
 	if p.plan != nil && len(p.plan.Included) > 0 {
 		out = append(out, "", s.Header.Render("Secrets included on request"))
 		for _, x := range p.plan.Included {
-			for i, l := range wrap(Sanitize(x), b.width-4) {
+			for i, l := range wrap(Sanitize(x.String()), b.width-4) {
 				prefix := "  ! "
 				if i > 0 {
 					prefix = "    "

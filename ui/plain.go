@@ -100,10 +100,10 @@ func (p *Plain) plan(ev build.PlanReady) {
 		printf(w, "app: %d files from %s, entrypoint %s", ev.AppFiles, ev.Context, quoteArgs(ev.Entrypoint))
 	}
 	for _, x := range ev.Excluded {
-		printf(w, "excluded: %s", x)
+		printf(w, "excluded: %s", x.String())
 	}
 	for _, x := range ev.Included {
-		printf(w, "included on request: %s", x)
+		printf(w, "included on request: %s", x.String())
 	}
 	if ev.PushTarget != "" {
 		printf(w, "push to %s", ev.PushTarget)

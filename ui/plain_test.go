@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -78,6 +79,55 @@ func TestJSONLines(t *testing.T) {
 	}
 }
 
+// TestPlanNotesJSON: what a plan leaves out or lets in goes to JSON as path and reason
+// apart, reads back the same, and a line recorded before (plain "path (reason)" strings)
+// still replays into the same plain lines.
+func TestPlanNotesJSON(t *testing.T) {
+	plan := build.PlanReady{Tag: "demo:1",
+		Excluded: []build.PathNote{{Path: "a (1).env", Reason: "it may hold secrets; add !a (1).env to .dockerignore to include it"}},
+		Included: []build.PathNote{{Path: "certs/ca.pem", Reason: "it may hold secrets; !certs/ca.pem in .dockerignore names it"}},
+	}
+	var out bytes.Buffer
+	NewJSONLines(&out).Emit(plan)
+	line := strings.TrimSpace(out.String())
+	for _, want := range []string{
+		`"excluded":[{"path":"a (1).env","reason":"it may hold secrets; add !a (1).env to .dockerignore to include it"}]`,
+		`"included":[{"path":"certs/ca.pem","reason":"it may hold secrets; !certs/ca.pem in .dockerignore names it"}]`,
+	} {
+		if !strings.Contains(line, want) {
+			t.Errorf("the plan event %s\nlacks %s", line, want)
+		}
+	}
+	back, err := DecodeEvent([]byte(line))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(back, plan) {
+		t.Errorf("read back %+v, want %+v", back, plan)
+	}
+
+	plainOf := func(ev build.Event) string {
+		var out, res bytes.Buffer
+		NewPlain(&out, &res, false).Emit(ev)
+		_, notes, _ := strings.Cut(out.String(), "\n") // after the base line
+		return notes
+	}
+	const want = "excluded: a (1).env (it may hold secrets; add !a (1).env to .dockerignore to include it)\n" +
+		"included on request: certs/ca.pem (it may hold secrets; !certs/ca.pem in .dockerignore names it)\n"
+	if got := plainOf(plan); got != want {
+		t.Errorf("plain lines %q, want %q", got, want)
+	}
+	legacy, err := DecodeEvent([]byte(`{"type":"plan","tag":"demo:1",` +
+		`"excluded":["a (1).env (it may hold secrets; add !a (1).env to .dockerignore to include it)"],` +
+		`"included":["certs/ca.pem (it may hold secrets; !certs/ca.pem in .dockerignore names it)"]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := plainOf(legacy); got != want {
+		t.Errorf("a recorded plan's plain lines %q, want %q", got, want)
+	}
+}
+
 // hostileText is what an attacker would put in a file name, a config or an error body:
 // a window title, a screen clear, a carriage return and a newline that forge a line,
 // cursor movement that hides the previous one, a bidi override, DEL, a C1 CSI and a
@@ -133,7 +183,7 @@ func TestPlainHostileText(t *testing.T) {
 	h := hostileText
 	events := []build.Event{
 		build.Warning{Message: h},
-		build.PlanReady{Base: h, BaseDigest: h, BaseSource: h, Excluded: []string{h + " (a secret)", "ok.env (a secret)"},
+		build.PlanReady{Base: h, BaseDigest: h, BaseSource: h, Excluded: []build.PathNote{{Path: h, Reason: "a secret"}, {Path: "ok.env", Reason: "a secret"}},
 			Platforms: []build.PlatformPlan{{Platform: "linux/amd64", Source: h, BasePlatform: h}}, Entrypoint: []string{h}, DryRun: true, Output: h, Tag: h},
 		build.PlatformFailed{Platform: "linux/amd64", Error: h},
 		build.PushStarted{Target: h, Manifests: 1},
@@ -215,7 +265,7 @@ func TestScreensEscapeHostileText(t *testing.T) {
 	t.Run("build", func(t *testing.T) {
 		a, release := runningBuild(t, "linux/amd64")
 		a.Update(tea.WindowSizeMsg{Width: 300, Height: 40})
-		buildEvents(a, build.PlanReady{Excluded: []string{h + " (a secret)"}}, build.Warning{Message: h},
+		buildEvents(a, build.PlanReady{Excluded: []build.PathNote{{Path: h, Reason: "a secret"}}}, build.Warning{Message: h},
 			build.PlatformFailed{Platform: "linux/amd64", Error: h})
 		rawSafe(t, "build", a.View().Content)
 		release <- errors.New(h)

@@ -252,7 +252,7 @@ func (p *progress) elapsed(now time.Time) time.Duration {
 }
 
 // leftOut names what the build left out of the app layer, each with why.
-func (p *progress) leftOut() []string {
+func (p *progress) leftOut() []build.PathNote {
 	if p.plan == nil {
 		return nil
 	}
