@@ -369,9 +369,13 @@ func unreachableIndex(ctx context.Context, d DepsOptions, pipOut string) (string
 			continue
 		}
 		why := err.Error()
+		var sys *os.SyscallError
 		var op *net.OpError
-		if errors.As(err, &op) {
-			why = strings.TrimPrefix(op.Err.Error(), "connect: ")
+		switch {
+		case errors.As(err, &sys): // "connect: connection refused": the errno's words alone
+			why = sys.Err.Error()
+		case errors.As(err, &op): // "lookup host: no such host", without "dial tcp"
+			why = op.Err.Error()
 		}
 		return redactURL(raw), why, true
 	}

@@ -81,10 +81,11 @@ func Login(ctx context.Context, registry, user, pass string, insecure bool, gete
 	}
 	if _, err := rc.Ping(ctx, r); err != nil {
 		switch {
-		case errors.Is(err, errs.ErrHTTPUnauthorized):
-			return "", fmt.Errorf("login to %s failed: it refused the password or token of user %s (401); nothing was stored: %w", registry, user, errs.ErrHTTPUnauthorized)
+		// Before the 401 case: regclient reports a 403 as errs.ErrHTTPUnauthorized too.
 		case isForbidden(err):
 			return "", fmt.Errorf("login to %s failed: access denied (403; the account may lack a permission, or a proxy refused it); nothing was stored: %w", registry, err)
+		case errors.Is(err, errs.ErrHTTPUnauthorized):
+			return "", fmt.Errorf("login to %s failed: it refused the password or token of user %s (401); nothing was stored: %w", registry, user, errs.ErrHTTPUnauthorized)
 		}
 		return "", fmt.Errorf("login to %s failed: %w", registry, DescribeError(r, err))
 	}

@@ -1,8 +1,13 @@
 package registry
 
 import (
+	"context"
 	"encoding/json"
+	"fmt"
+	"io"
 	"io/fs"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -106,6 +111,54 @@ func TestStoreCredentialWritesSafely(t *testing.T) {
 				if strings.Contains(e.Name(), ".tmp-") {
 					t.Errorf("temporary file left: %s", e.Name())
 				}
+			}
+		})
+	}
+}
+
+// TestLoginNamesTheStatus: a 403 reads as access denied, a 401 as a refused password,
+// and a 500 or 502 whose body or digest holds the digits 403 as neither.
+func TestLoginNamesTheStatus(t *testing.T) {
+	tests := []struct {
+		code      int
+		challenge string
+		body      string
+		want      string
+		not       []string
+	}{
+		{403, "", "denied", "access denied (403;", []string{"(401)"}},
+		{401, `Basic realm="test"`, "", "refused the password or token of user u (401)", []string{"403"}},
+		{500, "", "upstream said 403", "[http 500]", []string{"access denied", "(401)"}},
+		{502, "", "sha256:4031", "[http 502]", []string{"access denied", "(401)"}},
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprint(tt.code), func(t *testing.T) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if tt.challenge != "" {
+					w.Header().Set("WWW-Authenticate", tt.challenge)
+				}
+				w.WriteHeader(tt.code)
+				io.WriteString(w, tt.body)
+			}))
+			defer srv.Close()
+			dir := t.TempDir()
+			getenv := func(k string) string {
+				if k == "DOCKER_CONFIG" {
+					return dir
+				}
+				return ""
+			}
+			_, err := Login(context.Background(), strings.TrimPrefix(srv.URL, "http://"), "u", "p", false, getenv)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("err = %v, want it to say %q", err, tt.want)
+			}
+			for _, not := range tt.not {
+				if strings.Contains(err.Error(), not) {
+					t.Errorf("err = %v, should not say %q", err, not)
+				}
+			}
+			if _, statErr := os.Stat(filepath.Join(dir, "config.json")); statErr == nil {
+				t.Error("a failed login stored credentials")
 			}
 		})
 	}

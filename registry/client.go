@@ -240,7 +240,10 @@ func describeError(r ref.Ref, err error, credSource, mirror string) error {
 	return fmt.Errorf("%s: %w", name, err)
 }
 
-// isForbidden recognises a 403, which regclient reports as a plain status error.
+// isForbidden recognises a 403. regclient has no sentinel for it: it reports 401 and 403
+// alike as errs.ErrHTTPUnauthorized (which extends errs.ErrHTTPStatus) and tells them
+// apart only in its text, "[http 403]". Matching that marker, not a bare "403", keeps a
+// 500 whose body or digest holds those digits from reading as access denied.
 func isForbidden(err error) bool {
-	return errors.Is(err, errs.ErrHTTPStatus) && strings.Contains(err.Error(), "403")
+	return errors.Is(err, errs.ErrHTTPStatus) && strings.Contains(err.Error(), "[http 403]")
 }
