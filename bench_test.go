@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"io"
-	"os"
 	"path/filepath"
 	"testing"
 
@@ -25,15 +24,7 @@ func BenchmarkBuildLargeLayer(b *testing.B) {
 	reg := testbase.Start(b)
 	reg.Push(b, testbase.Spec{Repo: "library/python", Tag: "big", Platforms: testbase.PythonPlatforms[:1], PaddingBytes: 200 << 20})
 	dir := b.TempDir()
-	for _, f := range []string{"app.py", "pyproject.toml"} {
-		data, err := os.ReadFile(filepath.Join("examples", "cross-platform-demo", f))
-		if err != nil {
-			b.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(dir, f), data, 0o644); err != nil {
-			b.Fatal(err)
-		}
-	}
+	copyDemoApp(b, dir)
 	base := reg.Host + "/library/python:big"
 	opts := func(b *testing.B, out string) *build.Options {
 		o, err := build.Resolve(build.Inputs{Flags: build.Settings{Context: &dir, BaseImage: &base, Output: &out}, Getenv: func(string) string { return "" }})

@@ -45,17 +45,24 @@ func newSeedWorldWith(t *testing.T, reg *testbase.Registry) *seedWorld {
 	t.Setenv("SOURCE_DATE_EPOCH", "")
 	t.Setenv("PYCONTAINER_CACHE", t.TempDir()) // each test starts with an empty shared cache
 	dir := t.TempDir()
+	copyDemoApp(t, dir)
+	t.Chdir(dir)
+	return &seedWorld{reg: reg, dir: dir}
+}
+
+// copyDemoApp copies the example app's files into dir. It reads them relative to the
+// working directory, which must be the package's own (startDir) when it runs.
+func copyDemoApp(tb testing.TB, dir string) {
+	tb.Helper()
 	for _, name := range []string{"app.py", "pyproject.toml"} {
 		b, err := os.ReadFile(filepath.Join("examples", "cross-platform-demo", name))
 		if err != nil {
-			t.Fatal(err)
+			tb.Fatal(err)
 		}
 		if err := os.WriteFile(filepath.Join(dir, name), b, 0o644); err != nil {
-			t.Fatal(err)
+			tb.Fatal(err)
 		}
 	}
-	t.Chdir(dir)
-	return &seedWorld{reg: reg, dir: dir}
 }
 
 // pycontainer runs a command line as the binary would and returns its exit code and output.

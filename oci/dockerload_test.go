@@ -20,11 +20,7 @@ import (
 // nested index as a multi-platform build stores them, and commits with load.
 func twoPlatformLayout(t *testing.T, load func(amd64, arm64 descriptor.Descriptor) *DockerLoad) (dir string, l *Layout, amd64, arm64 descriptor.Descriptor) {
 	t.Helper()
-	dir = t.TempDir()
-	l, err := OpenLayout(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	dir, l = newLayout(t)
 	t.Cleanup(func() { l.Close() })
 	ctx := context.Background()
 	image := func(arch string) descriptor.Descriptor {

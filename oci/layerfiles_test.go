@@ -78,11 +78,7 @@ func compressed(t testing.TB, mt string, data []byte) []byte {
 // blob's descriptor with media type mt.
 func layerBlob(t testing.TB, mt string, data []byte) (string, descriptor.Descriptor) {
 	t.Helper()
-	dir := t.TempDir()
-	l, err := OpenLayout(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	dir, l := newLayout(t)
 	defer l.Close()
 	d, err := l.CopyBlob(context.Background(), descriptor.Descriptor{MediaType: mt}, bytes.NewReader(data))
 	if err != nil {

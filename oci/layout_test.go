@@ -49,12 +49,20 @@ func TestCopyBlobRejectsWrongBytes(t *testing.T) {
 	}
 }
 
-func TestCommitIndexCollectsGarbage(t *testing.T) {
+// newLayout opens a layout in a fresh directory. The caller closes it, some before they
+// read the directory back: the layout holds a lock on it while open.
+func newLayout(t testing.TB) (string, *Layout) {
+	t.Helper()
 	dir := t.TempDir()
 	l, err := OpenLayout(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return dir, l
+}
+
+func TestCommitIndexCollectsGarbage(t *testing.T) {
+	dir, l := newLayout(t)
 	defer l.Close()
 	ctx := context.Background()
 	layer, err := l.CopyBlob(ctx, descriptor.Descriptor{MediaType: mediatype.OCI1Layer}, strings.NewReader("layer"))
@@ -112,11 +120,7 @@ func TestOpenLayoutIsExclusive(t *testing.T) {
 }
 
 func TestInspectFindsPlatformMismatch(t *testing.T) {
-	dir := t.TempDir()
-	l, err := OpenLayout(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	dir, l := newLayout(t)
 	defer l.Close()
 	ctx := context.Background()
 	layer, _ := l.CopyBlob(ctx, descriptor.Descriptor{MediaType: mediatype.OCI1LayerGzip}, strings.NewReader("layer"))

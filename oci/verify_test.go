@@ -58,11 +58,7 @@ func layerOf(t testing.TB, files map[string][]byte) []byte {
 // entry says indexPlat.
 func layoutWith(t testing.TB, configPlat, indexPlat Platform, files map[string][]byte) string {
 	t.Helper()
-	dir := t.TempDir()
-	l, err := OpenLayout(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	dir, l := newLayout(t)
 	defer l.Close()
 	ctx := context.Background()
 	layer, err := l.CopyBlob(ctx, descriptor.Descriptor{MediaType: mediatype.OCI1LayerGzip}, bytes.NewReader(layerOf(t, files)))
