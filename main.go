@@ -65,7 +65,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) (code int) {
 	// Errors quote file names, registries' answers and images' text: none of it may
 	// drive the terminal.
 	fmt.Fprintf(stderr, "Error: %s\n", ui.Sanitize(firstLine(err.Error())))
-	var detailed interface{ Detail() string }
+	var detailed build.Detailer
 	if errors.As(err, &detailed) {
 		fmt.Fprintln(stderr, ui.SanitizeLines(detailed.Detail()))
 	}

@@ -183,7 +183,7 @@ func printPlatformTable(w io.Writer, ix *registry.Index, all bool) {
 		if hasOSVersion {
 			line += fmt.Sprintf(" %-14s", osVersion)
 		}
-		fmt.Fprintln(w, ui.Sanitize(fmt.Sprintf("%s %-12s %9s %6s  %s", line, ui.Hex12(e.Descriptor.Digest.String()), ui.SizeOrDash(e.Size), ui.CountOrDash(e.Layers), note)))
+		fmt.Fprintln(w, ui.Sanitize(fmt.Sprintf("%s %-12s %9s %6s  %s", line, oci.ShortHex(e.Descriptor.Digest.String()), ui.SizeOrDash(e.Size), ui.CountOrDash(e.Layers), note)))
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/regclient/regclient/types/descriptor"
 	"github.com/regclient/regclient/types/mediatype"
@@ -189,5 +190,47 @@ func TestVerifyComparesDockerManifest(t *testing.T) {
 				t.Errorf("findings %q, want one saying %q", docker, tt.wants)
 			}
 		})
+	}
+}
+
+// TestInspectWaitsOutACommit: a reader that lands between a commit's two renames
+// (index.json new, manifest.json not yet) reads again once the commit ends, instead of
+// reporting a disagreement that lasts a moment.
+func TestInspectWaitsOutACommit(t *testing.T) {
+	dir, l, amd64, arm64 := twoPlatformLayout(t, func(amd64, _ descriptor.Descriptor) *DockerLoad {
+		return &DockerLoad{Manifest: amd64.Digest}
+	})
+	one := func(d descriptor.Descriptor) []byte {
+		b, err := json.Marshal(v1.Index{Versioned: v1.IndexSchemaVersion, MediaType: mediatype.OCI1ManifestList, Manifests: []descriptor.Descriptor{d}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	if err := l.writeFileAtomic(indexFile, one(amd64)); err != nil {
+		t.Fatal(err)
+	}
+	armManifest, err := dockerManifestFor(os.DirFS(dir), DockerLoad{Manifest: arm64.Digest})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The next commit, in flight: index.json names only arm64, manifest.json still amd64.
+	if err := l.writeFileAtomic(indexFile, one(arm64)); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan *Summary)
+	go func() {
+		s, err := Inspect(dir)
+		if err != nil {
+			t.Error(err)
+		}
+		done <- s
+	}()
+	time.Sleep(settleTime / 4)
+	if err := l.writeFileAtomic(dockerManifestFile, armManifest); err != nil {
+		t.Fatal(err)
+	}
+	if s := <-done; s == nil || len(s.DockerProblems) != 0 || s.DockerLoad == nil || s.DockerLoad.Digest != arm64.Digest {
+		t.Errorf("Inspect during a commit: %+v", s)
 	}
 }

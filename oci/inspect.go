@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 
 	digest "github.com/opencontainers/go-digest"
 	"github.com/regclient/regclient/types/descriptor"
@@ -130,8 +131,53 @@ const maxEntries = 100_000
 
 // Inspect reads the layout at dir: every image manifest its index lists (nested indexes
 // are followed), with config and layers.
+//
+// A build commits index.json, then manifest.json: two renames, between which a reader
+// sees the pair disagree (for as long as the second file takes to reach the disk). A
+// disagreement is read again once either file changes, and reported when neither
+// changes for settleTime.
 func Inspect(dir string) (*Summary, error) {
-	return InspectFS(os.DirFS(dir), dir)
+	for attempt := 0; ; attempt++ {
+		before := commitState(dir)
+		s, err := InspectFS(os.DirFS(dir), dir)
+		if err != nil || len(s.DockerProblems) == 0 || attempt == settleAttempts {
+			return s, err
+		}
+		if !awaitChange(dir, before) {
+			return s, nil
+		}
+	}
+}
+
+// settleAttempts bounds how many commits Inspect waits out; settleTime is how long the
+// pair must stay as it is for a disagreement to count, polled every settlePoll.
+const (
+	settleAttempts = 10
+	settleTime     = time.Second
+	settlePoll     = 25 * time.Millisecond
+)
+
+// awaitChange reports whether the commit state of dir leaves state within settleTime.
+func awaitChange(dir, state string) bool {
+	for waited := time.Duration(0); waited < settleTime; waited += settlePoll {
+		time.Sleep(settlePoll)
+		if commitState(dir) != state {
+			return true
+		}
+	}
+	return false
+}
+
+// commitState is what a build's commit replaces: index.json and manifest.json, as read
+// now ("" for one that cannot be read).
+func commitState(dir string) string {
+	var b strings.Builder
+	for _, name := range []string{indexFile, dockerManifestFile} {
+		data, _ := readFileLimit(os.DirFS(dir), name)
+		b.Write(data)
+		b.WriteByte(0)
+	}
+	return b.String()
 }
 
 // InspectFS reads the layout held by fsys; dir names it in errors.

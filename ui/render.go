@@ -65,12 +65,6 @@ func renderCells(cols []column, cell func(i int, c column) string) string {
 	return strings.TrimRight(b.String(), " ")
 }
 
-// Hex12 is oci.ShortHex.
-//
-// Deprecated: use oci.ShortHex. It stays only while platforms.go, under a concurrent
-// rewrite, still calls it.
-func Hex12(d string) string { return oci.ShortHex(d) }
-
 // SizeOrDash formats a size, or a dash when it is unknown.
 func SizeOrDash(n int64) string {
 	if n <= 0 {
