@@ -19,6 +19,7 @@ import (
 
 	"github.com/pycontainer/pycontainer/build"
 	"github.com/pycontainer/pycontainer/oci"
+	"github.com/pycontainer/pycontainer/registry"
 	"github.com/pycontainer/pycontainer/themes"
 	"github.com/pycontainer/pycontainer/ui"
 )
@@ -42,7 +43,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) (code int) {
 
 	root := newRootCommand(stdin, stdout, stderr)
 	root.SetArgs(args)
-	cmd, err := root.ExecuteContextC(ctx)
+	err := root.ExecuteContext(ctx)
 	if err == nil {
 		return 0
 	}
@@ -55,7 +56,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) (code int) {
 	case ctx.Err() != nil && errors.As(err, &pushErr):
 		fmt.Fprintf(stderr, "Error: interrupted while pushing; %s holds the new image, the registry may hold part of it: run the push again\n", pushErr.Output)
 		return 130
-	case errors.Is(err, ui.ErrInterrupted), ctx.Err() != nil && cmd.Name() == "build":
+	case errors.Is(err, build.ErrInterrupted): // a build this command ran, or the app's
 		fmt.Fprintf(stderr, "Error: %v\n", ui.ErrInterrupted)
 		return 130
 	case ctx.Err() != nil:
@@ -166,7 +167,7 @@ defaults < pyproject.toml < pycontainer.toml < environment < flags you typed.`,
 				if cmd.Flags().Changed("platform") {
 					cfg.BuildAtOnce, cfg.Requested = true, opts.Platforms
 				}
-				return runApp(cmd.Context(), cfg, saveBeside)
+				return build.Interrupted(cmd.Context(), runApp(cmd.Context(), cfg, saveBeside))
 			}
 			return build.Run(cmd.Context(), opts, renderer(opts.Progress, opts.Verbose, stdout, stderr))
 		},
@@ -195,7 +196,7 @@ func completePlatforms(cmd *cobra.Command, _ []string, toComplete string) ([]cob
 	}
 	ctx, cancel := context.WithTimeout(cmp.Or(cmd.Context(), context.Background()), 5*time.Second)
 	defer cancel()
-	ix, err := build.FetchPlatforms(ctx, opts, opts.BaseImage)
+	ix, err := registry.FetchPlatforms(ctx, opts.Connect, opts.BaseImage)
 	if err != nil {
 		return cobra.AppendActiveHelp(nil, "cannot list the platforms of "+opts.BaseImage+": "+err.Error()), directive
 	}

@@ -84,7 +84,7 @@ func fetchIndexes(ctx context.Context, opts *build.Options, images []string) ([]
 	g.SetLimit(4)
 	for i, image := range images {
 		g.Go(func() error {
-			ix, err := build.FetchIndex(gctx, opts, image)
+			ix, err := registry.FetchIndex(gctx, opts.Connect, image)
 			out[i] = ix
 			return err
 		})
@@ -118,7 +118,7 @@ func checkPlatforms(ctx context.Context, opts *build.Options, indexes []*registr
 		if len(missing) == 0 {
 			continue
 		}
-		for i, d := range build.DiagnoseAll(ctx, opts, ix, missing) {
+		for i, d := range registry.DiagnoseAll(ctx, opts.Connect(ix.Ref), ix, build.PlatformRequests(missing)) {
 			e := &build.NoMatchError{Image: ix.Ref.CommonName(), Requested: missing[i], Available: ix.Platforms(), Diagnosis: d}
 			out = append(out, missingPlatform{image: ix.Ref.CommonName(), err: e})
 		}

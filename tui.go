@@ -45,10 +45,10 @@ func interactive(progress string, stdout io.Writer) bool {
 func appServices(opts *build.Options) ui.Services {
 	return ui.Services{
 		FetchIndex: func(ctx context.Context, image string) (*registry.Index, error) {
-			return build.FetchIndex(ctx, opts, image)
+			return registry.FetchIndex(ctx, opts.Connect, image)
 		},
-		Diagnose: func(ctx context.Context, ix *registry.Index, missing []build.RequestedPlatform) []*build.Diagnosis {
-			return build.DiagnoseAll(ctx, opts, ix, missing)
+		Diagnose: func(ctx context.Context, ix *registry.Index, missing []build.RequestedPlatform) []*registry.Diagnosis {
+			return registry.DiagnoseAll(ctx, opts.Connect(ix.Ref), ix, build.PlatformRequests(missing))
 		},
 		Build: func(ctx context.Context, req build.Request, sink build.Sink) error {
 			o := opts.For(req)

@@ -2,7 +2,6 @@ package ui
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -34,8 +33,9 @@ func (s Screen) title() string {
 }
 
 // ErrInterrupted is the result of an app whose user stopped a build: ctrl+c, q and its
-// confirmation, or esc while it ran.
-var ErrInterrupted = errors.New("interrupted; the previous image in the output directory is unchanged")
+// confirmation, or esc while it ran. It is the build's own, so one check finds a build
+// stopped by a key or by a signal.
+var ErrInterrupted = build.ErrInterrupted
 
 // Services is what the app needs from the rest of pycontainer. Update and View never do
 // I/O themselves; they return commands that call these.
@@ -43,7 +43,7 @@ type Services struct {
 	// FetchIndex reads a base image's index with sizes and layer counts.
 	FetchIndex func(ctx context.Context, image string) (*registry.Index, error)
 	// Diagnose explains why an index lacks each of the requested platforms (may be nil).
-	Diagnose func(ctx context.Context, ix *registry.Index, missing []build.RequestedPlatform) []*build.Diagnosis
+	Diagnose func(ctx context.Context, ix *registry.Index, missing []build.RequestedPlatform) []*registry.Diagnosis
 	// Build builds what the user picked, from the index that was on screen.
 	Build func(ctx context.Context, req build.Request, sink build.Sink) error
 	// Inspect reads the output layout.

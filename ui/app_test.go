@@ -56,11 +56,11 @@ func fixtureIndex(t testing.TB) *registry.Index {
 	return ix
 }
 
-// fixtureDiagnosis is what build.DiagnoseAll says of a platform python:3.11-slim lacks.
-func fixtureDiagnosis(ix *registry.Index, req build.RequestedPlatform) *build.Diagnosis {
-	return &build.Diagnosis{
-		Image: ix.Ref.CommonName(), Requested: req, Available: ix.Platforms(), Attestations: 1,
-		Siblings: []build.Sibling{
+// fixtureDiagnosis is what registry.DiagnoseAll says of a platform python:3.11-slim lacks.
+func fixtureDiagnosis(ix *registry.Index, req build.RequestedPlatform) *registry.Diagnosis {
+	return &registry.Diagnosis{
+		Image: ix.Ref.CommonName(), Requested: registry.PlatformRequest(req), Available: ix.Platforms(), Attestations: 1,
+		Siblings: []registry.Sibling{
 			{Ref: "docker.io/library/python:3.11-alpine", Tag: "3.11-alpine", Platforms: []string{"linux/amd64", "linux/riscv64"}},
 			{Ref: "docker.io/library/python:3.12-alpine", Tag: "3.12-alpine", Platforms: []string{"linux/riscv64"}},
 		},
@@ -92,8 +92,8 @@ func newTestApp(t testing.TB, cfg Config) *App {
 		cfg.Services.Inspect = func(context.Context) (*oci.Summary, error) { return fixtureSummary(), nil }
 	}
 	if cfg.Services.Diagnose == nil {
-		cfg.Services.Diagnose = func(_ context.Context, ix *registry.Index, missing []build.RequestedPlatform) []*build.Diagnosis {
-			var out []*build.Diagnosis
+		cfg.Services.Diagnose = func(_ context.Context, ix *registry.Index, missing []build.RequestedPlatform) []*registry.Diagnosis {
+			var out []*registry.Diagnosis
 			for _, m := range missing {
 				out = append(out, fixtureDiagnosis(ix, m))
 			}

@@ -250,10 +250,10 @@ func TestScreensEscapeHostileText(t *testing.T) {
 				ix.Entries[len(ix.Entries)-1].Descriptor.Annotations["vnd.docker.reference.digest"] = "sha256:" + h
 				return ix, nil
 			},
-			Diagnose: func(_ context.Context, ix *registry.Index, missing []build.RequestedPlatform) []*build.Diagnosis {
+			Diagnose: func(_ context.Context, ix *registry.Index, missing []build.RequestedPlatform) []*registry.Diagnosis {
 				d := fixtureDiagnosis(ix, missing[0])
 				d.Siblings[0].Ref, d.Siblings[0].Platforms = "docker.io/library/python:"+h, []string{h}
-				return []*build.Diagnosis{d}
+				return []*registry.Diagnosis{d}
 			},
 		}})
 		a.Update(tea.WindowSizeMsg{Width: 400, Height: 40})

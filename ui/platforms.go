@@ -35,7 +35,7 @@ func (r platformRow) label() string { return oci.PlatformString(r.platform) }
 // diagnosis shown under it.
 type item struct {
 	row int // index into rows; -1 for a try line
-	try *build.Sibling
+	try *registry.Sibling
 }
 
 // platformScreen is the table of an index's platforms, to pick what to build.
@@ -46,9 +46,9 @@ type platformScreen struct {
 	image      string // as the user typed it
 	index      *registry.Index
 	rows       []platformRow
-	diagnoses  map[string]*build.Diagnosis // by requested platform
-	shown      int                         // the missing row whose diagnosis is shown; -1 for none
-	cursor     int                         // into items()
+	diagnoses  map[string]*registry.Diagnosis // by requested platform
+	shown      int                            // the missing row whose diagnosis is shown; -1 for none
+	cursor     int                            // into items()
 	offset     int
 	showAttest bool
 	filtering  bool
@@ -73,7 +73,7 @@ func (p *platformScreen) hasIndex() bool { return p.index != nil }
 // the index lacks are listed as missing.
 func (p *platformScreen) load(image string, ix *registry.Index, requested []build.RequestedPlatform) {
 	p.image, p.index, p.rows, p.cursor, p.offset = image, ix, nil, 0, 0
-	p.diagnoses = map[string]*build.Diagnosis{}
+	p.diagnoses = map[string]*registry.Diagnosis{}
 	p.filter.SetValue("")
 	found := map[string]bool{}
 	for _, e := range ix.Entries {
@@ -209,7 +209,7 @@ func (p *platformScreen) items() []item {
 	return out
 }
 
-func (p *platformScreen) shownDiagnosis() *build.Diagnosis {
+func (p *platformScreen) shownDiagnosis() *registry.Diagnosis {
 	if p.shown < 0 {
 		return nil
 	}
@@ -237,7 +237,7 @@ func (p *platformScreen) settle() {
 	}
 }
 
-func (p *platformScreen) onTry() *build.Sibling {
+func (p *platformScreen) onTry() *registry.Sibling {
 	items := p.items()
 	if p.cursor < len(items) {
 		return items[p.cursor].try
@@ -542,7 +542,7 @@ func (p *platformScreen) panelLines(items []item) []string {
 	if d == nil {
 		return append(out, s.Muted.Render(truncate("  looking for tags of this repository that have it …", p.width)))
 	}
-	var cursorTry *build.Sibling
+	var cursorTry *registry.Sibling
 	if p.cursor < len(items) {
 		cursorTry = items[p.cursor].try
 	}

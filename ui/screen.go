@@ -60,7 +60,7 @@ type (
 	}
 	diagnosedMsg struct {
 		index     *registry.Index
-		diagnoses []*build.Diagnosis
+		diagnoses []*registry.Diagnosis
 	}
 	startBuildMsg struct{ req build.Request }
 	buildEventMsg struct {

@@ -1,4 +1,4 @@
-package build
+package registry
 
 import (
 	"cmp"
@@ -13,13 +13,12 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/pycontainer/pycontainer/oci"
-	"github.com/pycontainer/pycontainer/registry"
 )
 
 // Diagnosis explains why a platform is missing from a base image and what would work.
 type Diagnosis struct {
 	Image        string
-	Requested    RequestedPlatform
+	Requested    PlatformRequest
 	Rules        []string       // the normalisation and compatibility rules that applied
 	Closest      []string       // entries that would run on the requested platform
 	Available    []oci.Platform // as the index spells them
@@ -31,6 +30,17 @@ type Diagnosis struct {
 	Host         oci.Host // how this machine runs each platform
 }
 
+// PlatformRequest is a platform someone asked for: as parsed, as typed, and where it was
+// asked (a flag, a config file), which a diagnosis repeats. It has build.RequestedPlatform's
+// fields, so either converts to the other.
+type PlatformRequest struct {
+	Platform oci.Platform
+	Raw      string
+	Source   string
+}
+
+func (r PlatformRequest) String() string { return oci.PlatformString(r.Platform) }
+
 // Sibling is another tag of the same repository.
 type Sibling struct {
 	Ref       string // full reference
@@ -38,15 +48,16 @@ type Sibling struct {
 	Platforms []string
 }
 
-// Diagnose explains why index lacks req. It lists the repository's tags, ranks the
-// likely siblings of the tag and checks a bounded number of their indexes concurrently.
-func Diagnose(ctx context.Context, o *Options, ix *registry.Index, req RequestedPlatform) *Diagnosis {
-	return DiagnoseAll(ctx, o, ix, []RequestedPlatform{req})[0]
+// Diagnose explains why index lacks req. It lists the repository's tags through r, ranks
+// the likely siblings of the tag and checks a bounded number of their indexes
+// concurrently.
+func Diagnose(ctx context.Context, r IndexReader, ix *Index, req PlatformRequest) *Diagnosis {
+	return DiagnoseAll(ctx, r, ix, []PlatformRequest{req})[0]
 }
 
 // DiagnoseAll explains each of reqs that index lacks, one Diagnosis per request, in
 // order. The tags are listed and each sibling index fetched once for all of them.
-func DiagnoseAll(ctx context.Context, o *Options, ix *registry.Index, reqs []RequestedPlatform) []*Diagnosis {
+func DiagnoseAll(ctx context.Context, r IndexReader, ix *Index, reqs []PlatformRequest) []*Diagnosis {
 	out := make([]*Diagnosis, len(reqs))
 	wants := make([]oci.Platform, len(reqs))
 	host := oci.DetectHost()
@@ -54,7 +65,7 @@ func DiagnoseAll(ctx context.Context, o *Options, ix *registry.Index, reqs []Req
 		out[i] = diagnoseIndex(ix, req, host)
 		wants[i] = req.Platform
 	}
-	sib := findSiblings(ctx, o, ix, wants)
+	sib := findSiblings(ctx, r, ix, wants)
 	for i, d := range out {
 		d.Siblings, d.TagsChecked, d.TagsTotal, d.TagsError = sib.found[i], sib.checked, sib.total, sib.err
 	}
@@ -62,7 +73,7 @@ func DiagnoseAll(ctx context.Context, o *Options, ix *registry.Index, reqs []Req
 }
 
 // diagnoseIndex is what the index alone says about req.
-func diagnoseIndex(ix *registry.Index, req RequestedPlatform, host oci.Host) *Diagnosis {
+func diagnoseIndex(ix *Index, req PlatformRequest, host oci.Host) *Diagnosis {
 	d := &Diagnosis{Image: ix.Ref.CommonName(), Requested: req, Host: host}
 	for _, e := range ix.Entries {
 		if e.Attestation {
@@ -86,7 +97,7 @@ func diagnoseIndex(ix *registry.Index, req RequestedPlatform, host oci.Host) *Di
 }
 
 // spellingRules say how the asked-for string was normalised.
-func spellingRules(req RequestedPlatform) []string {
+func spellingRules(req PlatformRequest) []string {
 	raw := strings.ToLower(strings.TrimSpace(req.Raw))
 	norm := req.String()
 	if raw == "" || raw == norm {
@@ -160,11 +171,10 @@ type siblings struct {
 	err     string      // why tags could not be listed
 }
 
-func findSiblings(ctx context.Context, o *Options, ix *registry.Index, wants []oci.Platform) siblings {
+func findSiblings(ctx context.Context, client IndexReader, ix *Index, wants []oci.Platform) siblings {
 	ctx, cancel := context.WithTimeout(ctx, siblingTimeout)
 	defer cancel()
 	out := siblings{found: make([][]Sibling, len(wants))}
-	client := o.client(ix.Ref, o.store())
 	tags, err := client.Tags(ctx, ix.Ref)
 	if err != nil {
 		out.err = err.Error()
@@ -175,7 +185,7 @@ func findSiblings(ctx context.Context, o *Options, ix *registry.Index, wants []o
 	if len(candidates) > siblingChecks {
 		candidates = candidates[:siblingChecks]
 	}
-	read := make([]*registry.Index, len(candidates)) // nil: could not be read
+	read := make([]*Index, len(candidates)) // nil: could not be read
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(siblingParallel)
 	for i, tag := range candidates {

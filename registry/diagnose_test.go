@@ -1,4 +1,4 @@
-package build
+package registry
 
 import (
 	"context"
@@ -8,10 +8,15 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/regclient/regclient/types/ref"
+
 	"github.com/pycontainer/pycontainer/internal/demo"
 	"github.com/pycontainer/pycontainer/oci"
-	"github.com/pycontainer/pycontainer/registry"
 )
+
+// plainConnect is a client with no settings but the registry's own: the demo registry
+// is on loopback, reached over plain HTTP.
+func plainConnect(r ref.Ref) *Client { return New(Options{Registries: []string{r.Registry}}) }
 
 func TestRankSiblings(t *testing.T) {
 	tags := []string{"3.8", "3.9-slim", "3.11-slim", "3.11-alpine", "3.11-slim-bookworm", "3.12-slim", "3.11", "latest", "3.10-slim", "3.11.9-slim", "sha256-abc.sig", "3.13-alpine3.20"}
@@ -46,23 +51,26 @@ func TestDiagnose(t *testing.T) {
 	if err := reg.Seed(context.Background(), 0); err != nil {
 		t.Fatal(err)
 	}
-	o := &Options{}
-	fetch := func(image string) *registry.Index {
-		ix, err := FetchIndex(context.Background(), o, reg.Host+"/"+image)
+	fetch := func(image string) *Index {
+		ix, err := FetchIndex(context.Background(), plainConnect, reg.Host+"/"+image)
 		if err != nil {
 			t.Fatal(err)
 		}
 		return ix
 	}
-	req := func(raw string) RequestedPlatform {
+	req := func(raw string) PlatformRequest {
 		p, err := oci.ParsePlatform(raw)
 		if err != nil {
 			t.Fatal(err)
 		}
-		return RequestedPlatform{Platform: p, Raw: raw, Source: "--platform flag"}
+		return PlatformRequest{Platform: p, Raw: raw, Source: "--platform flag"}
 	}
 
-	d := Diagnose(context.Background(), o, fetch("demo/legacy-python:3.8"), req("linux/arm64/v8"))
+	diagnose := func(ix *Index, req PlatformRequest) *Diagnosis {
+		return Diagnose(context.Background(), plainConnect(ix.Ref), ix, req)
+	}
+
+	d := diagnose(fetch("demo/legacy-python:3.8"), req("linux/arm64/v8"))
 	text := d.Text()
 	for _, want := range []string{
 		`asked for  linux/arm64 (typed "linux/arm64/v8"), from --platform flag`,
@@ -81,7 +89,7 @@ func TestDiagnose(t *testing.T) {
 	}
 
 	// arm/v6 asked, the index has v7 (too new) and v5 (runs on v6).
-	d = Diagnose(context.Background(), o, fetch("library/python:3.11-slim"), req("linux/arm/v6"))
+	d = diagnose(fetch("library/python:3.11-slim"), req("linux/arm/v6"))
 	text = d.Text()
 	for _, want := range []string{"arm/v5 images run on arm/v6 machines", "arm/v7 images do not run on arm/v6 machines", "closest    linux/arm/v5", "+ 7 attestation manifest(s)", "python:3.11-alpine"} {
 		if !strings.Contains(text, want) {
@@ -109,25 +117,24 @@ func TestDiagnoseAllReadsEachSiblingOnce(t *testing.T) {
 	if err := reg.Seed(ctx, 0); err != nil {
 		t.Fatal(err)
 	}
-	o := &Options{}
-	ix, err := FetchIndex(ctx, o, reg.Host+"/demo/legacy-python:3.8")
+	ix, err := FetchIndex(ctx, plainConnect, reg.Host+"/demo/legacy-python:3.8")
 	if err != nil {
 		t.Fatal(err)
 	}
-	var reqs []RequestedPlatform
+	var reqs []PlatformRequest
 	for _, raw := range []string{"linux/arm64", "linux/riscv64", "linux/arm/v7"} {
 		p, err := oci.ParsePlatform(raw)
 		if err != nil {
 			t.Fatal(err)
 		}
-		reqs = append(reqs, RequestedPlatform{Platform: p, Raw: raw, Source: "--check flag"})
+		reqs = append(reqs, PlatformRequest{Platform: p, Raw: raw, Source: "--check flag"})
 	}
 
 	requests.Store(0)
-	one := Diagnose(ctx, o, ix, reqs[0])
+	one := Diagnose(ctx, plainConnect(ix.Ref), ix, reqs[0])
 	costOfOne := requests.Load()
 	requests.Store(0)
-	all := DiagnoseAll(ctx, o, ix, reqs)
+	all := DiagnoseAll(ctx, plainConnect(ix.Ref), ix, reqs)
 	if got := requests.Load(); got != costOfOne {
 		t.Errorf("diagnosing 3 platforms made %d registry requests, diagnosing 1 made %d; want the same", got, costOfOne)
 	}

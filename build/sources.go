@@ -1,0 +1,147 @@
+package build
+
+import (
+	"context"
+	"io"
+	"slices"
+
+	"github.com/regclient/regclient/types/descriptor"
+	"github.com/regclient/regclient/types/ref"
+
+	"github.com/pycontainer/pycontainer/oci"
+	"github.com/pycontainer/pycontainer/registry"
+)
+
+// blobSource is where the base image comes from: its index, each platform's manifest
+// and config, its layers, and the repository's tags for a diagnosis. A
+// *registry.Client is one; a test's can hold an image in memory.
+type blobSource interface {
+	registry.IndexReader
+	Image(ctx context.Context, r ref.Ref, d descriptor.Descriptor) (*registry.Image, error)
+	FetchBlob(ctx context.Context, r ref.Ref, d descriptor.Descriptor, sink registry.BlobSink, progress registry.BlobProgress) error
+}
+
+var _ blobSource = (*registry.Client)(nil)
+
+// blobStore is where a build puts blobs: the output layout, with the shared cache
+// behind it (layoutStore).
+type blobStore interface {
+	// Cached brings d into the layout from what is on disk already, the layout itself or
+	// the cache, and reports whether it was there (and, if so, whether that failed).
+	Cached(d descriptor.Descriptor) (bool, error)
+	// Receiver takes a download of d; Received, after the download succeeded, puts it
+	// in the layout.
+	Receiver(d descriptor.Descriptor) registry.BlobSink
+	Received(d descriptor.Descriptor) error
+	// NewBlobWriter starts a blob the build writes (a layer); PutJSON stores a config,
+	// a manifest or an index.
+	NewBlobWriter() (*oci.BlobWriter, error)
+	PutJSON(ctx context.Context, mediaType string, v any) (descriptor.Descriptor, error)
+}
+
+// layoutStore is the output layout with the shared cache behind it (nil: none).
+// Downloads go to the cache, then into the layout, so the next build of any project
+// finds them; there, what a failed download got is kept and resumed.
+type layoutStore struct {
+	layout *oci.Layout
+	cache  *oci.Store
+}
+
+func (s layoutStore) Cached(d descriptor.Descriptor) (bool, error) {
+	if s.layout.HasBlob(d) {
+		return true, nil
+	}
+	if s.cache != nil && s.cache.Has(d) {
+		return true, s.cache.LinkInto(s.layout, d)
+	}
+	return false, nil
+}
+
+func (s layoutStore) Receiver(d descriptor.Descriptor) registry.BlobSink {
+	if s.cache != nil {
+		return s.cache.Partial(d)
+	}
+	return &blobSink{newWriter: s.layout.NewBlobWriter, want: d}
+}
+
+func (s layoutStore) Received(d descriptor.Descriptor) error {
+	if s.cache != nil {
+		return s.cache.LinkInto(s.layout, d)
+	}
+	return nil
+}
+
+func (s layoutStore) NewBlobWriter() (*oci.BlobWriter, error) { return s.layout.NewBlobWriter() }
+
+func (s layoutStore) PutJSON(ctx context.Context, mediaType string, v any) (descriptor.Descriptor, error) {
+	return s.layout.PutJSON(ctx, mediaType, v)
+}
+
+// blobSink stores one blob download attempt in the layout, verified on commit.
+type blobSink struct {
+	newWriter func() (*oci.BlobWriter, error)
+	want      descriptor.Descriptor
+	bw        *oci.BlobWriter
+}
+
+func (s *blobSink) Begin() (io.Writer, error) {
+	s.Abort()
+	bw, err := s.newWriter()
+	if err != nil {
+		return nil, err
+	}
+	// regclient's reader checks the digest as the body ends, and FetchBlob commits only
+	// after it did: the bytes need not be hashed twice.
+	s.bw = bw.Preverified(s.want)
+	return s.bw, nil
+}
+
+func (s *blobSink) Commit() error {
+	_, err := s.bw.Commit(s.want)
+	return err
+}
+
+func (s *blobSink) Abort() {
+	if s.bw != nil {
+		s.bw.Abort()
+	}
+}
+
+// Connect is a registry client with the options' connection settings for r's registry,
+// caching in the shared cache: what browsing an index (registry.FetchIndex) and a
+// diagnosis (registry.DiagnoseAll) read through.
+func (o *Options) Connect(r ref.Ref) *registry.Client { return o.client(r, o.store()) }
+
+// client is a registry client with the options' connection settings for r's registry,
+// caching in store (nil: no cache).
+func (o *Options) client(r ref.Ref, store *oci.Store) *registry.Client {
+	ro := o.registryOptions(r)
+	ro.Store = store
+	return registry.New(ro)
+}
+
+// registryOptions are the options' connection settings for the base image's registry
+// and any others named.
+func (o *Options) registryOptions(base ref.Ref, others ...string) registry.Options {
+	insecure := o.Insecure
+	if o.InsecureBase {
+		insecure = append(slices.Clone(insecure), base.Registry)
+	}
+	return registry.Options{Insecure: insecure, Mirrors: o.Mirrors, Registries: append([]string{base.Registry}, others...),
+		Pull: o.Pull, StallTimeout: o.StallTimeout,
+		// Every blob download the build starts runs at once, beside a manifest or two.
+		MaxRequests: blobConcurrency + 2}
+}
+
+// store opens the shared cache, or returns nil with --no-cache or when it cannot be
+// opened (the build then goes without it).
+func (o *Options) store() *oci.Store {
+	if o.NoCache || o.CacheDir == "" {
+		return nil
+	}
+	s, err := oci.OpenStore(o.CacheDir)
+	if err != nil {
+		return nil
+	}
+	return s
+}
