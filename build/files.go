@@ -67,6 +67,35 @@ type Selection struct {
 // path order. outputs are paths (such as the output layout) left out by path: each is
 // the directory itself, never a pattern, so "out*" leaves out out*/ and keeps outline.py.
 func SelectFiles(context string, outputs ...string) (*Selection, error) {
+	w, err := newContextWalk(context, outputs)
+	if err != nil {
+		return nil, err
+	}
+	if err := filepath.WalkDir(context, w.visit); err != nil {
+		return nil, err
+	}
+	slices.SortFunc(w.sel.Files, func(a, b File) int { return strings.Compare(a.Rel, b.Rel) })
+	return w.sel, nil
+}
+
+// contextWalk is one walk of a build context: the rules that select its files, and
+// what it selected so far.
+type contextWalk struct {
+	context    string
+	pm         *patternmatcher.PatternMatcher // built-in, secret and user patterns
+	secrets    *secretRule
+	ignoreName string   // the ignore file that was read, as messages name it
+	skip       []string // the outputs, left out by path
+	sel        *Selection
+	// roots maps each directory walked that lies in a secret to the outermost secret
+	// holding it; includedSecret marks the secret directories that went in, so what
+	// went in is named once, at its top.
+	roots          map[string]string
+	includedSecret map[string]bool
+}
+
+// newContextWalk reads the context's ignore file and sets up the rules of its walk.
+func newContextWalk(context string, outputs []string) (*contextWalk, error) {
 	patterns := append(slices.Clone(builtinExcludes), secretPatterns...)
 	ignoreName := ".dockerignore"
 	var user []string
@@ -93,124 +122,145 @@ func SelectFiles(context string, outputs ...string) (*Selection, error) {
 	if err != nil {
 		return nil, err
 	}
+	return &contextWalk{context: context, pm: pm, secrets: secrets, ignoreName: ignoreName, skip: skip,
+		sel: &Selection{}, roots: map[string]string{}, includedSecret: map[string]bool{}}, nil
+}
 
-	sel := &Selection{}
-	// roots maps each directory walked that lies in a secret to the outermost secret
-	// holding it; includedSecret marks the secret directories that went in, so what
-	// went in is named once, at its top.
-	roots := map[string]string{}
-	includedSecret := map[string]bool{}
-	err = filepath.WalkDir(context, func(p string, de fs.DirEntry, err error) error {
-		if err != nil {
-			name := p
-			if rel, rerr := filepath.Rel(context, p); rerr == nil {
-				name = filepath.ToSlash(rel)
+// visit decides one path of the context: left out (and said, where a person should
+// know), or selected.
+func (w *contextWalk) visit(p string, de fs.DirEntry, err error) error {
+	if err != nil {
+		return w.unreadable(p, de, err)
+	}
+	if p == w.context {
+		return nil
+	}
+	rel, err := filepath.Rel(w.context, p)
+	if err != nil {
+		return err
+	}
+	rel = filepath.ToSlash(rel)
+	if slices.ContainsFunc(w.skip, func(out string) bool { return rel == out || strings.HasPrefix(rel, out+"/") }) {
+		if de.IsDir() {
+			return filepath.SkipDir
+		}
+		return nil
+	}
+	excluded, err := w.pm.MatchesOrParentMatches(rel)
+	if err != nil {
+		return fmt.Errorf("match %s against ignore patterns: %w", rel, err)
+	}
+	parent := path.Dir(rel)
+	root, err := w.secretRoot(rel, parent, excluded)
+	if err != nil {
+		return err
+	}
+	if de.IsDir() && root != "" {
+		w.roots[rel] = root
+	}
+	if de.IsDir() {
+		// A virtualenv never goes in, whatever its name or the ignore files say: its
+		// interpreter links and compiled packages belong to this host.
+		if isVirtualenv(p) {
+			w.sel.Excluded = append(w.sel.Excluded, PathNote{rel + "/", "a virtualenv: its binaries are built for this host, not the image; use --include-deps"})
+			return filepath.SkipDir
+		}
+	}
+	excluded, askedBy, err := w.secretAsked(rel, root, excluded)
+	if err != nil {
+		return err
+	}
+	if excluded {
+		// A later "!" pattern may re-include something below an excluded directory.
+		if de.IsDir() && !w.pm.Exclusions() {
+			return filepath.SkipDir
+		}
+		return nil
+	}
+	return w.add(p, rel, de, root, askedBy)
+}
+
+// unreadable is the error of a path of the context the walk could not read.
+func (w *contextWalk) unreadable(p string, de fs.DirEntry, err error) error {
+	name := p
+	if rel, rerr := filepath.Rel(w.context, p); rerr == nil {
+		name = filepath.ToSlash(rel)
+	}
+	if de != nil && de.IsDir() {
+		name += "/"
+	}
+	return fmt.Errorf("build context: %s cannot be read: %w; fix its permissions or add it to .dockerignore", name, err)
+}
+
+// secretRoot is the outermost secret that rel is or lies in; "" for none.
+func (w *contextWalk) secretRoot(rel, parent string, excluded bool) (string, error) {
+	root := w.roots[parent]
+	// Without "!" lines the ignore patterns, which hold the secret ones, leave out
+	// every secret: what they let in then needs no second look.
+	if root == "" && (excluded || w.pm.Exclusions()) {
+		// No directory above is a secret, so a match is rel's own.
+		if secret, err := w.secrets.matcher.MatchesOrParentMatches(rel); err != nil {
+			return "", fmt.Errorf("match %s against secret patterns: %w", rel, err)
+		} else if secret {
+			root = rel
+		}
+	}
+	return root, nil
+}
+
+// secretAsked settles rel, which lies in the secret root ("" for none): a secret the
+// patterns let in stays out unless a "!" line names it (askedBy), and the outermost
+// secret left out is said, once. It returns whether rel stays out.
+func (w *contextWalk) secretAsked(rel, root string, excluded bool) (out bool, askedBy string, err error) {
+	if root != "" && !excluded {
+		if askedBy, err = w.secrets.namedBy(rel, root); err != nil || askedBy != "" {
+			return false, askedBy, err
+		}
+		// Brought back by a line naming a folder above it, or a wildcard alone.
+		if rel == root {
+			why, err := w.secrets.notNamed(rel)
+			if err != nil {
+				return true, "", err
 			}
-			if de != nil && de.IsDir() {
-				name += "/"
-			}
-			return fmt.Errorf("build context: %s cannot be read: %w; fix its permissions or add it to .dockerignore", name, err)
+			w.sel.Excluded = append(w.sel.Excluded, PathNote{rel, why})
 		}
-		if p == context {
-			return nil
+		return true, "", nil
+	} else if excluded && rel == root {
+		// Named once, at the outermost secret, not for each file in it.
+		w.sel.Excluded = append(w.sel.Excluded, PathNote{rel, "it may hold secrets; add !" + escapePattern(rel) + " to " + w.ignoreName + " to include it"})
+	}
+	return excluded, "", nil
+}
+
+// add selects rel (at p), and names a secret that went in by the "!" line askedBy at
+// the top of what went in.
+func (w *contextWalk) add(p, rel string, de fs.DirEntry, root, askedBy string) error {
+	info, err := de.Info()
+	if err != nil {
+		return fmt.Errorf("read build context: %w", err)
+	}
+	f := File{Rel: rel, Abs: p, Mode: info.Mode(), Size: info.Size(), ModTime: info.ModTime()}
+	switch {
+	case info.Mode().IsRegular(), info.IsDir():
+	case info.Mode()&fs.ModeSymlink != 0:
+		if f.Link, err = os.Readlink(p); err != nil {
+			return fmt.Errorf("read symlink %s: %w", rel, err)
 		}
-		rel, err := filepath.Rel(context, p)
-		if err != nil {
-			return err
-		}
-		rel = filepath.ToSlash(rel)
-		if slices.ContainsFunc(skip, func(out string) bool { return rel == out || strings.HasPrefix(rel, out+"/") }) {
-			if de.IsDir() {
-				return filepath.SkipDir
-			}
-			return nil
-		}
-		excluded, err := pm.MatchesOrParentMatches(rel)
-		if err != nil {
-			return fmt.Errorf("match %s against ignore patterns: %w", rel, err)
-		}
-		parent := path.Dir(rel)
-		root := roots[parent]
-		// Without "!" lines the ignore patterns, which hold the secret ones, leave out
-		// every secret: what they let in then needs no second look.
-		if root == "" && (excluded || pm.Exclusions()) {
-			// No directory above is a secret, so a match is rel's own.
-			if secret, err := secrets.matcher.MatchesOrParentMatches(rel); err != nil {
-				return fmt.Errorf("match %s against secret patterns: %w", rel, err)
-			} else if secret {
-				root = rel
-			}
-		}
-		if de.IsDir() && root != "" {
-			roots[rel] = root
+		f.Size = 0
+	default:
+		w.sel.Excluded = append(w.sel.Excluded, PathNote{rel, "not a regular file, directory or symlink"})
+		return nil
+	}
+	if root != "" {
+		if !w.includedSecret[path.Dir(rel)] {
+			w.sel.Included = append(w.sel.Included, PathNote{rel, "it may hold secrets; !" + askedBy + " in " + w.ignoreName + " names it"})
 		}
 		if de.IsDir() {
-			// A virtualenv never goes in, whatever its name or the ignore files say: its
-			// interpreter links and compiled packages belong to this host.
-			if isVirtualenv(p) {
-				sel.Excluded = append(sel.Excluded, PathNote{rel + "/", "a virtualenv: its binaries are built for this host, not the image; use --include-deps"})
-				return filepath.SkipDir
-			}
+			w.includedSecret[rel] = true
 		}
-		var askedBy string // the "!" line that names this secret
-		if root != "" && !excluded {
-			if askedBy, err = secrets.namedBy(rel, root); err != nil {
-				return err
-			}
-			if askedBy == "" {
-				// Brought back by a line naming a folder above it, or a wildcard alone.
-				excluded = true
-				if rel == root {
-					why, err := secrets.notNamed(rel)
-					if err != nil {
-						return err
-					}
-					sel.Excluded = append(sel.Excluded, PathNote{rel, why})
-				}
-			}
-		} else if excluded && rel == root {
-			// Named once, at the outermost secret, not for each file in it.
-			sel.Excluded = append(sel.Excluded, PathNote{rel, "it may hold secrets; add !" + escapePattern(rel) + " to " + ignoreName + " to include it"})
-		}
-		if excluded {
-			// A later "!" pattern may re-include something below an excluded directory.
-			if de.IsDir() && !pm.Exclusions() {
-				return filepath.SkipDir
-			}
-			return nil
-		}
-		info, err := de.Info()
-		if err != nil {
-			return fmt.Errorf("read build context: %w", err)
-		}
-		f := File{Rel: rel, Abs: p, Mode: info.Mode(), Size: info.Size(), ModTime: info.ModTime()}
-		switch {
-		case info.Mode().IsRegular(), info.IsDir():
-		case info.Mode()&fs.ModeSymlink != 0:
-			if f.Link, err = os.Readlink(p); err != nil {
-				return fmt.Errorf("read symlink %s: %w", rel, err)
-			}
-			f.Size = 0
-		default:
-			sel.Excluded = append(sel.Excluded, PathNote{rel, "not a regular file, directory or symlink"})
-			return nil
-		}
-		if root != "" {
-			if !includedSecret[parent] {
-				sel.Included = append(sel.Included, PathNote{rel, "it may hold secrets; !" + askedBy + " in " + ignoreName + " names it"})
-			}
-			if de.IsDir() {
-				includedSecret[rel] = true
-			}
-		}
-		sel.Files = append(sel.Files, f)
-		return nil
-	})
-	if err != nil {
-		return nil, err
 	}
-	slices.SortFunc(sel.Files, func(a, b File) int { return strings.Compare(a.Rel, b.Rel) })
-	return sel, nil
+	w.sel.Files = append(w.sel.Files, f)
+	return nil
 }
 
 // secretRule decides whether a secret that the ignore patterns let in was asked for.
