@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"net/url"
 	"os"
@@ -218,37 +219,7 @@ func downloadWheels(ctx context.Context, o *Options, reqFile string, p oci.Platf
 		return nil, nil, err
 	}
 	pip := pipCommand()
-	abi := "cp" + strings.ReplaceAll(py, ".", "")
-	args := append(pip[1:], "download", "--dest", dir, "--disable-pip-version-check", "--progress-bar", "off", "--quiet",
-		"--python-version", py, "--implementation", "cp", "--abi", abi, "--abi", "abi3", "--abi", "none")
-	native := oci.SamePlatform(p, oci.HostPlatform())
-	if !(o.Deps.AllowSdist && native) {
-		args = append(args, "--only-binary=:all:")
-		for _, t := range tags {
-			args = append(args, "--platform", t)
-		}
-	}
-	// Index URLs may hold a token (https://user:TOKEN@host/simple): they go to pip through
-	// its environment, which only this user can read, never its argv, which every local
-	// user can (ps).
-	env := os.Environ()
-	if o.Deps.IndexURL != "" {
-		env = append(env, "PIP_INDEX_URL="+o.Deps.IndexURL)
-	}
-	env = appendPipList(env, "PIP_EXTRA_INDEX_URL", o.Deps.ExtraIndexURLs)
-	var secretLinks []string
-	for _, f := range o.Deps.FindLinks {
-		if hasUserinfo(f) {
-			secretLinks = append(secretLinks, f)
-			continue
-		}
-		args = append(args, "--find-links", f)
-	}
-	env = appendPipList(env, "PIP_FIND_LINKS", secretLinks)
-	if o.Deps.NoIndex {
-		args = append(args, "--no-index")
-	}
-	args = append(args, "-r", reqFile)
+	args, env := pipDownloadArgs(o.Deps, pip[1:], reqFile, p, py, tags, dir)
 	// pip's own temporary files (and those of the build backends it runs) go inside the
 	// build's temporary directory, removed however the build ends.
 	pipTmp := dir + ".tmp"
@@ -268,27 +239,76 @@ func downloadWheels(ctx context.Context, o *Options, reqFile string, p oci.Platf
 		if errors.Is(err, exec.ErrNotFound) {
 			return nil, nil, fmt.Errorf("--include-deps needs pip on this machine (%s): install Python 3 with pip, or set PYCONTAINER_PIP", strings.Join(pip, " "))
 		}
-		if ctx.Err() != nil {
-			return nil, nil, fmt.Errorf("pip download for %s: %w", oci.PlatformString(p), context.Cause(ctx))
-		}
-		out := stderr.String()
-		// pip says a package has no version at all when it could not reach an index
-		// (and, retrying no more, may say nothing else).
-		if idx, why, ok := unreachableIndex(ctx, o.Deps, out); ok {
-			return nil, nil, fmt.Errorf("pip could not reach the package index %s for %s (%s): check --index-url, --extra-index-url and the network; nothing was built", idx, oci.PlatformString(p), why)
-		}
-		if m := pipNoMatch.FindStringSubmatch(out); m != nil {
-			f := &WheelFailure{Platform: oci.PlatformString(p), Package: m[1], Tags: tags, Python: py}
-			if v := pipVersions.FindStringSubmatch(out); v != nil && v[2] != "none" {
-				f.Versions = "versions " + v[2] + ", none with such a wheel"
-			}
-			return nil, f, nil
-		}
-		return nil, nil, fmt.Errorf("pip download for %s failed: %s", oci.PlatformString(p), lastLines(out, 3))
+		f, err := pipFailure(ctx, o.Deps, p, py, tags, stderr.String())
+		return nil, f, err
 	}
+	wheels, err := readWheels(dir)
+	return wheels, nil, err
+}
+
+// pipDownloadArgs are the arguments (after pip's own command) and the environment of
+// `pip download` of reqFile's wheels for platform p, Python py, into dir.
+func pipDownloadArgs(d DepsOptions, pip []string, reqFile string, p oci.Platform, py string, tags []string, dir string) (args, env []string) {
+	abi := "cp" + strings.ReplaceAll(py, ".", "")
+	args = append(slices.Clone(pip), "download", "--dest", dir, "--disable-pip-version-check", "--progress-bar", "off", "--quiet",
+		"--python-version", py, "--implementation", "cp", "--abi", abi, "--abi", "abi3", "--abi", "none")
+	native := oci.SamePlatform(p, oci.HostPlatform())
+	if !(d.AllowSdist && native) {
+		args = append(args, "--only-binary=:all:")
+		for _, t := range tags {
+			args = append(args, "--platform", t)
+		}
+	}
+	// Index URLs may hold a token (https://user:TOKEN@host/simple): they go to pip through
+	// its environment, which only this user can read, never its argv, which every local
+	// user can (ps).
+	env = os.Environ()
+	if d.IndexURL != "" {
+		env = append(env, "PIP_INDEX_URL="+d.IndexURL)
+	}
+	env = appendPipList(env, "PIP_EXTRA_INDEX_URL", d.ExtraIndexURLs)
+	var secretLinks []string
+	for _, f := range d.FindLinks {
+		if hasUserinfo(f) {
+			secretLinks = append(secretLinks, f)
+			continue
+		}
+		args = append(args, "--find-links", f)
+	}
+	env = appendPipList(env, "PIP_FIND_LINKS", secretLinks)
+	if d.NoIndex {
+		args = append(args, "--no-index")
+	}
+	return append(args, "-r", reqFile), env
+}
+
+// pipFailure says why pip download for p failed, from what it wrote to stderr: a
+// package without a wheel for the platform is a WheelFailure, for the build to report
+// with the others; anything else an error.
+func pipFailure(ctx context.Context, d DepsOptions, p oci.Platform, py string, tags []string, stderr string) (*WheelFailure, error) {
+	if ctx.Err() != nil {
+		return nil, fmt.Errorf("pip download for %s: %w", oci.PlatformString(p), context.Cause(ctx))
+	}
+	// pip says a package has no version at all when it could not reach an index
+	// (and, retrying no more, may say nothing else).
+	if idx, why, ok := unreachableIndex(ctx, d, stderr); ok {
+		return nil, fmt.Errorf("pip could not reach the package index %s for %s (%s): check --index-url, --extra-index-url and the network; nothing was built", idx, oci.PlatformString(p), why)
+	}
+	if m := pipNoMatch.FindStringSubmatch(stderr); m != nil {
+		f := &WheelFailure{Platform: oci.PlatformString(p), Package: m[1], Tags: tags, Python: py}
+		if v := pipVersions.FindStringSubmatch(stderr); v != nil && v[2] != "none" {
+			f.Versions = "versions " + v[2] + ", none with such a wheel"
+		}
+		return f, nil
+	}
+	return nil, fmt.Errorf("pip download for %s failed: %s", oci.PlatformString(p), lastLines(stderr, 3))
+}
+
+// readWheels lists the wheels pip downloaded into dir, by name.
+func readWheels(dir string) ([]wheel, error) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	var wheels []wheel
 	for _, e := range entries {
@@ -297,7 +317,7 @@ func downloadWheels(ctx context.Context, o *Options, reqFile string, p oci.Platf
 		}
 	}
 	sort.Slice(wheels, func(i, j int) bool { return wheels[i].Name < wheels[j].Name })
-	return wheels, nil, nil
+	return wheels, nil
 }
 
 // pipWaitDelay bounds how long a cancelled pip's output may keep the build waiting.
@@ -568,24 +588,9 @@ func wheelEntries(wheels []wheel) ([]layerEntry, []io.Closer, error) {
 			if !safeWheelPath(name) {
 				return nil, closers, fmt.Errorf("wheel %s: entry %q leaves the install directory; refusing it", filepath.Base(w.Path), name)
 			}
-			dest := path.Join(strings.TrimPrefix(DepsSite, "/"), name)
-			mode := int64(0o644)
-			if f.Mode()&0o111 != 0 {
-				mode = 0o755
-			}
-			script := false
-			if first, rest, ok := strings.Cut(name, "/"); ok && strings.HasSuffix(first, ".data") {
-				kind, sub, _ := strings.Cut(rest, "/")
-				switch kind {
-				case "purelib", "platlib":
-					dest = path.Join(strings.TrimPrefix(DepsSite, "/"), sub)
-				case "scripts":
-					dest, mode, script = path.Join(strings.TrimPrefix(DepsBin, "/"), sub), 0o755, true
-				case "data":
-					dest = path.Join(strings.TrimPrefix(DepsRoot, "/"), sub)
-				default:
-					continue // headers are for compiling, not running
-				}
+			dest, mode, script, ok := wheelDest(name, f.Mode())
+			if !ok {
+				continue
 			}
 			e := layerEntry{Name: dest, Mode: mode, Size: int64(f.UncompressedSize64)}
 			e.Open = func() (io.ReadCloser, error) { return f.Open() }
@@ -609,7 +614,38 @@ func wheelEntries(wheels []wheel) ([]layerEntry, []io.Closer, error) {
 			}
 		}
 	}
-	// Directories, so every path has its parents with sensible modes.
+	out, err := withParents(files)
+	return out, closers, err
+}
+
+// wheelDest is where a wheel's file name goes in the image, with its mode, and whether
+// it is a script whose shebang needs fixing; false for what is not installed (headers
+// are for compiling, not running).
+func wheelDest(name string, zipMode fs.FileMode) (dest string, mode int64, script, ok bool) {
+	dest = path.Join(strings.TrimPrefix(DepsSite, "/"), name)
+	mode = int64(0o644)
+	if zipMode&0o111 != 0 {
+		mode = 0o755
+	}
+	if first, rest, found := strings.Cut(name, "/"); found && strings.HasSuffix(first, ".data") {
+		kind, sub, _ := strings.Cut(rest, "/")
+		switch kind {
+		case "purelib", "platlib":
+			dest = path.Join(strings.TrimPrefix(DepsSite, "/"), sub)
+		case "scripts":
+			dest, mode, script = path.Join(strings.TrimPrefix(DepsBin, "/"), sub), 0o755, true
+		case "data":
+			dest = path.Join(strings.TrimPrefix(DepsRoot, "/"), sub)
+		default:
+			return "", 0, false, false
+		}
+	}
+	return dest, mode, script, true
+}
+
+// withParents is files with the directories that hold them, so every path has its
+// parents with sensible modes, in path order. A path that is both refuses them all.
+func withParents(files map[string]layerEntry) ([]layerEntry, error) {
 	dirs := map[string]bool{}
 	for name := range files {
 		for d := path.Dir(name); d != "." && d != "/"; d = path.Dir(d) {
@@ -619,7 +655,7 @@ func wheelEntries(wheels []wheel) ([]layerEntry, []io.Closer, error) {
 	var out []layerEntry
 	for d := range dirs {
 		if _, clash := files[d]; clash {
-			return nil, closers, fmt.Errorf("wheels install /%s both as a file and as a directory; refusing them", d)
+			return nil, fmt.Errorf("wheels install /%s both as a file and as a directory; refusing them", d)
 		}
 		out = append(out, layerEntry{Name: d, Dir: true, Mode: 0o755})
 	}
@@ -627,7 +663,7 @@ func wheelEntries(wheels []wheel) ([]layerEntry, []io.Closer, error) {
 		out = append(out, e)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
-	return out, closers, nil
+	return out, nil
 }
 
 func safeWheelPath(name string) bool {
