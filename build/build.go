@@ -11,7 +11,6 @@ package build
 import (
 	"context"
 	"errors"
-	"os"
 	"time"
 
 	"github.com/regclient/regclient/types/ref"
@@ -111,13 +110,4 @@ func (p *plan) finished(img assembled, now time.Time) Finished {
 		fin.Index = img.index.Manifests[0].Digest.String()
 	}
 	return fin
-}
-
-// tempDir makes a directory for the build's downloads and the function that removes it.
-func tempDir(pattern string) (string, func(), error) {
-	dir, err := os.MkdirTemp("", pattern)
-	if err != nil {
-		return "", func() {}, err
-	}
-	return dir, func() { os.RemoveAll(dir) }, nil
 }

@@ -3,6 +3,7 @@ package build
 import (
 	"context"
 	"fmt"
+	"os"
 	"sync"
 	"time"
 
@@ -44,6 +45,15 @@ func fetch(ctx context.Context, p *plan, sink Sink) (done func(), err error) {
 		sink(Warning{Message: "--include-deps: the project declares no dependencies (no requirements.txt, no [project.dependencies]); nothing to install"})
 	}
 	return done, nil
+}
+
+// tempDir makes a directory for the build's downloads and the function that removes it.
+func tempDir(pattern string) (string, func(), error) {
+	dir, err := os.MkdirTemp("", pattern)
+	if err != nil {
+		return "", func() {}, err
+	}
+	return dir, func() { os.RemoveAll(dir) }, nil
 }
 
 // fetchBases reads every target's base manifest and config up front: dependency
