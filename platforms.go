@@ -118,7 +118,7 @@ func checkPlatforms(ctx context.Context, opts *build.Options, indexes []*registr
 		if len(missing) == 0 {
 			continue
 		}
-		for i, d := range registry.DiagnoseAll(ctx, opts.Connect(ix.Ref), ix, build.PlatformRequests(missing)) {
+		for i, d := range registry.DiagnoseAll(ctx, opts.Connect(ix.Ref), ix, missing) {
 			e := &build.NoMatchError{Image: ix.Ref.CommonName(), Requested: missing[i], Available: ix.Platforms(), Diagnosis: d}
 			out = append(out, missingPlatform{image: ix.Ref.CommonName(), err: e})
 		}

@@ -48,7 +48,7 @@ func appServices(opts *build.Options) ui.Services {
 			return registry.FetchIndex(ctx, opts.Connect, image)
 		},
 		Diagnose: func(ctx context.Context, ix *registry.Index, missing []build.RequestedPlatform) []*registry.Diagnosis {
-			return registry.DiagnoseAll(ctx, opts.Connect(ix.Ref), ix, build.PlatformRequests(missing))
+			return registry.DiagnoseAll(ctx, opts.Connect(ix.Ref), ix, missing)
 		},
 		Build: func(ctx context.Context, req build.Request, sink build.Sink) error {
 			o := opts.For(req)

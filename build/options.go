@@ -17,6 +17,7 @@ import (
 	digest "github.com/opencontainers/go-digest"
 
 	"github.com/pycontainer/pycontainer/oci"
+	"github.com/pycontainer/pycontainer/registry"
 )
 
 // Options is everything a build needs, resolved from defaults, pyproject.toml,
@@ -80,13 +81,7 @@ type Options struct {
 }
 
 // RequestedPlatform is a platform the user asked for, with the raw text and its origin.
-type RequestedPlatform struct {
-	Platform oci.Platform
-	Raw      string
-	Source   string
-}
-
-func (r RequestedPlatform) String() string { return oci.PlatformString(r.Platform) }
+type RequestedPlatform = registry.PlatformRequest
 
 // Request is a build the terminal app asks for: the base image the user browsed, pinned
 // to the index that was on screen, and the platforms picked from it.
@@ -177,102 +172,130 @@ func Resolve(in Inputs) (*Options, error) {
 	if in.Getenv == nil {
 		in.Getenv = os.Getenv
 	}
-	envSettings, err := EnvSettings(in.Getenv)
+	l, err := loadLayers(in)
 	if err != nil {
+		return nil, err
+	}
+	o := l.options()
+	if err := l.resolveImage(o); err != nil {
+		return nil, err
+	}
+	if err := resolveEnvironment(o, in.Getenv); err != nil {
+		return nil, err
+	}
+	return o, nil
+}
+
+// layers are the settings of every layer a build reads, and what reading them found.
+type layers struct {
+	flags, env, file, pyproject Settings
+	merged                      Settings
+	context                     string
+	project                     Project
+	warnings                    []string
+}
+
+// loadLayers reads the environment and the project's files: pycontainer.toml (or
+// --config), then pyproject.toml in the context, which that file may move.
+func loadLayers(in Inputs) (*layers, error) {
+	l := &layers{flags: in.Flags}
+	var err error
+	if l.env, err = EnvSettings(in.Getenv); err != nil {
 		return nil, err
 	}
 	// The user's own layers: what they typed or exported. The project's files may not
 	// name paths outside the project; these may.
-	user := Merge(envSettings, in.Flags)
-	var warnings []string
+	user := Merge(l.env, in.Flags)
 	lenient := func(err error) error {
 		var ce *ConfigError
 		if in.Lenient && errors.As(err, &ce) {
-			warnings = append(warnings, err.Error()+" (its settings are left out)")
+			l.warnings = append(l.warnings, err.Error()+" (its settings are left out)")
 			return nil
 		}
 		return err
 	}
-	flagContext := "."
-	if user.Context != nil {
-		flagContext = *user.Context
-	}
-
-	configPath := cmp.Or(in.ConfigPath, in.Getenv("PYCONTAINER_CONFIG"))
-	if configPath == "" {
-		candidate := filepath.Join(flagContext, "pycontainer.toml")
-		if _, err := os.Stat(candidate); err == nil {
-			configPath = candidate
-		}
-	}
-	var fileSettings Settings
-	if configPath != "" {
-		s, w, err := LoadConfigFile(configPath)
-		warnings = append(warnings, w...)
-		if err = lenient(err); err != nil {
-			return nil, err
-		}
-		fileSettings = s
-	}
-
 	// The project is the directory named on the command line (--context), else the
 	// current one. A cloned repository's files must not choose what goes into the image
 	// or where the build writes (and collects garbage): their paths stay inside it.
-	root := flagContext
-	// The context may itself come from the config file; pyproject.toml lives there.
-	context := flagContext
-	if user.Context == nil && fileSettings.Context != nil {
-		if err := confinePath(root, "context", fileSettings); err != nil {
+	root := "."
+	if user.Context != nil {
+		root = *user.Context
+	}
+	configPath := cmp.Or(in.ConfigPath, in.Getenv("PYCONTAINER_CONFIG"))
+	if configPath == "" {
+		// Anything by that name: a FIFO or a device is refused by name, not skipped.
+		if candidate := filepath.Join(root, "pycontainer.toml"); pathExists(candidate) {
+			configPath = candidate
+		}
+	}
+	if configPath != "" {
+		s, w, err := LoadConfigFile(configPath)
+		l.warnings = append(l.warnings, w...)
+		if err = lenient(err); err != nil {
 			return nil, err
 		}
-		context = *fileSettings.Context
+		l.file = s
 	}
-	if fi, err := os.Stat(context); err != nil || !fi.IsDir() {
-		return nil, fmt.Errorf("build context %q is not a directory: pass --context DIR with your project's directory", context)
-	}
-	// A context that is a symlink to a directory: walking the link would list the link
-	// alone and build an empty app layer, so walk what it points to.
-	if fi, err := os.Lstat(context); err == nil && fi.Mode()&fs.ModeSymlink != 0 {
-		if context, err = filepath.EvalSymlinks(context); err != nil {
-			return nil, fmt.Errorf("build context: %w", err)
+	// The context may itself come from the config file; pyproject.toml lives there.
+	l.context = root
+	if user.Context == nil && l.file.Context != nil {
+		if err := confinePath(root, "context", l.file); err != nil {
+			return nil, err
 		}
+		l.context = *l.file.Context
 	}
-	// Read before the build walks the context: a FIFO there would block it for good.
-	if err := checkProjectFiles(context, ".containerignore", ".dockerignore"); err != nil {
+	if l.context, err = checkContext(l.context); err != nil {
 		return nil, err
 	}
-	project, pySettings, w, err := LoadProject(context)
-	warnings = append(warnings, w...)
+	project, py, w, err := LoadProject(l.context)
+	l.warnings = append(l.warnings, w...)
 	if err = lenient(err); err != nil {
 		return nil, err
 	}
+	l.project, l.pyproject = project, py
 	for _, p := range user.paths() {
 		if p.key == "context" || p.val != nil {
 			continue
 		}
-		if err := confinePath(root, p.key, fileSettings, pySettings); err != nil {
+		if err := confinePath(root, p.key, l.file, l.pyproject); err != nil {
 			return nil, err
 		}
 	}
-	s := Merge(Merge(pySettings, fileSettings), user)
+	l.merged = Merge(Merge(l.pyproject, l.file), user)
+	return l, nil
+}
 
+func pathExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
+}
+
+// checkContext is the build context as the build walks it: a directory, a symlink to
+// one resolved (walking the link would list the link alone and build an empty app
+// layer), its ignore files regular (a FIFO would block the walk for good).
+func checkContext(context string) (string, error) {
+	if fi, err := os.Stat(context); err != nil || !fi.IsDir() {
+		return "", fmt.Errorf("build context %q is not a directory: pass --context DIR with your project's directory", context)
+	}
+	if fi, err := os.Lstat(context); err == nil && fi.Mode()&fs.ModeSymlink != 0 {
+		if context, err = filepath.EvalSymlinks(context); err != nil {
+			return "", fmt.Errorf("build context: %w", err)
+		}
+	}
+	if err := checkProjectFiles(context, ".containerignore", ".dockerignore"); err != nil {
+		return "", err
+	}
+	return context, nil
+}
+
+// options are the merged settings over the defaults.
+func (l *layers) options() *Options {
+	s := l.merged
 	o := &Options{
-		Context:      context,
-		Output:       "dist/image",
-		Reproducible: true,
-		Workdir:      "/app",
-		Pull:         "always",
-		Progress:     "auto",
-		Project:      project,
-		Warnings:     warnings,
-		Env:          s.Env,
-		Labels:       s.Labels,
-		Mirrors:      s.Mirrors,
-		Insecure:     s.Insecure,
-		Entrypoint:   s.Entrypoint,
-		Cmd:          s.Cmd,
-		Ports:        s.Ports,
-		Deps:         DepsOptions{ExtraIndexURLs: s.ExtraIndexURLs, FindLinks: s.FindLinks},
+		Context: l.context, Output: "dist/image", Reproducible: true, Workdir: "/app", Pull: "always", Progress: "auto",
+		Project: l.project, Warnings: l.warnings,
+		Env: s.Env, Labels: s.Labels, Mirrors: s.Mirrors, Insecure: s.Insecure, Entrypoint: s.Entrypoint, Cmd: s.Cmd, Ports: s.Ports,
+		Deps: DepsOptions{ExtraIndexURLs: s.ExtraIndexURLs, FindLinks: s.FindLinks},
 	}
 	for _, v := range []struct {
 		dst *string
@@ -297,30 +320,34 @@ func Resolve(in Inputs) (*Options, error) {
 			*v.dst = *v.src
 		}
 	}
-	layers := []Settings{envSettings, fileSettings, pySettings} // below the flags, highest first
+	return o
+}
+
+// source names where setting key came from.
+func (l *layers) source(key string) string {
+	return sourceOf(key, l.flags, l.env, l.file, l.pyproject)
+}
+
+// resolveImage checks the workdir and requirements and picks the base image and the
+// platforms, each with where it came from.
+func (l *layers) resolveImage(o *Options) error {
+	s := l.merged
 	if !strings.HasPrefix(o.Workdir, "/") {
-		return nil, fmt.Errorf("workdir %q (from %s) must be an absolute path in the image, e.g. /app", o.Workdir, sourceOf("workdir", in.Flags, layers...))
+		return fmt.Errorf("workdir %q (from %s) must be an absolute path in the image, e.g. /app", o.Workdir, l.source("workdir"))
 	}
 	if o.IncludeDeps {
-		if err := checkProjectFiles(context, "requirements.txt"); err != nil {
-			return nil, err
+		if err := checkProjectFiles(o.Context, "requirements.txt"); err != nil {
+			return err
 		}
 	}
-
+	o.BaseImage, o.BaseSource = DefaultPythonBase(l.project.RequiresPython), "default"
 	switch {
 	case s.BaseImage != nil && *s.BaseImage != "":
-		o.BaseImage = *s.BaseImage
-		o.BaseSource = sourceOf("base_image", in.Flags, layers...)
-	default:
-		o.BaseImage = DefaultPythonBase(project.RequiresPython)
-		o.BaseSource = "default"
-		if project.RequiresPython != "" {
-			o.BaseSource = fmt.Sprintf("default for requires-python %q", project.RequiresPython)
-		}
+		o.BaseImage, o.BaseSource = *s.BaseImage, l.source("base_image")
+	case l.project.RequiresPython != "":
+		o.BaseSource = fmt.Sprintf("default for requires-python %q", l.project.RequiresPython)
 	}
-
-	raw := s.Platforms
-	source := sourceOf("platform", in.Flags, layers...)
+	raw, source := s.Platforms, l.source("platform")
 	if len(raw) == 0 {
 		raw, source = []string{DefaultPlatform}, "default"
 	}
@@ -328,36 +355,40 @@ func Resolve(in Inputs) (*Options, error) {
 	for _, r := range SplitList(raw) {
 		p, err := oci.ParsePlatform(r)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		key := oci.PlatformString(p)
-		if seen[key] {
-			continue
+		if key := oci.PlatformString(p); !seen[key] {
+			seen[key] = true
+			o.Platforms = append(o.Platforms, RequestedPlatform{Platform: p, Raw: r, Source: source})
 		}
-		seen[key] = true
-		o.Platforms = append(o.Platforms, RequestedPlatform{Platform: p, Raw: r, Source: source})
 	}
+	return nil
+}
 
-	if o.CacheDir, err = oci.DefaultStoreDir(in.Getenv); err != nil {
+// resolveEnvironment reads what the environment says beyond the settings: the cache,
+// the stall timeout, SOURCE_DATE_EPOCH.
+func resolveEnvironment(o *Options, getenv func(string) string) error {
+	var err error
+	if o.CacheDir, err = oci.DefaultStoreDir(getenv); err != nil {
 		o.CacheDir = "" // no cache directory: build without the cache
 	}
-	if o.CacheMaxBytes, err = CacheMaxBytes(in.Getenv); err != nil {
-		return nil, err
+	if o.CacheMaxBytes, err = CacheMaxBytes(getenv); err != nil {
+		return err
 	}
-	if v := in.Getenv("PYCONTAINER_STALL_TIMEOUT"); v != "" {
+	if v := getenv("PYCONTAINER_STALL_TIMEOUT"); v != "" {
 		if o.StallTimeout, err = time.ParseDuration(v); err != nil {
-			return nil, fmt.Errorf("PYCONTAINER_STALL_TIMEOUT=%q is not a duration such as 30s", v)
+			return fmt.Errorf("PYCONTAINER_STALL_TIMEOUT=%q is not a duration such as 30s", v)
 		}
 	}
-	if epoch := in.Getenv("SOURCE_DATE_EPOCH"); epoch != "" {
+	if epoch := getenv("SOURCE_DATE_EPOCH"); epoch != "" {
 		secs, err := strconv.ParseInt(epoch, 10, 64)
 		if err != nil {
-			return nil, fmt.Errorf("SOURCE_DATE_EPOCH=%q is not a number of seconds since 1970", epoch)
+			return fmt.Errorf("SOURCE_DATE_EPOCH=%q is not a number of seconds since 1970", epoch)
 		}
 		t := time.Unix(secs, 0).UTC()
 		o.Created = &t
 	}
-	return o, nil
+	return nil
 }
 
 // confinePath checks the path setting key where the first of layers that sets it (the

@@ -84,7 +84,7 @@ func prepare(ctx context.Context, o *Options, sink Sink, w world) (*plan, error)
 	if p.targets, err = matchPlatforms(o, p.index); err != nil {
 		var noMatch *NoMatchError
 		if errors.As(err, &noMatch) {
-			noMatch.Diagnosis = registry.Diagnose(ctx, p.source, p.index, noMatch.Requested.request())
+			noMatch.Diagnosis = registry.Diagnose(ctx, p.source, p.index, noMatch.Requested)
 		}
 		return nil, err
 	}
@@ -204,18 +204,6 @@ func matchPlatforms(o *Options, index *registry.Index) ([]target, error) {
 		out = append(out, target{req: req, entry: e})
 	}
 	return out, nil
-}
-
-// request is r as a diagnosis repeats it.
-func (r RequestedPlatform) request() registry.PlatformRequest { return registry.PlatformRequest(r) }
-
-// PlatformRequests are rs as registry.DiagnoseAll takes them.
-func PlatformRequests(rs []RequestedPlatform) []registry.PlatformRequest {
-	out := make([]registry.PlatformRequest, len(rs))
-	for i, r := range rs {
-		out[i] = r.request()
-	}
-	return out
 }
 
 // basePlatformString is the platform as the base index spells it (arm64/v8, say),

@@ -246,31 +246,9 @@ func (s *Summary) walk(descs []descriptor.Descriptor, depth int) ([]int, error) 
 		}
 		switch d.MediaType {
 		case mediatype.OCI1ManifestList, mediatype.Docker2ManifestList:
-			images, ok := s.indexImages[d.Digest]
-			key := nameKey(d.Annotations)
-			if ok { // another tag of an index already walked
-				if key != "" && !s.indexNames[d.Digest][key] {
-					s.indexNames[d.Digest][key] = true
-					if err := s.count(len(images)); err != nil {
-						return nil, err
-					}
-					for _, i := range images {
-						s.Images[i].addName(d.Annotations)
-					}
-				}
-			} else {
-				s.indexImages[d.Digest] = nil // walked once, even if it names itself
-				s.indexNames[d.Digest] = map[string]bool{key: true}
-				var child v1.Index
-				if err := s.readBlobJSON(d.Digest, &child); err != nil {
-					return nil, fmt.Errorf("read index %s: %w", d.Digest, err)
-				}
-				inheritNames(child.Manifests, d.Annotations)
-				var err error
-				if images, err = s.walk(child.Manifests, depth+1); err != nil {
-					return nil, err
-				}
-				s.indexImages[d.Digest] = images
+			images, err := s.walkIndex(d, depth)
+			if err != nil {
+				return nil, err
 			}
 			if !indexSeen[d.Digest] {
 				indexSeen[d.Digest] = true
@@ -307,6 +285,37 @@ func (s *Summary) walk(descs []descriptor.Descriptor, depth int) ([]int, error) 
 		}
 	}
 	return named, nil
+}
+
+// walkIndex reads the images of the nested index d names, once however many tags name
+// it; a further tag adds its name to them.
+func (s *Summary) walkIndex(d descriptor.Descriptor, depth int) ([]int, error) {
+	key := nameKey(d.Annotations)
+	if images, ok := s.indexImages[d.Digest]; ok { // another tag of an index already walked
+		if key != "" && !s.indexNames[d.Digest][key] {
+			s.indexNames[d.Digest][key] = true
+			if err := s.count(len(images)); err != nil {
+				return nil, err
+			}
+			for _, i := range images {
+				s.Images[i].addName(d.Annotations)
+			}
+		}
+		return images, nil
+	}
+	s.indexImages[d.Digest] = nil // walked once, even if it names itself
+	s.indexNames[d.Digest] = map[string]bool{key: true}
+	var child v1.Index
+	if err := s.readBlobJSON(d.Digest, &child); err != nil {
+		return nil, fmt.Errorf("read index %s: %w", d.Digest, err)
+	}
+	inheritNames(child.Manifests, d.Annotations)
+	images, err := s.walk(child.Manifests, depth+1)
+	if err != nil {
+		return nil, err
+	}
+	s.indexImages[d.Digest] = images
+	return images, nil
 }
 
 // platformKey is p normalised, as SamePlatform compares platforms.

@@ -31,8 +31,7 @@ type Diagnosis struct {
 }
 
 // PlatformRequest is a platform someone asked for: as parsed, as typed, and where it was
-// asked (a flag, a config file), which a diagnosis repeats. It has build.RequestedPlatform's
-// fields, so either converts to the other.
+// asked (a flag, a config file), which a diagnosis repeats (build.RequestedPlatform).
 type PlatformRequest struct {
 	Platform oci.Platform
 	Raw      string

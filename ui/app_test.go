@@ -59,7 +59,7 @@ func fixtureIndex(t testing.TB) *registry.Index {
 // fixtureDiagnosis is what registry.DiagnoseAll says of a platform python:3.11-slim lacks.
 func fixtureDiagnosis(ix *registry.Index, req build.RequestedPlatform) *registry.Diagnosis {
 	return &registry.Diagnosis{
-		Image: ix.Ref.CommonName(), Requested: registry.PlatformRequest(req), Available: ix.Platforms(), Attestations: 1,
+		Image: ix.Ref.CommonName(), Requested: req, Available: ix.Platforms(), Attestations: 1,
 		Siblings: []registry.Sibling{
 			{Ref: "docker.io/library/python:3.11-alpine", Tag: "3.11-alpine", Platforms: []string{"linux/amd64", "linux/riscv64"}},
 			{Ref: "docker.io/library/python:3.12-alpine", Tag: "3.12-alpine", Platforms: []string{"linux/riscv64"}},
