@@ -122,7 +122,7 @@ echo "bench: (g) the TUI against plain progress (go benchmark)"
 # load drifts over those minutes skews the ratio; the first run in a process pays for
 # its warm-up (a heap grown around the 200 MB registry), which only plain would carry.
 G=$(for _ in $(seq 9); do
-	go test -run '^$' -bench BuildLargeLayer -benchtime 4x -count 2 . 2>/dev/null |
+	go test -run '^$' -bench BuildLargeLayer -benchtime 4x -count 2 ./internal/cli 2>/dev/null |
 		awk '/BuildLargeLayer/{split($1,a,"/"); sub(/-[0-9]+$/,"",a[2]); last[a[2]]=$3} END{for (k in last) print k, last[k]}'
 done)
 g_median() { echo "$G" | awk -v k="$1" '$1==k{print $2}' | sort -n | awk '{v[NR]=$1} END{print v[int((NR+1)/2)]/1e9}'; }

@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"bytes"
@@ -28,8 +28,12 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// startDir is the module's directory; tests chdir into temporary projects.
-var startDir, _ = os.Getwd()
+// startDir is the package's directory, where tests start before they chdir into
+// temporary projects; moduleDir is the repository's, with the docs and the examples.
+var (
+	startDir, _ = os.Getwd()
+	moduleDir   = filepath.Join(startDir, "..", "..")
+)
 
 func newSeedWorld(t *testing.T) *seedWorld {
 	t.Helper()
@@ -50,12 +54,11 @@ func newSeedWorldWith(t *testing.T, reg *testbase.Registry) *seedWorld {
 	return &seedWorld{reg: reg, dir: dir}
 }
 
-// copyDemoApp copies the example app's files into dir. It reads them relative to the
-// working directory, which must be the package's own (startDir) when it runs.
+// copyDemoApp copies the example app's files into dir.
 func copyDemoApp(tb testing.TB, dir string) {
 	tb.Helper()
 	for _, name := range []string{"app.py", "pyproject.toml"} {
-		b, err := os.ReadFile(filepath.Join("examples", "cross-platform-demo", name))
+		b, err := os.ReadFile(filepath.Join(moduleDir, "examples", "cross-platform-demo", name))
 		if err != nil {
 			tb.Fatal(err)
 		}

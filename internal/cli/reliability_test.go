@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"fmt"
@@ -189,7 +189,7 @@ func writeReliability(t *testing.T, rows []reliabilityRow) {
 		fmt.Fprintf(&b, "| %s | %s | %s | %d | %s | %d | %d |\n", registry, r.What, r.Mode, r.Trials, r.Outcome, r.Corrupt, r.Leak)
 	}
 	b.WriteString("\nEvery row is a user's command line run as the binary runs it. Beneath them, package tests check the same bounds one level down (`TestHostileWheels` in build, with NUL in names too; `TestHostileRegistry` in registry), and nine fuzz targets (platform strings, image references, pycontainer.toml, pyproject.toml, ignore files, layout and manifest JSON, image archives, layer tars, wheels) each ran for 5 minutes: FUZZING.md (`scripts/fuzz.sh`).\n")
-	if err := os.WriteFile(filepath.Join(startDir, "RELIABILITY.md"), []byte(b.String()), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(moduleDir, "RELIABILITY.md"), []byte(b.String()), 0o644); err != nil {
 		t.Fatal(err)
 	}
 }

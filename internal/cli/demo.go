@@ -1,8 +1,7 @@
-package main
+package cli
 
 import (
 	"context"
-	_ "embed"
 	"fmt"
 	"io"
 	"os"
@@ -10,17 +9,12 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/pycontainer/pycontainer/examples"
+
 	"github.com/pycontainer/pycontainer/build"
 	"github.com/pycontainer/pycontainer/internal/demo"
 	"github.com/pycontainer/pycontainer/registry"
 	"github.com/pycontainer/pycontainer/ui"
-)
-
-var (
-	//go:embed examples/cross-platform-demo/app.py
-	demoApp []byte
-	//go:embed examples/cross-platform-demo/pyproject.toml
-	demoPyproject []byte
 )
 
 func newDemoCommand(stdout io.Writer, theme *string) *cobra.Command {
@@ -55,7 +49,7 @@ demo data: their "python" is a placeholder, not an interpreter.`,
 			if err := os.Mkdir(project, 0o755); err != nil {
 				return err
 			}
-			for name, data := range map[string][]byte{"app.py": demoApp, "pyproject.toml": demoPyproject} {
+			for name, data := range map[string][]byte{"app.py": examples.DemoApp, "pyproject.toml": examples.DemoPyproject} {
 				if err := os.WriteFile(filepath.Join(project, name), data, 0o644); err != nil {
 					return err
 				}
