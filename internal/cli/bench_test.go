@@ -19,7 +19,7 @@ import (
 // with the terminal app drawing every progress update (to a discarded output). The
 // ratio of the two is the cost of the TUI:
 //
-//	go test -run '^$' -bench BuildLargeLayer -benchtime 5x .
+//	go test -run '^$' -bench BuildLargeLayer -benchtime 5x ./internal/cli
 func BenchmarkBuildLargeLayer(b *testing.B) {
 	reg := testbase.Start(b)
 	reg.Push(b, testbase.Spec{Repo: "library/python", Tag: "big", Platforms: testbase.PythonPlatforms[:1], PaddingBytes: 200 << 20})

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -52,35 +53,9 @@ host gets its own architecture. It replaces "docker manifest create" + "docker m
 			client := registry.New(registry.Options{Registries: registries, Insecure: insecureHosts, Mirrors: settings.Mirrors,
 				Credentials: map[string]registry.Credential{target.Registry: registry.CredentialFor(target.Registry, os.Getenv)}})
 
-			var entries []descriptor.Descriptor
-			from := map[string]string{} // platform -> source
-			var lines []string
-			for _, src := range sources {
-				ix, err := client.Index(cmd.Context(), src.ref)
-				if err != nil {
-					return err
-				}
-				for _, e := range ix.Entries {
-					if e.Attestation {
-						continue
-					}
-					plat := oci.PlatformString(e.Platform)
-					if prev, ok := from[plat]; ok {
-						return fmt.Errorf("%s and %s both have %s: an index holds one image per platform", prev, src.raw, plat)
-					}
-					from[plat] = src.raw
-					p := e.Platform
-					entries = append(entries, descriptor.Descriptor{MediaType: e.Descriptor.MediaType, Digest: e.Descriptor.Digest, Size: e.Descriptor.Size,
-						Platform: &oci.Platform{OS: p.OS, Architecture: p.Architecture, Variant: p.Variant, OSVersion: p.OSVersion}})
-					lines = append(lines, fmt.Sprintf("  %-16s %s  from %s", plat, e.Descriptor.Digest, src.raw))
-					if src.ref.Registry != target.Registry || src.ref.Repository != target.Repository {
-						if push {
-							if err := client.CopyManifest(cmd.Context(), src.ref.SetDigest(e.Descriptor.Digest.String()), target.SetDigest(e.Descriptor.Digest.String())); err != nil {
-								return err
-							}
-						}
-					}
-				}
+			entries, lines, err := indexEntries(cmd.Context(), client, sources, target, push)
+			if err != nil {
+				return err
 			}
 			if len(entries) == 0 {
 				return fmt.Errorf("the sources hold no images (only attestations)")
@@ -110,6 +85,43 @@ host gets its own architecture. It replaces "docker manifest create" + "docker m
 	create.Flags().BoolVar(&insecure, "insecure", false, "plain HTTP to these registries (loopback registries always use it)")
 	cmd.AddCommand(create)
 	return cmd
+}
+
+// indexEntries reads each source's images (an index contributes all but its
+// attestations), refusing two of one platform; with push, those that live elsewhere are
+// copied into target's repository. lines say where each came from.
+func indexEntries(ctx context.Context, client *registry.Client, sources []registryRef, target ref.Ref, push bool) ([]descriptor.Descriptor, []string, error) {
+	var entries []descriptor.Descriptor
+	from := map[string]string{} // platform -> source
+	var lines []string
+	for _, src := range sources {
+		ix, err := client.Index(ctx, src.ref)
+		if err != nil {
+			return nil, nil, err
+		}
+		for _, e := range ix.Entries {
+			if e.Attestation {
+				continue
+			}
+			plat := oci.PlatformString(e.Platform)
+			if prev, ok := from[plat]; ok {
+				return nil, nil, fmt.Errorf("%s and %s both have %s: an index holds one image per platform", prev, src.raw, plat)
+			}
+			from[plat] = src.raw
+			p := e.Platform
+			entries = append(entries, descriptor.Descriptor{MediaType: e.Descriptor.MediaType, Digest: e.Descriptor.Digest, Size: e.Descriptor.Size,
+				Platform: &oci.Platform{OS: p.OS, Architecture: p.Architecture, Variant: p.Variant, OSVersion: p.OSVersion}})
+			lines = append(lines, fmt.Sprintf("  %-16s %s  from %s", plat, e.Descriptor.Digest, src.raw))
+			if src.ref.Registry != target.Registry || src.ref.Repository != target.Repository {
+				if push {
+					if err := client.CopyManifest(ctx, src.ref.SetDigest(e.Descriptor.Digest.String()), target.SetDigest(e.Descriptor.Digest.String())); err != nil {
+						return nil, nil, err
+					}
+				}
+			}
+		}
+	}
+	return entries, lines, nil
 }
 
 type registryRef struct {

@@ -39,27 +39,9 @@ Every blob is checked against its digest on the way.`,
 			if len(args) == 1 {
 				dir = args[0]
 			}
-			var name *ref.Ref
-			if tag != "" {
-				r, err := registry.ParseReference(tag)
-				if err != nil {
-					return usageError{fmt.Errorf("--tag: %w", err)}
-				}
-				if r.Digest != "" {
-					return usageError{fmt.Errorf("--tag %s: a digest is not a name; give a tag such as myapp:arm64", tag)}
-				}
-				if r.Tag == "" {
-					r = r.SetTag("latest")
-				}
-				name = &r
-			}
-			var want *oci.Platform
-			if platform != "" {
-				p, err := oci.ParsePlatform(platform)
-				if err != nil {
-					return usageError{fmt.Errorf("--platform: %w", err)}
-				}
-				want = &p
+			name, want, err := saveChoice(tag, platform)
+			if err != nil {
+				return err
 			}
 			toStdout := output == "" || output == "-"
 			if f, ok := stdout.(*os.File); ok && toStdout && term.IsTerminal(int(f.Fd())) {
@@ -101,6 +83,33 @@ Every blob is checked against its digest on the way.`,
 	cmd.Flags().StringVar(&tag, "tag", "", "name the image this way in the archive, e.g. myapp:arm64 (default: the name it was built with)")
 	cmd.Flags().StringVarP(&output, "output", "o", "", "write to this file instead of standard output")
 	return cmd
+}
+
+// saveChoice reads --tag and --platform: the name to give the image (nil: its own) and
+// the platform to save (nil: the layout's only one, else this machine's).
+func saveChoice(tag, platform string) (*ref.Ref, *oci.Platform, error) {
+	var name *ref.Ref
+	if tag != "" {
+		r, err := registry.ParseReference(tag)
+		if err != nil {
+			return nil, nil, usageError{fmt.Errorf("--tag: %w", err)}
+		}
+		if r.Digest != "" {
+			return nil, nil, usageError{fmt.Errorf("--tag %s: a digest is not a name; give a tag such as myapp:arm64", tag)}
+		}
+		if r.Tag == "" {
+			r = r.SetTag("latest")
+		}
+		name = &r
+	}
+	if platform == "" {
+		return name, nil, nil
+	}
+	p, err := oci.ParsePlatform(platform)
+	if err != nil {
+		return nil, nil, usageError{fmt.Errorf("--platform: %w", err)}
+	}
+	return name, &p, nil
 }
 
 // chooseImage picks the image to save: the one of platform want, else the layout's only
