@@ -1,0 +1,7 @@
+//go:build race
+
+package cli
+
+// raceSlowdown scales the resource bounds of the hostile-input rows: the race detector
+// makes the same work several times slower and larger.
+const raceSlowdown = 10
