@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -269,6 +270,10 @@ func layoutRows(t *testing.T) []reliabilityRow {
 					err, msg := verify()
 					done <- result{err, msg}
 				}()
+				// From the moment the verifier holds the blobs, at another point each time.
+				for deadline := time.Now().Add(10 * time.Second); !layBlobsHeld(out) && time.Now().Before(deadline); {
+					time.Sleep(time.Millisecond)
+				}
 				time.Sleep(window * time.Duration(i) / trials)
 				oldApp := layAppLayer(t, out)
 				mustBuild(t, "build --platform "+platforms[i%2]+" --output "+out+huge)
@@ -614,4 +619,19 @@ func layPushSHA512Base(t *testing.T, reg *testbase.Registry, extra *sync.Map) st
 	man := layMust(json.Marshal(map[string]any{"schemaVersion": 2, "mediaType": mediatype.OCI1Manifest, "config": cfgDesc, "layers": []descriptor.Descriptor{layer}}))
 	serve("manifests", mediatype.OCI1Manifest, digest.FromBytes(man), man, "1")
 	return reg.Host + "/" + repo + ":1"
+}
+
+// layBlobsHeld reports whether a reader holds the layout's blobs (inspect's shared lock):
+// an exclusive lock cannot be had without waiting. One that can is let go at once.
+func layBlobsHeld(layout string) bool {
+	f, err := os.Open(filepath.Join(layout, "blobs"))
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		return errors.Is(err, syscall.EWOULDBLOCK)
+	}
+	syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+	return false
 }
