@@ -6,8 +6,9 @@ import (
 	"os"
 
 	"github.com/pycontainer/pycontainer/internal/cli"
+	"github.com/pycontainer/pycontainer/internal/cmdenv"
 )
 
 func main() {
-	os.Exit(cli.Run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+	os.Exit(cli.Run(os.Args[1:], cmdenv.OS()))
 }

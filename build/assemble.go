@@ -207,7 +207,7 @@ func (b *builder) buildPlatforms(ctx context.Context, added map[string][]builtLa
 		return nil, err
 	}
 	if err := errors.Join(failed...); err != nil {
-		return nil, fmt.Errorf("%w; %s is unchanged", err, b.o.Output)
+		return nil, fmt.Errorf("%w; %s is unchanged", err, b.o.shown(b.o.Output))
 	}
 	return results, nil
 }
@@ -317,7 +317,7 @@ func (b *builder) checkNewLayers(added map[string][]builtLayer) error {
 		return nil
 	}
 	if b.o.Strict {
-		return fmt.Errorf("--strict: %s (and %d more); %s is unchanged", findings[0], len(findings)-1, b.o.Output)
+		return fmt.Errorf("--strict: %s (and %d more); %s is unchanged", findings[0], len(findings)-1, b.o.shown(b.o.Output))
 	}
 	for _, f := range findings {
 		b.sink(Warning{Message: f.String()})

@@ -23,7 +23,7 @@ import (
 func Run(ctx context.Context, o *Options, sink Sink) error {
 	w := world{
 		connect: func(r ref.Ref, cache *oci.Store) blobSource { return o.client(r, cache) },
-		clock:   time.Now,
+		clock:   o.Process.Clock,
 	}
 	return Interrupted(ctx, explainDiskFull(run(ctx, o, sink, w), o))
 }
@@ -99,7 +99,7 @@ func Interrupted(ctx context.Context, err error) error {
 
 // finished is the event of a build that is done: what it wrote, and how long it took.
 func (p *plan) finished(img assembled, now time.Time) Finished {
-	fin := Finished{Output: p.o.Output, Tag: p.tag.full, Duration: now.Sub(p.start)}
+	fin := Finished{Output: p.o.shown(p.o.Output), Tag: p.tag.full, Duration: now.Sub(p.start)}
 	for _, d := range img.manifests {
 		fin.Manifests = append(fin.Manifests, d.Digest.String())
 		if d.Digest == img.load.Manifest {

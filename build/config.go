@@ -34,18 +34,23 @@ func (e *ConfigError) Error() string {
 // LoadConfigFile reads a pycontainer.toml. Unknown keys are returned as warnings; a
 // key of the wrong type or a TOML syntax error is a *ConfigError.
 func LoadConfigFile(path string) (Settings, []string, error) {
+	return loadConfigFile(path, path)
+}
+
+// loadConfigFile is LoadConfigFile naming the file shown in its messages.
+func loadConfigFile(path, shown string) (Settings, []string, error) {
 	data, err := readProjectFile(path)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
-			return Settings{}, nil, fmt.Errorf("config file %s does not exist: check the --config path", path)
+			return Settings{}, nil, fmt.Errorf("config file %s does not exist: check the --config path", shown)
 		}
 		return Settings{}, nil, fmt.Errorf("config file: %w", err)
 	}
 	var doc map[string]any
-	if _, err := decodeTOML(path, data, &doc, nil); err != nil {
+	if _, err := decodeTOML(shown, data, &doc, nil); err != nil {
 		return Settings{}, nil, err
 	}
-	s, warnings, err := settingsOf(path, data, doc, nil, false)
+	s, warnings, err := settingsOf(shown, data, doc, nil, false)
 	if err != nil {
 		return Settings{}, warnings, err
 	}
@@ -282,9 +287,24 @@ func (s *Settings) paths() []pathKey {
 
 // relativeTo makes the paths a config file names relative to the file's directory.
 func relativeTo(s *Settings, dir string) {
-	for _, p := range s.paths() {
-		if p.val != nil && *p.val != "" && !filepath.IsAbs(*p.val) {
-			*p.val = filepath.Join(dir, *p.val)
+	mapPaths(s, func(p string) string {
+		if p == "" || filepath.IsAbs(p) {
+			return p
+		}
+		return filepath.Join(dir, p)
+	})
+}
+
+// mapPaths replaces each path setting s holds by f of it. The strings are new: the
+// Settings s was merged from keep theirs.
+func mapPaths(s *Settings, f func(string) string) {
+	for _, st := range settingsTable {
+		if !st.path {
+			continue
+		}
+		if v := st.field(s).(**string); *v != nil {
+			mapped := f(**v)
+			*v = &mapped
 		}
 	}
 }

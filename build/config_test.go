@@ -8,6 +8,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/pycontainer/pycontainer/internal/cmdenv"
 )
 
 func writeFiles(t *testing.T, dir string, files map[string]string) {
@@ -84,7 +86,7 @@ SHARED = "toml"
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			tt.flags.Context = &dir
-			o, err := Resolve(Inputs{Flags: tt.flags, Getenv: func(string) string { return "" }})
+			o, err := Resolve(Inputs{Flags: tt.flags, Process: noProcessEnv})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -110,7 +112,7 @@ func TestResolveDefaults(t *testing.T) {
 		if tt.pyproject != "" {
 			writeFiles(t, dir, map[string]string{"pyproject.toml": tt.pyproject})
 		}
-		o, err := Resolve(Inputs{Flags: Settings{Context: &dir}, Getenv: func(string) string { return "" }})
+		o, err := Resolve(Inputs{Flags: Settings{Context: &dir}, Process: noProcessEnv})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -143,7 +145,7 @@ func TestConfigProblems(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			dir := t.TempDir()
 			writeFiles(t, dir, map[string]string{"pycontainer.toml": tt.toml, "app.py": ""})
-			o, err := Resolve(Inputs{Flags: Settings{Context: &dir}, Getenv: func(string) string { return "" }})
+			o, err := Resolve(Inputs{Flags: Settings{Context: &dir}, Process: noProcessEnv})
 			if tt.wantErr != "" {
 				var ce *ConfigError
 				if !errors.As(err, &ce) || !strings.Contains(err.Error(), tt.wantErr) {
@@ -389,7 +391,7 @@ func TestProjectPathsStayInside(t *testing.T) {
 			var err error
 			go func() {
 				defer close(done)
-				o, err = Resolve(Inputs{ConfigPath: tt.config, Flags: tt.flags, Getenv: func(string) string { return "" }})
+				o, err = Resolve(Inputs{ConfigPath: tt.config, Flags: tt.flags, Process: noProcessEnv})
 			}()
 			select {
 			case <-done:
@@ -408,4 +410,16 @@ func TestProjectPathsStayInside(t *testing.T) {
 			tt.check(t, o)
 		})
 	}
+}
+
+// noProcessEnv is an empty environment: the test process's own variables stay out.
+var noProcessEnv = cmdenv.Env{Environ: []string{}}
+
+// envOf is an environment of exactly the variables in m.
+func envOf(m map[string]string) cmdenv.Env {
+	e := cmdenv.Env{Environ: []string{}}
+	for k, v := range m {
+		e.Environ = append(e.Environ, k+"="+v)
+	}
+	return e
 }

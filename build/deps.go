@@ -24,6 +24,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/pycontainer/pycontainer/internal/cmdenv"
 	"github.com/pycontainer/pycontainer/oci"
 	"github.com/pycontainer/pycontainer/registry"
 )
@@ -204,8 +205,8 @@ var (
 
 // pipCommand is how pip is run: PYCONTAINER_PIP (e.g. "uv pip" is not accepted: it has
 // no download), else python3 -m pip.
-func pipCommand() []string {
-	if p := os.Getenv("PYCONTAINER_PIP"); p != "" {
+func pipCommand(getenv func(string) string) []string {
+	if p := getenv("PYCONTAINER_PIP"); p != "" {
 		return strings.Fields(p)
 	}
 	return []string{"python3", "-m", "pip"}
@@ -218,8 +219,8 @@ func downloadWheels(ctx context.Context, o *Options, reqFile string, p oci.Platf
 	if err != nil {
 		return nil, nil, err
 	}
-	pip := pipCommand()
-	args, env := pipDownloadArgs(o.Deps, pip[1:], reqFile, p, py, tags, dir)
+	pip := pipCommand(o.Process.Getenv)
+	args, env := pipDownloadArgs(o.Deps, o.Process, pip[1:], reqFile, p, py, tags, dir)
 	// pip's own temporary files (and those of the build backends it runs) go inside the
 	// build's temporary directory, removed however the build ends.
 	pipTmp := dir + ".tmp"
@@ -229,7 +230,7 @@ func downloadWheels(ctx context.Context, o *Options, reqFile string, p oci.Platf
 	defer os.RemoveAll(pipTmp)
 	env = append(env, "TMPDIR="+pipTmp)
 	cmd := exec.CommandContext(ctx, pip[0], args...)
-	cmd.Env = env
+	cmd.Env, cmd.Dir = env, o.Process.Dir // a relative --find-links is the user's
 	killWithChildren(cmd)
 	// A child that left pip's process group cannot hold the build open past WaitDelay.
 	cmd.WaitDelay = pipWaitDelay
@@ -248,7 +249,7 @@ func downloadWheels(ctx context.Context, o *Options, reqFile string, p oci.Platf
 
 // pipDownloadArgs are the arguments (after pip's own command) and the environment of
 // `pip download` of reqFile's wheels for platform p, Python py, into dir.
-func pipDownloadArgs(d DepsOptions, pip []string, reqFile string, p oci.Platform, py string, tags []string, dir string) (args, env []string) {
+func pipDownloadArgs(d DepsOptions, process cmdenv.Env, pip []string, reqFile string, p oci.Platform, py string, tags []string, dir string) (args, env []string) {
 	abi := "cp" + strings.ReplaceAll(py, ".", "")
 	args = append(slices.Clone(pip), "download", "--dest", dir, "--disable-pip-version-check", "--progress-bar", "off", "--quiet",
 		"--python-version", py, "--implementation", "cp", "--abi", abi, "--abi", "abi3", "--abi", "none")
@@ -262,11 +263,11 @@ func pipDownloadArgs(d DepsOptions, pip []string, reqFile string, p oci.Platform
 	// Index URLs may hold a token (https://user:TOKEN@host/simple): they go to pip through
 	// its environment, which only this user can read, never its argv, which every local
 	// user can (ps).
-	env = os.Environ()
+	env = slices.Clone(process.Variables())
 	if d.IndexURL != "" {
 		env = append(env, "PIP_INDEX_URL="+d.IndexURL)
 	}
-	env = appendPipList(env, "PIP_EXTRA_INDEX_URL", d.ExtraIndexURLs)
+	env = appendPipList(env, process, "PIP_EXTRA_INDEX_URL", d.ExtraIndexURLs)
 	var secretLinks []string
 	for _, f := range d.FindLinks {
 		if hasUserinfo(f) {
@@ -275,7 +276,7 @@ func pipDownloadArgs(d DepsOptions, pip []string, reqFile string, p oci.Platform
 		}
 		args = append(args, "--find-links", f)
 	}
-	env = appendPipList(env, "PIP_FIND_LINKS", secretLinks)
+	env = appendPipList(env, process, "PIP_FIND_LINKS", secretLinks)
 	if d.NoIndex {
 		args = append(args, "--no-index")
 	}
@@ -325,11 +326,11 @@ const pipWaitDelay = 2 * time.Second
 
 // appendPipList sets pip's list variable name to vals, after any values the
 // environment already gives it (as pip adds command-line values to them).
-func appendPipList(env []string, name string, vals []string) []string {
+func appendPipList(env []string, process cmdenv.Env, name string, vals []string) []string {
 	if len(vals) == 0 {
 		return env
 	}
-	if prev := os.Getenv(name); prev != "" {
+	if prev := process.Getenv(name); prev != "" {
 		vals = append([]string{prev}, vals...)
 	}
 	return append(env, name+"="+strings.Join(vals, " "))

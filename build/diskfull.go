@@ -31,7 +31,7 @@ func explainDiskFull(err error, o *Options) error {
 	case o.CacheDir != "" && within(path, o.CacheDir):
 		return fmt.Errorf("the disk holding the cache %s is full: free space, run `pycontainer cache prune`, or set PYCONTAINER_CACHE to a directory on another disk: %w", o.CacheDir, err)
 	case within(path, o.Output):
-		return fmt.Errorf("the disk holding %s is full (the previous image there is unchanged): free space or build into another --output: %w", o.Output, err)
+		return fmt.Errorf("the disk holding %s is full (the previous image there is unchanged): free space or build into another --output: %w", o.shown(o.Output), err)
 	}
 	return err
 }

@@ -61,7 +61,7 @@ func resolveLaunch(o *Options, sel *Selection) (launch, error) {
 			return launch{Entrypoint: []string{"python3", path.Join(o.Workdir, name)}, Origin: name}, nil
 		}
 	}
-	return launch{}, fmt.Errorf("no entrypoint found in %s: add a [project.scripts] entry to pyproject.toml, a main.py or app.py, or pass --entrypoint", o.Context)
+	return launch{}, fmt.Errorf("no entrypoint found in %s: add a [project.scripts] entry to pyproject.toml, a main.py or app.py, or pass --entrypoint", o.shown(o.Context))
 }
 
 // scriptLaunch runs a console script entry point the way pip's generated script does:

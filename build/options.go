@@ -16,6 +16,7 @@ import (
 
 	digest "github.com/opencontainers/go-digest"
 
+	"github.com/pycontainer/pycontainer/internal/cmdenv"
 	"github.com/pycontainer/pycontainer/oci"
 	"github.com/pycontainer/pycontainer/registry"
 )
@@ -78,6 +79,9 @@ type Options struct {
 
 	Project  Project
 	Warnings []string // configuration warnings, reported when the build starts
+	// Process is the environment pip and the credential lookups see, the working
+	// directory and the clock: the command's, the process's own when zero.
+	Process cmdenv.Env
 }
 
 // RequestedPlatform is a platform the user asked for, with the raw text and its origin.
@@ -159,7 +163,10 @@ func mergeMaps(a, b map[string]string) map[string]string {
 type Inputs struct {
 	ConfigPath string // --config; empty takes PYCONTAINER_CONFIG, else pycontainer.toml in the context
 	Flags      Settings
-	Getenv     func(string) string
+	// Process is the environment, working directory and clock of the command; the zero
+	// value is this process's own. Relative paths typed or exported are read against
+	// its directory.
+	Process cmdenv.Env
 	// Lenient turns a project file that cannot be read (broken TOML, a wrong type) into a
 	// warning, its settings left out: for commands that need the registry settings at
 	// most (platforms, the app's start, completion), not the project.
@@ -169,9 +176,6 @@ type Inputs struct {
 // Resolve layers defaults < pyproject [tool.pycontainer] < pycontainer.toml <
 // environment (PYCONTAINER_*) < flags, setting by setting.
 func Resolve(in Inputs) (*Options, error) {
-	if in.Getenv == nil {
-		in.Getenv = os.Getenv
-	}
 	l, err := loadLayers(in)
 	if err != nil {
 		return nil, err
@@ -180,7 +184,8 @@ func Resolve(in Inputs) (*Options, error) {
 	if err := l.resolveImage(o); err != nil {
 		return nil, err
 	}
-	if err := resolveEnvironment(o, in.Getenv); err != nil {
+	o.Process = in.Process
+	if err := resolveEnvironment(o, in.Process.Getenv); err != nil {
 		return nil, err
 	}
 	return o, nil
@@ -191,6 +196,7 @@ type layers struct {
 	flags, env, file, pyproject Settings
 	merged                      Settings
 	context                     string
+	process                     cmdenv.Env
 	project                     Project
 	warnings                    []string
 }
@@ -198,14 +204,16 @@ type layers struct {
 // loadLayers reads the environment and the project's files: pycontainer.toml (or
 // --config), then pyproject.toml in the context, which that file may move.
 func loadLayers(in Inputs) (*layers, error) {
-	l := &layers{flags: in.Flags}
+	l := &layers{flags: in.Flags, process: in.Process}
 	var err error
-	if l.env, err = EnvSettings(in.Getenv); err != nil {
+	if l.env, err = EnvSettings(in.Process.Getenv); err != nil {
 		return nil, err
 	}
-	// The user's own layers: what they typed or exported. The project's files may not
-	// name paths outside the project; these may.
+	// The user's own layers: what they typed or exported, their paths read against the
+	// working directory. The project's files may not name paths outside the project;
+	// these may.
 	user := Merge(l.env, in.Flags)
+	mapPaths(&user, in.Process.Path)
 	lenient := func(err error) error {
 		var ce *ConfigError
 		if in.Lenient && errors.As(err, &ce) {
@@ -217,11 +225,11 @@ func loadLayers(in Inputs) (*layers, error) {
 	// The project is the directory named on the command line (--context), else the
 	// current one. A cloned repository's files must not choose what goes into the image
 	// or where the build writes (and collects garbage): their paths stay inside it.
-	root := "."
+	root := in.Process.Path(".")
 	if user.Context != nil {
 		root = *user.Context
 	}
-	configPath := cmp.Or(in.ConfigPath, in.Getenv("PYCONTAINER_CONFIG"))
+	configPath := in.Process.Path(cmp.Or(in.ConfigPath, in.Process.Getenv("PYCONTAINER_CONFIG")))
 	if configPath == "" {
 		// Anything by that name: a FIFO or a device is refused by name, not skipped.
 		if candidate := filepath.Join(root, "pycontainer.toml"); pathExists(candidate) {
@@ -229,7 +237,7 @@ func loadLayers(in Inputs) (*layers, error) {
 		}
 	}
 	if configPath != "" {
-		s, w, err := LoadConfigFile(configPath)
+		s, w, err := loadConfigFile(configPath, in.Process.Rel(configPath))
 		l.warnings = append(l.warnings, w...)
 		if err = lenient(err); err != nil {
 			return nil, err
@@ -244,10 +252,10 @@ func loadLayers(in Inputs) (*layers, error) {
 		}
 		l.context = *l.file.Context
 	}
-	if l.context, err = checkContext(l.context); err != nil {
+	if l.context, err = checkContext(l.context, in.Process.Rel); err != nil {
 		return nil, err
 	}
-	project, py, w, err := LoadProject(l.context)
+	project, py, w, err := loadProject(l.context, in.Process.Rel(l.context))
 	l.warnings = append(l.warnings, w...)
 	if err = lenient(err); err != nil {
 		return nil, err
@@ -273,9 +281,9 @@ func pathExists(path string) bool {
 // checkContext is the build context as the build walks it: a directory, a symlink to
 // one resolved (walking the link would list the link alone and build an empty app
 // layer), its ignore files regular (a FIFO would block the walk for good).
-func checkContext(context string) (string, error) {
+func checkContext(context string, shown func(string) string) (string, error) {
 	if fi, err := os.Stat(context); err != nil || !fi.IsDir() {
-		return "", fmt.Errorf("build context %q is not a directory: pass --context DIR with your project's directory", context)
+		return "", fmt.Errorf("build context %q is not a directory: pass --context DIR with your project's directory", shown(context))
 	}
 	if fi, err := os.Lstat(context); err == nil && fi.Mode()&fs.ModeSymlink != 0 {
 		if context, err = filepath.EvalSymlinks(context); err != nil {
@@ -292,7 +300,7 @@ func checkContext(context string) (string, error) {
 func (l *layers) options() *Options {
 	s := l.merged
 	o := &Options{
-		Context: l.context, Output: "dist/image", Reproducible: true, Workdir: "/app", Pull: "always", Progress: "auto",
+		Context: l.context, Output: l.process.Path("dist/image"), Reproducible: true, Workdir: "/app", Pull: "always", Progress: "auto",
 		Project: l.project, Warnings: l.warnings,
 		Env: s.Env, Labels: s.Labels, Mirrors: s.Mirrors, Insecure: s.Insecure, Entrypoint: s.Entrypoint, Cmd: s.Cmd, Ports: s.Ports,
 		Deps: DepsOptions{ExtraIndexURLs: s.ExtraIndexURLs, FindLinks: s.FindLinks},
@@ -417,6 +425,10 @@ func confinePath(root, key string, layers ...Settings) error {
 	}
 	return nil
 }
+
+// shown is the path p as messages show it: relative to the command's working
+// directory when inside it, as the user wrote it.
+func (o *Options) shown(p string) string { return o.Process.Rel(p) }
 
 // ContextDir is the directory the app layer is read from, absolute and with symlinks
 // resolved, for the plan: what goes into the image should never be a guess.

@@ -96,7 +96,7 @@ func (p *plan) ready() PlanReady {
 	o := p.o
 	ev := PlanReady{
 		Base: p.baseRef.CommonName(), BaseDigest: p.index.Digest.String(), BaseSource: o.BaseSource,
-		Context: o.ContextDir(), Output: o.Output, Tag: p.tag.full, Entrypoint: p.launch.Entrypoint, AppFiles: len(p.files.Files),
+		Context: o.ContextDir(), Output: o.shown(o.Output), Tag: p.tag.full, Entrypoint: p.launch.Entrypoint, AppFiles: len(p.files.Files),
 		Excluded: p.files.Excluded, Included: p.files.Included, DryRun: o.DryRun,
 	}
 	if o.Push {

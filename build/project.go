@@ -45,7 +45,12 @@ type pyprojectFile struct {
 // LoadProject reads dir/pyproject.toml. A missing file is an empty project; settings
 // come from [tool.pycontainer], with unknown keys there returned as warnings.
 func LoadProject(dir string) (Project, Settings, []string, error) {
-	path := filepath.Join(dir, "pyproject.toml")
+	return loadProject(dir, dir)
+}
+
+// loadProject is LoadProject naming the directory shownDir in its messages.
+func loadProject(dir, shownDir string) (Project, Settings, []string, error) {
+	path, shown := filepath.Join(dir, "pyproject.toml"), filepath.Join(shownDir, "pyproject.toml")
 	data, err := readProjectFile(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return Project{}, Settings{}, nil, nil
@@ -54,7 +59,7 @@ func LoadProject(dir string) (Project, Settings, []string, error) {
 		return Project{}, Settings{}, nil, fmt.Errorf("project file: %w", err)
 	}
 	var f pyprojectFile
-	warnings, err := decodeTOML(path, data, &f, []string{"tool", "pycontainer"})
+	warnings, err := decodeTOML(shown, data, &f, []string{"tool", "pycontainer"})
 	if err != nil {
 		return Project{}, Settings{}, warnings, err
 	}
@@ -75,7 +80,7 @@ func LoadProject(dir string) (Project, Settings, []string, error) {
 	var s Settings
 	if t := f.Tool.Pycontainer; t != nil {
 		var w []string
-		s, w, err = settingsOf(path, data, t, []string{"tool", "pycontainer"}, true)
+		s, w, err = settingsOf(shown, data, t, []string{"tool", "pycontainer"}, true)
 		warnings = append(warnings, w...)
 		if err != nil {
 			return p, Settings{}, warnings, err

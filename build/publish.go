@@ -3,7 +3,6 @@ package build
 import (
 	"context"
 	"fmt"
-	"os"
 	"strings"
 	"sync"
 
@@ -44,14 +43,14 @@ func namesRegistry(name string) bool {
 func publish(ctx context.Context, p *plan, manifests []descriptor.Descriptor, sink Sink) error {
 	o, target := p.o, p.push
 	ro := o.registryOptions(p.baseRef, target.Registry)
-	ro.Credentials = map[string]registry.Credential{target.Registry: registry.CredentialFor(target.Registry, os.Getenv)}
+	ro.Credentials = map[string]registry.Credential{target.Registry: registry.CredentialFor(target.Registry, o.Process.Getenv)}
 	client := registry.New(ro)
 	sink(PushStarted{Target: target.CommonName(), Manifests: len(manifests)})
 	report := &pushReport{sink: sink, throttles: map[digest.Digest]*progressThrottle{}}
 	base := p.baseRef
 	res, err := client.Push(ctx, o.Output, manifests, target, &base, report)
 	if err != nil {
-		return &PushError{Output: o.Output, Err: fmt.Errorf("push %s: %w", target.CommonName(), err)}
+		return &PushError{Output: o.shown(o.Output), Err: fmt.Errorf("push %s: %w", target.CommonName(), err)}
 	}
 	sink(Pushed{Target: res.Target, Digest: res.Digest.String(), Uploaded: res.Uploaded, Skipped: res.Skipped, Mounted: res.Mounted, Bytes: res.Bytes})
 	return nil

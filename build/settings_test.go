@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/pycontainer/pycontainer/internal/cmdenv"
+
 	"github.com/spf13/pflag"
 )
 
@@ -224,7 +226,7 @@ func TestSettingsLayers(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				o, err := Resolve(Inputs{ConfigPath: configPath, Flags: flags, Getenv: func(k string) string { return env[k] }})
+				o, err := Resolve(Inputs{ConfigPath: configPath, Flags: flags, Process: envOf(env)})
 				if err != nil {
 					t.Fatalf("Resolve: %v\npyproject.toml:\n%s\npycontainer.toml:\n%s\nenv %v\nflags %v", err, pyproject.String(), config.String(), env, args)
 				}
@@ -279,10 +281,10 @@ func TestBrokenProjectFileLenient(t *testing.T) {
 	writeTestFile(t, filepath.Join(dir, "pycontainer.toml"), "[build\nplatform = 1\n")
 	writeTestFile(t, filepath.Join(dir, "pyproject.toml"), "[tool.pycontainer]\ninclude_deps = \"yes\"\n")
 	ctx := dir
-	if _, err := Resolve(Inputs{Flags: Settings{Context: &ctx}, Getenv: func(string) string { return "" }}); err == nil {
+	if _, err := Resolve(Inputs{Flags: Settings{Context: &ctx}, Process: noProcessEnv}); err == nil {
 		t.Fatal("a build accepted a broken pycontainer.toml")
 	}
-	o, err := Resolve(Inputs{Flags: Settings{Context: &ctx}, Getenv: func(string) string { return "" }, Lenient: true})
+	o, err := Resolve(Inputs{Flags: Settings{Context: &ctx}, Process: noProcessEnv, Lenient: true})
 	if err != nil {
 		t.Fatalf("lenient Resolve: %v", err)
 	}
@@ -352,7 +354,6 @@ func TestREADMESettingsReference(t *testing.T) {
 // the message names where it was.
 func TestSettingChoices(t *testing.T) {
 	dir := t.TempDir()
-	noEnv := func(string) string { return "" }
 	fs := pflag.NewFlagSet("build", pflag.ContinueOnError)
 	AddFlags(fs)
 	if err := fs.Parse([]string{"--progress=fancy"}); err != nil {
@@ -362,14 +363,12 @@ func TestSettingChoices(t *testing.T) {
 	if _, _, err := FlagSettings(fs); !errors.As(err, &fe) || err.Error() != `--progress "fancy": expected auto, plain or json` {
 		t.Errorf("flag: %v", err)
 	}
-	if _, err := Resolve(Inputs{Flags: Settings{Context: &dir}, Getenv: func(k string) string {
-		return map[string]string{"PYCONTAINER_PULL": "sometimes"}[k]
-	}}); err == nil || err.Error() != `PYCONTAINER_PULL: "sometimes": expected always, missing or never` {
+	if _, err := Resolve(Inputs{Flags: Settings{Context: &dir}, Process: cmdenv.Env{Environ: []string{"PYCONTAINER_PULL=sometimes"}}}); err == nil || err.Error() != `PYCONTAINER_PULL: "sometimes": expected always, missing or never` {
 		t.Errorf("environment: %v", err)
 	}
 	writeTestFile(t, filepath.Join(dir, "pycontainer.toml"), "[build]\n\npull = \"sometimes\"\n")
 	var ce *ConfigError
-	if _, err := Resolve(Inputs{Flags: Settings{Context: &dir}, Getenv: noEnv}); !errors.As(err, &ce) || ce.Line != 3 || !strings.Contains(err.Error(), `build.pull: "sometimes": expected always, missing or never`) {
+	if _, err := Resolve(Inputs{Flags: Settings{Context: &dir}, Process: noProcessEnv}); !errors.As(err, &ce) || ce.Line != 3 || !strings.Contains(err.Error(), `build.pull: "sometimes": expected always, missing or never`) {
 		t.Errorf("file: %v", err)
 	}
 }

@@ -128,7 +128,7 @@ func (o *Options) registryOptions(base ref.Ref, others ...string) registry.Optio
 		insecure = append(slices.Clone(insecure), base.Registry)
 	}
 	return registry.Options{Insecure: insecure, Mirrors: o.Mirrors, Registries: append([]string{base.Registry}, others...),
-		Pull: o.Pull, StallTimeout: o.StallTimeout,
+		Pull: o.Pull, StallTimeout: o.StallTimeout, DockerConfig: registry.DockerConfigPath(o.Process.Getenv),
 		// Every blob download the build starts runs at once, beside a manifest or two.
 		MaxRequests: blobConcurrency + 2}
 }

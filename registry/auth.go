@@ -37,10 +37,11 @@ func CredentialFor(registry string, getenv func(string) string) Credential {
 	if u, p := getenv("REGISTRY_USERNAME"), getenv("REGISTRY_PASSWORD"); u != "" && p != "" {
 		return Credential{User: u, Pass: p, Source: "REGISTRY_USERNAME/REGISTRY_PASSWORD"}
 	}
-	if hosts, err := config.DockerLoad(); err == nil {
+	path := DockerConfigPath(getenv)
+	if hosts, err := config.DockerLoadFile(path); err == nil {
 		for _, h := range hosts {
 			if h.Name == registry && (h.User != "" || h.CredHelper != "" || h.Token != "") {
-				return Credential{Source: "docker config " + dockerConfigPath(getenv)}
+				return Credential{Source: "docker config " + path}
 			}
 		}
 	}
@@ -56,11 +57,16 @@ func CredentialFor(registry string, getenv func(string) string) Credential {
 	return Credential{Source: "none (anonymous)"}
 }
 
-func dockerConfigPath(getenv func(string) string) string {
+// DockerConfigPath is the config.json docker reads logins from in the environment
+// getenv reads: $DOCKER_CONFIG/config.json, else ~/.docker/config.json.
+func DockerConfigPath(getenv func(string) string) string {
 	if d := getenv("DOCKER_CONFIG"); d != "" {
 		return filepath.Join(d, "config.json")
 	}
-	home, _ := os.UserHomeDir()
+	home := getenv("HOME")
+	if home == "" {
+		home, _ = os.UserHomeDir()
+	}
 	return filepath.Join(home, ".docker", "config.json")
 }
 
@@ -93,7 +99,7 @@ func Login(ctx context.Context, registry, user, pass string, insecure bool, gete
 }
 
 func storeCredential(registry, user, pass string, getenv func(string) string) (string, error) {
-	path := dockerConfigPath(getenv)
+	path := DockerConfigPath(getenv)
 	doc := map[string]any{}
 	if b, err := os.ReadFile(path); err == nil {
 		if err := json.Unmarshal(b, &doc); err != nil {

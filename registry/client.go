@@ -50,6 +50,9 @@ type Options struct {
 	// 3). It must leave room for the blob downloads a caller starts at once, or a
 	// download it reports as started waits, silent, for another to end.
 	MaxRequests int
+	// DockerConfig is the docker config.json stored logins are read from (see
+	// DockerConfigPath); "" is docker's own lookup in this process's environment.
+	DockerConfig string
 }
 
 // Client talks to registries.
@@ -99,8 +102,12 @@ func New(opts Options) *Client {
 			host(name).ReqConcurrent = int64(opts.MaxRequests)
 		}
 	}
+	creds := regclient.WithDockerCreds()
+	if opts.DockerConfig != "" {
+		creds = regclient.WithDockerCredsFile(opts.DockerConfig)
+	}
 	rcOpts := []regclient.Opt{
-		regclient.WithDockerCreds(),
+		creds,
 		regclient.WithRetryLimit(5),
 		regclient.WithRetryDelay(200*time.Millisecond, 5*time.Second),
 		regclient.WithUserAgent("pycontainer"),

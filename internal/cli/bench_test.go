@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/pycontainer/pycontainer/internal/cmdenv"
+
 	tea "charm.land/bubbletea/v2"
 
 	"github.com/pycontainer/pycontainer/build"
@@ -27,7 +29,7 @@ func BenchmarkBuildLargeLayer(b *testing.B) {
 	copyDemoApp(b, dir)
 	base := reg.Host + "/library/python:big"
 	opts := func(b *testing.B, out string) *build.Options {
-		o, err := build.Resolve(build.Inputs{Flags: build.Settings{Context: &dir, BaseImage: &base, Output: &out}, Getenv: func(string) string { return "" }})
+		o, err := build.Resolve(build.Inputs{Flags: build.Settings{Context: &dir, BaseImage: &base, Output: &out}, Process: cmdenv.Env{Environ: []string{}}})
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -2,17 +2,17 @@ package cli
 
 import (
 	"fmt"
-	"io"
-	"os"
 
 	"github.com/spf13/cobra"
 
 	"github.com/pycontainer/pycontainer/build"
+	"github.com/pycontainer/pycontainer/internal/cmdenv"
 	"github.com/pycontainer/pycontainer/oci"
 	"github.com/pycontainer/pycontainer/ui"
 )
 
-func newCacheCommand(stdout io.Writer) *cobra.Command {
+func newCacheCommand(env cmdenv.Env) *cobra.Command {
+	stdout := env.Stdout
 	cmd := &cobra.Command{
 		Use:   "cache",
 		Short: "Manage the shared cache of base image blobs",
@@ -28,7 +28,7 @@ and linked into each build's layout. Builds keep it under PYCONTAINER_CACHE_MAX_
 		Short: "Remove least recently used blobs until the cache fits --max-size or PYCONTAINER_CACHE_MAX_SIZE (or --all)",
 		Args:  usageArgs(cobra.NoArgs, "prune takes flags only"),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			dir, err := oci.DefaultStoreDir(os.Getenv)
+			dir, err := oci.DefaultStoreDir(env.Getenv)
 			if err != nil {
 				return err
 			}
@@ -43,7 +43,7 @@ and linked into each build's layout. Builds keep it under PYCONTAINER_CACHE_MAX_
 					return usageError{fmt.Errorf("--max-size 0 would keep nothing: --all empties the cache")}
 				}
 			default:
-				if limit, err = build.CacheMaxBytes(os.Getenv); err != nil {
+				if limit, err = build.CacheMaxBytes(env.Getenv); err != nil {
 					return usageError{err}
 				}
 				if limit == 0 {
@@ -70,7 +70,7 @@ and linked into each build's layout. Builds keep it under PYCONTAINER_CACHE_MAX_
 		Short: "Print where the cache is",
 		Args:  usageArgs(cobra.NoArgs, "dir takes no arguments"),
 		RunE: func(*cobra.Command, []string) error {
-			d, err := oci.DefaultStoreDir(os.Getenv)
+			d, err := oci.DefaultStoreDir(env.Getenv)
 			if err != nil {
 				return err
 			}

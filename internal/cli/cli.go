@@ -19,20 +19,19 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/pycontainer/pycontainer/build"
+	"github.com/pycontainer/pycontainer/internal/cmdenv"
 	"github.com/pycontainer/pycontainer/oci"
 	"github.com/pycontainer/pycontainer/registry"
 	"github.com/pycontainer/pycontainer/themes"
 	"github.com/pycontainer/pycontainer/ui"
 )
 
-// Run executes one command line (without the program's name) and returns the exit code.
-func Run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	return run(args, stdin, stdout, stderr)
-}
-
-// run executes one command line and returns the exit code. Errors become one line on
-// stderr (plus details where an error has them), never a stack trace.
-func run(args []string, stdin io.Reader, stdout, stderr io.Writer) (code int) {
+// Run executes one command line (without the program's name) in env and returns the
+// exit code. Errors become one line on stderr (plus details where an error has them),
+// never a stack trace. Commands read the environment, the working directory and the
+// streams from env alone, so several Runs can share a process.
+func Run(args []string, env cmdenv.Env) (code int) {
+	stderr := env.Stderr
 	defer func() {
 		if r := recover(); r != nil {
 			fmt.Fprintf(stderr, "Error: internal error: %v (please report this)\n", r)
@@ -43,7 +42,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) (code int) {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	defer stop()
 
-	root := newRootCommand(stdin, stdout, stderr)
+	root := newRootCommand(env)
 	root.SetArgs(args)
 	err := root.ExecuteContext(ctx)
 	if err == nil {
@@ -92,7 +91,7 @@ func firstLine(s string) string {
 	return line
 }
 
-func newRootCommand(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
+func newRootCommand(env cmdenv.Env) *cobra.Command {
 	root := &cobra.Command{
 		Use:   "pycontainer",
 		Short: "Build OCI container images for Python apps, for any platform, without Docker",
@@ -104,31 +103,31 @@ Linux platform the base image offers, from any host.
 		SilenceErrors: true,
 	}
 	// PYCONTAINER_THEME is a user's standing choice (a shell profile); --theme overrides it.
-	theme := cmp.Or(os.Getenv("PYCONTAINER_THEME"), "auto")
+	theme := cmp.Or(env.Getenv("PYCONTAINER_THEME"), "auto")
 	root.PersistentFlags().StringVar(&theme, "theme", theme, "colours of the terminal app: "+strings.Join(themes.Names, ", ")+"; PYCONTAINER_THEME sets a standing choice")
 	root.Args = usageArgs(cobra.NoArgs, "unknown command; see pycontainer --help")
 	root.RunE = func(cmd *cobra.Command, _ []string) error {
-		if !interactive("auto", stdout) {
+		if !interactive("auto", env) {
 			return cmd.Help()
 		}
 		// The app starts from the project's settings; a broken file is a warning there.
-		opts, err := build.Resolve(build.Inputs{Lenient: true})
+		opts, err := build.Resolve(build.Inputs{Process: env, Lenient: true})
 		if err != nil {
 			return err
 		}
-		return runApp(cmd.Context(), appConfig(opts, theme), saveBeside)
+		return runApp(cmd.Context(), env, appConfig(opts, env, theme), saveBeside)
 	}
-	root.SetOut(stdout)
-	root.SetErr(stderr)
+	root.SetOut(env.Stdout)
+	root.SetErr(env.Stderr)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
-	root.AddCommand(newBuildCommand(stdout, stderr, &theme), newInspectCommand(stdout, &theme), newPlatformsCommand(stdout, stderr), newCacheCommand(stdout), newLoginCommand(stdout, stdin), newIndexCommand(stdout), newSaveCommand(stdout, stderr), newDemoCommand(stdout, &theme))
+	root.AddCommand(newBuildCommand(env, &theme), newInspectCommand(env, &theme), newPlatformsCommand(env), newCacheCommand(env), newLoginCommand(env), newIndexCommand(env), newSaveCommand(env), newDemoCommand(env, &theme))
 	return root
 }
 
 // appConfig sets the app up as `pycontainer` opens it: the project's base image offered
 // in the input, the platforms its config files ask for preselected.
-func appConfig(opts *build.Options, theme string) ui.Config {
-	return ui.Config{Services: appServices(opts), BaseImage: opts.BaseImage, Recent: recentImages(),
+func appConfig(opts *build.Options, env cmdenv.Env, theme string) ui.Config {
+	return ui.Config{Services: appServices(opts, env), BaseImage: opts.BaseImage, Recent: recentImages(env),
 		Requested: requestedFromFiles(opts), Theme: theme, Output: opts.Output, Warnings: opts.Warnings}
 }
 
@@ -144,7 +143,7 @@ func requestedFromFiles(o *build.Options) []build.RequestedPlatform {
 	return out
 }
 
-func newBuildCommand(stdout, stderr io.Writer, theme *string) *cobra.Command {
+func newBuildCommand(env cmdenv.Env, theme *string) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "build",
 		Short: "Build the image of the Python project in the context directory",
@@ -157,42 +156,50 @@ defaults < pyproject.toml < pycontainer.toml < environment < flags you typed.`,
   pycontainer build --tag myapp:latest --config pycontainer.toml`,
 		Args: usageArgs(cobra.NoArgs, "build takes flags only; the project is --context (default .)"),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			opts, err := resolveBuildOptions(cmd.Flags(), false)
+			opts, err := resolveBuildOptions(cmd.Flags(), env, false)
 			if err != nil {
 				return err
 			}
-			if interactive(opts.Progress, stdout) && !opts.DryRun {
+			if interactive(opts.Progress, env) && !opts.DryRun {
 				// The app fetches the base index first and builds from exactly it; with
 				// --platform at once, unless the index lacks one (then its diagnosis shows).
-				cfg := appConfig(opts, *theme)
+				cfg := appConfig(opts, env, *theme)
 				cfg.AutoFetch = true
 				if cmd.Flags().Changed("platform") {
 					cfg.BuildAtOnce, cfg.Requested = true, opts.Platforms
 				}
-				return build.Interrupted(cmd.Context(), runApp(cmd.Context(), cfg, saveBeside))
+				return build.Interrupted(cmd.Context(), runApp(cmd.Context(), env, cfg, saveBeside))
 			}
-			return build.Run(cmd.Context(), opts, renderer(opts.Progress, opts.Verbose, stdout, stderr))
+			return build.Run(cmd.Context(), opts, renderer(opts.Progress, opts.Verbose, env.Stdout, env.Stderr))
 		},
 	}
 	fl := cmd.Flags()
 	fl.SortFlags = false
 	build.AddFlags(fl)
-	_ = cmd.RegisterFlagCompletionFunc("base-image", completeRecentImages)
-	_ = cmd.RegisterFlagCompletionFunc("platform", completePlatforms)
+	_ = cmd.RegisterFlagCompletionFunc("base-image", completeRecentImages(env))
+	_ = cmd.RegisterFlagCompletionFunc("platform", completePlatforms(env))
 	return cmd
 }
 
 // completeRecentImages offers the base images used lately (the app's recent list).
-func completeRecentImages(*cobra.Command, []string, string) ([]cobra.Completion, cobra.ShellCompDirective) {
-	return recentImages(), cobra.ShellCompDirectiveNoFileComp
+func completeRecentImages(env cmdenv.Env) cobra.CompletionFunc {
+	return func(*cobra.Command, []string, string) ([]cobra.Completion, cobra.ShellCompDirective) {
+		return recentImages(env), cobra.ShellCompDirectiveNoFileComp
+	}
 }
 
 // completePlatforms offers, for `--platform <TAB>`, the platforms the base image's index
 // lists (from the cache when it holds them), each with how it runs on this machine. A
 // comma-separated list completes its last element.
-func completePlatforms(cmd *cobra.Command, _ []string, toComplete string) ([]cobra.Completion, cobra.ShellCompDirective) {
+func completePlatforms(env cmdenv.Env) cobra.CompletionFunc {
+	return func(cmd *cobra.Command, _ []string, toComplete string) ([]cobra.Completion, cobra.ShellCompDirective) {
+		return platformCompletions(cmd, env, toComplete)
+	}
+}
+
+func platformCompletions(cmd *cobra.Command, env cmdenv.Env, toComplete string) ([]cobra.Completion, cobra.ShellCompDirective) {
 	const directive = cobra.ShellCompDirectiveNoFileComp | cobra.ShellCompDirectiveNoSpace
-	opts, err := resolveBuildOptions(cmd.Flags(), true)
+	opts, err := resolveBuildOptions(cmd.Flags(), env, true)
 	if err != nil {
 		return cobra.AppendActiveHelp(nil, err.Error()), directive
 	}
@@ -223,22 +230,22 @@ func completePlatforms(cmd *cobra.Command, _ []string, toComplete string) ([]cob
 // resolveBuildOptions layers the flags a user typed over the environment and the
 // project's files (an untyped flag's default never overrides a file). Lenient: a broken
 // project file is a warning (completion needs the registry settings only).
-func resolveBuildOptions(fs *pflag.FlagSet, lenient bool) (*build.Options, error) {
+func resolveBuildOptions(fs *pflag.FlagSet, env cmdenv.Env, lenient bool) (*build.Options, error) {
 	flags, config, err := build.FlagSettings(fs)
 	if err != nil {
 		return nil, usageError{err}
 	}
-	return build.Resolve(build.Inputs{ConfigPath: config, Flags: flags, Lenient: lenient})
+	return build.Resolve(build.Inputs{ConfigPath: config, Flags: flags, Process: env, Lenient: lenient})
 }
 
 // registrySettings are the [registry] settings (and the rest) of the project in the
 // current directory, for commands that reach registries without building: a broken
 // project file is a warning on the command's error stream, its settings left out.
-func registrySettings(cmd *cobra.Command) *build.Options {
-	opts, err := build.Resolve(build.Inputs{Lenient: true})
+func registrySettings(cmd *cobra.Command, env cmdenv.Env) *build.Options {
+	opts, err := build.Resolve(build.Inputs{Process: env, Lenient: true})
 	if err != nil {
 		fmt.Fprintf(cmd.ErrOrStderr(), "warning: %s (the project's registry settings are left out)\n", ui.Sanitize(err.Error()))
-		return &build.Options{}
+		return &build.Options{Process: env}
 	}
 	for _, w := range opts.Warnings {
 		fmt.Fprintf(cmd.ErrOrStderr(), "warning: %s\n", ui.Sanitize(w))

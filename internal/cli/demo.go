@@ -3,7 +3,6 @@ package cli
 import (
 	"context"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 
@@ -12,12 +11,13 @@ import (
 	"github.com/pycontainer/pycontainer/examples"
 
 	"github.com/pycontainer/pycontainer/build"
+	"github.com/pycontainer/pycontainer/internal/cmdenv"
 	"github.com/pycontainer/pycontainer/internal/demo"
 	"github.com/pycontainer/pycontainer/registry"
 	"github.com/pycontainer/pycontainer/ui"
 )
 
-func newDemoCommand(stdout io.Writer, theme *string) *cobra.Command {
+func newDemoCommand(env cmdenv.Env, theme *string) *cobra.Command {
 	return &cobra.Command{
 		Use:   "demo",
 		Short: "Try the app with no network: a registry in this process serves generated demo images",
@@ -28,7 +28,7 @@ It builds the seed's cross-platform demo app into a temporary directory. The ima
 demo data: their "python" is a placeholder, not an interpreter.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if !interactive("auto", stdout) {
+			if !interactive("auto", env) {
 				return fmt.Errorf("demo is the terminal app and needs a terminal; for a scripted build use `pycontainer build`")
 			}
 			// Generated layers of a few MB at a few MB/s: long enough to watch them stream.
@@ -54,7 +54,7 @@ demo data: their "python" is a placeholder, not an interpreter.`,
 					return err
 				}
 			}
-			opts, err := build.Resolve(build.Inputs{Flags: build.Settings{Context: &project, Output: ptr(filepath.Join(project, "dist", "image"))}})
+			opts, err := build.Resolve(build.Inputs{Process: env, Flags: build.Settings{Context: &project, Output: ptr(filepath.Join(project, "dist", "image"))}})
 			if err != nil {
 				return err
 			}
@@ -62,8 +62,8 @@ demo data: their "python" is a placeholder, not an interpreter.`,
 			// Its own cache, beside the project: every demo streams its layers, and demo
 			// data stays out of the user's cache.
 			opts.CacheDir = filepath.Join(dir, "cache")
-			return runApp(cmd.Context(), ui.Config{
-				Services: demoServices(opts, reg), BaseImage: "python:3.11-slim", Recent: reg.Images(),
+			return runApp(cmd.Context(), env, ui.Config{
+				Services: demoServices(opts, env, reg), BaseImage: "python:3.11-slim", Recent: reg.Images(),
 				Theme: *theme, Output: opts.Output, Banner: "DEMO DATA",
 				// No saving: the layout goes with the temporary directory, and a demo
 				// image's "python" is a placeholder no engine could run.
@@ -76,8 +76,8 @@ demo data: their "python" is a placeholder, not an interpreter.`,
 // said at once, with what it holds (the registry would answer only after its retries,
 // naming its internal port), and the images opened are not remembered, as they are
 // not the user's.
-func demoServices(opts *build.Options, reg *demo.Registry) ui.Services {
-	services := appServices(opts)
+func demoServices(opts *build.Options, env cmdenv.Env, reg *demo.Registry) ui.Services {
+	services := appServices(opts, env)
 	fetch := services.FetchIndex
 	services.FetchIndex = func(ctx context.Context, image string) (*registry.Index, error) {
 		if err := reg.Lookup(image); err != nil {

@@ -5,19 +5,19 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
-	"os"
 	"strings"
 
 	"github.com/regclient/regclient/types/descriptor"
 	"github.com/regclient/regclient/types/ref"
 	"github.com/spf13/cobra"
 
+	"github.com/pycontainer/pycontainer/internal/cmdenv"
 	"github.com/pycontainer/pycontainer/oci"
 	"github.com/pycontainer/pycontainer/registry"
 )
 
-func newIndexCommand(stdout io.Writer) *cobra.Command {
+func newIndexCommand(env cmdenv.Env) *cobra.Command {
+	stdout := env.Stdout
 	cmd := &cobra.Command{Use: "index", Short: "Work with multi-platform image indexes"}
 	var push, insecure bool
 	create := &cobra.Command{
@@ -45,13 +45,13 @@ host gets its own architecture. It replaces "docker manifest create" + "docker m
 				sources = append(sources, registryRef{raw: s, ref: r})
 				registries = append(registries, r.Registry)
 			}
-			settings := registrySettings(cmd)
+			settings := registrySettings(cmd, env)
 			insecureHosts := settings.Insecure
 			if insecure {
 				insecureHosts = registries
 			}
-			client := registry.New(registry.Options{Registries: registries, Insecure: insecureHosts, Mirrors: settings.Mirrors,
-				Credentials: map[string]registry.Credential{target.Registry: registry.CredentialFor(target.Registry, os.Getenv)}})
+			client := registry.New(registry.Options{DockerConfig: registry.DockerConfigPath(env.Getenv), Registries: registries, Insecure: insecureHosts, Mirrors: settings.Mirrors,
+				Credentials: map[string]registry.Credential{target.Registry: registry.CredentialFor(target.Registry, env.Getenv)}})
 
 			entries, lines, err := indexEntries(cmd.Context(), client, sources, target, push)
 			if err != nil {

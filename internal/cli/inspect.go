@@ -10,11 +10,13 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/pycontainer/pycontainer/build"
+	"github.com/pycontainer/pycontainer/internal/cmdenv"
 	"github.com/pycontainer/pycontainer/oci"
 	"github.com/pycontainer/pycontainer/ui"
 )
 
-func newInspectCommand(stdout io.Writer, theme *string) *cobra.Command {
+func newInspectCommand(env cmdenv.Env, theme *string) *cobra.Command {
+	stdout := env.Stdout
 	var progress string
 	var asJSON, verify bool
 	cmd := &cobra.Command{
@@ -35,13 +37,13 @@ and later) and podman save --format oci-archive write.
     such as /Users/... — the marks of a macOS virtualenv copied into a Linux image.`,
 		Args: usageArgs(cobra.MaximumNArgs(1), "name one layout directory or archive, e.g. pycontainer inspect dist/image"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			dir := "dist/image"
+			dir := env.Path("dist/image")
 			if len(args) == 1 {
-				dir = args[0]
+				dir = env.Path(args[0])
 			}
-			if !asJSON && !verify && interactive(progress, stdout) {
-				opts := &build.Options{Output: dir}
-				return runApp(cmd.Context(), ui.Config{Services: appServices(opts), Theme: *theme, Output: dir, Start: ui.ScreenInspect}, saveBeside)
+			if !asJSON && !verify && interactive(progress, env) {
+				opts := &build.Options{Output: dir, Process: env}
+				return runApp(cmd.Context(), env, ui.Config{Services: appServices(opts, env), Theme: *theme, Output: dir, Start: ui.ScreenInspect}, saveBeside)
 			}
 			// A build may commit a new image meanwhile: held, it removes no blob this reads.
 			release, err := oci.ReadLock(cmd.Context(), dir)

@@ -5,16 +5,17 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
 
+	"github.com/pycontainer/pycontainer/internal/cmdenv"
 	"github.com/pycontainer/pycontainer/registry"
 )
 
-func newLoginCommand(stdout io.Writer, stdin io.Reader) *cobra.Command {
+func newLoginCommand(env cmdenv.Env) *cobra.Command {
+	stdout := env.Stdout
 	var user string
 	var passwordStdin, insecure bool
 	cmd := &cobra.Command{
@@ -33,7 +34,7 @@ Builds and pushes of pycontainer, docker, skopeo and regctl then find them.`,
 			if !passwordStdin {
 				return usageError{errors.New("pass the password on standard input with --password-stdin (a password on the command line ends up in shell history)")}
 			}
-			pass, err := bufio.NewReader(stdin).ReadString('\n')
+			pass, err := bufio.NewReader(env.Stdin).ReadString('\n')
 			if err != nil && !errors.Is(err, io.EOF) {
 				return fmt.Errorf("read the password from standard input: %w", err)
 			}
@@ -42,8 +43,8 @@ Builds and pushes of pycontainer, docker, skopeo and regctl then find them.`,
 				return usageError{errors.New("standard input held no password")}
 			}
 			// [registry] insecure of the project's files counts here too.
-			insecure = insecure || slices.Contains(registrySettings(cmd).Insecure, args[0])
-			where, err := registry.Login(cmd.Context(), args[0], user, pass, insecure, os.Getenv)
+			insecure = insecure || slices.Contains(registrySettings(cmd, env).Insecure, args[0])
+			where, err := registry.Login(cmd.Context(), args[0], user, pass, insecure, env.Getenv)
 			if err != nil {
 				return err
 			}

@@ -11,17 +11,19 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/pycontainer/pycontainer/build"
+	"github.com/pycontainer/pycontainer/internal/cmdenv"
 	"github.com/pycontainer/pycontainer/oci"
 	"github.com/pycontainer/pycontainer/registry"
 	"github.com/pycontainer/pycontainer/ui"
 )
 
-func newPlatformsCommand(stdout, stderr io.Writer) *cobra.Command {
+func newPlatformsCommand(env cmdenv.Env) *cobra.Command {
+	stdout, stderr := env.Stdout, env.Stderr
 	var all, asJSON, insecure bool
 	var check []string
 	cmd := &cobra.Command{
 		Use:               "platforms IMAGE [IMAGE...]",
-		ValidArgsFunction: completeRecentImages,
+		ValidArgsFunction: completeRecentImages(env),
 		Short:             "List the platforms of base images; --check fails when one is missing",
 		Long: `platforms lists what each image's index offers: os/arch/variant, os.version, digest,
 compressed size and layer count, and how each runs on this machine. Several images are
@@ -41,7 +43,7 @@ diagnosis and sibling tags that have it (a CI gate). --json prints the schema in
 				}
 				wanted = append(wanted, build.RequestedPlatform{Platform: p, Raw: raw, Source: "--check flag"})
 			}
-			opts := registrySettings(cmd) // only the registry settings matter here
+			opts := registrySettings(cmd, env) // only the registry settings matter here
 			opts.InsecureBase = opts.InsecureBase || insecure
 			indexes, err := fetchIndexes(cmd.Context(), opts, images)
 			if err != nil {

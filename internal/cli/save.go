@@ -14,14 +14,15 @@ import (
 
 	"github.com/regclient/regclient/types/ref"
 	"github.com/spf13/cobra"
-	"golang.org/x/term"
 
+	"github.com/pycontainer/pycontainer/internal/cmdenv"
 	"github.com/pycontainer/pycontainer/oci"
 	"github.com/pycontainer/pycontainer/registry"
 	"github.com/pycontainer/pycontainer/ui"
 )
 
-func newSaveCommand(stdout, stderr io.Writer) *cobra.Command {
+func newSaveCommand(env cmdenv.Env) *cobra.Command {
+	stdout, stderr := env.Stdout, env.Stderr
 	var platform, output, tag string
 	cmd := &cobra.Command{
 		Use:   "save [DIR | ARCHIVE.tar]",
@@ -35,20 +36,20 @@ Every blob is checked against its digest on the way.`,
   pycontainer save --platform linux/amd64 -o myapp-amd64.tar && podman load -i myapp-amd64.tar`,
 		Args: usageArgs(cobra.MaximumNArgs(1), "name one layout directory or archive, e.g. pycontainer save dist/image"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			dir := "dist/image"
+			dir := env.Path("dist/image")
 			if len(args) == 1 {
-				dir = args[0]
+				dir = env.Path(args[0])
 			}
 			name, want, err := saveChoice(tag, platform)
 			if err != nil {
 				return err
 			}
 			toStdout := output == "" || output == "-"
-			if f, ok := stdout.(*os.File); ok && toStdout && term.IsTerminal(int(f.Fd())) {
+			if toStdout && isTerminal(stdout) {
 				return usageError{fmt.Errorf("refusing to write a tar archive to the terminal: pipe it (pycontainer save | docker load) or add -o FILE")}
 			}
 			if !toStdout {
-				if err := checkSaveTarget(dir, output); err != nil {
+				if err := checkSaveTarget(dir, env.Path(output)); err != nil {
 					return err
 				}
 			}
@@ -67,7 +68,7 @@ Every blob is checked against its digest on the way.`,
 				if err := s.WriteArchive(cmd.Context(), stdout, img); err != nil {
 					return err
 				}
-			} else if err := saveArchive(cmd.Context(), s, img, output); err != nil {
+			} else if err := saveArchive(cmd.Context(), s, img, env.Path(output)); err != nil {
 				return err
 			}
 			what := fmt.Sprintf("%s %s, %d layers, %s", cmp.Or(img.DisplayName(), "(unnamed)"), oci.PlatformString(img.Platform()), len(img.Layers), ui.HumanBytes(img.LayersSize()))

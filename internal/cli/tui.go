@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -17,6 +16,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/pycontainer/pycontainer/build"
+	"github.com/pycontainer/pycontainer/internal/cmdenv"
 	"github.com/pycontainer/pycontainer/oci"
 	"github.com/pycontainer/pycontainer/registry"
 	"github.com/pycontainer/pycontainer/themes"
@@ -25,24 +25,29 @@ import (
 
 // interactive reports whether the terminal app may start: stdin and stdout are
 // terminals, CI is not set, TERM is not dumb and plain or JSON output was not asked for.
-func interactive(progress string, stdout io.Writer) bool {
+func interactive(progress string, env cmdenv.Env) bool {
 	if progress == "plain" || progress == "json" {
 		return false
 	}
-	if ci := os.Getenv("CI"); ci != "" && ci != "false" && ci != "0" {
+	if ci := env.Getenv("CI"); ci != "" && ci != "false" && ci != "0" {
 		return false
 	}
-	if os.Getenv("TERM") == "dumb" {
+	if env.Getenv("TERM") == "dumb" {
 		return false
 	}
-	f, ok := stdout.(*os.File)
-	return ok && term.IsTerminal(int(f.Fd())) && term.IsTerminal(int(os.Stdin.Fd()))
+	return isTerminal(env.Stdout) && isTerminal(env.Stdin)
+}
+
+// isTerminal reports whether stream is a terminal (a file that is one).
+func isTerminal(stream any) bool {
+	f, ok := stream.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
 }
 
 // appServices connects the app to the build pipeline and the registry: it builds what
 // the app asks for (the base image browsed, pinned to the index shown) with the rest of
 // opts.
-func appServices(opts *build.Options) ui.Services {
+func appServices(opts *build.Options, env cmdenv.Env) ui.Services {
 	return ui.Services{
 		FetchIndex: func(ctx context.Context, image string) (*registry.Index, error) {
 			return registry.FetchIndex(ctx, opts.Connect, image)
@@ -59,7 +64,7 @@ func appServices(opts *build.Options) ui.Services {
 		LayerFiles: func(ctx context.Context, s *oci.Summary, layer descriptor.Descriptor, max int) ([]oci.LayerFile, bool, error) {
 			return s.LayerFiles(ctx, layer, max)
 		},
-		Remember: rememberImage,
+		Remember: func(image string) error { return rememberImage(env, image) },
 	}
 }
 
@@ -112,7 +117,7 @@ func (b *backgroundSaves) stopAndWait(cancel context.CancelFunc) {
 
 // runApp runs the terminal app until the user quits. With save, s on the inspect screen
 // saves the platform on screen that way.
-func runApp(ctx context.Context, cfg ui.Config, save saveFunc) error {
+func runApp(ctx context.Context, env cmdenv.Env, cfg ui.Config, save saveFunc) error {
 	if _, err := themes.ByName(cfg.Theme, true); err != nil {
 		return usageError{fmt.Errorf("--theme or PYCONTAINER_THEME: %w", err)}
 	}
@@ -124,7 +129,7 @@ func runApp(ctx context.Context, cfg ui.Config, save saveFunc) error {
 	}
 	cfg.Context = ctx
 	app := ui.New(cfg)
-	p := tea.NewProgram(app, tea.WithContext(ctx))
+	p := tea.NewProgram(app, tea.WithContext(ctx), tea.WithInput(env.Stdin), tea.WithOutput(env.Stdout))
 	_, err := p.Run()
 	app.Close() // a build still running stops before the process ends
 	switch {
@@ -140,17 +145,22 @@ func runApp(ctx context.Context, cfg ui.Config, save saveFunc) error {
 
 const maxRecent = 10
 
-func recentPath() (string, error) {
-	dir, err := os.UserConfigDir()
-	if err != nil {
-		return "", err
+// recentPath is where the app keeps its recent images: under XDG_CONFIG_HOME when env
+// sets it, else the user's config directory.
+func recentPath(env cmdenv.Env) (string, error) {
+	dir := env.Getenv("XDG_CONFIG_HOME")
+	if dir == "" {
+		var err error
+		if dir, err = os.UserConfigDir(); err != nil {
+			return "", err
+		}
 	}
 	return filepath.Join(dir, "pycontainer", "recent-images"), nil
 }
 
 // recentImages lists the base images opened in the app, newest first.
-func recentImages() []string {
-	path, err := recentPath()
+func recentImages(env cmdenv.Env) []string {
+	path, err := recentPath(env)
 	if err != nil {
 		return nil
 	}
@@ -169,12 +179,12 @@ func recentImages() []string {
 	return out
 }
 
-func rememberImage(image string) error {
-	path, err := recentPath()
+func rememberImage(env cmdenv.Env, image string) error {
+	path, err := recentPath(env)
 	if err != nil {
 		return err
 	}
-	list := slices.DeleteFunc(recentImages(), func(s string) bool { return s == image })
+	list := slices.DeleteFunc(recentImages(env), func(s string) bool { return s == image })
 	list = append([]string{image}, list...)
 	if len(list) > maxRecent {
 		list = list[:maxRecent]
