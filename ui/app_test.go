@@ -23,6 +23,7 @@ import (
 	"github.com/pycontainer/pycontainer/build"
 	"github.com/pycontainer/pycontainer/oci"
 	"github.com/pycontainer/pycontainer/registry"
+	"github.com/pycontainer/pycontainer/ui/uitest"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files")
@@ -118,47 +119,6 @@ func newTestApp(t testing.TB, cfg Config) *App {
 	return a
 }
 
-func press(s string) tea.KeyPressMsg {
-	switch s {
-	case "enter":
-		return tea.KeyPressMsg{Code: tea.KeyEnter}
-	case "esc":
-		return tea.KeyPressMsg{Code: tea.KeyEscape}
-	case "space":
-		return tea.KeyPressMsg{Code: tea.KeySpace, Text: " "}
-	case "up":
-		return tea.KeyPressMsg{Code: tea.KeyUp}
-	case "down":
-		return tea.KeyPressMsg{Code: tea.KeyDown}
-	case "left":
-		return tea.KeyPressMsg{Code: tea.KeyLeft}
-	case "right":
-		return tea.KeyPressMsg{Code: tea.KeyRight}
-	case "pgdown":
-		return tea.KeyPressMsg{Code: tea.KeyPgDown}
-	case "pgup":
-		return tea.KeyPressMsg{Code: tea.KeyPgUp}
-	case "tab":
-		return tea.KeyPressMsg{Code: tea.KeyTab}
-	case "ctrl+c":
-		return tea.KeyPressMsg{Code: 'c', Mod: tea.ModCtrl}
-	case "ctrl+u":
-		return tea.KeyPressMsg{Code: 'u', Mod: tea.ModCtrl}
-	case "ctrl+d":
-		return tea.KeyPressMsg{Code: 'd', Mod: tea.ModCtrl}
-	}
-	return tea.KeyPressMsg{Code: rune(s[0]), Text: s}
-}
-
-// typeText presses a key for every character of s.
-func typeText(s string) []tea.Msg {
-	var out []tea.Msg
-	for _, r := range s {
-		out = append(out, tea.KeyPressMsg{Code: r, Text: string(r)})
-	}
-	return out
-}
-
 // send feeds msgs through Update one by one, each with the commands it returns and the
 // messages those produce (depth first, as a person's next key comes after), dropping
 // blinks, ticks and quits. Builds run by fakes finish within the call.
@@ -218,7 +178,7 @@ func screenText(a *App) string {
 // openPlatforms fetches the fixture index from the base screen, as enter does.
 func openPlatforms(t *testing.T, a *App) {
 	t.Helper()
-	send(a, press("enter"))
+	send(a, uitest.Key("enter"))
 	if a.screen != ScreenPlatforms {
 		t.Fatalf("screen %v after enter on the base screen:\n%s", a.screen, screenText(a))
 	}
@@ -244,27 +204,27 @@ func TestPlatformScreen(t *testing.T) {
 		t.Errorf("the diagnosis repeats the index the table shows:\n%s", text)
 	}
 
-	send(a, press("t"))
+	send(a, uitest.Key("t"))
 	if !strings.Contains(screenText(a), "for linux/amd64") {
 		t.Errorf("t does not show attestations, or they do not name their platform:\n%s", screenText(a))
 	}
-	send(a, press("t"), press("space")) // toggle amd64 (the first row)
+	send(a, uitest.Key("t"), uitest.Key("space")) // toggle amd64 (the first row)
 	if len(p.request().Platforms) != 2 {
 		t.Errorf("space did not select: %v", p.request().Platforms)
 	}
-	send(a, press("n"))
+	send(a, uitest.Key("n"))
 	if len(p.request().Platforms) != 0 {
 		t.Errorf("n left %v selected", p.request().Platforms)
 	}
-	send(a, press("a"))
+	send(a, uitest.Key("a"))
 	if len(p.request().Platforms) != 4 {
 		t.Errorf("a selected %d, want the 4 images (not the missing one, not attestations)", len(p.request().Platforms))
 	}
-	send(a, press("n"), press("/"), press("a"), press("r"), press("m"), press("enter"))
+	send(a, uitest.Key("n"), uitest.Key("/"), uitest.Key("a"), uitest.Key("r"), uitest.Key("m"), uitest.Key("enter"))
 	if vis := p.visible(); len(vis) != 2 {
 		t.Errorf("filter arm shows %d rows, want 2", len(vis))
 	}
-	msgs := send(a, press("space"), press("enter"))
+	msgs := send(a, uitest.Key("space"), uitest.Key("enter"))
 	start, ok := sent[startBuildMsg](msgs)
 	if !ok || len(start.req.Platforms) != 1 || start.req.Platforms[0].String() != "linux/arm64" {
 		t.Fatalf("enter built %+v", msgs)
@@ -278,7 +238,7 @@ func TestPlatformScreen(t *testing.T) {
 func TestPlatformScreenNeedsASelection(t *testing.T) {
 	a := newTestApp(t, Config{})
 	openPlatforms(t, a)
-	msgs := send(a, press("enter"))
+	msgs := send(a, uitest.Key("enter"))
 	if _, ok := sent[startBuildMsg](msgs); ok || a.status != "select at least one platform (space)" || !a.failed {
 		t.Errorf("enter with nothing selected: %v, status %q", msgs, a.status)
 	}
@@ -303,7 +263,7 @@ func TestTryRowOpensTheSibling(t *testing.T) {
 	}})
 	openPlatforms(t, a)
 	for range 5 { // amd64, arm64, arm/v7, s390x, riscv64 (missing), then the first try line
-		send(a, press("down"))
+		send(a, uitest.Key("down"))
 	}
 	if try := a.platforms.onTry(); try == nil || try.Tag != "3.11-alpine" {
 		t.Fatalf("the cursor is not on the first try line:\n%s", screenText(a))
@@ -311,7 +271,7 @@ func TestTryRowOpensTheSibling(t *testing.T) {
 	if text := screenText(a); !strings.Contains(text, "enter opens it") || !strings.Contains(text, "enter open this image") {
 		t.Errorf("the try line under the cursor does not say what enter does:\n%s", text)
 	}
-	send(a, press("enter"))
+	send(a, uitest.Key("enter"))
 	if len(fetched) != 2 || fetched[1] != "docker.io/library/python:3.11-alpine" || a.screen != ScreenPlatforms {
 		t.Fatalf("fetched %v, screen %v", fetched, a.screen)
 	}
@@ -329,9 +289,9 @@ func TestTryRowOpensTheSibling(t *testing.T) {
 func TestAttestationsKeepTheCursor(t *testing.T) {
 	a := newTestApp(t, Config{})
 	openPlatforms(t, a)
-	send(a, press("down"), press("down")) // linux/arm/v7
+	send(a, uitest.Key("down"), uitest.Key("down")) // linux/arm/v7
 	for range 2 {
-		send(a, press("t"))
+		send(a, uitest.Key("t"))
 		items := a.platforms.items()
 		if got := a.platforms.rows[items[a.platforms.cursor].row].label(); got != "linux/arm/v7" {
 			t.Fatalf("after t the cursor is on %s, want linux/arm/v7", got)
@@ -376,14 +336,14 @@ func TestBaseScreen(t *testing.T) {
 		t.Errorf("the footer lacks help or quit:\n%s", text)
 	}
 	// Arrows pick a recent image; typing replaces it; enter on nothing takes the offer.
-	send(a, press("down"), press("down"), press("up"))
+	send(a, uitest.Key("down"), uitest.Key("down"), uitest.Key("up"))
 	if v := a.base.input.Value(); v != "python:3.12-slim" {
 		t.Errorf("↓↓↑ put %q in the input", v)
 	}
-	send(a, press("ctrl+u"))
-	send(a, typeText("python:3.99")...)
-	send(a, press("enter"))
-	send(a, press("ctrl+u"), press("enter"))
+	send(a, uitest.Key("ctrl+u"))
+	send(a, uitest.Type("python:3.99")...)
+	send(a, uitest.Key("enter"))
+	send(a, uitest.Key("ctrl+u"), uitest.Key("enter"))
 	if strings.Join(fetched, " ") != "python:3.99 python:3.11-slim" {
 		t.Errorf("fetched %q", fetched)
 	}
@@ -391,11 +351,11 @@ func TestBaseScreen(t *testing.T) {
 		t.Errorf("a failed fetch must stay on the base screen with the error:\n%s", screenText(a))
 	}
 	// q is a letter here; ? is help.
-	send(a, press("q"))
+	send(a, uitest.Key("q"))
 	if a.base.input.Value() != "q" {
 		t.Errorf("q did not type: %q", a.base.input.Value())
 	}
-	send(a, press("?"))
+	send(a, uitest.Key("?"))
 	if !a.help || !strings.Contains(screenText(a), "Keys · base image") {
 		t.Errorf("? did not open help on the base screen:\n%s", screenText(a))
 	}
@@ -403,11 +363,11 @@ func TestBaseScreen(t *testing.T) {
 
 func TestBaseScreenCancelledFetch(t *testing.T) {
 	a := newTestApp(t, Config{})
-	_, cmd := a.Update(press("enter"))
+	_, cmd := a.Update(uitest.Key("enter"))
 	if !a.base.fetching || !strings.Contains(screenText(a), "fetching the index of python:3.11-slim") {
 		t.Fatalf("enter did not start fetching:\n%s", screenText(a))
 	}
-	send(a, press("esc"))
+	send(a, uitest.Key("esc"))
 	send(a, run(cmd)...) // the late answer of the cancelled fetch
 	if a.screen != ScreenBase || a.base.fetching {
 		t.Errorf("a cancelled fetch's result switched screens")
@@ -419,16 +379,16 @@ func TestBaseScreenCancelledFetch(t *testing.T) {
 func TestEscGoesBack(t *testing.T) {
 	a := newTestApp(t, Config{Requested: requests(t, "linux/amd64")})
 	openPlatforms(t, a)
-	send(a, press("enter"))
+	send(a, uitest.Key("enter"))
 	if a.screen != ScreenBuild || !a.build.succeeded() {
 		t.Fatalf("screen %v after building", a.screen)
 	}
-	send(a, press("enter"))
+	send(a, uitest.Key("enter"))
 	if a.screen != ScreenInspect {
 		t.Fatalf("enter on the summary: screen %v", a.screen)
 	}
 	for _, want := range []Screen{ScreenBuild, ScreenPlatforms, ScreenBase, ScreenPlatforms} {
-		send(a, press("esc"))
+		send(a, uitest.Key("esc"))
 		if a.screen != want {
 			t.Fatalf("esc: screen %v, want %v", a.screen, want)
 		}
@@ -465,7 +425,7 @@ func runningBuild(t *testing.T, platforms ...string) (*App, chan error) {
 		},
 	}})
 	a.Update(tea.WindowSizeMsg{Width: 100, Height: 30})
-	send(a, press("enter"))
+	send(a, uitest.Key("enter"))
 	_, cmd := a.Update(startBuildMsg{req: a.platforms.request()})
 	_ = cmd // the build's events come through buildEvents
 	a.build.prog.started = a.build.now().Add(-2 * time.Second)
@@ -501,7 +461,7 @@ func TestBuildScreen(t *testing.T) {
 	if arm.state != stateFailed || !strings.Contains(arm.err, "503") {
 		t.Errorf("arm64 state %q err %q", arm.state, arm.err)
 	}
-	send(a, press("right"), press("down"), press("right"))
+	send(a, uitest.Key("right"), uitest.Key("down"), uitest.Key("right"))
 	text := screenText(a)
 	for _, want := range []string{"Building 2 platforms", "from python:3.11-slim@sha256:", "→ dist/image", "writing", "failed", "503",
 		"Left out of the app layer", ".env (it may hold secrets", "venv/ (a virtualenv"} {
@@ -528,7 +488,7 @@ func TestBuildScreen(t *testing.T) {
 	}
 	// r runs the same request again.
 	first := a.build.req
-	_, cmd := a.Update(press("r"))
+	_, cmd := a.Update(uitest.Key("r"))
 	if cmd == nil || !a.build.running || a.build.prog.platforms[1].state != stateWaiting || !reflect.DeepEqual(a.build.req, first) {
 		t.Fatalf("r did not restart the same build")
 	}
@@ -607,7 +567,7 @@ func TestBuildSummaryStays(t *testing.T) {
 func TestCancelMarksEveryLayer(t *testing.T) {
 	a, _ := runningBuild(t, "linux/amd64", "linux/arm64")
 	buildEvents(a, sampleEvents()[:8]...)
-	send(a, press("right"), press("esc"))
+	send(a, uitest.Key("right"), uitest.Key("esc"))
 	waitBuild(t, a)
 	text := screenText(a)
 	if !strings.Contains(text, "Build cancelled; dist/image is unchanged") {
@@ -625,16 +585,16 @@ func TestCancelMarksEveryLayer(t *testing.T) {
 // it; ctrl+c stops at once. Both give ErrInterrupted (exit 130).
 func TestQuitDuringABuild(t *testing.T) {
 	a, _ := runningBuild(t, "linux/amd64")
-	send(a, press("q"))
+	send(a, uitest.Key("q"))
 	if !a.confirmQuit || !strings.Contains(screenText(a), "q again stops it and quits") {
 		t.Fatalf("q during a build did not ask:\n%s", screenText(a))
 	}
-	send(a, press("j"))
+	send(a, uitest.Key("j"))
 	if a.confirmQuit || !a.build.running {
 		t.Fatal("another key did not keep the build")
 	}
-	_, cmd := a.Update(press("q"))
-	_, cmd = a.Update(press("q"))
+	_, cmd := a.Update(uitest.Key("q"))
+	_, cmd = a.Update(uitest.Key("q"))
 	if cmd == nil || cmd() != tea.Quit() {
 		t.Fatal("the second q did not quit")
 	}
@@ -643,7 +603,7 @@ func TestQuitDuringABuild(t *testing.T) {
 	}
 
 	b, _ := runningBuild(t, "linux/amd64")
-	if _, cmd := b.Update(press("ctrl+c")); cmd == nil || cmd() != tea.Quit() || !errors.Is(b.Result(), ErrInterrupted) {
+	if _, cmd := b.Update(uitest.Key("ctrl+c")); cmd == nil || cmd() != tea.Quit() || !errors.Is(b.Result(), ErrInterrupted) {
 		t.Errorf("ctrl+c during a build: result %v", b.Result())
 	}
 }
@@ -711,14 +671,14 @@ func TestInspectScreen(t *testing.T) {
 	if strings.Contains(text, "attestation") || strings.Contains(text, "…") {
 		t.Errorf("a layout without attestations mentions them, or a value is cut:\n%s", text)
 	}
-	send(a, press("right"))
+	send(a, uitest.Key("right"))
 	if !strings.Contains(screenText(a), "✗ the index says linux/arm/v7 but the config says linux/arm64") {
 		t.Errorf("a platform mismatch is not shown as an error:\n%s", screenText(a))
 	}
 	if !strings.Contains(screenText(a), "docker load of dist/image gets linux/amd64; s saves this one as a .tar") {
 		t.Errorf("the arm64 image does not say docker load gets another:\n%s", screenText(a))
 	}
-	msgs := send(a, press("p"))
+	msgs := send(a, uitest.Key("p"))
 	if s, _ := sent[statusMsg](msgs); s != "copied --platform linux/arm64" {
 		t.Errorf("p: status %q (msgs %v)", s, msgs)
 	}
@@ -768,7 +728,7 @@ func TestInspectScreenSave(t *testing.T) {
 			if !strings.Contains(screenText(a), "s save .tar") {
 				t.Errorf("the help line does not offer s:\n%s", screenText(a))
 			}
-			send(a, press("right"), press("s"))
+			send(a, uitest.Key("right"), uitest.Key("s"))
 			if len(saved) != 1 || saved[0] != "linux/arm64" {
 				t.Fatalf("saved %v, want the platform on screen, linux/arm64", saved)
 			}
@@ -790,7 +750,7 @@ func TestHelp(t *testing.T) {
 			if !strings.Contains(foot, "? help") || !(strings.Contains(foot, "q quit") || strings.Contains(foot, "ctrl+c quit")) {
 				t.Errorf("footer %q lacks ? help or quit", foot)
 			}
-			send(a, press("?"))
+			send(a, uitest.Key("?"))
 			text := screenText(a)
 			if !a.help || !strings.Contains(text, "Keys · "+a.screen.title()) {
 				t.Fatalf("? did not open help:\n%s", text)
@@ -805,7 +765,7 @@ func TestHelp(t *testing.T) {
 					}
 				}
 			}
-			send(a, press("?"))
+			send(a, uitest.Key("?"))
 			if a.help {
 				t.Error("? did not close help")
 			}
@@ -823,7 +783,7 @@ func TestEveryListedKeyWorks(t *testing.T) {
 			prepare := func(a *App) *App {
 				a.Update(tea.WindowSizeMsg{Width: 100, Height: 20})
 				if a.current().Typing() {
-					send(a, typeText("py")...) // something to clear and complete
+					send(a, uitest.Type("py")...) // something to clear and complete
 				}
 				return a
 			}
@@ -850,11 +810,11 @@ func TestEveryListedKeyWorks(t *testing.T) {
 func keyMsg(k string) tea.KeyPressMsg {
 	switch k {
 	case "pgdown", "pgup", "enter", "esc", "space", "up", "down", "left", "right", "tab", "ctrl+c", "ctrl+u", "ctrl+d":
-		return press(k)
+		return uitest.Key(k)
 	case "shift+tab":
 		return tea.KeyPressMsg{Code: tea.KeyTab, Mod: tea.ModShift}
 	}
-	return press(k)
+	return uitest.Key(k)
 }
 
 func lastLine(s string) string {
@@ -900,7 +860,7 @@ func screenStates(t *testing.T) map[string]func(t *testing.T) *App {
 		"inspect": func(t *testing.T) *App {
 			a := newTestApp(t, Config{Requested: requests(t, "linux/amd64")})
 			openPlatforms(t, a)
-			send(a, press("enter"), press("enter"))
+			send(a, uitest.Key("enter"), uitest.Key("enter"))
 			return a
 		},
 	}
@@ -915,13 +875,13 @@ func TestGoldenScreens(t *testing.T) {
 			a := newTestApp(t, Config{Services: Services{FetchIndex: func(context.Context, string) (*registry.Index, error) {
 				return nil, errors.New("image docker.io/library/python:3.11-slimm not found: the repository has no tag 3.11-slimm; did you mean 3.11-slim? (or 3.12-slim, 3.11)")
 			}}})
-			send(a, press("enter"))
+			send(a, uitest.Key("enter"))
 			return a
 		},
 		"platforms-try": func(t *testing.T) *App {
 			a := states["platforms"](t)
 			for range 5 {
-				send(a, press("down"))
+				send(a, uitest.Key("down"))
 			}
 			return a
 		},
@@ -929,23 +889,23 @@ func TestGoldenScreens(t *testing.T) {
 			a, _ := runningBuild(t, "linux/amd64", "linux/arm64")
 			buildEvents(a, sampleEvents()[:8]...)
 			a.build.expanded["linux/amd64"] = true
-			send(a, press("esc"))
+			send(a, uitest.Key("esc"))
 			waitBuild(t, a)
 			return a
 		},
 		"build-quit-asked": func(t *testing.T) *App {
 			a := states["build-running"](t)
-			send(a, press("q"))
+			send(a, uitest.Key("q"))
 			return a
 		},
 		"base-recent-picked": func(t *testing.T) *App {
 			a := states["base"](t)
-			send(a, press("down"), press("down"))
+			send(a, uitest.Key("down"), uitest.Key("down"))
 			return a
 		},
 		"platforms-attestations": func(t *testing.T) *App {
 			a := states["platforms"](t)
-			send(a, press("t"))
+			send(a, uitest.Key("t"))
 			return a
 		},
 		"build-push": func(t *testing.T) *App {
@@ -960,14 +920,14 @@ func TestGoldenScreens(t *testing.T) {
 		},
 		"inspect-files": func(t *testing.T) *App {
 			a := states["inspect"](t)
-			send(a, press("pgdown"))
+			send(a, uitest.Key("pgdown"))
 			return a
 		},
 	}
 	for _, name := range []string{"base", "platforms", "build-running", "build-done", "inspect"} {
 		states["help-"+name] = func(t *testing.T) *App {
 			a := screenStates(t)[name](t)
-			send(a, press("?"))
+			send(a, uitest.Key("?"))
 			return a
 		}
 	}
@@ -1086,7 +1046,7 @@ func TestBuildAtOnce(t *testing.T) {
 			}
 			// esc from the build goes back to the index it was built from.
 			if tt.want == ScreenBuild {
-				send(a, press("esc"))
+				send(a, uitest.Key("esc"))
 				if a.screen != ScreenPlatforms {
 					t.Errorf("esc after the build: screen %v", a.screen)
 				}

@@ -17,6 +17,7 @@ import (
 	"github.com/pycontainer/pycontainer/build"
 	"github.com/pycontainer/pycontainer/oci"
 	"github.com/pycontainer/pycontainer/registry"
+	"github.com/pycontainer/pycontainer/ui/uitest"
 )
 
 func TestHumanBytes(t *testing.T) {
@@ -238,7 +239,7 @@ func TestScreensEscapeHostileText(t *testing.T) {
 			return nil, errors.New("registry said: " + h)
 		}}})
 		a.Update(tea.WindowSizeMsg{Width: 200, Height: 40})
-		send(a, press("enter"))
+		send(a, uitest.Key("enter"))
 		rawSafe(t, "base", a.View().Content)
 	})
 	t.Run("platforms", func(t *testing.T) {
@@ -257,9 +258,9 @@ func TestScreensEscapeHostileText(t *testing.T) {
 			},
 		}})
 		a.Update(tea.WindowSizeMsg{Width: 400, Height: 40})
-		send(a, press("enter"))
+		send(a, uitest.Key("enter"))
 		rawSafe(t, "platforms", a.View().Content)
-		send(a, press("G")) // the missing row, with its diagnosis
+		send(a, uitest.Key("G")) // the missing row, with its diagnosis
 		rawSafe(t, "platforms, diagnosis", a.View().Content)
 	})
 	t.Run("build", func(t *testing.T) {
