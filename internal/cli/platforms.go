@@ -2,10 +2,8 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
-	"strings"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/sync/errgroup"
@@ -51,13 +49,13 @@ diagnosis and sibling tags that have it (a CI gate). --json prints the schema in
 			}
 			missing := checkPlatforms(cmd.Context(), opts, indexes, wanted)
 			if asJSON {
-				if err := writePlatformsJSON(stdout, indexes, wanted, missing, all); err != nil {
+				if err := ui.WritePlatformsJSON(stdout, indexes, ui.PlatformsCheck{Wanted: wanted, Missing: missing}, all, oci.DetectHost()); err != nil {
 					return err
 				}
 			} else if len(indexes) == 1 {
-				printPlatformTable(stdout, indexes[0], all)
+				ui.WritePlatformTable(stdout, indexes[0], all, oci.DetectHost())
 			} else {
-				printPlatformMatrix(stdout, indexes, all)
+				ui.WritePlatformMatrix(stdout, indexes, all)
 			}
 			if len(missing) == 0 {
 				return nil
@@ -66,10 +64,10 @@ diagnosis and sibling tags that have it (a CI gate). --json prints the schema in
 			last := len(missing) - 1
 			if !asJSON {
 				for _, m := range missing[:last] {
-					fmt.Fprintf(stderr, "Error: %s\n%s\n", ui.Sanitize(m.err.Error()), ui.SanitizeLines(m.err.Detail()))
+					fmt.Fprintf(stderr, "Error: %s\n%s\n", ui.Sanitize(m.Err.Error()), ui.SanitizeLines(m.Err.Detail()))
 				}
 			}
-			return sanitizedNoMatch{missing[last].err}
+			return sanitizedNoMatch{missing[last].Err}
 		},
 	}
 	cmd.Flags().BoolVar(&all, "all", false, "also list attestation entries (marked)")
@@ -102,10 +100,8 @@ func (e sanitizedNoMatch) Error() string  { return ui.Sanitize(e.err.Error()) }
 func (e sanitizedNoMatch) Detail() string { return ui.SanitizeLines(e.err.Detail()) }
 func (e sanitizedNoMatch) Unwrap() error  { return e.err }
 
-type missingPlatform struct {
-	image string
-	err   *build.NoMatchError
-}
+// missingPlatform is the report's own type, so that the check goes to ui as it is.
+type missingPlatform = ui.MissingPlatform
 
 // checkPlatforms diagnoses every wanted platform that an index lacks.
 func checkPlatforms(ctx context.Context, opts *build.Options, indexes []*registry.Index, wanted []build.RequestedPlatform) []missingPlatform {
@@ -122,207 +118,8 @@ func checkPlatforms(ctx context.Context, opts *build.Options, indexes []*registr
 		}
 		for i, d := range registry.DiagnoseAll(ctx, opts.Connect(ix.Ref), ix, missing) {
 			e := &build.NoMatchError{Image: ix.Ref.CommonName(), Requested: missing[i], Available: ix.Platforms(), Diagnosis: d}
-			out = append(out, missingPlatform{image: ix.Ref.CommonName(), err: e})
+			out = append(out, missingPlatform{Image: ix.Ref.CommonName(), Err: e})
 		}
 	}
 	return out
-}
-
-// platformRows are an index's entries in display order, attestations last and only
-// when asked for.
-func platformRows(ix *registry.Index, all bool) []registry.Entry {
-	var out, att []registry.Entry
-	for _, e := range ix.Entries {
-		switch {
-		case !e.Attestation:
-			out = append(out, e)
-		case all:
-			att = append(att, e)
-		}
-	}
-	return append(out, att...)
-}
-
-func entryLabel(e registry.Entry) string {
-	if e.Attestation {
-		return "attestation"
-	}
-	return oci.PlatformString(e.Platform)
-}
-
-// printPlatformTable writes an index's entries as a table; what the index says is
-// sanitized (it comes from the registry).
-func printPlatformTable(w io.Writer, ix *registry.Index, all bool) {
-	host := oci.DetectHost()
-	kind := "index"
-	if ix.Single {
-		kind = "single-platform image"
-	}
-	fmt.Fprintf(w, "%s  %s %s\n", ui.Sanitize(ix.Ref.CommonName()), kind, ui.Sanitize(ix.Digest.String()))
-	hasOSVersion := false
-	for _, e := range ix.Entries {
-		hasOSVersion = hasOSVersion || (e.Descriptor.Platform != nil && e.Descriptor.Platform.OSVersion != "")
-	}
-	header := fmt.Sprintf("%-16s %-16s", "PLATFORM", "INDEX SAYS")
-	if hasOSVersion {
-		header += fmt.Sprintf(" %-14s", "OS.VERSION")
-	}
-	fmt.Fprintf(w, "%s %-12s %9s %6s  %s\n", header, "DIGEST", "SIZE", "LAYERS", "ON THIS MACHINE ("+oci.PlatformString(host.Platform)+")")
-	for _, e := range platformRows(ix, all) {
-		raw, osVersion, note := "", "", ""
-		if e.Descriptor.Platform != nil {
-			raw, osVersion = ui.Sanitize(oci.PlatformString(*e.Descriptor.Platform)), ui.Sanitize(e.Descriptor.Platform.OSVersion)
-		}
-		if e.Attestation {
-			note = "not an image (signatures, SBOM)"
-			if ref := e.Descriptor.Annotations["vnd.docker.reference.digest"]; ref != "" {
-				note = ui.AttestationLabel(ix, e)
-			}
-		} else {
-			note = host.HowRuns(e.Platform).Note
-		}
-		line := fmt.Sprintf("%-16s %-16s", ui.Sanitize(entryLabel(e)), raw)
-		if hasOSVersion {
-			line += fmt.Sprintf(" %-14s", osVersion)
-		}
-		fmt.Fprintln(w, ui.Sanitize(fmt.Sprintf("%s %-12s %9s %6s  %s", line, oci.ShortHex(e.Descriptor.Digest.String()), ui.SizeOrDash(e.Size), ui.CountOrDash(e.Layers), note)))
-	}
-}
-
-// printPlatformMatrix shows several images side by side: one row per platform, one
-// column per image.
-func printPlatformMatrix(w io.Writer, indexes []*registry.Index, all bool) {
-	var rows []string
-	seen := map[string]bool{}
-	cells := map[string]map[int]string{}
-	for i, ix := range indexes {
-		for _, e := range platformRows(ix, all) {
-			label := ui.Sanitize(entryLabel(e))
-			if !seen[label] {
-				seen[label] = true
-				rows = append(rows, label)
-				cells[label] = map[int]string{}
-			}
-			if e.Attestation {
-				cells[label][i] = "yes"
-			} else {
-				cells[label][i] = "✓ " + ui.SizeOrDash(e.Size)
-			}
-		}
-	}
-	widths := make([]int, len(indexes))
-	names := make([]string, len(indexes))
-	for i, ix := range indexes {
-		names[i] = ui.Sanitize(shortName(ix.Ref.CommonName()))
-		widths[i] = max(len([]rune(names[i])), 12)
-	}
-	fmt.Fprintf(w, "%-16s", "PLATFORM")
-	for i, n := range names {
-		fmt.Fprintf(w, "  %-*s", widths[i], n)
-	}
-	fmt.Fprintln(w)
-	for _, r := range rows {
-		fmt.Fprintf(w, "%-16s", r)
-		for i := range indexes {
-			c := cells[r][i]
-			if c == "" {
-				c = "–"
-			}
-			fmt.Fprintf(w, "  %-*s", widths[i], c)
-		}
-		fmt.Fprintln(w)
-	}
-}
-
-// shortName drops Docker Hub's implicit parts: docker.io/library/python:3.11 -> python:3.11.
-func shortName(name string) string {
-	name = strings.TrimPrefix(name, "docker.io/")
-	return strings.TrimPrefix(name, "library/")
-}
-
-// platformsJSON is the schema of `platforms --json`.
-type platformsJSON struct {
-	Images []platformsImageJSON `json:"images"`
-	Check  *platformsCheckJSON  `json:"check,omitempty"`
-}
-
-type platformsImageJSON struct {
-	Image     string              `json:"image"`
-	Digest    string              `json:"digest"`
-	MediaType string              `json:"media_type"`
-	Single    bool                `json:"single_manifest"`
-	Platforms []platformEntryJSON `json:"platforms"`
-}
-
-type platformEntryJSON struct {
-	Platform      string `json:"platform"`
-	IndexPlatform string `json:"index_platform"`
-	OS            string `json:"os"`
-	Architecture  string `json:"architecture"`
-	Variant       string `json:"variant,omitempty"`
-	OSVersion     string `json:"os_version,omitempty"`
-	Digest        string `json:"digest"`
-	Size          int64  `json:"size"`
-	Layers        int    `json:"layers"`
-	Attestation   bool   `json:"attestation"`
-	Native        bool   `json:"native"`
-	Host          string `json:"host"`
-}
-
-type platformsCheckJSON struct {
-	Platforms []string           `json:"platforms"`
-	OK        bool               `json:"ok"`
-	Missing   []checkMissingJSON `json:"missing"`
-}
-
-type checkMissingJSON struct {
-	Image       string   `json:"image"`
-	Platform    string   `json:"platform"`
-	Available   []string `json:"available"`
-	Suggestions []string `json:"suggestions"`
-}
-
-func writePlatformsJSON(w io.Writer, indexes []*registry.Index, wanted []build.RequestedPlatform, missing []missingPlatform, all bool) error {
-	w = ui.SanitizeJSON(w) // the index's strings, escaped for a terminal; they decode the same
-	host := oci.DetectHost()
-	var doc platformsJSON
-	for _, ix := range indexes {
-		img := platformsImageJSON{Image: ix.Ref.CommonName(), Digest: ix.Digest.String(), MediaType: ix.MediaType, Single: ix.Single, Platforms: []platformEntryJSON{}}
-		for _, e := range platformRows(ix, all) {
-			p := e.Platform
-			j := platformEntryJSON{Platform: entryLabel(e), IndexPlatform: oci.PlatformString(p), OS: p.OS, Architecture: p.Architecture, Variant: p.Variant,
-				Digest: e.Descriptor.Digest.String(), Size: e.Size, Layers: e.Layers, Attestation: e.Attestation}
-			if e.Descriptor.Platform != nil {
-				j.IndexPlatform, j.OSVersion = oci.PlatformString(*e.Descriptor.Platform), e.Descriptor.Platform.OSVersion
-			}
-			if !e.Attestation {
-				how := host.HowRuns(p)
-				j.Native, j.Host = how.Native, how.Note
-			}
-			img.Platforms = append(img.Platforms, j)
-		}
-		doc.Images = append(doc.Images, img)
-	}
-	if len(wanted) > 0 {
-		c := &platformsCheckJSON{OK: len(missing) == 0, Missing: []checkMissingJSON{}}
-		for _, wnt := range wanted {
-			c.Platforms = append(c.Platforms, wnt.String())
-		}
-		for _, m := range missing {
-			j := checkMissingJSON{Image: m.image, Platform: m.err.Requested.String(), Available: []string{}, Suggestions: []string{}}
-			for _, p := range m.err.Available {
-				j.Available = append(j.Available, oci.PlatformString(p))
-			}
-			if d := m.err.Diagnosis; d != nil {
-				for _, s := range d.Siblings {
-					j.Suggestions = append(j.Suggestions, s.Ref)
-				}
-			}
-			c.Missing = append(c.Missing, j)
-		}
-		doc.Check = c
-	}
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(doc)
 }
