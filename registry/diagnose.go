@@ -8,8 +8,10 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
+	"github.com/regclient/regclient/types/ref"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/pycontainer/pycontainer/oci"
@@ -24,10 +26,13 @@ type Diagnosis struct {
 	Available    []oci.Platform // as the index spells them
 	Attestations int
 	Siblings     []Sibling // tags of the same repository that have the platform, best first
-	TagsChecked  int
-	TagsTotal    int
-	TagsError    string   // why tags could not be listed
-	Host         oci.Host // how this machine runs each platform
+	// Newer is the nearest newer version line of the same flavour that has the
+	// platform (mysql:5.7 has no arm64, mysql:8.0 does), nil when none was found.
+	Newer       *Sibling
+	TagsChecked int
+	TagsTotal   int
+	TagsError   string   // why tags could not be listed
+	Host        oci.Host // how this machine runs each platform
 }
 
 // PlatformRequest is a platform someone asked for: as parsed, as typed, and where it was
@@ -66,7 +71,7 @@ func DiagnoseAll(ctx context.Context, r IndexReader, ix *Index, reqs []PlatformR
 	}
 	sib := findSiblings(ctx, r, ix, wants)
 	for i, d := range out {
-		d.Siblings, d.TagsChecked, d.TagsTotal, d.TagsError = sib.found[i], sib.checked, sib.total, sib.err
+		d.Siblings, d.TagsChecked, d.TagsTotal, d.TagsError, d.Newer = sib.found[i], sib.checked, sib.total, sib.err, sib.newer[i]
 	}
 	return out
 }
@@ -160,11 +165,13 @@ const (
 	siblingParallel = 4
 	siblingTimeout  = 15 * time.Second
 	siblingsShown   = 3
+	newerLineChecks = 4 // newer version lines checked at most, nearest first
 )
 
 // siblings are the repository's other tags that have the wanted platforms.
 type siblings struct {
 	found   [][]Sibling // per wanted platform, best first, siblingsShown at most
+	newer   []*Sibling  // per wanted platform, the nearest newer version line that has it
 	checked int         // tags whose index was read
 	total   int         // tags in the repository
 	err     string      // why tags could not be listed
@@ -173,7 +180,7 @@ type siblings struct {
 func findSiblings(ctx context.Context, client IndexReader, ix *Index, wants []oci.Platform) siblings {
 	ctx, cancel := context.WithTimeout(ctx, siblingTimeout)
 	defer cancel()
-	out := siblings{found: make([][]Sibling, len(wants))}
+	out := siblings{found: make([][]Sibling, len(wants)), newer: make([]*Sibling, len(wants))}
 	tags, err := client.Tags(ctx, ix.Ref)
 	if err != nil {
 		out.err = err.Error()
@@ -184,35 +191,97 @@ func findSiblings(ctx context.Context, client IndexReader, ix *Index, wants []oc
 	if len(candidates) > siblingChecks {
 		candidates = candidates[:siblingChecks]
 	}
-	read := make([]*Index, len(candidates)) // nil: could not be read
+	lines := NewerLines(ix.Ref.Tag, tags)
+	if len(lines) > newerLineChecks {
+		lines = lines[:newerLineChecks]
+	}
+	read := readTags(ctx, client, ix.Ref, append(slices.Clone(candidates), lines...))
+	sibling := func(tag string, sib *Index) Sibling {
+		s := Sibling{Ref: ix.Ref.SetTag(tag).CommonName(), Tag: tag}
+		for _, p := range sib.Platforms() {
+			s.Platforms = append(s.Platforms, oci.PlatformString(p))
+		}
+		return s
+	}
+	out.checked = len(read)
+	for _, tag := range candidates {
+		for w, want := range wants {
+			if sib := read[tag]; sib != nil && len(out.found[w]) < siblingsShown {
+				if _, ok := sib.Find(want); ok {
+					out.found[w] = append(out.found[w], sibling(tag, sib))
+				}
+			}
+		}
+	}
+	for _, tag := range lines { // oldest line first: the nearest wins
+		for w, want := range wants {
+			if sib := read[tag]; sib != nil && out.newer[w] == nil {
+				if _, ok := sib.Find(want); ok {
+					s := sibling(tag, sib)
+					out.newer[w] = &s
+				}
+			}
+		}
+	}
+	return out
+}
+
+// readTags reads the index of each of tags of r once, concurrently and bounded. A tag
+// that cannot be read is left out: no suggestion, and no reason to stop the others.
+func readTags(ctx context.Context, client IndexReader, r ref.Ref, tags []string) map[string]*Index {
+	var mu sync.Mutex
+	read := map[string]*Index{}
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(siblingParallel)
-	for i, tag := range candidates {
+	for _, tag := range slices.Compact(slices.Sorted(slices.Values(tags))) {
 		g.Go(func() error {
-			// A tag that cannot be read is no suggestion, and no reason to stop the others.
-			if sib, err := client.Index(gctx, ix.Ref.SetTag(tag)); err == nil {
-				read[i] = sib
+			if sib, err := client.Index(gctx, r.SetTag(tag)); err == nil {
+				mu.Lock()
+				read[tag] = sib
+				mu.Unlock()
 			}
 			return nil
 		})
 	}
 	_ = g.Wait()
-	for i, sib := range read {
-		if sib == nil {
+	return read
+}
+
+// NewerLines are, for the tag current, one tag of each newer version line of the same
+// flavour, the nearest line first: for 5.7 among 5.7.44, 8.0, 8.0.36, 8.4 and 9.1-oracle
+// they are 8.0 and 8.4. A line is as many version numbers as current has, two at most
+// (5.7, 8.0; 3 for a tag of one number); its tag is the one that names the line itself,
+// else the line's newest. A tag without a version has no newer line.
+func NewerLines(current string, tags []string) []string {
+	cur := parseSiblingTag(current)
+	if len(cur.version) == 0 {
+		return nil
+	}
+	depth := min(len(cur.version), 2)
+	lineOf := func(v []int) []int { return v[:min(depth, len(v))] }
+	best := map[string]parsedTag{} // line -> its tag
+	var order [][]int
+	for _, t := range tags {
+		p := parseSiblingTag(t)
+		if len(p.version) == 0 || !slices.Equal(flavourWords(p.flavour), flavourWords(cur.flavour)) ||
+			slices.Compare(lineOf(p.version), lineOf(cur.version)) <= 0 {
 			continue
 		}
-		out.checked++
-		for w, want := range wants {
-			if _, ok := sib.Find(want); !ok || len(out.found[w]) == siblingsShown {
-				continue
-			}
-			r := ix.Ref.SetTag(candidates[i])
-			s := Sibling{Ref: r.CommonName(), Tag: candidates[i]}
-			for _, p := range sib.Platforms() {
-				s.Platforms = append(s.Platforms, oci.PlatformString(p))
-			}
-			out.found[w] = append(out.found[w], s)
+		line := lineOf(p.version)
+		key := fmt.Sprint(line)
+		have, ok := best[key]
+		if !ok {
+			order = append(order, line)
 		}
+		// The tag naming the line itself (8.0) stands for it; else the newest (8.0.36).
+		if !ok || (len(have.version) > depth && (len(p.version) == depth || slices.Compare(p.version, have.version) > 0)) {
+			best[key] = p
+		}
+	}
+	slices.SortFunc(order, slices.Compare)
+	out := make([]string, len(order))
+	for i, line := range order {
+		out[i] = best[fmt.Sprint(line)].tag
 	}
 	return out
 }
@@ -359,6 +428,10 @@ func (d *Diagnosis) Lines() []DiagnosisLine {
 			out[len(out)-1].Sibling = &d.Siblings[i]
 		}
 		line("", "(checked %d of %d tags)", d.TagsChecked, d.TagsTotal)
+	}
+	if d.Newer != nil && !slices.ContainsFunc(d.Siblings, func(s Sibling) bool { return s.Tag == d.Newer.Tag }) {
+		line("newer", "--base-image %s   (%s; the nearest newer version line that has %s)", d.Newer.Ref, strings.Join(d.Newer.Platforms, ", "), d.Requested)
+		out[len(out)-1].Sibling = d.Newer
 	}
 	line("this host", "%s, for %s images: %s", oci.PlatformString(d.Host.Platform), d.Requested, d.Host.HowRuns(d.Requested.Platform).Note)
 	return out

@@ -162,3 +162,75 @@ func siblingTags(d *Diagnosis) []string {
 	}
 	return tags
 }
+
+func TestNewerLines(t *testing.T) {
+	t.Parallel()
+	mysql := []string{"5.6", "5.7", "5.7.44", "8.0", "8.0.36", "8.4.3", "8.4", "9.1-oracle", "9.1", "latest", "sha256-abc.sig"}
+	tests := []struct {
+		current string
+		tags    []string
+		want    []string
+	}{
+		{"5.7", mysql, []string{"8.0", "8.4", "9.1"}},
+		{"5.7.44", mysql, []string{"8.0", "8.4", "9.1"}},
+		{"8.0", mysql, []string{"8.4", "9.1"}},
+		{"9.1", mysql, nil},
+		{"latest", mysql, nil},
+		// One number: lines are majors; the tag naming the line stands for it, else its newest.
+		{"8", []string{"8", "8.9.4", "10.24.1", "10", "12.22.0", "12.1.0"}, []string{"10", "12.22.0"}},
+		// The flavour stays: node 8.7.0-alpine's newer lines (8.9, 8.11, 10.0, 10.1) are alpine ones.
+		{"8.7.0-alpine", []string{"8.7.0", "8.9.4-alpine", "8.11.1-alpine", "10.0.0-alpine", "10.0.0", "10.1.0-alpine3.8"}, []string{"8.9.4-alpine", "8.11.1-alpine", "10.0.0-alpine", "10.1.0-alpine3.8"}},
+	}
+	for _, tt := range tests {
+		if got := NewerLines(tt.current, tt.tags); !slices.Equal(got, tt.want) {
+			t.Errorf("NewerLines(%q) = %q, want %q", tt.current, got, tt.want)
+		}
+	}
+}
+
+// TestDiagnoseNewerLine: mysql:5.7 has no arm64 and neither has its own line (5.7.44);
+// the nearest newer line that has it, 8.0, is the next step.
+func TestDiagnoseNewerLine(t *testing.T) {
+	t.Parallel()
+	reg, err := demo.Serve(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reg.Close()
+	ctx := context.Background()
+	if err := reg.SeedStack(ctx, 0); err != nil {
+		t.Fatal(err)
+	}
+	req := func(raw string) PlatformRequest {
+		p, err := oci.ParsePlatform(raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return PlatformRequest{Platform: p, Raw: raw, Source: "--check flag"}
+	}
+	tests := []struct {
+		image, platform, newer string
+	}{
+		{"library/mysql:5.7", "linux/arm64", "8.0"},
+		{"library/mysql:5.7.44", "linux/arm64", "8.0"},
+		{"library/mysql:8.0", "linux/arm/v7", ""}, // no line has it
+		{"library/node:8-alpine", "linux/arm64", ""},
+	}
+	for _, tt := range tests {
+		ix, err := FetchIndex(ctx, plainConnect, reg.Host+"/"+tt.image)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d := Diagnose(ctx, plainConnect(ix.Ref), ix, req(tt.platform))
+		got := ""
+		if d.Newer != nil {
+			got = d.Newer.Tag
+		}
+		if got != tt.newer {
+			t.Errorf("%s for %s: newer line %q, want %q", tt.image, tt.platform, got, tt.newer)
+		}
+		if tt.newer != "" && !strings.Contains(d.Text(), "newer      --base-image "+reg.Host+"/library/mysql:"+tt.newer) && !slices.Contains(siblingTags(d), tt.newer) {
+			t.Errorf("%s: the diagnosis names neither a sibling nor the newer line %s:\n%s", tt.image, tt.newer, d.Text())
+		}
+	}
+}

@@ -33,14 +33,39 @@ var Catalog = []Spec{
 	{Repo: "demo/legacy-python", Tag: "3.8-arm64-only", Single: true, Platforms: []Platform{{"linux", "arm64", "v8"}}},
 }
 
+// Stack mirrors the images of a Compose stack as people run it on arm64 laptops and
+// servers, for `platforms --compose`. Demo data, with these real platform sets: mysql:5.7
+// was only built for amd64 and its newer line 8.0 has arm64; node:8-alpine is
+// amd64-only with no newer line here; postgres:16 has many platforms.
+var Stack = []Spec{
+	{Repo: "library/mysql", Tag: "5.7", Platforms: []Platform{{"linux", "amd64", ""}}},
+	{Repo: "library/mysql", Tag: "5.7.44", Platforms: []Platform{{"linux", "amd64", ""}}},
+	{Repo: "library/mysql", Tag: "8.0", Attestation: true, Platforms: []Platform{{"linux", "amd64", ""}, {"linux", "arm64", "v8"}}},
+	{Repo: "library/mysql", Tag: "8.4", Attestation: true, Platforms: []Platform{{"linux", "amd64", ""}, {"linux", "arm64", "v8"}}},
+	{Repo: "library/node", Tag: "8-alpine", DockerMediaTypes: true, Platforms: []Platform{{"linux", "amd64", ""}}},
+	{Repo: "library/postgres", Tag: "16", Attestation: true, Platforms: []Platform{
+		{"linux", "amd64", ""}, {"linux", "arm64", "v8"}, {"linux", "arm", "v7"}, {"linux", "arm", "v6"}, {"linux", "arm", "v5"},
+		{"linux", "386", ""}, {"linux", "ppc64le", ""}, {"linux", "s390x", ""}, {"linux", "mips64le", ""},
+	}},
+}
+
 // Seed pushes the catalog; padding adds that many bytes to each platform's layer so
 // downloads take long enough to watch.
 func (r *Registry) Seed(ctx context.Context, padding int) error {
+	return r.seed(ctx, Catalog, padding)
+}
+
+// SeedStack pushes the Stack's images.
+func (r *Registry) SeedStack(ctx context.Context, padding int) error {
+	return r.seed(ctx, Stack, padding)
+}
+
+func (r *Registry) seed(ctx context.Context, specs []Spec, padding int) error {
 	// Repositories are pushed concurrently, the tags of one in turn: the Distribution
 	// registry rejects two uploads of the same blob to a repository at once.
 	byRepo := map[string][]Spec{}
 	var repos []string
-	for _, spec := range Catalog {
+	for _, spec := range specs {
 		if _, ok := byRepo[spec.Repo]; !ok {
 			repos = append(repos, spec.Repo)
 		}
