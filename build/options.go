@@ -225,7 +225,7 @@ func loadLayers(in Inputs) (*layers, error) {
 	// The project is the directory named on the command line (--context), else the
 	// current one. A cloned repository's files must not choose what goes into the image
 	// or where the build writes (and collects garbage): their paths stay inside it.
-	root := in.Process.Path(".")
+	root := cmp.Or(in.Process.Dir, ".")
 	if user.Context != nil {
 		root = *user.Context
 	}

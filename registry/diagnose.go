@@ -247,6 +247,15 @@ func readTags(ctx context.Context, client IndexReader, r ref.Ref, tags []string)
 	return read
 }
 
+// SameVersionLine reports whether tag is of current's version line (3.11-slim and
+// 3.11.9-bookworm are; 3.12-slim is not), whatever its flavour. Tags without a version
+// are of no line.
+func SameVersionLine(current, tag string) bool {
+	cur, p := parseSiblingTag(current), parseSiblingTag(tag)
+	depth := min(len(cur.version), 2)
+	return depth > 0 && len(p.version) >= depth && slices.Equal(p.version[:depth], cur.version[:depth])
+}
+
 // NewerLines are, for the tag current, one tag of each newer version line of the same
 // flavour, the nearest line first: for 5.7 among 5.7.44, 8.0, 8.0.36, 8.4 and 9.1-oracle
 // they are 8.0 and 8.4. A line is as many version numbers as current has, two at most

@@ -234,3 +234,24 @@ func TestDiagnoseNewerLine(t *testing.T) {
 		}
 	}
 }
+
+func TestSameVersionLine(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		current, tag string
+		want         bool
+	}{
+		{"3.11-amd64only", "3.11-slim", true},
+		{"3.11-slim", "3.11.9-bookworm", true},
+		{"3.11-slim", "3.12-slim", false},
+		{"5.7", "5.7.44", true},
+		{"5.7", "8.0", false},
+		{"8-alpine", "8.9.4-alpine", true},
+		{"latest", "latest", false},
+		{"3.11", "slim", false},
+	} {
+		if got := SameVersionLine(tt.current, tt.tag); got != tt.want {
+			t.Errorf("SameVersionLine(%q, %q) = %v, want %v", tt.current, tt.tag, got, tt.want)
+		}
+	}
+}

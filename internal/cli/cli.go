@@ -128,7 +128,7 @@ Linux platform the base image offers, from any host.
 // in the input, the platforms its config files ask for preselected.
 func appConfig(opts *build.Options, env cmdenv.Env, theme string) ui.Config {
 	return ui.Config{Services: appServices(opts, env), BaseImage: opts.BaseImage, Recent: recentImages(env),
-		Requested: requestedFromFiles(opts), Theme: theme, Output: opts.Output, Warnings: opts.Warnings}
+		Requested: requestedFromFiles(opts), Theme: theme, Output: env.Rel(opts.Output), Warnings: opts.Warnings}
 }
 
 // requestedFromFiles keeps the platforms a config file asked for (to preselect them)

@@ -39,7 +39,7 @@ and later) and podman save --format oci-archive write.
 			}
 			if !asJSON && !verify && interactive(progress, env) {
 				opts := &build.Options{Output: dir, Process: env}
-				return runApp(cmd.Context(), env, ui.Config{Services: appServices(opts, env), Theme: *theme, Output: dir, Start: ui.ScreenInspect}, saveBeside)
+				return runApp(cmd.Context(), env, ui.Config{Services: appServices(opts, env), Theme: *theme, Output: env.Rel(dir), Start: ui.ScreenInspect}, saveBeside)
 			}
 			// A build may commit a new image meanwhile: held, it removes no blob this reads.
 			release, err := oci.ReadLock(cmd.Context(), dir)

@@ -62,13 +62,14 @@ func (e Env) With(kv ...string) Env {
 	return e
 }
 
-// Path is p read against e's working directory: absolute as it is, relative joined
-// to Dir ("" leaves it to the process's own directory).
+// Path is p read against e's working directory: absolute as it is, relative put under
+// Dir ("" leaves it to the process's own directory). It is not cleaned: "link/.."
+// must go where the system takes it, through the link, as it would from Dir.
 func (e Env) Path(p string) string {
 	if p == "" || filepath.IsAbs(p) || e.Dir == "" {
 		return p
 	}
-	return filepath.Join(e.Dir, p)
+	return strings.TrimSuffix(e.Dir, string(filepath.Separator)) + string(filepath.Separator) + p
 }
 
 // Rel is p as a message shows it: relative to e's working directory when it lies

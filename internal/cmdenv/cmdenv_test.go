@@ -41,11 +41,13 @@ func TestZeroEnvIsTheProcess(t *testing.T) {
 func TestPath(t *testing.T) {
 	abs := filepath.Join(string(filepath.Separator), "abs", "x")
 	for _, tt := range []struct{ dir, p, want string }{
-		{"/work", "dist/image", filepath.Join("/work", "dist", "image")},
+		{"/work", "dist/image", "/work/dist/image"},
+		{"/work/", "dist/image", "/work/dist/image"},
+		{"/work", "link/../x", "/work/link/../x"}, // the system resolves link before ..
 		{"/work", abs, abs},
 		{"", "dist/image", "dist/image"},
 		{"/work", "", ""},
-		{"/work", "../up", filepath.Join("/", "up")},
+		{"/work", "../up", "/work/../up"},
 	} {
 		if got := (Env{Dir: tt.dir}).Path(tt.p); got != tt.want {
 			t.Errorf("Env{Dir:%q}.Path(%q) = %q, want %q", tt.dir, tt.p, got, tt.want)
