@@ -6,11 +6,10 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/pycontainer/pycontainer/internal/cmdenv"
-
 	tea "charm.land/bubbletea/v2"
 
 	"github.com/pycontainer/pycontainer/build"
+	"github.com/pycontainer/pycontainer/internal/clitest"
 	"github.com/pycontainer/pycontainer/internal/testbase"
 	"github.com/pycontainer/pycontainer/oci"
 	"github.com/pycontainer/pycontainer/ui"
@@ -25,11 +24,11 @@ import (
 func BenchmarkBuildLargeLayer(b *testing.B) {
 	reg := testbase.Start(b)
 	reg.Push(b, testbase.Spec{Repo: "library/python", Tag: "big", Platforms: testbase.PythonPlatforms[:1], PaddingBytes: 200 << 20})
-	dir := b.TempDir()
-	copyDemoApp(b, dir)
+	w := clitest.New(b, Run) // the demo app, with a cache and config of its own
+	clitest.CopyDemoApp(b, w.Dir)
 	base := reg.Host + "/library/python:big"
 	opts := func(b *testing.B, out string) *build.Options {
-		o, err := build.Resolve(build.Inputs{Flags: build.Settings{Context: &dir, BaseImage: &base, Output: &out}, Process: cmdenv.Env{Environ: []string{}}})
+		o, err := build.Resolve(build.Inputs{Flags: build.Settings{BaseImage: &base, Output: &out}, Process: w.Env()})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -49,7 +48,7 @@ func BenchmarkBuildLargeLayer(b *testing.B) {
 		for i := 0; b.Loop(); i++ {
 			o := opts(b, filepath.Join(b.TempDir(), "image"))
 			// As `pycontainer build --platform …` in a terminal: the index, then the build.
-			app := ui.New(ui.Config{Services: appServices(o), BaseImage: o.BaseImage, Requested: o.Platforms, AutoFetch: true,
+			app := ui.New(ui.Config{Services: appServices(o, w.Env()), BaseImage: o.BaseImage, Requested: o.Platforms, AutoFetch: true,
 				BuildAtOnce: true, Host: oci.DetectHost(), Theme: "dark", Output: o.Output})
 			p := tea.NewProgram(quitWhenBuilt{app}, tea.WithInput(nil), tea.WithOutput(io.Discard), tea.WithWindowSize(120, 40), tea.WithoutSignals())
 			if _, err := p.Run(); err != nil {

@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"errors"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -19,6 +20,7 @@ import (
 	"github.com/charmbracelet/x/exp/teatest/v2"
 
 	"github.com/pycontainer/pycontainer/build"
+	"github.com/pycontainer/pycontainer/internal/clitest"
 	"github.com/pycontainer/pycontainer/internal/testbase"
 	"github.com/pycontainer/pycontainer/oci"
 	"github.com/pycontainer/pycontainer/registry"
@@ -37,16 +39,19 @@ type flow struct {
 	last atomic.Value // string: the latest frame, ANSI stripped
 }
 
-// startFlow opens the app on the project in the current directory, as `pycontainer`
-// does, at 100×30.
-func startFlow(t *testing.T) *flow {
+// startFlow opens the app on the project in w's directory, as `pycontainer` run there
+// does, at 100×30. The world's own XDG_CONFIG_HOME holds the recent-images list.
+func startFlow(t *testing.T, w *clitest.World) *flow {
 	t.Helper()
-	opts, err := build.Resolve(build.Inputs{Flags: build.Settings{}})
+	env := w.Env()
+	opts, err := build.Resolve(build.Inputs{Flags: build.Settings{}, Process: env})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Setenv("XDG_CONFIG_HOME", t.TempDir()) // the recent-images list
-	cfg := appConfig(opts, "dark")
+	cfg := appConfig(opts, env, "dark")
+	// The layout as `pycontainer` shows it run in w.Dir (its Env.Dir is "" there, so
+	// dist/image); Resolve read against w.Dir made it absolute. Only shown, never read.
+	cfg.Output = env.Rel(cfg.Output)
 	cfg.Host = oci.Host{Platform: oci.Platform{OS: "linux", Architecture: "amd64"}}
 	f := &flow{t: t, app: ui.New(cfg)}
 	t.Cleanup(f.app.Close)
@@ -185,10 +190,11 @@ func indexDigest(t *testing.T, image string) string {
 // TestFlowBuildWhatWasBrowsed: the image typed is the image built, not the project's
 // default base (python:3.11-slim here, which the registry also has).
 func TestFlowBuildWhatWasBrowsed(t *testing.T) {
+	t.Parallel()
 	w := newSeedWorld(t)
-	w.reg.Push(t, testbase.Spec{Repo: "library/python", Tag: "3.12-slim", Platforms: testbase.PythonPlatforms, PaddingBytes: 10})
-	image := w.reg.Host + "/library/python:3.12-slim"
-	f := startFlow(t)
+	w.Registry.Push(t, testbase.Spec{Repo: "library/python", Tag: "3.12-slim", Platforms: testbase.PythonPlatforms, PaddingBytes: 10})
+	image := w.Registry.Host + "/library/python:3.12-slim"
+	f := startFlow(t, w)
 	f.open(image, "0 platforms of 3 selected")
 	f.cursorTo("linux/amd64")
 	f.press("space")
@@ -204,7 +210,7 @@ func TestFlowBuildWhatWasBrowsed(t *testing.T) {
 	if err := f.app.Result(); err != nil {
 		t.Fatalf("build result: %v", err)
 	}
-	got := builtFrom(t, "dist/image")
+	got := builtFrom(t, w.Path("dist/image"))
 	for _, p := range []string{"linux/amd64", "linux/arm64"} {
 		if want := [2]string{image, indexDigest(t, image)}; got[p] != want {
 			t.Errorf("%s built from %v, want %v", p, got[p], want)
@@ -218,12 +224,13 @@ func TestFlowBuildWhatWasBrowsed(t *testing.T) {
 // TestFlowPinnedToTheIndexShown: a tag that moves between browsing and building does
 // not change the base: the build uses the index that was on screen.
 func TestFlowPinnedToTheIndexShown(t *testing.T) {
+	t.Parallel()
 	w := newSeedWorld(t)
-	image := w.reg.Host + "/library/python:3.11-slim"
+	image := w.Registry.Host + "/library/python:3.11-slim"
 	shown, shownLayers := indexDigest(t, image), baseLayers(t, image, "linux/amd64")
-	f := startFlow(t)
+	f := startFlow(t, w)
 	f.open(image, "0 platforms of 3 selected")
-	w.reg.Push(t, testbase.Spec{Repo: "library/python", Tag: "3.11-slim", Platforms: testbase.PythonPlatforms, PaddingBytes: 7})
+	w.Registry.Push(t, testbase.Spec{Repo: "library/python", Tag: "3.11-slim", Platforms: testbase.PythonPlatforms, PaddingBytes: 7})
 	if moved := indexDigest(t, image); moved == shown {
 		t.Fatal("the tag did not move")
 	}
@@ -231,10 +238,10 @@ func TestFlowPinnedToTheIndexShown(t *testing.T) {
 	f.press("space", "enter")
 	f.waitFor("✓ Built 1 platform")
 	f.quit()
-	if got := builtFrom(t, "dist/image")["linux/amd64"]; got != [2]string{image, shown} {
+	if got := builtFrom(t, w.Path("dist/image"))["linux/amd64"]; got != [2]string{image, shown} {
 		t.Errorf("built from %v, want the index shown: %s", got, shown)
 	}
-	s, err := oci.InspectPath("dist/image")
+	s, err := oci.InspectPath(w.Path("dist/image"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -273,9 +280,10 @@ func baseLayers(t *testing.T, image, platform string) []string {
 // lacks; the diagnosis's try line opens python:3.11-alpine with arm/v6 asked for, and
 // enter builds it.
 func TestFlowFollowATryRow(t *testing.T) {
-	demoWorld(t)
-	writeFile(t, "pycontainer.toml", "[build]\nplatforms = [\"linux/arm/v6\"]\n")
-	f := startFlow(t)
+	t.Parallel()
+	w := demoWorld(t)
+	w.WriteFile(t, "pycontainer.toml", "[build]\nplatforms = [\"linux/arm/v6\"]\n")
+	f := startFlow(t, w)
 	f.typeImage("python:3.11-slim")
 	f.press("enter")
 	f.waitFor("Why linux/arm/v6 is missing")
@@ -297,7 +305,7 @@ func TestFlowFollowATryRow(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := "docker.io/library/python:3.11-alpine"
-	if got := builtFrom(t, "dist/image"); len(got) != 1 || got["linux/arm/v6"][0] != want {
+	if got := builtFrom(t, w.Path("dist/image")); len(got) != 1 || got["linux/arm/v6"][0] != want {
 		t.Errorf("built %v, want linux/arm/v6 from %s", got, want)
 	}
 }
@@ -331,14 +339,15 @@ func armLayerOf(t *testing.T, image string) string {
 // TestFlowEscOutOfAFailedBuild: a build that fails leaves by esc, back to the
 // platforms, and quitting reports the failure.
 func TestFlowEscOutOfAFailedBuild(t *testing.T) {
+	t.Parallel()
 	fault := &failBlob{}
 	reg := testbase.StartWith(t, fault.wrap)
 	reg.Push(t, testbase.Spec{Repo: "library/python", Tag: "3.11-slim", Platforms: testbase.PythonPlatforms})
-	newSeedWorldWith(t, reg)
+	w := newSeedWorldWith(t, reg)
 	image := reg.Host + "/library/python:3.11-slim"
 	fault.digest = armLayerOf(t, image)
 	fault.armed.Store(true)
-	f := startFlow(t)
+	f := startFlow(t, w)
 	f.open(image, "0 platforms of 3 selected")
 	f.cursorTo("linux/arm64")
 	f.press("space", "enter")
@@ -352,7 +361,7 @@ func TestFlowEscOutOfAFailedBuild(t *testing.T) {
 	if err := f.app.Result(); err == nil || errors.Is(err, ui.ErrInterrupted) {
 		t.Errorf("result after a failed build: %v", err)
 	}
-	if _, err := os.Stat("dist/image/index.json"); !os.IsNotExist(err) {
+	if _, err := os.Stat(w.Path("dist/image/index.json")); !os.IsNotExist(err) {
 		t.Errorf("a failed build wrote a layout: %v", err)
 	}
 }
@@ -412,16 +421,17 @@ func (q *quietAfter) Write(p []byte) (int, error) {
 // TestFlowRetryResumes: a layer that stops at 60% fails the build; r fetches only the
 // rest, asking the registry for the bytes after those kept.
 func TestFlowRetryResumes(t *testing.T) {
+	t.Parallel()
 	cut := &stopAt{}
 	reg := testbase.StartWith(t, cut.wrap)
 	reg.Push(t, testbase.Spec{Repo: "library/python", Tag: "3.11-slim", Platforms: testbase.PythonPlatforms, PaddingBytes: 2 << 20})
-	newSeedWorldWith(t, reg)
+	w := newSeedWorldWith(t, reg)
 	image := reg.Host + "/library/python:3.11-slim"
 	cut.digest = armLayerOf(t, image)
 	cut.limit = 1200 << 10 // of a ~2 MB layer
 	cut.armed.Store(true)
-	t.Setenv("PYCONTAINER_STALL_TIMEOUT", "1s") // each attempt gives up after 1 s of silence
-	f := startFlow(t)
+	w.Setenv("PYCONTAINER_STALL_TIMEOUT", "1s") // each attempt gives up after 1 s of silence
+	f := startFlow(t, w)
 	f.open(image, "0 platforms of 3 selected")
 	f.cursorTo("linux/arm64")
 	f.press("space", "enter")
@@ -449,10 +459,11 @@ func TestFlowRetryResumes(t *testing.T) {
 // TestFlowCancel: esc stops a build that is downloading; every row says cancelled, the
 // layout is untouched, and quitting reports an interrupted build.
 func TestFlowCancel(t *testing.T) {
+	t.Parallel()
 	reg := testbase.StartWith(t, slowBlobs)
 	reg.Push(t, testbase.Spec{Repo: "library/python", Tag: "3.11-slim", Platforms: testbase.PythonPlatforms, PaddingBytes: 4 << 20})
-	newSeedWorldWith(t, reg)
-	f := startFlow(t)
+	w := newSeedWorldWith(t, reg)
+	f := startFlow(t, w)
 	f.open(reg.Host+"/library/python:3.11-slim", "0 platforms of 3 selected")
 	f.press("a", "enter")
 	f.waitFor("downloading")
@@ -465,7 +476,7 @@ func TestFlowCancel(t *testing.T) {
 	if err := f.app.Result(); !errors.Is(err, ui.ErrInterrupted) {
 		t.Errorf("result %v, want an interrupted build (exit 130)", err)
 	}
-	if _, err := os.Stat(filepath.Join("dist", "image", "index.json")); !os.IsNotExist(err) {
+	if _, err := os.Stat(w.Path(filepath.Join("dist", "image", "index.json"))); !os.IsNotExist(err) {
 		t.Errorf("a cancelled build wrote a layout: %v", err)
 	}
 }
@@ -473,11 +484,15 @@ func TestFlowCancel(t *testing.T) {
 // TestThemeChoice: PYCONTAINER_THEME is the default of --theme; an unknown theme stops
 // the app with a usage error that says where the choice came from and what exists.
 func TestThemeChoice(t *testing.T) {
-	t.Setenv("PYCONTAINER_THEME", "light")
-	if code, stdout, _ := pycontainer(t, "build --help"); code != 0 || !strings.Contains(stdout, `(default "light")`) {
+	t.Parallel()
+	w := newWorld(t)
+	w.Setenv("PYCONTAINER_THEME", "light")
+	if code, stdout, _ := w.Run(t, "build --help"); code != 0 || !strings.Contains(stdout, `(default "light")`) {
 		t.Errorf("--theme does not default to PYCONTAINER_THEME (exit %d):\n%s", code, stdout)
 	}
-	err := runApp(context.Background(), ui.Config{Theme: "solarized"}, nil)
+	env := w.Env()
+	env.Stdin, env.Stdout, env.Stderr = strings.NewReader(""), io.Discard, io.Discard // the theme stops it before it draws
+	err := runApp(context.Background(), env, ui.Config{Theme: "solarized"}, nil)
 	var usage usageError
 	if !errors.As(err, &usage) || !strings.Contains(err.Error(), `--theme or PYCONTAINER_THEME: unknown theme "solarized": choose one of auto, dark, light, high-contrast`) {
 		t.Errorf("runApp with an unknown theme: %v", err)
@@ -487,9 +502,10 @@ func TestThemeChoice(t *testing.T) {
 // TestFlowMistypedTag: a tag the repository lacks is said in a sentence on the first
 // screen, with the nearest tags, and the input is there to fix it.
 func TestFlowMistypedTag(t *testing.T) {
+	t.Parallel()
 	w := newSeedWorld(t)
-	f := startFlow(t)
-	f.typeImage(w.reg.Host + "/library/python:3.11-slimm")
+	f := startFlow(t, w)
+	f.typeImage(w.Registry.Host + "/library/python:3.11-slimm")
 	f.press("enter")
 	f.waitFor("did you mean 3.11-slim?")
 	f.waitFor("the repository has no tag 3.11-slimm")

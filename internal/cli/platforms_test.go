@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/pycontainer/pycontainer/build"
+	"github.com/pycontainer/pycontainer/internal/clitest"
 	"github.com/pycontainer/pycontainer/internal/demo"
 	"github.com/pycontainer/pycontainer/internal/testbase"
 	"github.com/pycontainer/pycontainer/oci"
@@ -16,19 +17,20 @@ import (
 // The sanitized missing-platform error keeps its detail lines for main's error printer.
 var _ build.Detailer = sanitizedNoMatch{}
 
-// demoWorld serves the demo catalog (the platform sets of real python tags).
-func demoWorld(t *testing.T) *testbase.Registry {
+// demoWorld is the seed's world with the demo catalog (the platform sets of real python
+// tags) as Docker Hub; its Registry serves the catalog.
+func demoWorld(t *testing.T) *clitest.World {
 	t.Helper()
 	reg := testbase.Start(t)
 	if err := reg.Seed(context.Background(), 0); err != nil {
 		t.Fatal(err)
 	}
-	newSeedWorldWith(t, reg)
-	return reg
+	return newSeedWorldWith(t, reg)
 }
 
 func TestPlatformsCommand(t *testing.T) {
-	demoWorld(t)
+	t.Parallel()
+	w := demoWorld(t)
 	tests := []struct {
 		name    string
 		cmdline string
@@ -53,29 +55,29 @@ func TestPlatformsCommand(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			code, stdout, stderr := pycontainer(t, tt.cmdline)
+			code, stdout, stderr := w.Run(t, tt.cmdline)
 			if code != tt.code {
 				t.Errorf("exit %d, want %d\n%s%s", code, tt.code, stdout, stderr)
 			}
-			for _, w := range tt.stdout {
-				if !strings.Contains(stdout, w) {
-					t.Errorf("stdout lacks %q:\n%s", w, stdout)
+			for _, want := range tt.stdout {
+				if !strings.Contains(stdout, want) {
+					t.Errorf("stdout lacks %q:\n%s", want, stdout)
 				}
 			}
-			for _, w := range tt.notOut {
-				if strings.Contains(stdout, w) {
-					t.Errorf("stdout has %q:\n%s", w, stdout)
+			for _, bad := range tt.notOut {
+				if strings.Contains(stdout, bad) {
+					t.Errorf("stdout has %q:\n%s", bad, stdout)
 				}
 			}
 			// In this order: errors come in the order of the images and platforms asked.
 			rest := stderr
-			for _, w := range tt.stderr {
-				i := strings.Index(rest, w)
+			for _, want := range tt.stderr {
+				i := strings.Index(rest, want)
 				if i < 0 {
-					t.Errorf("stderr lacks %q after the lines before it:\n%s", w, stderr)
+					t.Errorf("stderr lacks %q after the lines before it:\n%s", want, stderr)
 					break
 				}
-				rest = rest[i+len(w):]
+				rest = rest[i+len(want):]
 			}
 		})
 	}
@@ -85,22 +87,24 @@ func TestPlatformsCommand(t *testing.T) {
 // the directory is a warning beside the table, not the command's failure; a build there
 // still stops on it.
 func TestPlatformsBrokenConfig(t *testing.T) {
-	demoWorld(t)
-	writeFile(t, "pycontainer.toml", "[build\nplatform = 1\n")
-	code, stdout, stderr := pycontainer(t, "platforms python:3.11-slim")
+	t.Parallel()
+	w := demoWorld(t)
+	w.WriteFile(t, "pycontainer.toml", "[build\nplatform = 1\n")
+	code, stdout, stderr := w.Run(t, "platforms python:3.11-slim")
 	if code != 0 || !strings.Contains(stdout, "linux/arm64      linux/arm64/v8") ||
 		!strings.Contains(stderr, "warning: pycontainer.toml:1: expected ']' to close table name (its settings are left out)") {
 		t.Errorf("platforms beside a broken pycontainer.toml: exit %d\n%s%s", code, stdout, stderr)
 	}
-	if code, _, stderr := pycontainer(t, "build --dry-run"); code != 1 || !strings.Contains(stderr, "Error: pycontainer.toml:1:") {
+	if code, _, stderr := w.Run(t, "build --dry-run"); code != 1 || !strings.Contains(stderr, "Error: pycontainer.toml:1:") {
 		t.Errorf("build beside a broken pycontainer.toml: exit %d\n%s", code, stderr)
 	}
 }
 
 // TestPlatformsJSON pins the --json schema documented in the README.
 func TestPlatformsJSON(t *testing.T) {
-	demoWorld(t)
-	code, stdout, _ := pycontainer(t, "platforms --json --all --check linux/arm64,linux/arm/v6 python:3.11-slim demo/legacy-python:3.8-arm64-only")
+	t.Parallel()
+	w := demoWorld(t)
+	code, stdout, _ := w.Run(t, "platforms --json --all --check linux/arm64,linux/arm/v6 python:3.11-slim demo/legacy-python:3.8-arm64-only")
 	if code != 1 {
 		t.Errorf("exit %d, want 1 (arm/v6 is missing)", code)
 	}
@@ -165,6 +169,7 @@ func TestPlatformsJSON(t *testing.T) {
 // attestations), with how each runs here; a comma-separated list completes its last
 // element and leaves out what it already holds; a base that cannot be read says why.
 func TestCompletePlatforms(t *testing.T) {
+	t.Parallel()
 	w := newSeedWorld(t)
 	// How arm64 runs depends on this machine's emulators: the note says what it says.
 	armNote := oci.DetectHost().HowRuns(oci.Platform{OS: "linux", Architecture: "arm64"}).Note
@@ -175,23 +180,23 @@ func TestCompletePlatforms(t *testing.T) {
 	}{
 		{"first", []string{"--platform", ""}, []string{"linux/amd64\t", "linux/arm64\t" + armNote, "linux/arm/v7\t"}, []string{"unknown"}},
 		{"list", []string{"--platform", "linux/arm64,"}, []string{"linux/arm64,linux/amd64\t", "linux/arm64,linux/arm/v7\t"}, []string{"linux/arm64,linux/arm64"}},
-		{"unreadable base", []string{"--base-image", w.reg.Host + "/library/nothing:1", "--platform", ""},
-			[]string{"_activeHelp_ cannot list the platforms of " + w.reg.Host + "/library/nothing:1"}, []string{"linux/"}},
+		{"unreadable base", []string{"--base-image", w.Registry.Host + "/library/nothing:1", "--platform", ""},
+			[]string{"_activeHelp_ cannot list the platforms of " + w.Registry.Host + "/library/nothing:1"}, []string{"linux/"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			var stdout, stderr strings.Builder
-			if code := run(append([]string{"__complete", "build"}, tt.args...), strings.NewReader(""), &stdout, &stderr); code != 0 {
-				t.Fatalf("exit %d: %s", code, stderr.String())
+			code, stdout, stderr := w.RunArgs(t, append([]string{"__complete", "build"}, tt.args...), "")
+			if code != 0 {
+				t.Fatalf("exit %d: %s", code, stderr)
 			}
 			for _, want := range tt.want {
-				if !strings.Contains(stdout.String(), want) {
-					t.Errorf("completions lack %q:\n%s", want, stdout.String())
+				if !strings.Contains(stdout, want) {
+					t.Errorf("completions lack %q:\n%s", want, stdout)
 				}
 			}
 			for _, bad := range tt.absent {
-				if strings.Contains(stdout.String(), bad) {
-					t.Errorf("completions hold %q:\n%s", bad, stdout.String())
+				if strings.Contains(stdout, bad) {
+					t.Errorf("completions hold %q:\n%s", bad, stdout)
 				}
 			}
 		})
@@ -200,20 +205,22 @@ func TestCompletePlatforms(t *testing.T) {
 
 // TestCompleteRecentImages: image arguments complete from the images opened lately.
 func TestCompleteRecentImages(t *testing.T) {
-	t.Setenv("XDG_CONFIG_HOME", t.TempDir())
-	t.Setenv("HOME", t.TempDir())
+	t.Parallel()
+	// Its own XDG_CONFIG_HOME and HOME: the recent images start empty.
+	w := newWorld(t)
+	w.Setenv("HOME", t.TempDir())
 	for _, image := range []string{"python:3.12-slim", "python:3.11-slim"} {
-		if err := rememberImage(image); err != nil {
+		if err := rememberImage(w.Env(), image); err != nil {
 			t.Fatal(err)
 		}
 	}
 	for _, args := range [][]string{{"__complete", "platforms", ""}, {"__complete", "build", "--base-image", ""}} {
-		var stdout, stderr strings.Builder
-		if code := run(args, strings.NewReader(""), &stdout, &stderr); code != 0 {
-			t.Fatalf("%v: exit %d: %s", args, code, stderr.String())
+		code, stdout, stderr := w.RunArgs(t, args, "")
+		if code != 0 {
+			t.Fatalf("%v: exit %d: %s", args, code, stderr)
 		}
-		if !strings.HasPrefix(stdout.String(), "python:3.11-slim\npython:3.12-slim\n") {
-			t.Errorf("%v: completions %q, want the recent images newest first", args, stdout.String())
+		if !strings.HasPrefix(stdout, "python:3.11-slim\npython:3.12-slim\n") {
+			t.Errorf("%v: completions %q, want the recent images newest first", args, stdout)
 		}
 	}
 }
@@ -221,6 +228,7 @@ func TestCompleteRecentImages(t *testing.T) {
 // TestDemoServices: the demo says at once that an image is not among its own, without
 // its registry's address, and remembers nothing in the user's recent images.
 func TestDemoServices(t *testing.T) {
+	t.Parallel()
 	reg, err := demo.Serve(nil) // the demo's own registry, as `pycontainer demo` starts it
 	if err != nil {
 		t.Fatal(err)
@@ -229,12 +237,12 @@ func TestDemoServices(t *testing.T) {
 	if err := reg.Seed(context.Background(), 0); err != nil {
 		t.Fatal(err)
 	}
-	newSeedWorldWith(t, testbase.Connect(reg.Host))
-	opts, err := build.Resolve(build.Inputs{})
+	w := newSeedWorldWith(t, testbase.Connect(reg.Host))
+	opts, err := build.Resolve(build.Inputs{Process: w.Env()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := demoServices(opts, reg)
+	s := demoServices(opts, w.Env(), reg)
 	if s.Remember != nil {
 		t.Error("the demo remembers the images opened")
 	}

@@ -22,8 +22,9 @@ import (
 // TestSave: one platform of a multi-platform layout becomes an archive an engine loads,
 // named as asked; wrong platforms, bad flags and damaged layouts are one-line errors.
 func TestSave(t *testing.T) {
-	newSeedWorld(t)
-	mustBuild(t, "build --tag myapp:latest --platform linux/amd64,linux/arm64")
+	t.Parallel()
+	w := newSeedWorld(t)
+	w.MustBuild(t, "build --tag myapp:latest --platform linux/amd64,linux/arm64")
 	host := oci.PlatformString(oci.HostPlatform())
 	hostBuilt := host == "linux/amd64" || host == "linux/arm64"
 
@@ -51,10 +52,11 @@ func TestSave(t *testing.T) {
 	if hostBuilt {
 		tests = append(tests, saveCase{"this machine's platform by default", "save -o out.tar", 0, host, "docker.io/library/myapp:latest", "(this machine's platform, of linux/amd64, linux/arm64; --platform picks another)"})
 	}
+	// In turn: every case writes out.tar in the one world.
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			os.Remove("out.tar")
-			code, stdout, stderr := pycontainer(t, tt.args)
+			os.Remove(w.Path("out.tar"))
+			code, stdout, stderr := w.Run(t, tt.args)
 			output := stdout
 			if !strings.Contains(tt.args, "-o ") {
 				output = "" // the archive is stdout
@@ -66,7 +68,7 @@ func TestSave(t *testing.T) {
 				if strings.Count(strings.TrimSpace(stderr), "\n") != 0 {
 					t.Errorf("error is not one line:\n%s", stderr)
 				}
-				if _, err := os.Stat("out.tar"); err == nil {
+				if _, err := os.Stat(w.Path("out.tar")); err == nil {
 					t.Error("a failed save wrote out.tar")
 				}
 				return
@@ -74,7 +76,7 @@ func TestSave(t *testing.T) {
 			archive := []byte(stdout)
 			if strings.Contains(tt.args, "-o ") {
 				var err error
-				if archive, err = os.ReadFile("out.tar"); err != nil {
+				if archive, err = os.ReadFile(w.Path("out.tar")); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -86,13 +88,13 @@ func TestSave(t *testing.T) {
 	}
 
 	// inspect reads an archive in place, checks included.
-	mustBuild(t, "save --platform linux/arm64 -o arm64.tar")
-	code, stdout, stderr := pycontainer(t, "inspect --verify --json arm64.tar")
+	w.MustBuild(t, "save --platform linux/arm64 -o arm64.tar")
+	code, stdout, stderr := w.Run(t, "inspect --verify --json arm64.tar")
 	var doc struct {
 		Dir    string
 		Images []struct{ Platform string }
 	}
-	if err := json.Unmarshal([]byte(stdout), &doc); code != 0 || err != nil || doc.Dir != "arm64.tar" || len(doc.Images) != 1 || doc.Images[0].Platform != "linux/arm64" {
+	if err := json.Unmarshal([]byte(stdout), &doc); code != 0 || err != nil || doc.Dir != w.Path("arm64.tar") || len(doc.Images) != 1 || doc.Images[0].Platform != "linux/arm64" {
 		t.Errorf("inspect arm64.tar: exit %d, %v\n%s%s", code, err, stdout, stderr)
 	}
 }
@@ -100,24 +102,25 @@ func TestSave(t *testing.T) {
 // TestSaveRefusesTwoImagesOfAPlatform: a layout holding two images of one platform
 // (a skopeo layout of two tags) is not guessed from.
 func TestSaveRefusesTwoImagesOfAPlatform(t *testing.T) {
-	newSeedWorld(t)
-	mustBuild(t, "build --tag myapp:1 --platform linux/amd64")
-	writeFile(t, "app.py", "print('another image')\n")
-	mustBuild(t, "build --tag myapp:2 --platform linux/amd64 --output dist/other")
-	blobs, err := filepath.Glob("dist/other/blobs/sha256/*")
+	t.Parallel()
+	w := newSeedWorld(t)
+	w.MustBuild(t, "build --tag myapp:1 --platform linux/amd64")
+	w.WriteFile(t, "app.py", "print('another image')\n")
+	w.MustBuild(t, "build --tag myapp:2 --platform linux/amd64 --output dist/other")
+	blobs, err := filepath.Glob(w.Path("dist/other/blobs/sha256/*"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, b := range blobs {
-		writeFile(t, filepath.Join("dist/image/blobs/sha256", filepath.Base(b)), string(mustRead(t, b)))
+		w.WriteFile(t, filepath.Join("dist/image/blobs/sha256", filepath.Base(b)), string(mustRead(t, b)))
 	}
-	addIndexEntries(t, "dist/image", readIndexEntries(t, "dist/other")...)
+	addIndexEntries(t, w.Path("dist/image"), readIndexEntries(t, w.Path("dist/other"))...)
 	cases := []string{"save --platform linux/amd64 -o out.tar"}
 	if oci.PlatformString(oci.HostPlatform()) == "linux/amd64" {
 		cases = append(cases, "save -o out.tar") // this machine's platform, by default
 	}
 	for _, args := range cases {
-		code, _, stderr := pycontainer(t, args)
+		code, _, stderr := w.Run(t, args)
 		if code != 1 || !strings.Contains(stderr, "dist/image holds 2 linux/amd64 images (docker.io/library/myapp:1, docker.io/library/myapp:2)") {
 			t.Errorf("%s: exit %d\n%s", args, code, stderr)
 		}
@@ -127,23 +130,24 @@ func TestSaveRefusesTwoImagesOfAPlatform(t *testing.T) {
 // TestSaveOneImageOfTwoNames: a layout that names one image twice (two tags of it) holds
 // one image, shown with both names and saved with both for docker load.
 func TestSaveOneImageOfTwoNames(t *testing.T) {
-	newSeedWorld(t)
-	mustBuild(t, "build --tag myapp:1 --platform linux/amd64")
-	entries := readIndexEntries(t, "dist/image")
+	t.Parallel()
+	w := newSeedWorld(t)
+	w.MustBuild(t, "build --tag myapp:1 --platform linux/amd64")
+	entries := readIndexEntries(t, w.Path("dist/image"))
 	second := maps.Clone(entries[0])
 	second["annotations"] = map[string]string{"org.opencontainers.image.ref.name": "2", "io.containerd.image.name": "docker.io/library/myapp:2"}
-	addIndexEntries(t, "dist/image", second)
+	addIndexEntries(t, w.Path("dist/image"), second)
 
-	if _, stdout, _ := pycontainer(t, "inspect"); !strings.Contains(stdout, "name:       docker.io/library/myapp:1 (also docker.io/library/myapp:2)") {
+	if _, stdout, _ := w.Run(t, "inspect"); !strings.Contains(stdout, "name:       docker.io/library/myapp:1 (also docker.io/library/myapp:2)") {
 		t.Errorf("inspect:\n%s", stdout)
 	}
 	for args, want := range map[string][]string{
 		"save --platform linux/amd64 -o out.tar":               {"docker.io/library/myapp:1", "docker.io/library/myapp:2"},
 		"save --platform linux/amd64 --tag other:3 -o out.tar": {"docker.io/library/other:3"}, // --tag names it once
 	} {
-		mustBuild(t, args)
+		w.MustBuild(t, args)
 		var manifests []struct{ RepoTags []string }
-		if err := json.Unmarshal(tarMember(t, "out.tar", "manifest.json"), &manifests); err != nil {
+		if err := json.Unmarshal(tarMember(t, w.Path("out.tar"), "manifest.json"), &manifests); err != nil {
 			t.Fatal(err)
 		}
 		if len(manifests) != 1 || !slices.Equal(manifests[0].RepoTags, want) {
@@ -195,20 +199,23 @@ func addIndexEntries(t *testing.T, dir string, entries ...map[string]any) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	writeFile(t, filepath.Join(dir, "index.json"), string(raw))
+	if err := os.WriteFile(filepath.Join(dir, "index.json"), raw, 0o644); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // TestSaveKeepsThePreviousFile: a save that fails (a layer damaged in the layout)
 // leaves the file it would have replaced as it was, and says what to do.
 func TestSaveKeepsThePreviousFile(t *testing.T) {
-	newSeedWorld(t)
-	mustBuild(t, "build --platform linux/amd64")
-	writeFile(t, "out.tar", "the previous archive")
-	s, err := oci.Inspect("dist/image")
+	t.Parallel()
+	w := newSeedWorld(t)
+	w.MustBuild(t, "build --platform linux/amd64")
+	w.WriteFile(t, "out.tar", "the previous archive")
+	s, err := oci.Inspect(w.Path("dist/image"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	layer := oci.BlobPath("dist/image", s.Images[0].Layers[len(s.Images[0].Layers)-1].Digest)
+	layer := oci.BlobPath(w.Path("dist/image"), s.Images[0].Layers[len(s.Images[0].Layers)-1].Digest)
 	data, err := os.ReadFile(layer)
 	if err != nil {
 		t.Fatal(err)
@@ -217,14 +224,14 @@ func TestSaveKeepsThePreviousFile(t *testing.T) {
 	if err := os.WriteFile(layer, data, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	code, _, stderr := pycontainer(t, "save -o out.tar")
+	code, _, stderr := w.Run(t, "save -o out.tar")
 	if code != 1 || !strings.Contains(stderr, "does not match its digest: the layout is damaged; rebuild the image") {
 		t.Errorf("save of a damaged layout: exit %d\n%s", code, stderr)
 	}
-	if b, _ := os.ReadFile("out.tar"); string(b) != "the previous archive" {
+	if b, _ := os.ReadFile(w.Path("out.tar")); string(b) != "the previous archive" {
 		t.Errorf("out.tar was replaced by a failed save")
 	}
-	if leftovers, _ := filepath.Glob(".out.tar.tmp-*"); len(leftovers) != 0 {
+	if leftovers, _ := filepath.Glob(w.Path(".out.tar.tmp-*")); len(leftovers) != 0 {
 		t.Errorf("temporary files left: %v", leftovers)
 	}
 }
@@ -236,11 +243,14 @@ func TestSkopeoReadsSavedArchives(t *testing.T) {
 	if err != nil {
 		t.Skip("skopeo is not installed: apt-get install skopeo")
 	}
-	newSeedWorld(t)
-	mustBuild(t, "build --tag myapp:latest --platform linux/amd64,linux/arm/v7")
-	mustBuild(t, "save --platform linux/arm/v7 --tag myapp:armv7 -o armv7.tar")
+	t.Parallel()
+	w := newSeedWorld(t)
+	w.MustBuild(t, "build --tag myapp:latest --platform linux/amd64,linux/arm/v7")
+	w.MustBuild(t, "save --platform linux/arm/v7 --tag myapp:armv7 -o armv7.tar")
 	for _, transport := range []string{"docker-archive:", "oci-archive:"} {
-		out, err := exec.Command(skopeo, "inspect", "--config", transport+"armv7.tar").CombinedOutput()
+		cmd := exec.Command(skopeo, "inspect", "--config", transport+"armv7.tar")
+		cmd.Dir = w.Dir
+		out, err := cmd.CombinedOutput()
 		if err != nil {
 			t.Fatalf("skopeo inspect %sarmv7.tar: %v\n%s", transport, err, out)
 		}
@@ -295,14 +305,15 @@ func loadArchive(t *testing.T, archive []byte) oci.ImageSummary {
 // TestSaveBeside: the app's s writes dist/<name>-<platform>.tar beside the layout, and
 // refuses to write over the archive it is showing.
 func TestSaveBeside(t *testing.T) {
-	newSeedWorld(t)
-	mustBuild(t, "build --tag myapp:1 --platform linux/arm/v7")
-	s, err := oci.InspectPath("dist/image")
+	t.Parallel()
+	w := newSeedWorld(t)
+	w.MustBuild(t, "build --tag myapp:1 --platform linux/arm/v7")
+	s, err := oci.InspectPath(w.Path("dist/image"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	path, err := saveBeside(context.Background(), s, s.Images[0])
-	if err != nil || path != filepath.Join("dist", "myapp-linux-arm-v7.tar") {
+	if err != nil || path != w.Path(filepath.Join("dist", "myapp-linux-arm-v7.tar")) {
 		t.Fatalf("saveBeside: %q, %v", path, err)
 	}
 	if img := loadArchive(t, mustRead(t, path)); img.Name != "docker.io/library/myapp:1" {
@@ -321,6 +332,7 @@ func TestSaveBeside(t *testing.T) {
 // TestBackgroundSavesStopAndWait: when the app ends, a save still running is cancelled
 // and waited for (so it removes its temporary file), and no new one starts.
 func TestBackgroundSavesStopAndWait(t *testing.T) {
+	t.Parallel()
 	ctx, cancel := context.WithCancel(context.Background())
 	started, finished := make(chan struct{}), make(chan struct{})
 	saves := &backgroundSaves{ctx: ctx, run: func(ctx context.Context, _ *oci.Summary, _ oci.ImageSummary) (string, error) {
@@ -355,19 +367,29 @@ func mustRead(t *testing.T, path string) []byte {
 // TestSaveTargetNotItsSource: the archive never goes where save reads from (the layout,
 // anything in it, the archive itself), however the path reaches there.
 func TestSaveTargetNotItsSource(t *testing.T) {
-	dir := t.TempDir()
-	t.Chdir(dir)
+	t.Parallel()
+	w := newWorld(t)
+	dir := w.Dir
 	for _, d := range []string{"dist/image/blobs/sha256", "elsewhere"} {
-		if err := os.MkdirAll(d, 0o755); err != nil {
+		if err := os.MkdirAll(w.Path(d), 0o755); err != nil {
 			t.Fatal(err)
 		}
 	}
-	writeFile(t, "dist/image/index.json", "{}")
-	writeFile(t, "in.tar", "")
+	w.WriteFile(t, "dist/image/index.json", "{}")
+	w.WriteFile(t, "in.tar", "")
 	for link, target := range map[string]string{"into-layout": "dist/image/blobs", "index-link.tar": "dist/image/index.json", "layout-link": "dist/image"} {
-		if err := os.Symlink(target, link); err != nil {
+		if err := os.Symlink(target, w.Path(link)); err != nil {
 			t.Fatal(err)
 		}
+	}
+	// Each path both as save passes it (read against the world's directory, cleaned)
+	// and joined to the directory as written, so checkSaveTarget itself meets the ".."
+	// and the links, as it does for relative paths in a process's own directory.
+	asWritten := func(p string) string {
+		if filepath.IsAbs(p) {
+			return p
+		}
+		return dir + string(filepath.Separator) + p
 	}
 	tests := []struct {
 		src, dest string
@@ -390,10 +412,12 @@ func TestSaveTargetNotItsSource(t *testing.T) {
 		{"dist/image", filepath.Join(dir, "layout-link", "index.json"), true},
 	}
 	for _, tt := range tests {
-		err := checkSaveTarget(tt.src, tt.dest)
-		var usage usageError
-		if tt.refused != (err != nil) || (err != nil && !errors.As(err, &usage)) {
-			t.Errorf("save %s -o %s: %v, want refused %v (as a usage error)", tt.src, tt.dest, err, tt.refused)
+		for _, p := range [][2]string{{w.Path(tt.src), w.Path(tt.dest)}, {asWritten(tt.src), asWritten(tt.dest)}} {
+			err := checkSaveTarget(p[0], p[1])
+			var usage usageError
+			if tt.refused != (err != nil) || (err != nil && !errors.As(err, &usage)) {
+				t.Errorf("save %s -o %s: %v, want refused %v (as a usage error)", p[0], p[1], err, tt.refused)
+			}
 		}
 	}
 }
