@@ -25,6 +25,7 @@ import (
 	"github.com/pycontainer/pycontainer/oci"
 	"github.com/pycontainer/pycontainer/registry"
 	"github.com/pycontainer/pycontainer/ui"
+	"github.com/pycontainer/pycontainer/ui/uitest"
 )
 
 // The flows drive the app the way a person does: it opens on the base image screen
@@ -49,9 +50,6 @@ func startFlow(t *testing.T, w *clitest.World) *flow {
 		t.Fatal(err)
 	}
 	cfg := appConfig(opts, env, "dark")
-	// The layout as `pycontainer` shows it run in w.Dir (its Env.Dir is "" there, so
-	// dist/image); Resolve read against w.Dir made it absolute. Only shown, never read.
-	cfg.Output = env.Rel(cfg.Output)
 	cfg.Host = oci.Host{Platform: oci.Platform{OS: "linux", Architecture: "amd64"}}
 	f := &flow{t: t, app: ui.New(cfg)}
 	t.Cleanup(f.app.Close)
@@ -93,7 +91,7 @@ func (f *flow) press(keys ...string) {
 	f.t.Helper()
 	for _, k := range keys {
 		before := f.frame()
-		f.tm.Send(keyPress(k))
+		f.tm.Send(uitest.Key(k))
 		// A key that changes nothing on screen is fine; give it a moment to land.
 		deadline := time.Now().Add(300 * time.Millisecond)
 		for f.frame() == before && time.Now().Before(deadline) {
@@ -137,26 +135,6 @@ func (f *flow) quit() {
 	f.t.Helper()
 	f.press("q")
 	f.tm.WaitFinished(f.t, teatest.WithFinalTimeout(10*time.Second))
-}
-
-func keyPress(s string) tea.KeyPressMsg {
-	switch s {
-	case "enter":
-		return tea.KeyPressMsg{Code: tea.KeyEnter}
-	case "esc":
-		return tea.KeyPressMsg{Code: tea.KeyEscape}
-	case "space":
-		return tea.KeyPressMsg{Code: tea.KeySpace, Text: " "}
-	case "down":
-		return tea.KeyPressMsg{Code: tea.KeyDown}
-	case "up":
-		return tea.KeyPressMsg{Code: tea.KeyUp}
-	case "ctrl+u":
-		return tea.KeyPressMsg{Code: 'u', Mod: tea.ModCtrl}
-	case "backspace":
-		return tea.KeyPressMsg{Code: tea.KeyBackspace}
-	}
-	return tea.KeyPressMsg{Code: rune(s[0]), Text: s}
 }
 
 // builtFrom reads the layout: each image's platform and the base its manifest names.
