@@ -12,25 +12,28 @@ import (
 	digest "github.com/opencontainers/go-digest"
 	"github.com/regclient/regclient/types/descriptor"
 
+	"github.com/pycontainer/pycontainer/internal/clitest"
 	"github.com/pycontainer/pycontainer/internal/testbase"
 	"github.com/pycontainer/pycontainer/oci"
 	"github.com/pycontainer/pycontainer/registry"
 )
 
 func TestMultiPlatformBuild(t *testing.T) {
-	newSeedWorld(t)
-	code, stdout, stderr := pycontainer(t, "build --tag demo:1.0 --platform linux/amd64,linux/arm64 --platform linux/arm/v7 --progress json")
+	t.Parallel()
+	w := newSeedWorld(t)
+	code, stdout, stderr := w.Run(t, "build --tag demo:1.0 --platform linux/amd64,linux/arm64 --platform linux/arm/v7 --progress json")
 	if code != 0 {
 		t.Fatalf("exit %d\n%s", code, stderr)
 	}
 	// One index.json entry for the tag: a nested index of the three platforms, which is
 	// what a push gives the tag (registry.IndexFor makes the same bytes). Docker's
 	// manifest.json beside it names this machine's image.
-	idx := readIndex(t, "dist/image")
+	layout := w.Path("dist/image")
+	idx := clitest.ReadIndex(t, layout)
 	if len(idx.Manifests) != 1 || idx.Manifests[0].MediaType != "application/vnd.oci.image.index.v1+json" || idx.Manifests[0].Platform != nil {
 		t.Fatalf("index.json %+v, want one entry: a nested index, with no platform of its own", idx.Manifests)
 	}
-	images := readImages(t, "dist/image")
+	images := clitest.ReadImages(t, layout)
 	var descs []descriptor.Descriptor
 	for _, m := range images {
 		var p oci.Platform
@@ -46,11 +49,11 @@ func TestMultiPlatformBuild(t *testing.T) {
 		Config   string
 		RepoTags []string
 	}
-	if err := json.Unmarshal(mustRead(t, "dist/image/manifest.json"), &dockerManifest); err != nil {
+	if err := json.Unmarshal(mustRead(t, w.Path("dist/image/manifest.json")), &dockerManifest); err != nil {
 		t.Fatal(err)
 	}
 	var amd64Manifest struct{ Config struct{ Digest string } }
-	readBlobJSON(t, "dist/image", images[0].Digest, &amd64Manifest)
+	clitest.ReadBlobJSON(t, layout, images[0].Digest, &amd64Manifest)
 	if len(dockerManifest) != 1 || dockerManifest[0].Config != "blobs/sha256/"+strings.TrimPrefix(amd64Manifest.Config.Digest, "sha256:") ||
 		strings.Join(dockerManifest[0].RepoTags, " ") != "docker.io/library/demo:1.0" {
 		t.Errorf("manifest.json %+v, want the amd64 image (config %s) as docker.io/library/demo:1.0", dockerManifest, amd64Manifest.Config.Digest)
@@ -70,7 +73,7 @@ func TestMultiPlatformBuild(t *testing.T) {
 	// Every index entry's platform equals its config's.
 	appLayers := map[string]bool{}
 	for i, m := range images {
-		cfg := configOf(t, "dist/image", m.Digest)
+		cfg := clitest.ConfigOf(t, layout, m.Digest)
 		var p map[string]string
 		_ = json.Unmarshal(m.Platform, &p)
 		if cfg["architecture"] != p["architecture"] || cfg["os"] != p["os"] || (cfg["variant"] != nil && cfg["variant"] != p["variant"]) {
@@ -79,7 +82,7 @@ func TestMultiPlatformBuild(t *testing.T) {
 		var man struct {
 			Layers []struct{ Digest string }
 		}
-		readBlobJSON(t, "dist/image", m.Digest, &man)
+		clitest.ReadBlobJSON(t, layout, m.Digest, &man)
 		appLayers[man.Layers[len(man.Layers)-1].Digest] = true
 	}
 	if len(appLayers) != 1 {
@@ -116,58 +119,64 @@ func TestMultiPlatformBuild(t *testing.T) {
 }
 
 func TestReproducibleBuilds(t *testing.T) {
-	newSeedWorld(t)
-	mustBuild(t, "build --platform linux/amd64,linux/arm64 --output dist/out1")
+	t.Parallel()
+	w := newSeedWorld(t)
+	w.MustBuild(t, "build --platform linux/amd64,linux/arm64 --output dist/out1")
 	// Touch every file: mtimes must not matter.
 	for _, f := range []string{"app.py", "pyproject.toml"} {
-		if err := os.Chtimes(f, testbase.Created, testbase.Created); err != nil {
+		if err := os.Chtimes(w.Path(f), testbase.Created, testbase.Created); err != nil {
 			t.Fatal(err)
 		}
 	}
-	mustBuild(t, "build --platform linux/amd64,linux/arm64 --output dist/out2")
-	a, _ := os.ReadFile("dist/out1/index.json")
-	b, _ := os.ReadFile("dist/out2/index.json")
+	w.MustBuild(t, "build --platform linux/amd64,linux/arm64 --output dist/out2")
+	a := w.ReadFile(t, "dist/out1/index.json")
+	b := w.ReadFile(t, "dist/out2/index.json")
 	if !bytes.Equal(a, b) {
 		t.Errorf("index.json differs between two builds of the same inputs:\n%s\n%s", a, b)
 	}
 	// The same project in another directory gives the same image.
 	other := t.TempDir()
 	for _, f := range []string{"app.py", "pyproject.toml"} {
-		data, _ := os.ReadFile(f)
-		_ = os.WriteFile(filepath.Join(other, f), data, 0o644)
+		if err := os.WriteFile(filepath.Join(other, f), w.ReadFile(t, f), 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
-	mustBuild(t, "build --platform linux/amd64,linux/arm64 --context "+other+" --output dist/out3")
-	c, _ := os.ReadFile("dist/out3/index.json")
-	if !bytes.Equal(a, c) {
+	w.MustBuild(t, "build --platform linux/amd64,linux/arm64 --context "+other+" --output dist/out3")
+	if c := w.ReadFile(t, "dist/out3/index.json"); !bytes.Equal(a, c) {
 		t.Errorf("index.json differs when the project is in another directory")
 	}
 
-	t.Setenv("SOURCE_DATE_EPOCH", "1700000000")
-	mustBuild(t, "build --platform linux/amd64 --output dist/out4")
-	idx := readIndex(t, "dist/out4")
-	cfg := configOf(t, "dist/out4", idx.Manifests[0].Digest)
+	w.Setenv("SOURCE_DATE_EPOCH", "1700000000")
+	w.MustBuild(t, "build --platform linux/amd64 --output dist/out4")
+	idx := clitest.ReadIndex(t, w.Path("dist/out4"))
+	cfg := clitest.ConfigOf(t, w.Path("dist/out4"), idx.Manifests[0].Digest)
 	if cfg["created"] != "2023-11-14T22:13:20Z" {
 		t.Errorf("SOURCE_DATE_EPOCH not honoured: created %v", cfg["created"])
 	}
 }
 
 func TestBaseImageKinds(t *testing.T) {
-	w := newSeedWorld(t)
-	w.reg.Push(t, testbase.Spec{Repo: "docker/python", Tag: "list", Platforms: testbase.PythonPlatforms, DockerMediaTypes: true})
-	w.reg.Push(t, testbase.Spec{Repo: "single/python", Tag: "arm64", Platforms: []testbase.Platform{{OS: "linux", Architecture: "arm64", Variant: "v8"}}, Single: true})
+	t.Parallel()
+	reg := newSeedWorld(t).Registry // Docker Hub for the rows' worlds, with two more bases
+	reg.Push(t, testbase.Spec{Repo: "docker/python", Tag: "list", Platforms: testbase.PythonPlatforms, DockerMediaTypes: true})
+	reg.Push(t, testbase.Spec{Repo: "single/python", Tag: "arm64", Platforms: []testbase.Platform{{OS: "linux", Architecture: "arm64", Variant: "v8"}}, Single: true})
 	tests := []struct {
 		name, cmdline string
 		ok            bool
 		want          string
 	}{
-		{"docker manifest list", "build --base-image " + w.reg.Host + "/docker/python:list --platform linux/arm64/v8", true, `{"architecture":"arm64","os":"linux"}`},
-		{"single manifest of the right platform", "build --base-image " + w.reg.Host + "/single/python:arm64 --platform linux/arm64", true, `{"architecture":"arm64","os":"linux"}`},
-		{"single manifest of another platform", "build --base-image " + w.reg.Host + "/single/python:arm64 --platform linux/amd64", false, "No matching manifest for platform linux/amd64"},
+		{"docker manifest list", "build --base-image " + reg.Host + "/docker/python:list --platform linux/arm64/v8", true, `{"architecture":"arm64","os":"linux"}`},
+		{"single manifest of the right platform", "build --base-image " + reg.Host + "/single/python:arm64 --platform linux/arm64", true, `{"architecture":"arm64","os":"linux"}`},
+		{"single manifest of another platform", "build --base-image " + reg.Host + "/single/python:arm64 --platform linux/amd64", false, "No matching manifest for platform linux/amd64"},
 		{"attestations are never candidates", "build --platform unknown/unknown", false, "Platform format invalid"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			code, _, stderr := pycontainer(t, tt.cmdline)
+			t.Parallel()
+			// A world of its own (the registry is only read from here on), so each row's
+			// dist/image is its own build's.
+			w := newSeedWorldWith(t, reg)
+			code, _, stderr := w.Run(t, tt.cmdline)
 			if tt.ok != (code == 0) {
 				t.Fatalf("exit %d\n%s", code, stderr)
 			}
@@ -177,7 +186,7 @@ func TestBaseImageKinds(t *testing.T) {
 				}
 				return
 			}
-			idx := readIndex(t, "dist/image")
+			idx := clitest.ReadIndex(t, w.Path("dist/image"))
 			if got := string(idx.Manifests[0].Platform); got != tt.want {
 				t.Errorf("platform %s, want %s", got, tt.want)
 			}
@@ -185,7 +194,7 @@ func TestBaseImageKinds(t *testing.T) {
 				MediaType string
 				Layers    []struct{ MediaType string }
 			}
-			readBlobJSON(t, "dist/image", idx.Manifests[0].Digest, &man)
+			clitest.ReadBlobJSON(t, w.Path("dist/image"), idx.Manifests[0].Digest, &man)
 			for _, l := range man.Layers {
 				if l.MediaType != "application/vnd.oci.image.layer.v1.tar+gzip" {
 					t.Errorf("layer media type %s in an OCI manifest", l.MediaType)
@@ -196,8 +205,9 @@ func TestBaseImageKinds(t *testing.T) {
 }
 
 func TestDryRunWritesNothing(t *testing.T) {
-	newSeedWorld(t)
-	code, stdout, stderr := pycontainer(t, "build --dry-run --platform linux/arm64,linux/amd64")
+	t.Parallel()
+	w := newSeedWorld(t)
+	code, stdout, stderr := w.Run(t, "build --dry-run --platform linux/arm64,linux/amd64")
 	if code != 0 {
 		t.Fatalf("exit %d\n%s", code, stderr)
 	}
@@ -206,20 +216,29 @@ func TestDryRunWritesNothing(t *testing.T) {
 			t.Errorf("plan lacks %q:\n%s", want, stdout)
 		}
 	}
-	if _, err := os.Stat("dist"); !os.IsNotExist(err) {
+	if _, err := os.Stat(w.Path("dist")); !os.IsNotExist(err) {
 		t.Errorf("dry run created dist/ (%v)", err)
 	}
 }
 
-// TestReadersAcceptLayout has skopeo and umoci read what we write.
+// TestReadersAcceptLayout has skopeo, regctl and umoci read what we write. The readers
+// only read the one layout, so they run side by side.
 func TestReadersAcceptLayout(t *testing.T) {
-	newSeedWorld(t)
-	mustBuild(t, "build --tag demo:amd64 --platform linux/amd64")
+	t.Parallel()
+	w := newSeedWorld(t)
+	w.MustBuild(t, "build --tag demo:amd64 --platform linux/amd64")
+	// inDir runs a reader in the world's directory, where the layout is dist/image.
+	inDir := func(name string, args ...string) *exec.Cmd {
+		cmd := exec.Command(name, args...)
+		cmd.Dir = w.Dir
+		return cmd
+	}
 	t.Run("skopeo", func(t *testing.T) {
+		t.Parallel()
 		if _, err := exec.LookPath("skopeo"); err != nil {
 			t.Skip("skopeo not installed")
 		}
-		out, err := exec.Command("skopeo", "inspect", "oci:dist/image:amd64").CombinedOutput()
+		out, err := inDir("skopeo", "inspect", "oci:dist/image:amd64").CombinedOutput()
 		if err != nil {
 			t.Fatalf("skopeo inspect: %v\n%s", err, out)
 		}
@@ -229,10 +248,12 @@ func TestReadersAcceptLayout(t *testing.T) {
 		}
 	})
 	t.Run("regctl", func(t *testing.T) {
+		t.Parallel()
 		if _, err := exec.LookPath("go"); err != nil {
 			t.Skip("go is not on PATH to run regctl (go tool regctl)")
 		}
-		out, err := exec.Command("go", "-C", startDir, "tool", "regctl", "image", "config", "ocidir://"+absPath(t, "dist/image")+":amd64").CombinedOutput()
+		// go tool runs in the module (-C); the layout is named absolutely.
+		out, err := exec.Command("go", "-C", startDir, "tool", "regctl", "image", "config", "ocidir://"+w.Path("dist/image")+":amd64").CombinedOutput()
 		if err != nil {
 			t.Fatalf("regctl image config: %v\n%s", err, out)
 		}
@@ -242,10 +263,11 @@ func TestReadersAcceptLayout(t *testing.T) {
 		}
 	})
 	t.Run("umoci", func(t *testing.T) {
+		t.Parallel()
 		if _, err := exec.LookPath("umoci"); err != nil {
 			t.Skip("umoci not installed")
 		}
-		out, err := exec.Command("umoci", "stat", "--image", "dist/image:amd64", "--json").CombinedOutput()
+		out, err := inDir("umoci", "stat", "--image", "dist/image:amd64", "--json").CombinedOutput()
 		if err != nil {
 			t.Fatalf("umoci stat: %v\n%s", err, out)
 		}
@@ -254,7 +276,7 @@ func TestReadersAcceptLayout(t *testing.T) {
 		}
 		// unpack as a rootless user would; the app must be in the rootfs
 		bundle := filepath.Join(t.TempDir(), "bundle")
-		out, err = exec.Command("umoci", "unpack", "--rootless", "--image", "dist/image:amd64", bundle).CombinedOutput()
+		out, err = inDir("umoci", "unpack", "--rootless", "--image", "dist/image:amd64", bundle).CombinedOutput()
 		if err != nil {
 			t.Fatalf("umoci unpack: %v\n%s", err, out)
 		}
@@ -262,13 +284,4 @@ func TestReadersAcceptLayout(t *testing.T) {
 			t.Errorf("app.py not in the unpacked rootfs: %v", err)
 		}
 	})
-}
-
-func absPath(t *testing.T, p string) string {
-	t.Helper()
-	a, err := filepath.Abs(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return a
 }

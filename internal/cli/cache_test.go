@@ -54,20 +54,21 @@ func (l *requestLog) setDown(down bool) {
 }
 
 func TestSharedCache(t *testing.T) {
+	t.Parallel()
 	log := &requestLog{counts: map[string]int{}}
 	reg := testbase.StartWith(t, log.wrap)
 	reg.Push(t, testbase.Spec{Repo: "library/python", Tag: "3.11-slim", Platforms: testbase.PythonPlatforms, Attestation: true})
 	w := newSeedWorldWith(t, reg)
 	log.reset()
 
-	mustBuild(t, "build --platform linux/amd64,linux/arm64")
+	w.MustBuild(t, "build --platform linux/amd64,linux/arm64")
 	cold := log.reset()
 	if cold["GET blob"] != 5 { // 2 configs, the shared layer, 2 platform layers
 		t.Errorf("cold build: %d blob downloads, want 5 (%v)", cold["GET blob"], cold)
 	}
 
 	// Warm rebuild, nothing changed: one manifest request to see whether the tag moved.
-	mustBuild(t, "build --platform linux/amd64,linux/arm64")
+	w.MustBuild(t, "build --platform linux/amd64,linux/arm64")
 	warm := log.reset()
 	if warm["GET blob"] != 0 || warm["GET manifest"]+warm["HEAD manifest"] != 1 {
 		t.Errorf("warm rebuild: %v, want no blob and one manifest request", warm)
@@ -78,28 +79,26 @@ func TestSharedCache(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(other, "main.py"), []byte("print('other')\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	mustBuild(t, "build --platform linux/arm64 --context "+other+" --output "+filepath.Join(other, "dist", "image"))
+	w.MustBuild(t, "build --platform linux/arm64 --context "+other+" --output "+filepath.Join(other, "dist", "image"))
 	if second := log.reset(); second["GET blob"] != 0 {
 		t.Errorf("second project: %v, want no blob download", second)
 	}
 
 	// Offline: --pull=never asks the registry nothing.
 	log.setDown(true)
-	if err := os.WriteFile(filepath.Join(w.dir, "app.py"), []byte("print('offline edit')\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	mustBuild(t, "build --platform linux/amd64,linux/arm64 --pull never")
+	w.WriteFile(t, "app.py", "print('offline edit')\n")
+	w.MustBuild(t, "build --platform linux/amd64,linux/arm64 --pull never")
 	if offline := log.reset(); len(offline) != 0 {
 		t.Errorf("--pull=never made requests: %v", offline)
 	}
-	code, _, stderr := pycontainer(t, "build --platform linux/amd64 --pull never --base-image python:3.12-slim")
+	code, _, stderr := w.Run(t, "build --platform linux/amd64 --pull never --base-image python:3.12-slim")
 	if code != 1 || !strings.Contains(stderr, "not in the cache (--pull=never)") {
 		t.Errorf("--pull=never of an uncached tag: exit %d\n%s", code, stderr)
 	}
 	log.setDown(false)
 
 	// --no-cache downloads again, into the layout only.
-	mustBuild(t, "build --platform linux/amd64 --no-cache --output dist/nocache")
+	w.MustBuild(t, "build --platform linux/amd64 --no-cache --output dist/nocache")
 	if nc := log.reset(); nc["GET blob"] != 3 {
 		t.Errorf("--no-cache: %v, want 3 blob downloads", nc)
 	}
@@ -116,22 +115,22 @@ func TestSharedCache(t *testing.T) {
 		{"1e30", `PYCONTAINER_CACHE_MAX_SIZE: "1e30" is not a size`, 2},
 		{"0", "PYCONTAINER_CACHE_MAX_SIZE=0 sets no bound; nothing removed", 0}, // as builds read it
 	} {
-		t.Setenv("PYCONTAINER_CACHE_MAX_SIZE", tt.env)
-		code, stdout, stderr := pycontainer(t, "cache prune")
+		w.Setenv("PYCONTAINER_CACHE_MAX_SIZE", tt.env)
+		code, stdout, stderr := w.Run(t, "cache prune")
 		if code != tt.code || !strings.Contains(stdout+stderr, tt.want) {
 			t.Errorf("PYCONTAINER_CACHE_MAX_SIZE=%q cache prune: exit %d, want %d and %q:\n%s%s", tt.env, code, tt.code, tt.want, stdout, stderr)
 		}
 	}
-	t.Setenv("PYCONTAINER_CACHE_MAX_SIZE", "")
-	if code, _, stderr := pycontainer(t, "cache prune --max-size 0"); code != 2 || !strings.Contains(stderr, "--all empties the cache") {
+	w.Setenv("PYCONTAINER_CACHE_MAX_SIZE", "")
+	if code, _, stderr := w.Run(t, "cache prune --max-size 0"); code != 2 || !strings.Contains(stderr, "--all empties the cache") {
 		t.Errorf("cache prune --max-size 0: exit %d\n%s", code, stderr)
 	}
 
-	code, stdout, _ := pycontainer(t, "cache prune --all")
+	code, stdout, _ := w.Run(t, "cache prune --all")
 	if code != 0 || !strings.Contains(stdout, "removed") {
 		t.Errorf("cache prune: exit %d %s", code, stdout)
 	}
-	mustBuild(t, "build --platform linux/amd64")
+	w.MustBuild(t, "build --platform linux/amd64")
 	// The layers are still in dist/image; only the base config is fetched again.
 	if after := log.reset(); after["GET blob"] != 1 {
 		t.Errorf("after prune --all: %v, want the base config downloaded again", after)

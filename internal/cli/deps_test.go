@@ -4,11 +4,10 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/pycontainer/pycontainer/internal/clitest"
 	"github.com/pycontainer/pycontainer/internal/testbase"
 )
 
@@ -22,11 +21,10 @@ func elfSharedObject(machine uint16) []byte {
 	return b
 }
 
+// needPip is clitest.NeedPip, under the name hostile_test.go still calls.
 func needPip(t *testing.T) {
 	t.Helper()
-	if err := exec.Command("python3", "-m", "pip", "--version").Run(); err != nil {
-		t.Skip("python3 -m pip is not available; --include-deps delegates resolution to it")
-	}
+	clitest.NeedPip(t)
 }
 
 // wheelhouse holds a pure-Python wheel, a package with x86_64 and aarch64 wheels, and a
@@ -48,11 +46,11 @@ func wheelhouse(t *testing.T) string {
 func layersOf(t *testing.T, dir string) map[string][]string {
 	t.Helper()
 	out := map[string][]string{}
-	for _, m := range readImages(t, dir) {
+	for _, m := range clitest.ReadImages(t, dir) {
 		var man struct {
 			Layers []struct{ Digest string }
 		}
-		readBlobJSON(t, dir, m.Digest, &man)
+		clitest.ReadBlobJSON(t, dir, m.Digest, &man)
 		var p struct{ Architecture string }
 		_ = json.Unmarshal(m.Platform, &p)
 		for _, l := range man.Layers {
@@ -63,14 +61,15 @@ func layersOf(t *testing.T, dir string) map[string][]string {
 }
 
 func TestIncludeDeps(t *testing.T) {
-	needPip(t)
-	newSeedWorld(t)
+	clitest.NeedPip(t)
+	t.Parallel()
+	w := newSeedWorld(t)
 	wh := wheelhouse(t)
-	writeFile(t, "requirements.txt", "purelib==1.0\nfastcalc==2.0\n")
+	w.WriteFile(t, "requirements.txt", "purelib==1.0\nfastcalc==2.0\n")
 	flags := " --include-deps --find-links " + wh + " --no-index"
-	mustBuild(t, "build --platform linux/amd64,linux/arm64"+flags)
+	w.MustBuild(t, "build --platform linux/amd64,linux/arm64"+flags)
 
-	layers := layersOf(t, "dist/image")
+	layers := layersOf(t, w.Path("dist/image"))
 	amd, arm := layers["amd64"], layers["arm64"]
 	// base (2) + pure deps + platform deps + app
 	if len(amd) != 5 || len(arm) != 5 {
@@ -85,20 +84,20 @@ func TestIncludeDeps(t *testing.T) {
 	if amd[4] != arm[4] {
 		t.Error("the app layer differs between platforms")
 	}
-	code, stdout, stderr := pycontainer(t, "inspect --verify")
+	code, stdout, stderr := w.Run(t, "inspect --verify")
 	if code != 0 {
 		t.Fatalf("inspect --verify: %s%s", stdout, stderr)
 	}
-	cfg := configOf(t, "dist/image", readImages(t, "dist/image")[1].Digest)
+	cfg := clitest.ConfigOf(t, w.Path("dist/image"), clitest.ReadImages(t, w.Path("dist/image"))[1].Digest)
 	env := strings.Join(toStrings(cfg["config"].(map[string]any)["Env"]), " ")
 	if !strings.Contains(env, "PYTHONPATH=/app:/opt/pycontainer/site-packages") || !strings.Contains(env, "PATH=/opt/pycontainer/bin:") {
 		t.Errorf("env %s", env)
 	}
 
 	// Only app.py changes: the dependency layers keep their digests.
-	writeFile(t, "app.py", "print('v2')\n")
-	mustBuild(t, "build --platform linux/amd64,linux/arm64"+flags)
-	after := layersOf(t, "dist/image")
+	w.WriteFile(t, "app.py", "print('v2')\n")
+	w.MustBuild(t, "build --platform linux/amd64,linux/arm64"+flags)
+	after := layersOf(t, w.Path("dist/image"))
 	if after["amd64"][2] != amd[2] || after["amd64"][3] != amd[3] || after["arm64"][3] != arm[3] {
 		t.Error("a change to app.py changed a dependency layer")
 	}
@@ -108,11 +107,12 @@ func TestIncludeDeps(t *testing.T) {
 }
 
 func TestIncludeDepsMissingWheel(t *testing.T) {
-	needPip(t)
-	newSeedWorld(t)
+	clitest.NeedPip(t)
+	t.Parallel()
+	w := newSeedWorld(t)
 	wh := wheelhouse(t)
-	writeFile(t, "requirements.txt", "purelib==1.0\nx86only==0.3\n")
-	code, _, stderr := pycontainer(t, "build --platform linux/amd64,linux/arm64 --include-deps --find-links "+wh+" --no-index")
+	w.WriteFile(t, "requirements.txt", "purelib==1.0\nx86only==0.3\n")
+	code, _, stderr := w.Run(t, "build --platform linux/amd64,linux/arm64 --include-deps --find-links "+wh+" --no-index")
 	if code != 1 {
 		t.Fatalf("exit %d\n%s", code, stderr)
 	}
@@ -127,14 +127,15 @@ func TestIncludeDepsMissingWheel(t *testing.T) {
 			t.Errorf("details lack %q:\n%s", want, rest)
 		}
 	}
-	if _, err := os.Stat(filepath.Join("dist", "image", "index.json")); err == nil {
+	if _, err := os.Stat(w.Path("dist/image/index.json")); err == nil {
 		t.Error("a failed resolution wrote dist/image")
 	}
 }
 
 func TestIncludeDepsWithoutDependencies(t *testing.T) {
-	newSeedWorld(t)
-	stderr := mustBuild(t, "build --platform linux/amd64 --include-deps")
+	t.Parallel()
+	w := newSeedWorld(t)
+	stderr := w.MustBuild(t, "build --platform linux/amd64 --include-deps")
 	if !strings.Contains(stderr, "declares no dependencies") {
 		t.Errorf("no note about nothing to install:\n%s", stderr)
 	}

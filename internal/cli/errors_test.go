@@ -4,20 +4,26 @@ import (
 	"os"
 	"strings"
 	"testing"
+
+	"github.com/pycontainer/pycontainer/internal/clitest"
 )
 
 // TestBadInput checks that each kind of bad input ends in a clear one-line error and a
 // non-zero exit, never a stack trace.
 func TestBadInput(t *testing.T) {
-	w := newSeedWorld(t)
-	if err := os.WriteFile("bad.toml", []byte("[build\nplatform = 'linux/amd64'\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile("wrongtype.toml", []byte("[build]\nreproducible = \"yes\"\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.MkdirAll("empty", 0o755); err != nil {
-		t.Fatal(err)
+	t.Parallel()
+	reg := newSeedWorld(t).Registry
+	// world is a project with the bad inputs beside the demo app. Each row has its own,
+	// so no row sees another's output (a push may write dist/image before it fails).
+	world := func(t *testing.T) *clitest.World {
+		t.Helper()
+		w := newSeedWorldWith(t, reg)
+		w.WriteFile(t, "bad.toml", "[build\nplatform = 'linux/amd64'\n")
+		w.WriteFile(t, "wrongtype.toml", "[build]\nreproducible = \"yes\"\n")
+		if err := os.MkdirAll(w.Path("empty"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		return w
 	}
 	tests := []struct {
 		name    string
@@ -32,8 +38,8 @@ func TestBadInput(t *testing.T) {
 		{"platform the base lacks", "build --platform linux/s390x --base-image python:3.11-slim", 1,
 			[]string{"No matching manifest for platform linux/s390x", "docker.io/library/python:3.11-slim", "--platform flag"}, "linux/arm64"},
 		{"arm/v6 is not arm/v7", "build --platform linux/arm/v6", 1, []string{"No matching manifest for platform linux/arm/v6"}, "linux/arm/v7"},
-		{"missing tag", "build --base-image " + w.reg.Host + "/library/python:3.99-nope", 1, []string{"python:3.99-nope", "not found"}, ""},
-		{"missing repository", "build --base-image " + w.reg.Host + "/nobody/nothing:1", 1, []string{"nobody/nothing:1", "not found"}, ""},
+		{"missing tag", "build --base-image " + reg.Host + "/library/python:3.99-nope", 1, []string{"python:3.99-nope", "not found"}, ""},
+		{"missing repository", "build --base-image " + reg.Host + "/nobody/nothing:1", 1, []string{"nobody/nothing:1", "not found"}, ""},
 		{"invalid reference", "build --base-image Not_A_Valid::Ref", 1, []string{"image reference", "not valid"}, ""},
 		{"malformed toml", "build --config bad.toml", 1, []string{"bad.toml:1:"}, ""},
 		{"wrong type in toml", "build --config wrongtype.toml", 1, []string{"wrongtype.toml:2:", "reproducible"}, ""},
@@ -47,7 +53,9 @@ func TestBadInput(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			code, _, stderr := pycontainer(t, tt.cmdline)
+			t.Parallel()
+			w := world(t)
+			code, _, stderr := w.Run(t, tt.cmdline)
 			if code != tt.code {
 				t.Errorf("exit %d, want %d; stderr:\n%s", code, tt.code, stderr)
 			}
@@ -55,9 +63,9 @@ func TestBadInput(t *testing.T) {
 			if !strings.HasPrefix(first, "Error: ") {
 				t.Errorf("first line %q does not start with \"Error: \"", first)
 			}
-			for _, w := range tt.want {
-				if !strings.Contains(first, w) {
-					t.Errorf("first line %q lacks %q", first, w)
+			for _, want := range tt.want {
+				if !strings.Contains(first, want) {
+					t.Errorf("first line %q lacks %q", first, want)
 				}
 			}
 			if tt.detail != "" && !strings.Contains(rest, tt.detail) {
@@ -68,7 +76,7 @@ func TestBadInput(t *testing.T) {
 					t.Errorf("stderr looks like a stack trace (%q):\n%s", bad, stderr)
 				}
 			}
-			if _, err := os.Stat("dist/image/index.json"); err == nil && !strings.Contains(tt.name, "push") {
+			if _, err := os.Stat(w.Path("dist/image/index.json")); err == nil && !strings.Contains(tt.name, "push") {
 				t.Errorf("a failed build wrote dist/image")
 			}
 		})
@@ -78,11 +86,10 @@ func TestBadInput(t *testing.T) {
 // TestUnknownKeyWarns checks that a misspelt key is named with its file and line and the
 // build goes on.
 func TestUnknownKeyWarns(t *testing.T) {
-	newSeedWorld(t)
-	if err := os.WriteFile("pycontainer.toml", []byte("[build]\nbase_image = \"python:3.11-slim\"\nplatfrom = \"linux/arm64\"\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	code, _, stderr := pycontainer(t, "build")
+	t.Parallel()
+	w := newSeedWorld(t)
+	w.WriteFile(t, "pycontainer.toml", "[build]\nbase_image = \"python:3.11-slim\"\nplatfrom = \"linux/arm64\"\n")
+	code, _, stderr := w.Run(t, "build")
 	if code != 0 {
 		t.Fatalf("exit %d:\n%s", code, stderr)
 	}
@@ -93,8 +100,9 @@ func TestUnknownKeyWarns(t *testing.T) {
 
 // TestUnreachableRegistry checks a registry nobody listens on fails clearly.
 func TestUnreachableRegistry(t *testing.T) {
-	newSeedWorld(t)
-	code, _, stderr := pycontainer(t, "build --base-image 127.0.0.1:1/python:3.11-slim")
+	t.Parallel()
+	w := newSeedWorld(t)
+	code, _, stderr := w.Run(t, "build --base-image 127.0.0.1:1/python:3.11-slim")
 	if code != 1 || !strings.Contains(stderr, "cannot reach registry 127.0.0.1:1") || strings.Count(stderr, "\n") != 1 {
 		t.Errorf("exit %d, stderr:\n%s", code, stderr)
 	}
