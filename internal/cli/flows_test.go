@@ -438,7 +438,7 @@ func TestFlowRetryResumes(t *testing.T) {
 // layout is untouched, and quitting reports an interrupted build.
 func TestFlowCancel(t *testing.T) {
 	t.Parallel()
-	reg := testbase.StartWith(t, slowBlobs)
+	reg := testbase.StartWith(t, testbase.SlowBlobs)
 	reg.Push(t, testbase.Spec{Repo: "library/python", Tag: "3.11-slim", Platforms: testbase.PythonPlatforms, PaddingBytes: 4 << 20})
 	w := newSeedWorldWith(t, reg)
 	f := startFlow(t, w)
