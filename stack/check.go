@@ -20,12 +20,12 @@ type Check struct {
 
 // Row is one image and every place that names it.
 type Row struct {
-	Image   string // as the first place names it, e.g. mysql:5.7
-	Ref     string  // its full name, e.g. docker.io/library/mysql:5.7
-	Places  []Image // every place that names it, in the files' order
-	Index   *registry.Index // nil when Err says why it could not be read
-	Err     error
-	Cells   []Cell // the platforms this row is checked for, in the order of Check.Platforms
+	Image  string          // as the first place names it, e.g. mysql:5.7
+	Ref    string          // its full name, e.g. docker.io/library/mysql:5.7
+	Places []Image         // every place that names it, in the files' order
+	Index  *registry.Index // nil when Err says why it could not be read
+	Err    error
+	Cells  []Cell // the platforms this row is checked for, in the order of Check.Platforms
 }
 
 // Cell is one image on one platform: found, or missing with what to do instead.
