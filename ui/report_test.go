@@ -3,6 +3,7 @@ package ui
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -17,6 +18,7 @@ import (
 	"github.com/pycontainer/pycontainer/build"
 	"github.com/pycontainer/pycontainer/oci"
 	"github.com/pycontainer/pycontainer/registry"
+	"github.com/pycontainer/pycontainer/stack"
 )
 
 // The reports' hosts are fixed so that the ON THIS MACHINE column and the JSON's
@@ -275,6 +277,8 @@ func TestReports(t *testing.T) {
 		{"inspect-json", true, func(w *bytes.Buffer) error { return WriteInspectJSON(w, summary, nil, false) }},
 		{"inspect-json-verified", true, func(w *bytes.Buffer) error { return WriteInspectJSON(w, summary, reportFindings(summary), true) }},
 		{"inspect-json-hostile", true, func(w *bytes.Buffer) error { return WriteInspectJSON(w, evilSummary, evilFindings, true) }},
+		{"stack", false, func(w *bytes.Buffer) error { WriteStackMatrix(w, reportStack(t, slim, evil)); return nil }},
+		{"stack-json", true, func(w *bytes.Buffer) error { return WriteStackJSON(w, reportStack(t, slim, evil)) }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -292,4 +296,32 @@ func TestReports(t *testing.T) {
 			golden(t, filepath.Join("testdata", "report-"+tt.name+".golden"), got)
 		})
 	}
+}
+
+// reportStack is a checked Compose stack on arm64 and amd64: the app's base found on
+// both, mysql:5.7 lacking arm64 (a newer line has it), node:8-alpine lacking it (only
+// emulation), an image that does not exist, and a hostile image name.
+func reportStack(t testing.TB, slim, evil *registry.Index) *stack.Check {
+	amd, arm := checkRequests(t, "linux/amd64")[0], checkRequests(t, "linux/arm64")[0]
+	mysql := reportIndex(t, "docker.io/library/mysql:5.7", mediatype.OCI1ManifestList, imageEntry("mysql", linux("amd64", ""), 140<<20, 11))
+	place := func(ref, service string, line int) stack.Image {
+		return stack.Image{Ref: ref, Source: stack.Source{File: "compose.yaml", Line: line, Service: service}}
+	}
+	stage := stack.Image{Ref: "python:3.11-slim", Source: stack.Source{File: "Dockerfile", Line: 2, Service: "app", Stage: "build",
+		Instruction: stack.InstrFrom, ComposeFile: "compose.yaml", ComposeLine: 9}}
+	found := func(p registry.PlatformRequest) stack.Cell { return stack.Cell{Platform: p, Found: true} }
+	miss := func(p registry.PlatformRequest, kind stack.NextKind, ref, text string) stack.Cell {
+		return stack.Cell{Platform: p, Next: stack.Next{Kind: kind, Ref: ref, Text: text}}
+	}
+	return &stack.Check{Platforms: []registry.PlatformRequest{amd, arm}, Rows: []stack.Row{
+		{Image: "python:3.11-slim", Ref: "docker.io/library/python:3.11-slim", Places: []stack.Image{stage}, Index: slim, Cells: []stack.Cell{found(amd), found(arm)}},
+		{Image: "mysql:5.7", Ref: "docker.io/library/mysql:5.7", Places: []stack.Image{place("mysql:5.7", "db", 3), place("mysql:5.7", "db-replica", 12)}, Index: mysql,
+			Cells: []stack.Cell{found(amd), miss(arm, stack.NextNewer, "docker.io/library/mysql:8.0", "use docker.io/library/mysql:8.0, the nearest newer version line: it has linux/arm64")}},
+		{Image: "node:8-alpine", Ref: "docker.io/library/node:8-alpine", Places: []stack.Image{place("node:8-alpine", "cache", 5)}, Index: mysql,
+			Cells: []stack.Cell{miss(arm, stack.NextEmulate, "linux/amd64", `run its linux/amd64 image under emulation: add "platform: linux/amd64" under service cache (compose.yaml:5); this machine: emulated by QEMU`)}},
+		{Image: "nope:1", Ref: "docker.io/library/nope:1", Places: []stack.Image{place("nope:1", "ghost", 15)},
+			Err: errors.New("image docker.io/library/nope:1 not found: repository library/nope was not found on docker.io")},
+		{Image: evil.Ref.Tag + "\x1b]0;owned\a", Ref: evil.Ref.CommonName(), Places: []stack.Image{place("evil\x1b[2J", "evil\x1b[31m", 20)}, Index: evil,
+			Cells: []stack.Cell{found(amd), miss(arm, stack.NextNothing, "", "nothing published of \x1b[2Jevil runs on linux/arm64")}},
+	}}
 }
