@@ -71,24 +71,25 @@ const fetchParallel = 4
 // RunCheck reads every distinct image's index once, concurrently, and diagnoses each
 // platform one lacks. connect reaches an image's registry.
 func RunCheck(ctx context.Context, images []Image, targets Targets, connect registry.Connect) *Check {
-	rows := groupRows(images)
+	c := &Check{Rows: groupRows(images)}
+	wants := make([][]registry.PlatformRequest, len(c.Rows))
+	for i, r := range c.Rows {
+		wants[i] = targets.forRow(r)
+		for _, w := range wants[i] {
+			if !slices.ContainsFunc(c.Platforms, func(p registry.PlatformRequest) bool { return oci.SamePlatform(p.Platform, w.Platform) }) {
+				c.Platforms = append(c.Platforms, w)
+			}
+		}
+	}
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(fetchParallel)
-	for i := range rows {
+	for i := range c.Rows {
 		g.Go(func() error {
-			checkRow(gctx, &rows[i], targets.forRow(rows[i]), targets.Host, connect)
+			checkRow(gctx, &c.Rows[i], wants[i], targets.Host, connect)
 			return nil // a row that fails says so; the others go on
 		})
 	}
 	_ = g.Wait()
-	c := &Check{Rows: rows}
-	for _, r := range rows {
-		for _, cell := range r.Cells {
-			if !slices.ContainsFunc(c.Platforms, func(p registry.PlatformRequest) bool { return oci.SamePlatform(p.Platform, cell.Platform.Platform) }) {
-				c.Platforms = append(c.Platforms, cell.Platform)
-			}
-		}
-	}
 	return c
 }
 
@@ -190,7 +191,11 @@ func nextStep(row Row, want registry.PlatformRequest, d *registry.Diagnosis, hos
 		return Next{Kind: NextNothing, Text: fmt.Sprintf("nothing published of %s runs on %s", row.Ref, want)}
 	}
 	name := oci.PlatformString(emulate)
-	return Next{Kind: NextEmulate, Ref: name, Text: fmt.Sprintf("run its %s image under emulation: %s; this machine: %s", name, emulationLine(row.Places[0], name), host.HowRuns(emulate).Note)}
+	here := "this machine: " + host.HowRuns(emulate).Note
+	if host.HowRuns(emulate).Native {
+		here = "this machine runs " + name + " natively"
+	}
+	return Next{Kind: NextEmulate, Ref: name, Text: fmt.Sprintf("run its %s image under emulation: %s; %s", name, emulationLine(row.Places[0], name), here)}
 }
 
 // emulated is the platform of ix to run under emulation: linux/amd64 when it has it

@@ -97,7 +97,7 @@ func TestRunCheck(t *testing.T) {
 			"mysql:8.0: linux/arm64 ✓",
 			"postgres:16: linux/arm64 ✓",
 		}, steps: map[string]string{"node:8-alpine": `run its linux/amd64 image under emulation: add "platform: linux/amd64" under service cache (` +
-			filepath.Join(dir, "compose.yaml") + `:5); this machine: native on this machine`}},
+			filepath.Join(dir, "compose.yaml") + `:5); this machine runs linux/amd64 natively`}},
 		{name: "a platform only a sibling of the same line has", asked: []registry.PlatformRequest{riscv}, want: []string{
 			"python:3.11-slim: linux/riscv64 sibling docker.io/library/python:3.11-alpine",
 			"mysql:5.7: linux/riscv64 emulate linux/amd64",

@@ -50,13 +50,13 @@ func stackCell(r stack.Row, p registry.PlatformRequest) (stack.Cell, string) {
 // read, with its places and next step. Everything from files and registries is
 // sanitized.
 func WriteStackMatrix(w io.Writer, c *stack.Check) {
-	placeW, imageW := len("SERVICE"), len("IMAGE")
+	placeW, imageW := len("SERVICE/STAGE"), len("IMAGE")
 	for _, r := range c.Rows {
 		placeW = max(placeW, len([]rune(Sanitize(stackPlaces(r)))))
 		imageW = max(imageW, len([]rune(Sanitize(r.Image))))
 	}
 	var head strings.Builder
-	fmt.Fprintf(&head, "%-*s  %-*s", placeW, "SERVICE", imageW, "IMAGE")
+	fmt.Fprintf(&head, "%-*s  %-*s", placeW, "SERVICE/STAGE", imageW, "IMAGE")
 	for _, p := range c.Platforms {
 		fmt.Fprintf(&head, "  %-*s", max(len(p.String()), 5), p.String())
 	}

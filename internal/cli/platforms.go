@@ -14,66 +14,114 @@ import (
 	"github.com/pycontainer/pycontainer/ui"
 )
 
+// platformsFlags are the flags of `pycontainer platforms`.
+type platformsFlags struct {
+	all, asJSON, insecure, compose bool
+	check, platform                []string
+	dockerfiles, profiles          []string
+}
+
+// stackMode reports whether the command checks a stack (Compose files, Dockerfiles)
+// rather than images.
+func (f *platformsFlags) stackMode() bool { return f.compose || len(f.dockerfiles) > 0 }
+
 func newPlatformsCommand(env cmdenv.Env) *cobra.Command {
-	stdout, stderr := env.Stdout, env.Stderr
-	var all, asJSON, insecure bool
-	var check []string
+	var f platformsFlags
 	cmd := &cobra.Command{
-		Use:               "platforms IMAGE [IMAGE...]",
+		Use:               "platforms [IMAGE...] | --compose [FILE...] | --dockerfile FILE",
 		ValidArgsFunction: completeRecentImages(env),
-		Short:             "List the platforms of base images; --check fails when one is missing",
+		Short:             "List the platforms of images, or check a whole Compose stack; --check fails when one is missing",
 		Long: `platforms lists what each image's index offers: os/arch/variant, os.version, digest,
 compressed size and layer count, and how each runs on this machine. Several images are
-shown side by side as a matrix. Attestation entries (unknown/unknown) are hidden unless
---all. --check linux/arm64,linux/arm/v6 exits 1 naming each missing platform, with a
-diagnosis and sibling tags that have it (a CI gate). --json prints the schema in the README.`,
+shown side by side as a matrix; with none, the project's base image. Attestation entries
+(unknown/unknown) are hidden unless --all. --check linux/arm64,linux/arm/v6 exits 1 naming
+each missing platform, with a diagnosis and sibling tags that have it (a CI gate).
+
+--compose checks every image a Compose project pulls (the files Docker reads here, or
+those named; interpolation from the environment and .env, --profile, extends) and
+--dockerfile every FROM of a Dockerfile (ARG defaults, --platform=, stages). The targets
+are --check or --platform, else each service's platform:, else this machine's and
+linux/amd64. Each miss ends in a next step: a tag of the same version line, the nearest
+newer line, the exact line that runs it under emulation, or that nothing runs there.
+--json prints the schemas in the README.`,
 		Example: `  pycontainer platforms python:3.11-slim
   pycontainer platforms python:3.11-slim python:3.11-alpine
-  pycontainer platforms --check linux/amd64,linux/arm64 python:3.11-slim`,
-		Args: usageArgs(cobra.MinimumNArgs(1), "name at least one image, e.g. pycontainer platforms python:3.11-slim"),
-		RunE: func(cmd *cobra.Command, images []string) error {
-			var wanted []build.RequestedPlatform
-			for _, raw := range build.SplitList(check) {
-				p, err := oci.ParsePlatform(raw)
-				if err != nil {
-					return usageError{err}
-				}
-				wanted = append(wanted, build.RequestedPlatform{Platform: p, Raw: raw, Source: "--check flag"})
+  pycontainer platforms --check linux/amd64,linux/arm64 python:3.11-slim
+  pycontainer platforms --compose --check linux/arm64
+  pycontainer platforms --dockerfile Dockerfile --platform linux/arm64,linux/amd64`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if f.stackMode() {
+				return runStackCheck(cmd, env, &f, args)
 			}
-			opts := registrySettings(cmd, env) // only the registry settings matter here
-			opts.InsecureBase = opts.InsecureBase || insecure
-			indexes, err := fetchIndexes(cmd.Context(), opts, images)
-			if err != nil {
-				return err
+			if len(f.platform) > 0 {
+				return usageError{fmt.Errorf("--platform picks the targets of --compose or --dockerfile; for images, --check names the platforms they must have")}
 			}
-			missing := checkPlatforms(cmd.Context(), opts, indexes, wanted)
-			if asJSON {
-				if err := ui.WritePlatformsJSON(stdout, indexes, ui.PlatformsCheck{Wanted: wanted, Missing: missing}, all, oci.DetectHost()); err != nil {
-					return err
-				}
-			} else if len(indexes) == 1 {
-				ui.WritePlatformTable(stdout, indexes[0], all, oci.DetectHost())
-			} else {
-				ui.WritePlatformMatrix(stdout, indexes, all)
-			}
-			if len(missing) == 0 {
-				return nil
-			}
-			// All but the last here, the last as the command's error: in the order asked.
-			last := len(missing) - 1
-			if !asJSON {
-				for _, m := range missing[:last] {
-					fmt.Fprintf(stderr, "Error: %s\n%s\n", ui.Sanitize(m.Err.Error()), ui.SanitizeLines(m.Err.Detail()))
-				}
-			}
-			return sanitizedNoMatch{missing[last].Err}
+			return runPlatforms(cmd, env, &f, args)
 		},
 	}
-	cmd.Flags().BoolVar(&all, "all", false, "also list attestation entries (marked)")
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
-	cmd.Flags().StringSliceVar(&check, "check", nil, "platforms that must be present (comma-separated or repeated); exit 1 if one is missing")
-	cmd.Flags().BoolVar(&insecure, "insecure", false, "reach the images' registries over plain HTTP")
+	fl := cmd.Flags()
+	fl.BoolVar(&f.all, "all", false, "also list attestation entries (marked)")
+	fl.BoolVar(&f.asJSON, "json", false, "print JSON")
+	fl.StringSliceVar(&f.check, "check", nil, "platforms that must be present (comma-separated or repeated); exit 1 if one is missing")
+	fl.BoolVar(&f.insecure, "insecure", false, "reach the images' registries over plain HTTP")
+	fl.BoolVar(&f.compose, "compose", false, "check the images of a Compose project: the files named as arguments, else compose.yaml (and the others Docker looks for) here")
+	fl.StringSliceVar(&f.dockerfiles, "dockerfile", nil, "check the FROM images of this Dockerfile (repeatable)")
+	fl.StringSliceVar(&f.profiles, "profile", nil, "with --compose: Compose profiles to enable (repeatable)")
+	fl.StringSliceVar(&f.platform, "platform", nil, "with --compose or --dockerfile: the target platforms (default: each service's platform:, else this machine's and linux/amd64)")
 	return cmd
+}
+
+// parseRequests reads a platform list flag into requests from that flag.
+func parseRequests(raws []string, flag string) ([]build.RequestedPlatform, error) {
+	var out []build.RequestedPlatform
+	for _, raw := range build.SplitList(raws) {
+		p, err := oci.ParsePlatform(raw)
+		if err != nil {
+			return nil, usageError{fmt.Errorf("%s: %w", flag, err)}
+		}
+		out = append(out, build.RequestedPlatform{Platform: p, Raw: raw, Source: flag + " flag"})
+	}
+	return out, nil
+}
+
+// runPlatforms lists images' platforms: a table for one, a matrix for several, the
+// project's base image for none.
+func runPlatforms(cmd *cobra.Command, env cmdenv.Env, f *platformsFlags, images []string) error {
+	wanted, err := parseRequests(f.check, "--check")
+	if err != nil {
+		return err
+	}
+	opts := registrySettings(cmd, env) // only the registry settings matter here
+	opts.InsecureBase = opts.InsecureBase || f.insecure
+	if len(images) == 0 {
+		images = []string{opts.BaseImage}
+		fmt.Fprintf(env.Stderr, "the project's base image %s (from %s)\n", ui.Sanitize(opts.BaseImage), ui.Sanitize(opts.BaseSource))
+	}
+	indexes, err := fetchIndexes(cmd.Context(), opts, images)
+	if err != nil {
+		return err
+	}
+	missing := checkPlatforms(cmd.Context(), opts, indexes, wanted)
+	if f.asJSON {
+		if err := ui.WritePlatformsJSON(env.Stdout, indexes, ui.PlatformsCheck{Wanted: wanted, Missing: missing}, f.all, oci.DetectHost()); err != nil {
+			return err
+		}
+	} else if len(indexes) == 1 {
+		ui.WritePlatformTable(env.Stdout, indexes[0], f.all, oci.DetectHost())
+	} else {
+		ui.WritePlatformMatrix(env.Stdout, indexes, f.all)
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	// All but the last here, the last as the command's error: in the order asked.
+	last := len(missing) - 1
+	if !f.asJSON {
+		for _, m := range missing[:last] {
+			fmt.Fprintf(env.Stderr, "Error: %s\n%s\n", ui.Sanitize(m.Err.Error()), ui.SanitizeLines(m.Err.Detail()))
+		}
+	}
+	return sanitizedNoMatch{missing[last].Err}
 }
 
 // fetchIndexes reads every image's index, with sizes, concurrently.
