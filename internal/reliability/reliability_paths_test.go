@@ -1,4 +1,6 @@
-package cli
+//go:build linux
+
+package reliability
 
 import (
 	"bufio"
@@ -13,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pycontainer/pycontainer/internal/clitest"
 	"github.com/pycontainer/pycontainer/internal/testbase"
 )
 
@@ -23,85 +26,78 @@ import (
 func pathRows(t *testing.T) []reliabilityRow {
 	reg := testbase.Start(t)
 	reg.Push(t, testbase.Spec{Repo: "library/python", Tag: "3.11-slim", Platforms: testbase.PythonPlatforms[:1]})
-	self, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
 	const build = "build --platform linux/amd64 --progress plain"
 	var rows []reliabilityRow
-	row := func(name string, f func(t *testing.T, w *seedWorld) reliabilityRow) {
+	row := func(name string, f func(t *testing.T, w *clitest.World) reliabilityRow) {
 		t.Run(name, func(t *testing.T) {
 			r := f(t, newSeedWorldWith(t, reg))
 			r.Mode, r.Trials = "hostile input", 1
 			rows = append(rows, r)
 		})
 	}
-	// refused checks a build failed with one line holding want and wrote no layout.
-	refused := func(t *testing.T, code int, stderr, want string) {
+	// refused checks a build in w failed with one line holding want and wrote no layout.
+	refused := func(t *testing.T, w *clitest.World, code int, stderr, want string) {
 		t.Helper()
 		msg := strings.TrimSpace(stderr)
 		if code != 1 || strings.Contains(msg, "\n") || !strings.Contains(msg, want) {
 			t.Errorf("exit %d, want 1 and one line with %q:\n%s", code, want, stderr)
 		}
-		if _, err := os.Stat("dist/image/index.json"); err == nil {
+		if _, err := os.Stat(w.Path("dist/image/index.json")); err == nil {
 			t.Error("a refused build wrote dist/image")
 		}
 	}
 
-	row("context ../home", func(t *testing.T, w *seedWorld) reliabilityRow {
-		home := filepath.Join(filepath.Dir(w.dir), "home")
+	row("context ../home", func(t *testing.T, w *clitest.World) reliabilityRow {
+		home := filepath.Join(filepath.Dir(w.Dir), "home")
 		if err := os.Mkdir(home, 0o755); err != nil {
 			t.Fatal(err)
 		}
-		writeFile(t, filepath.Join(home, "app.py"), "print('not this project')\n")
-		writeFile(t, filepath.Join(home, "notes.txt"), "home-secret\n")
-		writeFile(t, "pycontainer.toml", "[build]\ncontext = \"../home\"\n")
-		code, _, stderr := pycontainer(t, build)
+		w.WriteFile(t, filepath.Join(home, "app.py"), "print('not this project')\n")
+		w.WriteFile(t, filepath.Join(home, "notes.txt"), "home-secret\n")
+		w.WriteFile(t, "pycontainer.toml", "[build]\ncontext = \"../home\"\n")
+		code, _, stderr := w.Run(t, build)
 		leak := 0
 		if code == 0 {
-			layers := layerEntries(t, "dist/image")
+			layers := layerEntries(t, w.Path("dist/image"))
 			if _, ok := layers[len(layers)-1]["app/notes.txt"]; ok {
 				leak++
 			}
 		}
-		refused(t, code, stderr, `pycontainer.toml: context "../home" leads to `)
+		refused(t, w, code, stderr, `pycontainer.toml: context "../home" leads to `)
 		return reliabilityRow{What: "pycontainer.toml `[build] context = \"../home\"`", Leak: leak,
 			Outcome: "refused in one line: outside the project, pass --context on the command line to mean it; nothing read there"}
 	})
-	row("output outside", func(t *testing.T, w *seedWorld) reliabilityRow {
+	row("output outside", func(t *testing.T, w *clitest.World) reliabilityRow {
 		outside := t.TempDir()
-		if err := os.Symlink(outside, "dist"); err != nil {
+		if err := os.Symlink(outside, w.Path("dist")); err != nil {
 			t.Fatal(err)
 		}
-		pyproject, err := os.ReadFile("pyproject.toml")
-		if err != nil {
-			t.Fatal(err)
-		}
+		pyproject := w.ReadFile(t, "pyproject.toml")
 		for _, c := range []struct{ file, body, target, want string }{
 			{"pycontainer.toml", "[build]\noutput = %q\n", filepath.Join(outside, "abs"), `pycontainer.toml: output "` + outside},
 			{"pyproject.toml", "[project]\nname = \"demo\"\n[project.scripts]\ndemo = \"app:main\"\n[tool.pycontainer]\noutput = %q\n", "../out", `pyproject.toml [tool.pycontainer]: output "`},
 			{"pycontainer.toml", "[build]\noutput = %q\n", "dist/image", `pycontainer.toml: output "dist/image" leads to ` + outside},
 		} {
-			writeFile(t, c.file, fmt.Sprintf(c.body, c.target))
-			code, _, stderr := pycontainer(t, build)
-			refused(t, code, stderr, c.want)
-			for _, p := range []string{filepath.Join(outside, "abs"), filepath.Join(w.dir, "..", "out"), filepath.Join(outside, "image")} {
+			w.WriteFile(t, c.file, fmt.Sprintf(c.body, c.target))
+			code, _, stderr := w.Run(t, build)
+			refused(t, w, code, stderr, c.want)
+			for _, p := range []string{filepath.Join(outside, "abs"), filepath.Join(w.Dir, "..", "out"), filepath.Join(outside, "image")} {
 				if _, err := os.Stat(p); err == nil {
 					t.Errorf("output %s: the build wrote %s", c.target, p)
 				}
 			}
-			os.Remove("pycontainer.toml")
-			writeFile(t, "pyproject.toml", string(pyproject))
+			os.Remove(w.Path("pycontainer.toml"))
+			w.WriteFile(t, "pyproject.toml", string(pyproject))
 		}
 		return reliabilityRow{What: "`output = \"/abs\"` in pycontainer.toml, `output = \"../out\"` in [tool.pycontainer], `output = \"dist/image\"` with `dist` a symlink out of the project",
 			Outcome: "each refused in one line naming the file, the key and where it leads (pass --output to mean it); nothing written outside"}
 	})
-	row("plan names the context", func(t *testing.T, w *seedWorld) reliabilityRow {
-		code, stdout, stderr := pycontainer(t, "build --platform linux/amd64 --dry-run --progress json")
+	row("plan names the context", func(t *testing.T, w *clitest.World) reliabilityRow {
+		code, stdout, stderr := w.Run(t, "build --platform linux/amd64 --dry-run --progress json")
 		if code != 0 {
 			t.Fatalf("dry run: exit %d\n%s", code, stderr)
 		}
-		real, _ := filepath.EvalSymlinks(w.dir)
+		real, _ := filepath.EvalSymlinks(w.Dir)
 		got := ""
 		sc := bufio.NewScanner(strings.NewReader(stdout))
 		for sc.Scan() {
@@ -120,77 +116,77 @@ func pathRows(t *testing.T) []reliabilityRow {
 	for _, c := range []struct{ name, file string }{
 		{"FIFO pyproject.toml", "pyproject.toml"}, {"FIFO pycontainer.toml", "pycontainer.toml"}, {"FIFO .dockerignore", ".dockerignore"},
 	} {
-		row(c.name, func(t *testing.T, w *seedWorld) reliabilityRow {
-			os.Remove(c.file)
-			if err := syscall.Mkfifo(c.file, 0o644); err != nil {
+		row(c.name, func(t *testing.T, w *clitest.World) reliabilityRow {
+			os.Remove(w.Path(c.file))
+			if err := syscall.Mkfifo(w.Path(c.file), 0o644); err != nil {
 				t.Fatal(err)
 			}
-			code, stderr, how := runBounded(t, append([]string{self}, strings.Fields(build)...))
+			code, stderr, how := runBounded(t, w.Command(t, strings.Fields(build)))
 			if how != "ended by itself" {
 				t.Errorf("%s: %s (exit %d)\n%s", c.file, how, code, stderr)
 			}
-			refused(t, code, stderr, c.file+" is a named pipe (FIFO), not a regular file")
+			refused(t, w, code, stderr, c.file+" is a named pipe (FIFO), not a regular file")
 			return reliabilityRow{What: c.file + " a FIFO (nothing writes to it; SIGINT after 3 s if still running)", Outcome: "refused at once in one line, nothing opened for a blocking read"}
 		})
 	}
-	row("pyproject.toml -> /dev/zero", func(t *testing.T, w *seedWorld) reliabilityRow {
-		os.Remove("pyproject.toml")
-		if err := os.Symlink("/dev/zero", "pyproject.toml"); err != nil {
+	row("pyproject.toml -> /dev/zero", func(t *testing.T, w *clitest.World) reliabilityRow {
+		os.Remove(w.Path("pyproject.toml"))
+		if err := os.Symlink("/dev/zero", w.Path("pyproject.toml")); err != nil {
 			t.Fatal(err)
 		}
 		// Capped at 4 GB of address space: the unbounded read must not take the machine.
-		code, stderr, how := runBounded(t, append([]string{"/bin/sh", "-c", `ulimit -v 4194304; exec "$0" "$@"`, self}, strings.Fields(build)...))
+		code, stderr, how := runBounded(t, inShell(w.Command(t, strings.Fields(build)), "ulimit -v 4194304"))
 		if how != "ended by itself" {
 			t.Errorf("%s (exit %d)\n%s", how, code, stderr)
 		}
-		refused(t, code, stderr, "pyproject.toml is a character device (through a symlink)")
+		refused(t, w, code, stderr, "pyproject.toml is a character device (through a symlink)")
 		return reliabilityRow{What: "pyproject.toml a symlink to /dev/zero", Outcome: "refused at once in one line, nothing read"}
 	})
-	row("FIFO requirements.txt", func(t *testing.T, w *seedWorld) reliabilityRow {
-		if err := syscall.Mkfifo("requirements.txt", 0o644); err != nil {
+	row("FIFO requirements.txt", func(t *testing.T, w *clitest.World) reliabilityRow {
+		if err := syscall.Mkfifo(w.Path("requirements.txt"), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		code, _, stderr := pycontainer(t, build+" --include-deps")
-		refused(t, code, stderr, "requirements.txt is a named pipe (FIFO)")
+		code, _, stderr := w.Run(t, build+" --include-deps")
+		refused(t, w, code, stderr, "requirements.txt is a named pipe (FIFO)")
 		return reliabilityRow{What: "requirements.txt a FIFO, with --include-deps", Outcome: "refused in one line (it was silently passed over for [project.dependencies])"}
 	})
 
-	row("symlinked context", func(t *testing.T, w *seedWorld) reliabilityRow {
+	row("symlinked context", func(t *testing.T, w *clitest.World) reliabilityRow {
 		link := filepath.Join(t.TempDir(), "project")
-		if err := os.Symlink(w.dir, link); err != nil {
+		if err := os.Symlink(w.Dir, link); err != nil {
 			t.Fatal(err)
 		}
-		code, _, stderr := pycontainer(t, build+" --context "+link)
+		code, _, stderr := w.Run(t, build+" --context "+link)
 		if code != 0 {
 			t.Fatalf("exit %d\n%s", code, stderr)
 		}
-		layers := layerEntries(t, "dist/image")
+		layers := layerEntries(t, w.Path("dist/image"))
 		if _, ok := layers[len(layers)-1]["app/app.py"]; !ok {
 			t.Errorf("the app layer lacks app.py: %v\n%s", layers[len(layers)-1], stderr)
 		}
 		return reliabilityRow{What: "`--context LINK`, LINK a symlink to the project", Outcome: "the directory it points to is built: app.py in the app layer"}
 	})
-	row("entrypoint module missing", func(t *testing.T, w *seedWorld) reliabilityRow {
-		writeFile(t, ".dockerignore", "*.py\n")
-		code, _, stderr := pycontainer(t, build)
-		refused(t, code, stderr, `[project.scripts] demo = "app:main": module app is not in the build context`)
+	row("entrypoint module missing", func(t *testing.T, w *clitest.World) reliabilityRow {
+		w.WriteFile(t, ".dockerignore", "*.py\n")
+		code, _, stderr := w.Run(t, build)
+		refused(t, w, code, stderr, `[project.scripts] demo = "app:main": module app is not in the build context`)
 		return reliabilityRow{What: "an app layer without the module the entrypoint imports ([project.scripts] demo = \"app:main\", `*.py` in .dockerignore)",
 			Outcome: "refused in one line naming the module and the context (--entrypoint to run what the base holds)"}
 	})
 
-	login := func(t *testing.T, w *seedWorld, plant func(tmp, victim string)) (config, victim string) {
+	login := func(t *testing.T, w *clitest.World, plant func(tmp, victim string)) (config, victim string) {
 		t.Helper()
 		dir := t.TempDir()
-		t.Setenv("DOCKER_CONFIG", dir)
+		w.Setenv("DOCKER_CONFIG", dir)
 		victim = filepath.Join(t.TempDir(), "victim")
-		writeFile(t, victim, "victim")
+		w.WriteFile(t, victim, "victim")
 		plant(filepath.Join(dir, "config.json.tmp"), victim)
-		if code, _, stderr := pycontainerWithInput(t, "login "+w.reg.Host+" -u me --password-stdin", "login-secret-pw\n"); code != 0 {
+		if code, _, stderr := w.RunArgs(t, []string{"login", w.Registry.Host, "-u", "me", "--password-stdin"}, "login-secret-pw\n"); code != 0 {
 			t.Fatalf("login: exit %d\n%s", code, stderr)
 		}
 		return filepath.Join(dir, "config.json"), victim
 	}
-	row("login through a planted symlink", func(t *testing.T, w *seedWorld) reliabilityRow {
+	row("login through a planted symlink", func(t *testing.T, w *clitest.World) reliabilityRow {
 		config, victim := login(t, w, func(tmp, victim string) {
 			if err := os.Symlink(victim, tmp); err != nil {
 				t.Fatal(err)
@@ -207,9 +203,9 @@ func pathRows(t *testing.T) []reliabilityRow {
 		return reliabilityRow{What: "login with `~/.docker/config.json.tmp` a symlink to another file", Leak: leak,
 			Outcome: "the link's target untouched; config.json written through a fresh exclusive temporary file, mode 0600"}
 	})
-	row("login over a planted 0666 file", func(t *testing.T, w *seedWorld) reliabilityRow {
+	row("login over a planted 0666 file", func(t *testing.T, w *clitest.World) reliabilityRow {
 		config, _ := login(t, w, func(tmp, _ string) {
-			writeFile(t, tmp, "")
+			w.WriteFile(t, tmp, "")
 			if err := os.Chmod(tmp, 0o666); err != nil {
 				t.Fatal(err)
 			}
@@ -220,30 +216,28 @@ func pathRows(t *testing.T) []reliabilityRow {
 		return reliabilityRow{What: "login with `~/.docker/config.json.tmp` planted with mode 0666", Outcome: "config.json has mode 0600"}
 	})
 
-	row("save into its own layout", func(t *testing.T, w *seedWorld) reliabilityRow {
-		mustBuild(t, build)
-		before, _ := os.ReadFile("dist/image/index.json")
-		code, _, stderr := pycontainer(t, "save -o dist/image/index.json")
+	row("save into its own layout", func(t *testing.T, w *clitest.World) reliabilityRow {
+		w.MustBuild(t, build)
+		before := w.ReadFile(t, "dist/image/index.json")
+		code, _, stderr := w.Run(t, "save -o dist/image/index.json")
 		if code != 2 || strings.Count(strings.TrimSpace(stderr), "\n") != 0 || !strings.Contains(stderr, "is inside the layout dist/image that save reads") {
 			t.Errorf("exit %d, want 2 and one line:\n%s", code, stderr)
 		}
-		if after, _ := os.ReadFile("dist/image/index.json"); !bytes.Equal(before, after) {
+		if after, _ := os.ReadFile(w.Path("dist/image/index.json")); !bytes.Equal(before, after) {
 			t.Error("save replaced the layout's index.json")
 		} else {
-			validateLayout(t, "dist/image")
+			validateLayout(t, w.Path("dist/image"))
 		}
 		return reliabilityRow{What: "`save -o dist/image/index.json`", Outcome: "refused in one line (exit 2); the layout intact"}
 	})
 	return rows
 }
 
-// runBounded runs argv (PYCONTAINER_TEST_AS_MAIN makes this test binary the pycontainer
-// command) and says how it ended: by itself within 3 s, on a SIGINT sent then, or not
-// even then (killed 10 s later).
-func runBounded(t *testing.T, argv []string) (code int, stderr, how string) {
+// runBounded runs cmd (a World's Command: this test binary as pycontainer) and says how
+// it ended: by itself within 3 s, on a SIGINT sent then, or not even then (killed 10 s
+// later).
+func runBounded(t *testing.T, cmd *exec.Cmd) (code int, stderr, how string) {
 	t.Helper()
-	cmd := exec.Command(argv[0], argv[1:]...)
-	cmd.Env = append(os.Environ(), "PYCONTAINER_TEST_AS_MAIN=1")
 	var errb bytes.Buffer
 	cmd.Stderr = &errb
 	if err := cmd.Start(); err != nil {
@@ -266,4 +260,12 @@ func runBounded(t *testing.T, argv []string) (code int, stderr, how string) {
 		}
 	}
 	return cmd.ProcessState.ExitCode(), errb.String(), how
+}
+
+// inShell has /bin/sh run script (a ulimit, a umask: what binds the process alone) and
+// then exec cmd's program with its arguments, environment and directory.
+func inShell(cmd *exec.Cmd, script string) *exec.Cmd {
+	cmd.Args = append([]string{"/bin/sh", "-c", script + `; exec "$0" "$@"`}, cmd.Args...)
+	cmd.Path = "/bin/sh"
+	return cmd
 }

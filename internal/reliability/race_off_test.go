@@ -1,6 +1,6 @@
 //go:build !race
 
-package cli
+package reliability
 
 // raceSlowdown scales the resource bounds of the hostile-input rows (see race_on_test.go).
 const raceSlowdown = 1

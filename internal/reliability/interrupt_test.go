@@ -1,4 +1,4 @@
-package cli
+package reliability
 
 import (
 	"bytes"
@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -20,8 +21,8 @@ import (
 	"time"
 
 	digest "github.com/opencontainers/go-digest"
-	"golang.org/x/sys/unix"
 
+	"github.com/pycontainer/pycontainer/internal/clitest"
 	"github.com/pycontainer/pycontainer/internal/testbase"
 )
 
@@ -56,9 +57,13 @@ func (s *slowWriter) Write(p []byte) (int, error) {
 }
 
 // validateLayout checks that index.json and everything it references are present and
-// match their digests.
+// match their digests, and that skopeo reads the layout. dir is absolute: no test reads
+// against the process's directory.
 func validateLayout(t *testing.T, dir string) {
 	t.Helper()
+	if !filepath.IsAbs(dir) {
+		t.Fatalf("validateLayout(%q): a relative path reads the process's directory, not the world's", dir)
+	}
 	check := func(d string) []byte {
 		b, err := os.ReadFile(filepath.Join(dir, "blobs", "sha256", strings.TrimPrefix(d, "sha256:")))
 		if err != nil {
@@ -69,11 +74,11 @@ func validateLayout(t *testing.T, dir string) {
 		}
 		return b
 	}
-	images := readImages(t, dir)
+	images := clitest.ReadImages(t, dir)
 	if len(images) == 0 {
 		t.Fatal("index.json lists no manifests")
 	}
-	for _, e := range readIndex(t, dir).Manifests {
+	for _, e := range clitest.ReadIndex(t, dir).Manifests {
 		check(e.Digest) // a nested index too
 	}
 	for _, m := range images {
@@ -108,14 +113,11 @@ func validateLayout(t *testing.T, dir string) {
 // (valid, skopeo reads it), the cache holds no corrupt blob, and the next build, from
 // the cache the interrupted one left, succeeds.
 func interruptedBuilds(t *testing.T) []reliabilityRow {
+	needSignals(t)
 	reg := testbase.StartWith(t, slowBlobs)
 	reg.Push(t, testbase.Spec{Repo: "library/python", Tag: "3.11-slim", Platforms: testbase.PythonPlatforms, PaddingBytes: 2 << 20})
-	newSeedWorldWith(t, reg)
+	w := newSeedWorldWith(t, reg)
 	caches := t.TempDir() // outside the project, whose files go into the image
-	self, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
 	// Trials alternate two platform sets, so the layout never holds the base layers a
 	// trial needs and every trial downloads them. The build after an interrupted one runs
 	// the same command line, so an index.json the interrupted one left can be compared
@@ -125,9 +127,7 @@ func interruptedBuilds(t *testing.T) []reliabilityRow {
 		"build --tag demo:2 --platform linux/amd64 --progress plain",
 	}
 	buildCmd := func(cmdline, cache string) *exec.Cmd {
-		cmd := exec.Command(self, strings.Fields(cmdline)...)
-		cmd.Env = append(os.Environ(), "PYCONTAINER_TEST_AS_MAIN=1", "PYCONTAINER_CACHE="+cache)
-		return cmd
+		return w.Command(t, strings.Fields(cmdline), "PYCONTAINER_CACHE="+cache)
 	}
 	// Signals land uniformly over 1.2 times what the slower whole build takes, so most
 	// land mid-build and a few after it.
@@ -149,8 +149,8 @@ func interruptedBuilds(t *testing.T) []reliabilityRow {
 		corrupt := 0
 		for range trialsPerSignal {
 			trial++
-			writeFile(t, "app.py", fmt.Sprintf("print('version %d')\n", trial)) // so each build makes a new image
-			previous, _ := os.ReadFile("dist/image/index.json")
+			w.WriteFile(t, "app.py", fmt.Sprintf("print('version %d')\n", trial)) // so each build makes a new image
+			previous, _ := os.ReadFile(w.Path("dist/image/index.json"))
 			cache := filepath.Join(caches, fmt.Sprint(trial))
 			build := builds[(trial+1)%2] // the layout holds the other set's image: the timing ran builds[1] last
 			cmd := buildCmd(build, cache)
@@ -171,23 +171,23 @@ func interruptedBuilds(t *testing.T) []reliabilityRow {
 			}
 			_ = cmd.Process.Signal(sig)
 			err := cmd.Wait()
-			validateLayout(t, "dist/image")
-			left, _ := os.ReadFile("dist/image/index.json")
+			validateLayout(t, w.Path("dist/image"))
+			left, _ := os.ReadFile(w.Path("dist/image/index.json"))
 			if sig == syscall.SIGINT && cmd.ProcessState.ExitCode() == 130 {
 				if !strings.Contains(stderr.String(), "interrupted") {
 					t.Errorf("trial %d: SIGINT did not say it was interrupted:\n%s", trial, stderr.String())
 				}
-				if _, err := os.Stat("dist/image/.pycontainer-tmp"); err == nil {
+				if _, err := os.Stat(w.Path("dist/image/.pycontainer-tmp")); err == nil {
 					t.Errorf("trial %d: temporary files left after a clean interrupt", trial)
 				}
 			}
 
 			// The next build, from what the interrupted one left in its cache.
-			t.Setenv("PYCONTAINER_CACHE", cache)
-			mustBuild(t, build)
-			validateLayout(t, "dist/image")
-			corrupt += corruptBlobs(t, cache, "dist/image")
-			clean, _ := os.ReadFile("dist/image/index.json")
+			w.Setenv("PYCONTAINER_CACHE", cache)
+			w.MustBuild(t, build)
+			validateLayout(t, w.Path("dist/image"))
+			corrupt += corruptBlobs(t, cache, w.Path("dist/image"))
+			clean, _ := os.ReadFile(w.Path("dist/image/index.json"))
 			switch {
 			case bytes.Equal(left, previous):
 				outcomes["previous image"]++
@@ -205,10 +205,22 @@ func interruptedBuilds(t *testing.T) []reliabilityRow {
 		if outcomes["previous image"] == 0 {
 			t.Errorf("%v: no trial interrupted a build mid-way; nothing was tested", sig)
 		}
-		rows = append(rows, reliabilityRow{What: unix.SignalName(sig) + " at a random point of a build (empty cache, one or two platforms; a third of trials as the first manifest is written)", Mode: "interruption",
+		rows = append(rows, reliabilityRow{What: signalName[sig] + " at a random point of a build (empty cache, one or two platforms; a third of trials as the first manifest is written)", Mode: "interruption",
 			Trials: trialsPerSignal, Outcome: describeOutcomes(outcomes) + "; valid every time (skopeo); each next build from the left cache built", Corrupt: corrupt})
 	}
 	return rows
+}
+
+// signalName is how RELIABILITY.md names the signals its rows send.
+var signalName = map[syscall.Signal]string{syscall.SIGKILL: "SIGKILL", syscall.SIGINT: "SIGINT", syscall.SIGHUP: "SIGHUP", syscall.SIGTERM: "SIGTERM"}
+
+// needSignals skips a section that interrupts a process the way a terminal or a CI
+// runner does: Windows has no SIGINT to send to another process.
+func needSignals(t *testing.T) {
+	t.Helper()
+	if runtime.GOOS == "windows" {
+		t.Skip("sends SIGINT and SIGKILL to a build: POSIX signals only")
+	}
 }
 
 // lineWatcher keeps what a process writes and closes seen once marker appears.
@@ -252,19 +264,14 @@ func describeOutcomes(outcomes map[string]int) string {
 func concurrentBuilds(t *testing.T) []reliabilityRow {
 	reg := testbase.StartWith(t, slowBlobs)
 	reg.Push(t, testbase.Spec{Repo: "library/python", Tag: "3.11-slim", Platforms: testbase.PythonPlatforms, PaddingBytes: 2 << 20})
-	newSeedWorldWith(t, reg)
+	w := newSeedWorldWith(t, reg)
 	caches := t.TempDir()
-	self, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
 	const trials = 3
 	for i := range trials {
 		// An empty cache and output each time, so the first build downloads while it
 		// holds the layout.
-		out := filepath.Join("dist", fmt.Sprint(i))
-		cmd := exec.Command(self, "build", "--platform", "linux/amd64", "--output", out)
-		cmd.Env = append(os.Environ(), "PYCONTAINER_TEST_AS_MAIN=1", "PYCONTAINER_CACHE="+filepath.Join(caches, fmt.Sprint(i)))
+		out := filepath.Join("dist", fmt.Sprint(i)) // as the user types it: both builds read it against the project
+		cmd := w.Command(t, []string{"build", "--platform", "linux/amd64", "--output", out}, "PYCONTAINER_CACHE="+filepath.Join(caches, fmt.Sprint(i)))
 		var firstErr bytes.Buffer
 		cmd.Stderr = &firstErr
 		if err := cmd.Start(); err != nil {
@@ -272,7 +279,7 @@ func concurrentBuilds(t *testing.T) []reliabilityRow {
 		}
 		deadline := time.Now().Add(10 * time.Second)
 		for {
-			if _, err := os.Stat(filepath.Join(out, ".pycontainer-tmp")); err == nil {
+			if _, err := os.Stat(w.Path(filepath.Join(out, ".pycontainer-tmp"))); err == nil {
 				break
 			}
 			if time.Now().After(deadline) {
@@ -282,14 +289,14 @@ func concurrentBuilds(t *testing.T) []reliabilityRow {
 			time.Sleep(10 * time.Millisecond)
 		}
 		start := time.Now()
-		code, _, stderr := pycontainer(t, "build --platform linux/amd64 --output "+out)
+		code, _, stderr := w.Run(t, "build --platform linux/amd64 --output "+out)
 		if took := time.Since(start); code != 1 || !strings.Contains(lastLine(stderr), "another pycontainer build is writing this layout") || took > 5*time.Second {
 			t.Errorf("trial %d: the second build: exit %d after %s\n%s", i, code, took, stderr)
 		}
 		if err := cmd.Wait(); err != nil {
 			t.Fatalf("trial %d: the first build failed: %v\n%s", i, err, firstErr.String())
 		}
-		validateLayout(t, out)
+		validateLayout(t, w.Path(out))
 	}
 	return []reliabilityRow{{What: "two builds into one layout at once", Mode: "concurrency", Trials: trials,
 		Outcome: "the second refused at once: \"another pycontainer build is writing this layout\"; the first built, valid"}}
@@ -299,6 +306,7 @@ func concurrentBuilds(t *testing.T) []reliabilityRow {
 // the message says the output holds the new image and the push should run again; it
 // never claims the previous image is unchanged.
 func interruptedPush(t *testing.T) []reliabilityRow {
+	needSignals(t)
 	uploading := make(chan struct{}, 1)
 	var hang atomic.Bool // once the base is in place
 	reg := testbase.StartWith(t, func(h http.Handler) http.Handler {
@@ -316,13 +324,8 @@ func interruptedPush(t *testing.T) []reliabilityRow {
 	})
 	reg.Push(t, testbase.Spec{Repo: "library/python", Tag: "3.11-slim", Platforms: testbase.PythonPlatforms[:1]})
 	hang.Store(true)
-	newSeedWorldWith(t, reg)
-	self, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(self, "build", "--platform", "linux/amd64", "--tag", reg.Host+"/me/app:1", "--push", "--progress", "plain")
-	cmd.Env = append(os.Environ(), "PYCONTAINER_TEST_AS_MAIN=1")
+	w := newSeedWorldWith(t, reg)
+	cmd := w.Command(t, []string{"build", "--platform", "linux/amd64", "--tag", reg.Host + "/me/app:1", "--push", "--progress", "plain"})
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
@@ -348,10 +351,10 @@ func interruptedPush(t *testing.T) []reliabilityRow {
 	if code := cmd.ProcessState.ExitCode(); code != 130 || !strings.Contains(stderr.String(), want) || strings.Contains(stderr.String(), "unchanged") {
 		t.Errorf("exit %d, want 130 and %q:\n%s", code, want, stderr.String())
 	}
-	if idx := readIndex(t, "dist/image"); len(idx.Manifests) != 1 || idx.Manifests[0].Annotations["io.containerd.image.name"] != reg.Host+"/me/app:1" {
+	if idx := clitest.ReadIndex(t, w.Path("dist/image")); len(idx.Manifests) != 1 || idx.Manifests[0].Annotations["io.containerd.image.name"] != reg.Host+"/me/app:1" {
 		t.Errorf("dist/image does not hold the new image: %+v", idx)
 	}
-	validateLayout(t, "dist/image")
+	validateLayout(t, w.Path("dist/image"))
 	return []reliabilityRow{{What: "SIGINT while --push uploads to a registry that never answers", Mode: "interruption", Trials: 1,
 		Outcome: "exit 130 within 20 s: \"dist/image holds the new image, the registry may hold part of it: run the push again\""}}
 }

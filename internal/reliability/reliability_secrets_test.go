@@ -1,16 +1,17 @@
-package cli
+package reliability
 
 import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/pycontainer/pycontainer/internal/clitest"
 )
 
 // secretRows builds, through the command line, projects whose secrets reached the image
@@ -18,31 +19,21 @@ import (
 // repository, the secrets added to the list, each below the top level. With them, an
 // output whose name reads as a pattern, and a file growing while the layer is written.
 func secretRows(t *testing.T) []reliabilityRow {
-	w := newSeedWorld(t)
+	seed := newSeedWorld(t)
+	cache := seed.Env().Getenv("PYCONTAINER_CACHE")
 	const build = "build --platform linux/amd64 --progress plain"
-	// project makes a fresh copy of the seed's app with files (path -> body) and moves there.
-	project := func(files map[string]string) {
+	// project is a world of its own, on the same registry and cache: a fresh copy of the
+	// seed's app with files (path -> body).
+	project := func(files map[string]string) *clitest.World {
 		t.Helper()
-		dir := t.TempDir()
-		for _, name := range []string{"app.py", "pyproject.toml"} {
-			b, err := os.ReadFile(filepath.Join(w.dir, name))
-			if err != nil {
-				t.Fatal(err)
-			}
-			files[name] = string(b)
-		}
+		w := newSeedWorldWith(t, seed.Registry)
+		w.Setenv("PYCONTAINER_CACHE", cache)
 		for name, body := range files {
-			p := filepath.Join(dir, name)
-			if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-				t.Fatal(err)
-			}
-			if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
-				t.Fatal(err)
-			}
+			w.WriteFile(t, name, body)
 		}
-		t.Chdir(dir)
+		return w
 	}
-	// appLayer is the set of paths in the app layer of the layout at out.
+	// appLayer is the set of paths in the app layer of the layout at out (absolute).
 	appLayer := func(out string) map[string]string {
 		t.Helper()
 		validateLayout(t, out)
@@ -99,12 +90,12 @@ func secretRows(t *testing.T) []reliabilityRow {
 		for name, f := range srcSecrets {
 			files[name] = f.body
 		}
-		project(files)
-		code, stdout, stderr := pycontainer(t, build)
+		w := project(files)
+		code, stdout, stderr := w.Run(t, build)
 		if code != 0 {
 			t.Fatalf("%s: exit %d\n%s", tt.what, code, stderr)
 		}
-		layer := appLayer("dist/image")
+		layer := appLayer(w.Path("dist/image"))
 		if _, ok := layer["app/src/util.py"]; !ok {
 			t.Errorf("%s: src/util.py, which !src asks for, is missing", tt.what)
 		}
@@ -133,22 +124,21 @@ func secretRows(t *testing.T) []reliabilityRow {
 
 	// Item 2: a git repository below the top level, its remote's URL holding a token.
 	what := "a nested git repository (`git -C sub init; git -C sub remote add origin https://u:TOKEN@host/x`)"
-	project(map[string]string{"sub/tool.py": "Y = 2\n"})
+	w := project(map[string]string{"sub/tool.py": "Y = 2\n"})
 	if _, err := exec.LookPath("git"); err == nil {
 		for _, args := range [][]string{{"init", "-q"}, {"remote", "add", "origin", "https://u:nested-git-token@host/x"}} {
-			if out, err := exec.Command("git", append([]string{"-C", "sub"}, args...)...).CombinedOutput(); err != nil {
+			if out, err := exec.Command("git", append([]string{"-C", w.Path("sub")}, args...)...).CombinedOutput(); err != nil {
 				t.Fatalf("git %s: %v\n%s", args, err, out)
 			}
 		}
 	} else { // the bytes git writes
-		os.MkdirAll("sub/.git", 0o755)
-		writeFile(t, "sub/.git/config", "[remote \"origin\"]\n\turl = https://u:nested-git-token@host/x\n")
+		w.WriteFile(t, "sub/.git/config", "[remote \"origin\"]\n\turl = https://u:nested-git-token@host/x\n")
 	}
-	code, stdout, stderr := pycontainer(t, build)
+	code, stdout, stderr := w.Run(t, build)
 	if code != 0 {
 		t.Fatalf("%s: exit %d\n%s", what, code, stderr)
 	}
-	leak := leaks(what, appLayer("dist/image"), stdout+stderr, map[string]secretFile{"sub/.git/config": {token: "nested-git-token"}})
+	leak := leaks(what, appLayer(w.Path("dist/image")), stdout+stderr, map[string]secretFile{"sub/.git/config": {token: "nested-git-token"}})
 	named(what, stderr, "sub/.git")
 	outcome := "sub/.git stays out, named: " + lineStarting(stderr, "excluded: sub/.git")
 	if leak > 0 {
@@ -181,12 +171,12 @@ func secretRows(t *testing.T) []reliabilityRow {
 		}
 	}
 	what = ".kube/config, .config/gh/hosts.yml, .docker/config.json, .aws/credentials, .git-credentials, a *.pem and a *.key private key, each at depth 0, 1 and 3"
-	project(files)
-	code, stdout, stderr = pycontainer(t, build)
+	w = project(files)
+	code, stdout, stderr = w.Run(t, build)
 	if code != 0 {
 		t.Fatalf("%s: exit %d\n%s", what, code, stderr)
 	}
-	leak = leaks(what, appLayer("dist/image"), stdout+stderr, secrets)
+	leak = leaks(what, appLayer(w.Path("dist/image")), stdout+stderr, secrets)
 	named(what, stderr, roots...)
 	outcome = fmt.Sprintf("all %d stay out, each named (e.g. %s)", len(roots), lineStarting(stderr, "excluded: a/b/c/tls.key"))
 	if leak > 0 {
@@ -196,10 +186,10 @@ func secretRows(t *testing.T) []reliabilityRow {
 
 	// Item 4: the output is a path, not an ignore pattern.
 	what = "`-o 'out*'` beside outline.py, built twice (the second time out*/ holds the layout)"
-	project(map[string]string{"outline.py": "print('outline')\n"})
-	mustBuild(t, build+" -o out*")
-	mustBuild(t, build+" -o out*")
-	layer := appLayer("out*")
+	w = project(map[string]string{"outline.py": "print('outline')\n"})
+	w.MustBuild(t, build+" -o out*")
+	w.MustBuild(t, build+" -o out*")
+	layer := appLayer(w.Path("out*"))
 	outcome = "outline.py goes in; out*/ (the layout) stays out"
 	if _, ok := layer["app/outline.py"]; !ok {
 		t.Errorf("%s: outline.py was left out", what)
@@ -215,13 +205,13 @@ func secretRows(t *testing.T) []reliabilityRow {
 
 	// Low: a file growing while the layer is written.
 	what = "a log file in the context appended to every millisecond during the build"
-	project(map[string]string{"growing.log": ""})
+	w = project(map[string]string{"growing.log": ""})
 	outcome = ""
 	for range 3 { // a build can fall between two appends; three cannot
 		stop := make(chan struct{})
 		var wg sync.WaitGroup
 		wg.Go(func() {
-			f, err := os.OpenFile("growing.log", os.O_APPEND|os.O_WRONLY, 0o644)
+			f, err := os.OpenFile(w.Path("growing.log"), os.O_APPEND|os.O_WRONLY, 0o644)
 			if err != nil {
 				t.Error(err)
 				return
@@ -238,7 +228,7 @@ func secretRows(t *testing.T) []reliabilityRow {
 				}
 			}
 		})
-		code, _, stderr = pycontainer(t, build)
+		code, _, stderr = w.Run(t, build)
 		close(stop)
 		wg.Wait()
 		if code == 0 {

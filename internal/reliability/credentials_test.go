@@ -1,4 +1,4 @@
-package cli
+package reliability
 
 import (
 	"encoding/base64"
@@ -62,10 +62,8 @@ func credentialsNeverPrinted(t *testing.T) []reliabilityRow {
 	reg := testbase.StartWith(t, tokenAuth(&on, user, password, token))
 	reg.Push(t, testbase.Spec{Repo: "private/python", Tag: "3.11-slim", Platforms: testbase.PythonPlatforms[:2]})
 	on.Store(true)
-	newSeedWorldWith(t, reg)
-	t.Setenv("DOCKER_CONFIG", t.TempDir())
-	t.Setenv("REGISTRY_USERNAME", "")
-	t.Setenv("REGISTRY_PASSWORD", "")
+	// The world has a docker config of its own and no REGISTRY_* variables.
+	w := newSeedWorldWith(t, reg)
 	secrets := []string{password, token, wrong,
 		base64.StdEncoding.EncodeToString([]byte(user + ":" + password)), base64.StdEncoding.EncodeToString([]byte(user + ":" + wrong))}
 	base := " --base-image " + reg.Host + "/private/python:3.11-slim"
@@ -97,11 +95,11 @@ func credentialsNeverPrinted(t *testing.T) []reliabilityRow {
 	var names []string
 	for _, s := range steps {
 		for k, v := range s.env {
-			t.Setenv(k, v)
+			w.Setenv(k, v)
 		}
-		code, stdout, stderr := pycontainerWithInput(t, s.cmdline, s.stdin)
+		code, stdout, stderr := w.RunArgs(t, strings.Fields(s.cmdline), s.stdin)
 		for k := range s.env {
-			t.Setenv(k, "")
+			w.Setenv(k, "")
 		}
 		switch {
 		case s.fails == "" && code != 0:
@@ -117,9 +115,9 @@ func credentialsNeverPrinted(t *testing.T) []reliabilityRow {
 		}
 		names = append(names, s.what)
 	}
-	validateLayout(t, "dist/image")
+	validateLayout(t, w.Path("dist/image"))
 	// What login stored must be the credential, else the builds above proved nothing.
-	stored, err := os.ReadFile(filepath.Join(os.Getenv("DOCKER_CONFIG"), "config.json"))
+	stored, err := os.ReadFile(filepath.Join(w.Env().Getenv("DOCKER_CONFIG"), "config.json"))
 	if err != nil || !strings.Contains(string(stored), secrets[3]) {
 		t.Errorf("login did not store the credential: %v", err)
 	}

@@ -1,6 +1,6 @@
 //go:build race
 
-package cli
+package reliability
 
 // raceSlowdown scales the resource bounds of the hostile-input rows: the race detector
 // makes the same work several times slower and larger.

@@ -1,9 +1,12 @@
-package cli
+//go:build linux
+
+package reliability
 
 import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -21,6 +24,7 @@ import (
 	"github.com/regclient/regclient/types/descriptor"
 	"github.com/regclient/regclient/types/mediatype"
 
+	"github.com/pycontainer/pycontainer/internal/clitest"
 	"github.com/pycontainer/pycontainer/internal/testbase"
 )
 
@@ -34,12 +38,17 @@ const hangBound = 25 * time.Second
 // the wrong fault; a package index token kept out of pip's argv; pip killed with the
 // build.
 func hangRows(t *testing.T) []reliabilityRow {
-	t.Setenv("PYCONTAINER_STALL_TIMEOUT", "2s")
 	var rows []reliabilityRow
 	for _, section := range []func(*testing.T) []reliabilityRow{silentRegistryRows, terminalTextRows, messageRows, pipRows} {
 		rows = append(rows, section(t)...)
 	}
 	return rows
+}
+
+// hangWorld is w with the hang rows' deadline, 2 s per request.
+func hangWorld(w *clitest.World) *clitest.World {
+	w.Setenv("PYCONTAINER_STALL_TIMEOUT", "2s")
+	return w
 }
 
 // boundedRun is the result of a command run as its own process.
@@ -51,17 +60,12 @@ type boundedRun struct {
 	maxRSS         int64 // bytes
 }
 
-// runWithin runs this test binary as pycontainer with args, killing it after limit:
-// a hang is reported, not waited out. The process has the test's environment and
-// working directory, and env on top.
-func runWithin(t *testing.T, limit time.Duration, stdin string, env []string, args ...string) boundedRun {
+// runWithin runs this test binary as pycontainer with args in w, killing it after
+// limit: a hang is reported, not waited out. The process has w's environment and
+// directory, and env on top.
+func runWithin(t *testing.T, w *clitest.World, limit time.Duration, stdin string, env []string, args ...string) boundedRun {
 	t.Helper()
-	self, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(self, args...)
-	cmd.Env = append(append(os.Environ(), "PYCONTAINER_TEST_AS_MAIN=1"), env...)
+	cmd := w.Command(t, args, env...)
 	cmd.Stdin = strings.NewReader(stdin)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
@@ -109,8 +113,7 @@ func oneClearLine(t *testing.T, what string, r boundedRun, want string, hosts ..
 // silentRegistryRows: build, platforms and login against a registry, or a token server,
 // that never answers, or stops in the middle of a manifest; a 50 MB token.
 func silentRegistryRows(t *testing.T) []reliabilityRow {
-	t.Chdir(startDir) // each part has a project of its own
-	newSeedWorld(t)
+	w := hangWorld(newSeedWorld(t)) // each part has a project of its own
 	silent := testbase.SilentListener(t)
 	stalled := testbase.StartWith(t, func(h http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -161,7 +164,7 @@ func silentRegistryRows(t *testing.T) []reliabilityRow {
 	var rows []reliabilityRow
 	var failing int64 // the peak of a build that fails at once
 	for _, tt := range tests {
-		r := runWithin(t, hangBound, tt.stdin, nil, tt.args...)
+		r := runWithin(t, w, hangBound, tt.stdin, nil, tt.args...)
 		if failing == 0 {
 			failing = r.maxRSS
 		}
@@ -169,7 +172,7 @@ func silentRegistryRows(t *testing.T) []reliabilityRow {
 	}
 
 	// A token of 50 MB: refused once 1 MiB has come, in a process that stays small.
-	r := runWithin(t, hangBound, "", nil, build(bigTokens)...)
+	r := runWithin(t, w, hangBound, "", nil, build(bigTokens)...)
 	outcome := oneClearLine(t, "a 50 MB token", r, "the token server HOST of registry HOST sent an answer over 1 MiB", hosts...)
 	// Bytes the token costs: the peak over that of a build failing at once. The cap
 	// lets a few MB through (1 MiB and the buffers reading it).
@@ -263,19 +266,18 @@ func escapedRow(t *testing.T, what string, code int, out string, shown string) r
 // the error line.
 func terminalTextRows(t *testing.T) []reliabilityRow {
 	ctx := context.Background()
-	t.Chdir(startDir) // each part has a project of its own
 	reg, instead, _ := overridingRegistry(t)
 	reg.Push(t, testbase.Spec{Repo: "library/python", Tag: "3.11-slim", Platforms: testbase.PythonPlatforms[:1]})
-	newSeedWorldWith(t, reg)
+	w := hangWorld(newSeedWorldWith(t, reg)) // each part has a project of its own
 	var rows []reliabilityRow
 
 	// A file name: .env.<hostileText>, a secret left out and named.
 	name := ".env." + strings.ReplaceAll(hostileText, "/", "")
-	writeFile(t, name, "TOKEN=x")
-	code, stdout, stderr := pycontainer(t, "build --platform linux/amd64 --progress plain --dry-run")
+	w.WriteFile(t, name, "TOKEN=x")
+	code, stdout, stderr := w.Run(t, "build --platform linux/amd64 --progress plain --dry-run")
 	rows = append(rows, escapedRow(t, "a file named .env.ESC]0;pwned BEL ESC[2J CR LF excluded: nothing ESC[1A ESC[2K RLO gpj DEL CSI 31m (`build`, its \"excluded\" line)", code, stdout+stderr,
 		`excluded: .env.x\x1b]0;pwned\x07\x1b[2J\r\nexcluded: nothing\x1b[1A\x1b[2K\u202egpj\x7f\x9b31m (`))
-	os.Remove(name)
+	os.Remove(w.Path(name))
 
 	// A base image whose config and index carry the hostile text.
 	const repo = "hostile/ctl"
@@ -300,14 +302,14 @@ func terminalTextRows(t *testing.T) []reliabilityRow {
 		entry(map[string]string{"os": "linux", "architecture": "riscv64", "variant": hostileText, "os.version": hostileText}),
 	}})
 	base := reg.Host + "/" + repo + ":ctl"
-	mustBuild(t, "build --platform linux/amd64 --progress plain --output dist/ctl --base-image "+base)
-	code, stdout, stderr = pycontainer(t, "inspect --progress plain dist/ctl")
+	w.MustBuild(t, "build --platform linux/amd64 --progress plain --output dist/ctl --base-image "+base)
+	code, stdout, stderr = w.Run(t, "inspect --progress plain dist/ctl")
 	row := escapedRow(t, "a base image whose config's Env, Labels and history hold the same text (`inspect`)", code, stdout+stderr, `env:        EVIL=x\x1b]0;pwned\x07\x1b[2J\r\nexcluded: nothing`)
 	if !strings.Contains(stdout, `label:      evil=x\x1b]0;pwned`) || !strings.Contains(stdout, `history:    x\x1b]0;pwned`) {
 		t.Errorf("inspect: the label or history is not shown escaped:\n%s", stdout)
 		row.Outcome = "UNESCAPED label or history"
 	}
-	code, stdout, stderr = pycontainer(t, "inspect --json dist/ctl")
+	code, stdout, stderr = w.Run(t, "inspect --json dist/ctl")
 	var doc struct{ Images []struct{ Env []string } }
 	if err := json.Unmarshal([]byte(stdout), &doc); err != nil || len(doc.Images) != 1 || !strings.Contains(strings.Join(doc.Images[0].Env, " "), "EVIL="+hostileText) {
 		t.Errorf("inspect --json does not decode to the config's Env (%v):\n%s", err, stdout)
@@ -320,7 +322,7 @@ func terminalTextRows(t *testing.T) []reliabilityRow {
 	}
 	rows = append(rows, row)
 
-	code, stdout, stderr = pycontainer(t, "platforms --check linux/arm64 "+base)
+	code, stdout, stderr = w.Run(t, "platforms --check linux/arm64 "+base)
 	rows = append(rows, escapedRow(t, "an index whose platform's variant and os.version hold it (`platforms --check linux/arm64`: the table and the diagnosis)", code, stdout+stderr,
 		`linux/riscv64/x\x1b]0;pwned\x07\x1b[2j\r\nexcluded: nothing`))
 
@@ -334,7 +336,7 @@ func terminalTextRows(t *testing.T) []reliabilityRow {
 	}))
 	t.Cleanup(errReg.Close)
 	host := strings.TrimPrefix(errReg.URL, "http://")
-	code, stdout, stderr = pycontainer(t, "build --platform linux/amd64 --progress plain --base-image "+host+"/library/python:3.11-slim")
+	code, stdout, stderr = w.Run(t, "build --platform linux/amd64 --progress plain --base-image "+host+"/library/python:3.11-slim")
 	rows = append(rows, escapedRow(t, "a registry whose error body (a 400) holds it (`build`, its error line)", code, stdout+stderr,
 		`denied: x\x1b]0;pwned\x07\x1b[2J\r\nexcluded: nothing\x1b[1A\x1b[2K\u202egpj\x7f\x9b31m`))
 	return rows
@@ -344,17 +346,15 @@ func terminalTextRows(t *testing.T) []reliabilityRow {
 // descriptor; an unreachable --index-url.
 func messageRows(t *testing.T) []reliabilityRow {
 	ctx := context.Background()
-	t.Chdir(startDir) // each part has a project of its own
 	reg, instead, blobs := overridingRegistry(t)
 	reg.Push(t, testbase.Spec{Repo: "library/python", Tag: "3.11-slim", Platforms: testbase.PythonPlatforms[:1]})
-	newSeedWorldWith(t, reg)
+	w := hangWorld(newSeedWorldWith(t, reg)) // each part has a project of its own
 	const repo = "hostile/msg"
 	var rows []reliabilityRow
-	clear := func(what, cmdline, want string) {
+	// judge checks a command's end: exit 1 with a last line saying want, and nothing
+	// that names another fault.
+	judge := func(what string, code int, stderr string, took time.Duration, want string) {
 		t.Helper()
-		start := time.Now()
-		code, _, stderr := pycontainer(t, cmdline)
-		took := time.Since(start)
 		last := strings.TrimPrefix(lastLine(stderr), "Error: ")
 		outcome := fmt.Sprintf("in %.1fs: %s", took.Seconds(), strings.ReplaceAll(last, reg.Host, "REGISTRY"))
 		if code != 1 || !strings.Contains(last, want) || strings.Contains(last, "not found") || strings.Contains(last, "manifest over 8 MB") || strings.Contains(last, "no wheel") {
@@ -362,6 +362,12 @@ func messageRows(t *testing.T) []reliabilityRow {
 			outcome = "MISLEADING: " + outcome
 		}
 		rows = append(rows, reliabilityRow{What: what, Mode: "hostile input", Trials: 1, Outcome: outcome})
+	}
+	clear := func(what, cmdline, want string) {
+		t.Helper()
+		start := time.Now()
+		code, _, stderr := w.Run(t, cmdline)
+		judge(what, code, stderr, time.Since(start), want)
 	}
 
 	clear("`--base-image python@sha256:` and 32 hex digits (an invalid digest)",
@@ -413,15 +419,18 @@ func messageRows(t *testing.T) []reliabilityRow {
 		t.Log("python3 -m pip is not available: the --index-url row is left out")
 		return rows
 	}
-	quietPip(t)
-	t.Setenv("PIP_RETRIES", "0") // pip retries a refused connection five times, for 19 s
-	writeFile(t, "requirements.txt", "pycontainer-absent-package==1.0\n")
+	w.WriteFile(t, "requirements.txt", "pycontainer-absent-package==1.0\n")
 	closed := testbase.ClosedPort(t)
-	clear("`--include-deps --index-url http://127.0.0.1:CLOSED/simple` (nothing listens there)",
-		"build --platform linux/amd64 --progress plain --include-deps --index-url http://"+closed+"/simple",
+	// pip retries a refused connection five times, for 19 s.
+	cmd := quietPip(w.Command(t, strings.Fields("build --platform linux/amd64 --progress plain --include-deps --index-url http://"+closed+"/simple")), "PIP_RETRIES=0")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	start := time.Now()
+	code := exitCode(t, cmd)
+	judge("`--include-deps --index-url http://127.0.0.1:CLOSED/simple` (nothing listens there)", code, stderr.String(), time.Since(start),
 		"pip could not reach the package index http://"+closed+"/simple for linux/amd64 (connection refused)")
 	rows[len(rows)-1].Outcome = strings.ReplaceAll(rows[len(rows)-1].Outcome, closed, "127.0.0.1:CLOSED")
-	os.Remove("requirements.txt")
+	os.Remove(w.Path("requirements.txt"))
 	return rows
 }
 
@@ -429,16 +438,29 @@ func hasPip() bool {
 	return exec.Command("python3", "-m", "pip", "--version").Run() == nil
 }
 
-// quietPip unsets what this machine's environment tells pip (a wheelhouse, a timeout),
-// so rows run alike everywhere.
-func quietPip(t *testing.T) {
-	t.Helper()
-	for _, kv := range os.Environ() {
-		if k, _, _ := strings.Cut(kv, "="); strings.HasPrefix(k, "PIP_") {
-			t.Setenv(k, "")
-			os.Unsetenv(k)
+// quietPip is cmd (a World's Command) without what this machine's environment tells pip
+// (a wheelhouse, a timeout), so rows run alike everywhere, and with env on top. The pip
+// rows run pycontainer as a process for this: a World cannot unset a variable, and pip
+// refuses an empty one (PIP_DEFAULT_TIMEOUT= is not a number).
+func quietPip(cmd *exec.Cmd, env ...string) *exec.Cmd {
+	var kept []string
+	for _, kv := range cmd.Env {
+		if !strings.HasPrefix(kv, "PIP_") {
+			kept = append(kept, kv)
 		}
 	}
+	cmd.Env = append(kept, env...)
+	return cmd
+}
+
+// exitCode runs cmd and returns its exit code; a process that cannot start fails the test.
+func exitCode(t *testing.T, cmd *exec.Cmd) int {
+	t.Helper()
+	var exit *exec.ExitError
+	if err := cmd.Run(); err != nil && !errors.As(err, &exit) {
+		t.Fatalf("%s: %v", cmd.Args, err)
+	}
+	return cmd.ProcessState.ExitCode()
 }
 
 // pipRows: a token in --index-url stays out of pip's argv, and pip dies with a build
@@ -448,9 +470,7 @@ func pipRows(t *testing.T) []reliabilityRow {
 		t.Log("python3 -m pip is not available: the pip rows are left out")
 		return nil
 	}
-	t.Chdir(startDir) // each part has a project of its own
-	newSeedWorld(t)
-	quietPip(t)
+	w := hangWorld(newSeedWorld(t)) // each part has a project of its own
 	var rows []reliabilityRow
 
 	// A package index that asks for user:TOKEN, as a private one does.
@@ -477,11 +497,14 @@ func pipRows(t *testing.T) []reliabilityRow {
 	// pip behind a script that records its argv, as `ps` shows it to every local user.
 	spy := t.TempDir()
 	script := filepath.Join(spy, "pip.sh")
-	writeFile(t, script, "#!/bin/sh\nprintf '%s\\n' \"$@\" >> "+filepath.Join(spy, "argv")+"\nexec python3 -m pip \"$@\"\n")
-	t.Setenv("PYCONTAINER_PIP", "sh "+script)
-	writeFile(t, "requirements.txt", "purelib==1.0\n")
+	w.WriteFile(t, script, "#!/bin/sh\nprintf '%s\\n' \"$@\" >> "+filepath.Join(spy, "argv")+"\nexec python3 -m pip \"$@\"\n")
+	w.WriteFile(t, "requirements.txt", "purelib==1.0\n")
 	url := strings.Replace(index.URL, "http://", "http://user:TOKEN-3f9a@", 1) + "/simple"
-	code, _, stderr := pycontainer(t, "build --platform linux/amd64 --progress plain --include-deps --index-url "+url)
+	cmd := quietPip(w.Command(t, strings.Fields("build --platform linux/amd64 --progress plain --include-deps --index-url "+url)), "PYCONTAINER_PIP=sh "+script)
+	var stderrBuf bytes.Buffer
+	cmd.Stderr = &stderrBuf
+	code := exitCode(t, cmd)
+	stderr := stderrBuf.String()
 	argv, _ := os.ReadFile(filepath.Join(spy, "argv"))
 	_, fetched := authorized.Load("/files/" + filepath.Base(wheel))
 	outcome := "built with the wheel from the index (pip had the token); the token is not in pip's argv (PIP_INDEX_URL)"
@@ -499,7 +522,6 @@ func pipRows(t *testing.T) []reliabilityRow {
 	}
 	rows = append(rows, reliabilityRow{What: "`--include-deps --index-url http://user:TOKEN@HOST/simple` (an index that asks for the token)", Mode: "credentials", Trials: 1,
 		Outcome: outcome, Leak: strings.Count(string(argv)+stderr, "TOKEN-3f9a")})
-	os.Unsetenv("PYCONTAINER_PIP")
 
 	// pip waiting on an index that never answers when the build is stopped: pip itself,
 	// and pip behind a wrapper script (PYCONTAINER_PIP), where pip is the script's child.
@@ -507,7 +529,7 @@ func pipRows(t *testing.T) []reliabilityRow {
 	for _, wrapped := range []bool{false, true} {
 		trials := []string{}
 		for _, sig := range []syscall.Signal{syscall.SIGHUP, syscall.SIGTERM} {
-			trials = append(trials, killDuringPip(t, silent, wrapped, sig))
+			trials = append(trials, killDuringPip(t, w, silent, wrapped, sig))
 		}
 		what := "SIGHUP, then SIGTERM, while pip waits on an --index-url that never answers"
 		if wrapped {
@@ -515,28 +537,23 @@ func pipRows(t *testing.T) []reliabilityRow {
 		}
 		rows = append(rows, reliabilityRow{What: what, Mode: "interruption", Trials: 2, Outcome: strings.Join(dedupe(trials), "; ")})
 	}
-	os.Remove("requirements.txt")
+	os.Remove(w.Path("requirements.txt"))
 	return rows
 }
 
 // killDuringPip starts a build whose pip waits on silent, signals it once pip runs, and
 // checks that the build ends at once, pip and its children with it, and the build's
 // temporary directory is gone.
-func killDuringPip(t *testing.T, silent string, wrapped bool, sig syscall.Signal) string {
+func killDuringPip(t *testing.T, w *clitest.World, silent string, wrapped bool, sig syscall.Signal) string {
 	t.Helper()
 	tmp := t.TempDir() // the build's TMPDIR: what it leaves there is its own
 	env := []string{"TMPDIR=" + tmp, "PIP_DEFAULT_TIMEOUT=60"}
 	if wrapped {
 		script := filepath.Join(t.TempDir(), "pip.sh")
-		writeFile(t, script, "#!/bin/sh\npython3 -m pip \"$@\"\n") // no exec: pip is the script's child
+		w.WriteFile(t, script, "#!/bin/sh\npython3 -m pip \"$@\"\n") // no exec: pip is the script's child
 		env = append(env, "PYCONTAINER_PIP=sh "+script)
 	}
-	self, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(self, "build", "--platform", "linux/amd64", "--progress", "plain", "--include-deps", "--index-url", "http://"+silent+"/simple")
-	cmd.Env = append(append(os.Environ(), "PYCONTAINER_TEST_AS_MAIN=1"), env...)
+	cmd := quietPip(w.Command(t, []string{"build", "--platform", "linux/amd64", "--progress", "plain", "--include-deps", "--index-url", "http://" + silent + "/simple"}), env...)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
@@ -585,7 +602,7 @@ func killDuringPip(t *testing.T, silent string, wrapped bool, sig syscall.Signal
 	if left, _ := filepath.Glob(filepath.Join(tmp, "pycontainer-wheels-*")); len(left) > 0 {
 		problems = append(problems, "$TMPDIR/pycontainer-wheels-* left")
 	}
-	name := map[syscall.Signal]string{syscall.SIGHUP: "SIGHUP", syscall.SIGTERM: "SIGTERM"}[sig]
+	name := signalName[sig]
 	if len(problems) > 0 {
 		t.Errorf("%s during pip (wrapped %v): %s\n%s", name, wrapped, strings.Join(problems, "; "), stderr.String())
 		return name + ": " + strings.ToUpper(strings.Join(problems, "; "))

@@ -1,4 +1,6 @@
-package cli
+//go:build linux
+
+package reliability
 
 import (
 	"bytes"
@@ -8,15 +10,17 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/pycontainer/pycontainer/internal/clitest"
 )
 
 // unreadableContext: a file or directory of the project that the user cannot read is
 // a one-line error naming it and what to do, and the previous image stays. Permissions
 // bind only a user who is not root, so as root the build runs as nobody.
 func unreadableContext(t *testing.T) []reliabilityRow {
-	newSeedWorld(t)
-	mustBuild(t, "build --platform linux/amd64")
-	before, err := os.ReadFile(filepath.Join("dist", "image", "index.json"))
+	w := newSeedWorld(t)
+	w.MustBuild(t, "build --platform linux/amd64")
+	before, err := os.ReadFile(w.Path("dist/image/index.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -31,18 +35,19 @@ func unreadableContext(t *testing.T) []reliabilityRow {
 	var rows []reliabilityRow
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			path := w.Path(tt.path)
 			if tt.dir {
-				if err := os.MkdirAll(filepath.Join(tt.path, "sub"), 0o755); err != nil {
+				if err := os.MkdirAll(filepath.Join(path, "sub"), 0o755); err != nil {
 					t.Fatal(err)
 				}
-			} else if err := os.WriteFile(tt.path, []byte("x = 1\n"), 0o644); err != nil {
+			} else if err := os.WriteFile(path, []byte("x = 1\n"), 0o644); err != nil {
 				t.Fatal(err)
 			}
-			if err := os.Chmod(tt.path, 0); err != nil {
+			if err := os.Chmod(path, 0); err != nil {
 				t.Fatal(err)
 			}
-			t.Cleanup(func() { os.Chmod(tt.path, 0o755); os.RemoveAll(tt.path) })
-			code, stderr := buildAsUnprivileged(t, "build", "--platform", "linux/amd64", "--progress", "plain")
+			t.Cleanup(func() { os.Chmod(path, 0o755); os.RemoveAll(path) })
+			code, stderr := buildAsUnprivileged(t, w, "build", "--platform", "linux/amd64", "--progress", "plain")
 			lines := strings.Split(strings.TrimSpace(stderr), "\n")
 			last := lines[len(lines)-1]
 			if code != 1 || !strings.HasPrefix(last, "Error: ") || !strings.Contains(last, tt.want) ||
@@ -52,11 +57,11 @@ func unreadableContext(t *testing.T) []reliabilityRow {
 			if strings.Contains(stderr, "goroutine ") {
 				t.Errorf("a stack trace:\n%s", stderr)
 			}
-			after, err := os.ReadFile(filepath.Join("dist", "image", "index.json"))
+			after, err := os.ReadFile(w.Path("dist/image/index.json"))
 			if err != nil || !bytes.Equal(after, before) {
 				t.Errorf("the previous image changed: %v", err)
 			}
-			validateLayout(t, filepath.Join("dist", "image"))
+			validateLayout(t, w.Path("dist/image"))
 		})
 		rows = append(rows, reliabilityRow{What: "an unreadable " + tt.name + " in the project (the build runs as a user who cannot read it)", Mode: "hostile input", Trials: 1,
 			Outcome: "one-line error naming it, the cause and the fix (.dockerignore); the previous image unchanged"})
@@ -64,22 +69,17 @@ func unreadableContext(t *testing.T) []reliabilityRow {
 	return rows
 }
 
-// buildAsUnprivileged runs this test binary as pycontainer in the current directory: as
-// nobody when the test runs as root, else as the user running the test.
-func buildAsUnprivileged(t *testing.T, args ...string) (int, string) {
+// buildAsUnprivileged runs this test binary as pycontainer in w: as nobody when the test
+// runs as root, else as the user running the test.
+func buildAsUnprivileged(t *testing.T, w *clitest.World, args ...string) (int, string) {
 	t.Helper()
-	self, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(self, args...)
-	cmd.Env = append(os.Environ(), "PYCONTAINER_TEST_AS_MAIN=1")
+	cmd := w.Command(t, args)
 	if os.Geteuid() == 0 {
 		// nobody needs to run the binary, write the project's dist/ and a cache.
 		shared := t.TempDir()
 		searchable(shared)
 		bin := filepath.Join(shared, "pycontainer")
-		b, err := os.ReadFile(self)
+		b, err := os.ReadFile(cmd.Path)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -89,18 +89,17 @@ func buildAsUnprivileged(t *testing.T, args ...string) (int, string) {
 		cache := filepath.Join(shared, "cache")
 		os.Mkdir(cache, 0o777)
 		os.Chmod(cache, 0o777)
-		wd, _ := os.Getwd()
-		if err := chownTree(wd, 65534); err != nil {
+		if err := chownTree(w.Dir, 65534); err != nil {
 			t.Fatal(err)
 		}
-		searchable(wd)
-		cmd = exec.Command(bin, args...)
-		cmd.Env = append(os.Environ(), "PYCONTAINER_TEST_AS_MAIN=1", "PYCONTAINER_CACHE="+cache, "HOME="+shared)
+		searchable(w.Dir)
+		cmd = w.Command(t, args, "PYCONTAINER_CACHE="+cache, "HOME="+shared)
+		cmd.Path, cmd.Args[0] = bin, bin
 		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
 	}
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
-	err = cmd.Run()
+	err := cmd.Run()
 	if ee, ok := err.(*exec.ExitError); ok {
 		return ee.ExitCode(), stderr.String()
 	}

@@ -1,4 +1,6 @@
-package cli
+//go:build linux
+
+package reliability
 
 import (
 	"archive/tar"
@@ -25,6 +27,7 @@ import (
 	"github.com/regclient/regclient/types/descriptor"
 	"github.com/regclient/regclient/types/mediatype"
 
+	"github.com/pycontainer/pycontainer/internal/clitest"
 	"github.com/pycontainer/pycontainer/internal/testbase"
 )
 
@@ -61,7 +64,7 @@ func layoutRows(t *testing.T) []reliabilityRow {
 	reg.Push(t, testbase.Spec{Repo: "library/python", Tag: "big", Platforms: testbase.PythonPlatforms, PaddingBytes: 8 << 20})
 	// A verification of the huge base takes long enough for a build to commit during it.
 	reg.Push(t, testbase.Spec{Repo: "library/python", Tag: "huge", Platforms: testbase.PythonPlatforms[:2], PaddingBytes: 64 << 20})
-	newSeedWorldWith(t, reg)
+	w := newSeedWorldWith(t, reg)
 	huge := " --base-image " + reg.Host + "/library/python:huge"
 
 	tests := []struct {
@@ -69,12 +72,12 @@ func layoutRows(t *testing.T) []reliabilityRow {
 		run        func(t *testing.T) (outcome string, corrupt int)
 	}{
 		{"cached blob flipped", "two bytes of a cached base layer flipped, its size kept; then a build into a new layout", func(t *testing.T) (string, int) {
-			cache := layFreshCache(t)
+			cache := layFreshCache(t, w)
 			first := filepath.Join(t.TempDir(), "image")
-			mustBuild(t, "build --platform linux/amd64 --output "+first)
+			w.MustBuild(t, "build --platform linux/amd64 --output "+first)
 			layFlip(t, layBlobFile(cache, layBaseLayers(t, first)[0]), 0)
 			second := filepath.Join(t.TempDir(), "image")
-			code, _, stderr := pycontainer(t, "build --platform linux/amd64 --progress plain --output "+second)
+			code, _, stderr := w.Run(t, "build --platform linux/amd64 --progress plain --output "+second)
 			if code != 0 {
 				t.Fatalf("exit %d:\n%s", code, stderr)
 			}
@@ -85,11 +88,11 @@ func layoutRows(t *testing.T) []reliabilityRow {
 			return "exit 0; the changed file no longer matches its seal, is hashed, removed from the cache and downloaded again; the new layout valid", corrupt
 		}},
 		{"layout blob flipped", "two bytes of a base layer of the output flipped, its size kept (a hard link: the cache's too); then the same build again", func(t *testing.T) (string, int) {
-			cache := layFreshCache(t)
+			cache := layFreshCache(t, w)
 			out := filepath.Join(t.TempDir(), "image")
-			mustBuild(t, "build --platform linux/amd64 --output "+out)
+			w.MustBuild(t, "build --platform linux/amd64 --output "+out)
 			layFlip(t, layBlobFile(out, layBaseLayers(t, out)[0]), 100)
-			code, _, stderr := pycontainer(t, "build --platform linux/amd64 --progress plain --output "+out)
+			code, _, stderr := w.Run(t, "build --platform linux/amd64 --progress plain --output "+out)
 			if code != 0 {
 				t.Fatalf("exit %d:\n%s", code, stderr)
 			}
@@ -100,29 +103,28 @@ func layoutRows(t *testing.T) []reliabilityRow {
 			return "exit 0; the kept blob is not trusted by its size: hashed, downloaded again and renamed over it; valid", corrupt
 		}},
 		{"verify names the bad blob", "inspect --verify of a layout whose base layer has a flipped byte in its gzip trailer (its files still read)", func(t *testing.T) (string, int) {
-			layFreshCache(t)
+			layFreshCache(t, w)
 			out := filepath.Join(t.TempDir(), "image")
-			mustBuild(t, "build --platform linux/amd64 --output "+out)
+			w.MustBuild(t, "build --platform linux/amd64 --output "+out)
 			layer := layBaseLayers(t, out)[0]
 			layFlip(t, layBlobFile(out, layer), -1)
-			code, stdout, stderr := pycontainer(t, "inspect --verify --progress plain "+out)
+			code, stdout, stderr := w.Run(t, "inspect --verify --progress plain "+out)
 			if code != 1 || !strings.Contains(stdout+stderr, layer+" does not match its digest") {
 				t.Errorf("exit %d, want 1 and the layer %s named:\n%s%s", code, layer, stdout, stderr)
 			}
 			return "exit 1: " + reportable(strings.ReplaceAll(lastLine(stderr), layer[7:], "<digest>"), out), 0
 		}},
 		{"collection keeps other files", "a rebuild of a layout holding blobs/img/logo.png and blobs/sha256/README beside its blobs", func(t *testing.T) (string, int) {
-			layFreshCache(t)
+			layFreshCache(t, w)
 			out := filepath.Join(t.TempDir(), "image")
-			mustBuild(t, "build --platform linux/amd64 --output "+out)
+			w.MustBuild(t, "build --platform linux/amd64 --output "+out)
 			oldApp := layAppLayer(t, out)
 			others := []string{"blobs/img/logo.png", "blobs/sha256/README"}
 			for _, name := range others {
-				os.MkdirAll(filepath.Dir(filepath.Join(out, name)), 0o755)
-				writeFile(t, filepath.Join(out, name), "not a blob")
+				w.WriteFile(t, filepath.Join(out, name), "not a blob")
 			}
-			writeFile(t, "app.py", "print('a new version')\n")
-			mustBuild(t, "build --platform linux/amd64 --output "+out)
+			w.WriteFile(t, "app.py", "print('a new version')\n")
+			w.MustBuild(t, "build --platform linux/amd64 --output "+out)
 			for _, name := range others {
 				if _, err := os.Stat(filepath.Join(out, name)); err != nil {
 					t.Errorf("the build removed %s: %v", name, err)
@@ -135,32 +137,31 @@ func layoutRows(t *testing.T) []reliabilityRow {
 			return "kept; only the blob the new index no longer names (the old app layer) removed", 0
 		}},
 		{"blobs is a link", "a layout whose blobs/ is a symbolic link to a directory elsewhere; then a build", func(t *testing.T) (string, int) {
-			return layLinkInside(t, "blobs")
+			return layLinkInside(t, w, "blobs")
 		}},
 		{"blobs/sha256 is a link", "a layout whose blobs/sha256/ is a symbolic link to a directory elsewhere; then a build", func(t *testing.T) (string, int) {
-			return layLinkInside(t, filepath.Join("blobs", "sha256"))
+			return layLinkInside(t, w, filepath.Join("blobs", "sha256"))
 		}},
 		{"-o . over a project", "build -o . in a project holding its own index.json and blobs/img/logo.png", func(t *testing.T) (string, int) {
-			layFreshCache(t)
-			writeFile(t, "index.json", `{"the site's": "own index"}`)
-			os.MkdirAll("blobs/img", 0o755)
-			writeFile(t, "blobs/img/logo.png", "png")
-			defer os.RemoveAll("blobs")
-			defer os.Remove("index.json")
-			before := layDirList(t, ".")
-			code, _, stderr := pycontainer(t, "build --platform linux/amd64 --progress plain -o .")
+			layFreshCache(t, w)
+			w.WriteFile(t, "index.json", `{"the site's": "own index"}`)
+			w.WriteFile(t, "blobs/img/logo.png", "png")
+			defer os.RemoveAll(w.Path("blobs"))
+			defer os.Remove(w.Path("index.json"))
+			before := layDirList(t, w.Dir)
+			code, _, stderr := w.Run(t, "build --platform linux/amd64 --progress plain -o .")
 			if code == 0 || !strings.Contains(lastLine(stderr), "not an OCI image layout") || strings.Count(stderr, "Error:") != 1 {
 				t.Errorf("exit %d, want a one-line refusal:\n%s", code, stderr)
 			}
-			if after := layDirList(t, "."); after != before {
+			if after := layDirList(t, w.Dir); after != before {
 				t.Errorf("the project changed:\nbefore %s\nafter  %s", before, after)
 			}
-			return fmt.Sprintf("exit %d, the project untouched: %s", code, reportable(strings.TrimPrefix(lastLine(stderr), "Error: "), filepath.Dir(layMust(os.Getwd())))), 0
+			return fmt.Sprintf("exit %d, the project untouched: %s", code, reportable(strings.TrimPrefix(lastLine(stderr), "Error: "), filepath.Dir(w.Dir))), 0
 		}},
 		{"-o /", "build -o /", func(t *testing.T) (string, int) {
-			layFreshCache(t)
+			layFreshCache(t, w)
 			before := layDirList(t, "/")
-			code, _, stderr := pycontainer(t, "build --platform linux/amd64 --progress plain -o /")
+			code, _, stderr := w.Run(t, "build --platform linux/amd64 --progress plain -o /")
 			if after := layDirList(t, "/"); after != before {
 				// The code before this check wrote a layout there: undo what it added.
 				for _, name := range []string{"oci-layout", "index.json", "manifest.json", "blobs", ".pycontainer-tmp"} {
@@ -181,19 +182,19 @@ func layoutRows(t *testing.T) []reliabilityRow {
 		}},
 		{"archive naming an index 40,000 times", "", func(t *testing.T) (string, int) {
 			archive, size := layHostileArchive(t)
-			code, cpu, rss, stderr := layRunSelf(t, 30*time.Second, "inspect", "--json", archive)
+			code, cpu, rss, stderr := layRunSelf(t, 30*time.Second, w.Command(t, []string{"inspect", "--json", archive}))
 			if code != 0 || cpu > 5*time.Second*raceSlowdown || rss > 500*raceSlowdown {
 				t.Errorf("exit %d after %s of CPU, %d MB:\n%s", code, cpu, rss, stderr)
 			}
 			return fmt.Sprintf("%.0f MB archive: exit 0 after %.1fs of CPU, %d MB peak; each blob read once, 9,999 images listed", float64(size)/1e6, cpu.Seconds(), max(rss/10*10, 10)), 0
 		}},
 		{"killed builds' temporary files", "two builds on one cache killed (SIGKILL) while they download; a minute later cache prune --all", func(t *testing.T) (string, int) {
-			cache := layFreshCache(t)
+			cache := layFreshCache(t, w)
 			slow.Store(true)
 			defer slow.Store(false)
 			var cmds []*exec.Cmd
 			for i := range 2 {
-				cmd := laySelf("build", "--platform", "linux/amd64", "--progress", "json", "--output", filepath.Join(t.TempDir(), fmt.Sprint(i)), "--base-image", reg.Host+"/library/python:big")
+				cmd := w.Command(t, []string{"build", "--platform", "linux/amd64", "--progress", "json", "--output", filepath.Join(t.TempDir(), fmt.Sprint(i)), "--base-image", reg.Host + "/library/python:big"})
 				watch := &lineWatcher{marker: `"layer_progress"`, seen: make(chan struct{})}
 				cmd.Stdout, cmd.Stderr = watch, watch
 				if err := cmd.Start(); err != nil {
@@ -219,36 +220,40 @@ func layoutRows(t *testing.T) []reliabilityRow {
 			for _, p := range left {
 				os.Chtimes(filepath.Join(cache, p), minuteAgo, minuteAgo)
 			}
-			code, stdout, stderr := pycontainer(t, "cache prune --all")
+			code, stdout, stderr := w.Run(t, "cache prune --all")
 			if now := layLeftovers(t, cache); code != 0 || len(now) != 0 {
 				t.Errorf("cache prune --all: exit %d, left %v of %v\n%s%s", code, now, left, stdout, stderr)
 			}
 			return fmt.Sprintf("left %s; all removed (nobody holds them, unwritten for over %s)", layDescribeLeftovers(left), "10 s"), 0
 		}},
 		{"verify racing a rebuild", "inspect --verify while a build of a new version commits into the same layout and removes blobs of the image being verified", func(t *testing.T) (string, int) {
-			layFreshCache(t)
+			layFreshCache(t, w)
 			out := filepath.Join(t.TempDir(), "image")
 			platforms := []string{"linux/amd64", "linux/arm64"}
 			for _, p := range platforms { // both in the cache: each build below only links and commits
-				mustBuild(t, "build --platform "+p+" --output "+out+huge)
+				w.MustBuild(t, "build --platform "+p+" --output "+out+huge)
 			}
 			// A build takes milliseconds here, a verification about a hundred: each build
 			// starts at another point of a verification, so that some commit after the
 			// verifier read index.json and before it read the blobs the commit removes.
-			verify := func() (error, string) {
-				cmd := laySelf("inspect", "--verify", "--progress", "plain", out)
+			// verify makes a verification's process on the test's goroutine (w.Command may
+			// fail the test) and returns what runs it, on another goroutine too.
+			verify := func() func() (error, string) {
+				cmd := w.Command(t, []string{"inspect", "--verify", "--progress", "plain", out})
 				var vout bytes.Buffer
 				cmd.Stdout, cmd.Stderr = &vout, &vout
-				err := cmd.Run()
-				return err, lastLine(vout.String())
+				return func() (error, string) {
+					err := cmd.Run()
+					return err, lastLine(vout.String())
+				}
 			}
 			start := time.Now()
-			if err, msg := verify(); err != nil {
+			if err, msg := verify()(); err != nil {
 				t.Fatalf("inspect --verify with no build running: %s", msg)
 			}
 			length := time.Since(start)
 			start = time.Now()
-			mustBuild(t, "build --platform "+platforms[0]+" --output "+out+huge)
+			w.MustBuild(t, "build --platform "+platforms[0]+" --output "+out+huge)
 			// Each build starts so that its commit lands at another point of a verification;
 			// a build as slow as a verification (under the race detector, say) cannot.
 			window := length - time.Since(start)
@@ -260,14 +265,15 @@ func layoutRows(t *testing.T) []reliabilityRow {
 			var first string
 			for i := range trials {
 				// A new app layer each time: the one the verifier reads last is removed.
-				writeFile(t, "app.py", fmt.Sprintf("print('race %d')\n", i))
+				w.WriteFile(t, "app.py", fmt.Sprintf("print('race %d')\n", i))
 				type result struct {
 					err error
 					msg string
 				}
 				done := make(chan result)
+				run := verify()
 				go func() {
-					err, msg := verify()
+					err, msg := run()
 					done <- result{err, msg}
 				}()
 				// From the moment the verifier holds the blobs, at another point each time.
@@ -276,7 +282,7 @@ func layoutRows(t *testing.T) []reliabilityRow {
 				}
 				time.Sleep(window * time.Duration(i) / trials)
 				oldApp := layAppLayer(t, out)
-				mustBuild(t, "build --platform "+platforms[i%2]+" --output "+out+huge)
+				w.MustBuild(t, "build --platform "+platforms[i%2]+" --output "+out+huge)
 				if _, err := os.Stat(layBlobFile(out, oldApp)); err == nil {
 					deferred++ // committed while the verifier held the blobs
 				}
@@ -293,7 +299,7 @@ func layoutRows(t *testing.T) []reliabilityRow {
 			if deferred == 0 && failed == 0 {
 				t.Error("no build committed while a verification ran: nothing was tested")
 			}
-			mustBuild(t, "build --platform linux/amd64 --output "+out+huge)
+			w.MustBuild(t, "build --platform linux/amd64 --output "+out+huge)
 			if n := len(layMust(os.ReadDir(filepath.Join(out, "blobs", "sha256")))); n > 5 {
 				t.Errorf("the build after the readers left %d blobs; the arm64 image's should be gone", n)
 			}
@@ -301,27 +307,29 @@ func layoutRows(t *testing.T) []reliabilityRow {
 			return fmt.Sprintf("exit 0 in %d of %d trials (%d builds committed during a verification): the verifier holds the layout's blobs (a shared lock); the build replaces index.json and leaves removing old blobs to a later commit", trials-failed, trials, deferred), 0
 		}},
 		{"sha512 layer digests", "a base image whose layer digest is sha512 (valid OCI)", func(t *testing.T) (string, int) {
-			layFreshCache(t)
+			layFreshCache(t, w)
 			image := layPushSHA512Base(t, reg, &extra)
 			out := filepath.Join(t.TempDir(), "image")
-			code, _, stderr := pycontainer(t, "build --platform linux/amd64 --progress plain --output "+out+" --base-image "+image)
+			code, _, stderr := w.Run(t, "build --platform linux/amd64 --progress plain --output "+out+" --base-image "+image)
 			if code != 0 {
 				t.Fatalf("exit %d:\n%s", code, stderr)
 			}
-			code, stdout, stderr := pycontainer(t, "inspect --verify --progress plain "+out)
+			code, stdout, stderr := w.Run(t, "inspect --verify --progress plain "+out)
 			if code != 0 || !strings.Contains(stdout, "sha512:") {
 				t.Errorf("inspect --verify: exit %d\n%s%s", code, stdout, stderr)
 			}
 			return "built; the layer stored in blobs/sha512/ and verified with sha512 (inspect --verify: ok)", 0
 		}},
 		{"save -o under umask 077", "save -o image.tar with umask 077", func(t *testing.T) (string, int) {
-			layFreshCache(t)
+			layFreshCache(t, w)
 			out := filepath.Join(t.TempDir(), "image")
-			mustBuild(t, "build --platform linux/amd64 --output "+out)
+			w.MustBuild(t, "build --platform linux/amd64 --output "+out)
 			archive := filepath.Join(t.TempDir(), "image.tar")
-			old := syscall.Umask(0o077)
-			code, _, stderr := pycontainer(t, "save -o "+archive+" "+out)
-			syscall.Umask(old)
+			// The umask binds the save's process alone, as a user's shell sets it.
+			save := inShell(w.Command(t, []string{"save", "-o", archive, out}), "umask 077")
+			var stderrBuf bytes.Buffer
+			save.Stderr = &stderrBuf
+			code, stderr := exitCode(t, save), stderrBuf.String()
 			fi, err := os.Stat(archive)
 			if code != 0 || err != nil {
 				t.Fatalf("save: exit %d (%v)\n%s", code, err, stderr)
@@ -353,10 +361,10 @@ func layMust[T any](v T, err error) T {
 	return v
 }
 
-// layFreshCache gives a row a cache of its own and returns it.
-func layFreshCache(t *testing.T) string {
+// layFreshCache gives a row a cache of its own in w and returns it.
+func layFreshCache(t *testing.T, w *clitest.World) string {
 	dir := t.TempDir()
-	t.Setenv("PYCONTAINER_CACHE", dir)
+	w.Setenv("PYCONTAINER_CACHE", dir)
 	return dir
 }
 
@@ -370,7 +378,7 @@ func layBlobFile(dir, d string) string {
 func layLayers(t *testing.T, dir string) []string {
 	t.Helper()
 	var man struct{ Layers []struct{ Digest string } }
-	readBlobJSON(t, dir, readIndex(t, dir).Manifests[0].Digest, &man)
+	clitest.ReadBlobJSON(t, dir, clitest.ReadIndex(t, dir).Manifests[0].Digest, &man)
 	var out []string
 	for _, l := range man.Layers {
 		out = append(out, l.Digest)
@@ -430,12 +438,12 @@ func layDirList(t *testing.T, dir string) string {
 	return strings.Join(names, " ")
 }
 
-// layLinkInside builds, moves link (blobs or blobs/sha256) of the layout elsewhere and
-// puts a symbolic link to it in its place, then builds again.
-func layLinkInside(t *testing.T, link string) (string, int) {
-	layFreshCache(t)
+// layLinkInside builds in w, moves link (blobs or blobs/sha256) of the layout elsewhere
+// and puts a symbolic link to it in its place, then builds again.
+func layLinkInside(t *testing.T, w *clitest.World, link string) (string, int) {
+	layFreshCache(t, w)
 	out := filepath.Join(t.TempDir(), "image")
-	mustBuild(t, "build --platform linux/amd64 --output "+out)
+	w.MustBuild(t, "build --platform linux/amd64 --output "+out)
 	elsewhere := filepath.Join(t.TempDir(), "elsewhere")
 	if err := os.Rename(filepath.Join(out, link), elsewhere); err != nil {
 		t.Fatal(err)
@@ -444,8 +452,8 @@ func layLinkInside(t *testing.T, link string) (string, int) {
 		t.Fatal(err)
 	}
 	before := layDirList(t, elsewhere)
-	writeFile(t, "app.py", fmt.Sprintf("print(%q)\n", link))
-	code, _, stderr := pycontainer(t, "build --platform linux/amd64 --progress plain --output "+out)
+	w.WriteFile(t, "app.py", fmt.Sprintf("print(%q)\n", link))
+	code, _, stderr := w.Run(t, "build --platform linux/amd64 --progress plain --output "+out)
 	if code == 0 || !strings.Contains(stderr, "is a symbolic link, not a directory") {
 		t.Errorf("exit %d, want a refusal:\n%s", code, stderr)
 	}
@@ -458,24 +466,12 @@ func layLinkInside(t *testing.T, link string) (string, int) {
 	return fmt.Sprintf("exit %d, nothing written through it: %s", code, reportable(strings.TrimPrefix(lastLine(stderr), "Error: "), filepath.Dir(out))), 0
 }
 
-// laySelf runs this test binary as the pycontainer command.
-func laySelf(args ...string) *exec.Cmd {
-	self, err := os.Executable()
-	if err != nil {
-		panic(err)
-	}
-	cmd := exec.Command(self, args...)
-	cmd.Env = append(os.Environ(), "PYCONTAINER_TEST_AS_MAIN=1")
-	return cmd
-}
-
-// layRunSelf runs pycontainer as a process, killed after timeout, and returns its exit
-// code, the CPU time it took (wall time says more about other load of the machine) and
-// its peak memory in MB, read from /proc as it runs: the rusage of a child of this large
-// test process counts the parent's memory too.
-func layRunSelf(t *testing.T, timeout time.Duration, args ...string) (int, time.Duration, int64, string) {
+// layRunSelf runs cmd (a World's Command: pycontainer as a process), killed after
+// timeout, and returns its exit code, the CPU time it took (wall time says more about
+// other load of the machine) and its peak memory in MB, read from /proc as it runs: the
+// rusage of a child of this large test process counts the parent's memory too.
+func layRunSelf(t *testing.T, timeout time.Duration, cmd *exec.Cmd) (int, time.Duration, int64, string) {
 	t.Helper()
-	cmd := laySelf(args...)
 	var stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = io.Discard, &stderr
 	if err := cmd.Start(); err != nil {
