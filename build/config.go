@@ -55,7 +55,9 @@ func loadConfigFile(path, shown string) (Settings, []string, error) {
 		return Settings{}, warnings, err
 	}
 	s.Source = filepath.Base(path)
-	relativeTo(&s, filepath.Dir(path))
+	// Its paths as the user would write them (messages quote them); loadLayers reads
+	// them against the working directory.
+	relativeTo(&s, filepath.Dir(shown))
 	return s, warnings, nil
 }
 

@@ -247,10 +247,10 @@ func loadLayers(in Inputs) (*layers, error) {
 	// The context may itself come from the config file; pyproject.toml lives there.
 	l.context = root
 	if user.Context == nil && l.file.Context != nil {
-		if err := confinePath(root, "context", l.file); err != nil {
+		if err := confinePath(root, "context", in.Process.Path, l.file); err != nil {
 			return nil, err
 		}
-		l.context = *l.file.Context
+		l.context = in.Process.Path(*l.file.Context)
 	}
 	if l.context, err = checkContext(l.context, in.Process.Rel); err != nil {
 		return nil, err
@@ -265,10 +265,12 @@ func loadLayers(in Inputs) (*layers, error) {
 		if p.key == "context" || p.val != nil {
 			continue
 		}
-		if err := confinePath(root, p.key, l.file, l.pyproject); err != nil {
+		if err := confinePath(root, p.key, in.Process.Path, l.file, l.pyproject); err != nil {
 			return nil, err
 		}
 	}
+	mapPaths(&l.file, in.Process.Path)
+	mapPaths(&l.pyproject, in.Process.Path)
 	l.merged = Merge(Merge(l.pyproject, l.file), user)
 	return l, nil
 }
@@ -400,14 +402,15 @@ func resolveEnvironment(o *Options, getenv func(string) string) error {
 }
 
 // confinePath checks the path setting key where the first of layers that sets it (the
-// highest precedence first) names it: it must lead, symlinks followed, into root.
-func confinePath(root, key string, layers ...Settings) error {
+// highest precedence first) names it: it must lead, symlinks followed, into root. The
+// layers hold paths as written; resolve reads one against the working directory.
+func confinePath(root, key string, resolve func(string) string, layers ...Settings) error {
 	for _, l := range layers {
 		for _, p := range l.paths() {
 			if p.key != key || p.val == nil {
 				continue
 			}
-			ok, real, err := insideRoot(root, *p.val)
+			ok, real, err := insideRoot(root, resolve(*p.val))
 			if err != nil {
 				return fmt.Errorf("%s: %s %q: %w", l.Source, key, *p.val, err)
 			}

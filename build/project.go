@@ -85,7 +85,7 @@ func loadProject(dir, shownDir string) (Project, Settings, []string, error) {
 		if err != nil {
 			return p, Settings{}, warnings, err
 		}
-		relativeTo(&s, dir)
+		relativeTo(&s, shownDir) // as for pycontainer.toml
 	}
 	s.Source = "pyproject.toml [tool.pycontainer]"
 	return p, s, warnings, nil

@@ -49,7 +49,7 @@ Every blob is checked against its digest on the way.`,
 				return usageError{fmt.Errorf("refusing to write a tar archive to the terminal: pipe it (pycontainer save | docker load) or add -o FILE")}
 			}
 			if !toStdout {
-				if err := checkSaveTarget(dir, env.Path(output)); err != nil {
+				if err := checkSaveTarget(dir, env.Path(output), env.Rel); err != nil {
 					return err
 				}
 			}
@@ -160,8 +160,8 @@ func chooseImage(s *oci.Summary, want *oci.Platform) (oci.ImageSummary, string, 
 // checkSaveTarget refuses an archive destination inside the layout save reads, or the
 // archive it reads: the rename that ends the write would replace what it came from (an
 // index.json with a tar, say). Symlinks on the way are resolved; dest itself may be one,
-// since the rename replaces the link and not its target.
-func checkSaveTarget(src, dest string) error {
+// since the rename replaces the link and not its target. Messages show paths by shown.
+func checkSaveTarget(src, dest string, shown func(string) string) error {
 	realSrc, err := absReal(src)
 	if err != nil {
 		return nil // InspectPath says what is wrong with src
@@ -177,12 +177,12 @@ func checkSaveTarget(src, dest string) error {
 	}
 	if !fi.IsDir() {
 		if realDest == realSrc {
-			return usageError{fmt.Errorf("-o %s is the archive save reads from: write the new archive to another file", dest)}
+			return usageError{fmt.Errorf("-o %s is the archive save reads from: write the new archive to another file", shown(dest))}
 		}
 		return nil
 	}
 	if rel, err := filepath.Rel(realSrc, realDest); err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
-		return usageError{fmt.Errorf("-o %s is inside the layout %s that save reads, and writing there would destroy it: write the archive outside it, e.g. -o image.tar", dest, src)}
+		return usageError{fmt.Errorf("-o %s is inside the layout %s that save reads, and writing there would destroy it: write the archive outside it, e.g. -o image.tar", shown(dest), shown(src))}
 	}
 	return nil
 }

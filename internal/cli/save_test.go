@@ -413,7 +413,7 @@ func TestSaveTargetNotItsSource(t *testing.T) {
 	}
 	for _, tt := range tests {
 		for _, p := range [][2]string{{w.Path(tt.src), w.Path(tt.dest)}, {asWritten(tt.src), asWritten(tt.dest)}} {
-			err := checkSaveTarget(p[0], p[1])
+			err := checkSaveTarget(p[0], p[1], w.Env().Rel)
 			var usage usageError
 			if tt.refused != (err != nil) || (err != nil && !errors.As(err, &usage)) {
 				t.Errorf("save %s -o %s: %v, want refused %v (as a usage error)", p[0], p[1], err, tt.refused)

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/pycontainer/pycontainer/build"
+	"github.com/pycontainer/pycontainer/internal/cmdenv"
 	"github.com/pycontainer/pycontainer/internal/demo"
 	"github.com/pycontainer/pycontainer/oci"
 )
@@ -74,13 +75,8 @@ func timeBuild(t *testing.T, ctx context.Context, host string, platforms []strin
 	output := filepath.Join(dir, "dist", "image")
 	base := "python:3.11-slim"
 	opts, err := build.Resolve(build.Inputs{
-		Flags: build.Settings{Context: &dir, Output: &output, BaseImage: &base, Platforms: platforms},
-		Getenv: func(k string) string {
-			if k == "PYCONTAINER_CACHE" {
-				return cache
-			}
-			return ""
-		},
+		Flags:   build.Settings{Context: &dir, Output: &output, BaseImage: &base, Platforms: platforms},
+		Process: cmdenv.Env{Environ: []string{"PYCONTAINER_CACHE=" + cache}},
 	})
 	if err != nil {
 		t.Fatal(err)
