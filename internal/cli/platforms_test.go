@@ -51,7 +51,8 @@ func TestPlatformsCommand(t *testing.T) {
 				"Error: No matching manifest for platform linux/arm64 in docker.io/demo/legacy-python:3.8",
 				"try        --base-image docker.io/demo/legacy-python:3.10"}},
 		{"bad platform", "platforms --check arm64 python:3.11-slim", 2, nil, nil, []string{"Platform format invalid"}},
-		{"no image", "platforms", 2, nil, nil, []string{"requires at least 1 arg"}},
+		{"no image: the project's base", "platforms", 0, []string{"docker.io/library/python:3.11-slim  index sha256:"}, nil,
+			[]string{`the project's base image python:3.11-slim (from default for requires-python ">=3.11")`}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
