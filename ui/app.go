@@ -15,6 +15,7 @@ import (
 	"github.com/pycontainer/pycontainer/build"
 	"github.com/pycontainer/pycontainer/oci"
 	"github.com/pycontainer/pycontainer/registry"
+	"github.com/pycontainer/pycontainer/stack"
 	"github.com/pycontainer/pycontainer/themes"
 )
 
@@ -26,10 +27,14 @@ const (
 	ScreenPlatforms
 	ScreenBuild
 	ScreenInspect
+	// ScreenStack is the matrix of a stack's images by platform (Config.Stack); it
+	// stands where the base image input would, and esc on a platform list opened
+	// from it comes back to it.
+	ScreenStack
 )
 
 func (s Screen) title() string {
-	return [...]string{"base image", "platforms", "build", "inspect"}[s]
+	return [...]string{"base image", "platforms", "build", "inspect", "stack"}[s]
 }
 
 // ErrInterrupted is the result of an app whose user stopped a build: ctrl+c, q and its
@@ -68,7 +73,9 @@ type Config struct {
 	// Requested are the platforms flags or config asked for; they are preselected.
 	Requested []build.RequestedPlatform
 	Host      oci.Host
-	Start     Screen // ScreenBase or ScreenInspect
+	Start     Screen // ScreenBase, ScreenInspect or ScreenStack
+	// Stack is what ScreenStack shows: `pycontainer platforms --compose`.
+	Stack     *stack.Check
 	AutoFetch bool
 	// BuildAtOnce, with AutoFetch, builds Requested as soon as the index shows them all:
 	// `pycontainer build --platform …` in a terminal. A platform the index lacks stops
@@ -100,6 +107,7 @@ type App struct {
 	platforms *platformScreen
 	build     *buildScreen
 	inspect   *inspectScreen
+	stack     *stackScreen
 
 	help        bool // the help overlay is shown
 	confirmQuit bool // q was pressed during a build: the next q quits
@@ -140,6 +148,7 @@ func New(cfg Config) *App {
 	a.platforms = newPlatformScreen(a.c)
 	a.build = newBuildScreen(a.c)
 	a.inspect = newInspectScreen(a.c)
+	a.stack = newStackScreen(a.c, cfg.Stack)
 	a.resize()
 	return a
 }
@@ -153,7 +162,7 @@ func (a *App) setTheme(dark bool) {
 }
 
 func (a *App) screens() []screen {
-	return []screen{a.base, a.platforms, a.build, a.inspect}
+	return []screen{a.base, a.platforms, a.build, a.inspect, a.stack}
 }
 
 func (a *App) current() screen { return a.screens()[a.screen] }
@@ -205,9 +214,14 @@ func (a *App) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		return a, a.base.Update(msg)
 	case indexOpenedMsg:
 		return a, a.opened(msg)
+	case openRowMsg:
+		return a, a.openRow(msg)
 	case diagnosedMsg:
 		return a, a.platforms.Update(msg)
 	case startBuildMsg:
+		if a.c.services.Build == nil {
+			return a, problem("building is not offered here")
+		}
 		a.screen = ScreenBuild
 		return a, a.build.start(msg.req)
 	case buildEventMsg, buildFinishedMsg:
@@ -301,11 +315,29 @@ func (a *App) opened(msg indexOpenedMsg) tea.Cmd {
 	return tea.Batch(cmds...)
 }
 
+// openRow shows a stack row's index on the platform screen, with the check's diagnoses
+// when it has them all (nothing is read again), else diagnosed as any index is.
+func (a *App) openRow(msg openRowMsg) tea.Cmd {
+	a.platforms.load(msg.image, msg.index, msg.requested)
+	a.screen = ScreenPlatforms
+	a.base.canReturn = true // a try line goes through the base screen; esc there returns
+	if msg.diagnoses == nil {
+		return a.platforms.diagnose()
+	}
+	return a.platforms.Update(diagnosedMsg{index: msg.index, diagnoses: msg.diagnoses})
+}
+
+// stackMode is an app opened on a stack: its platform lists come from the matrix.
+func (a *App) stackMode() bool { return a.cfg.Start == ScreenStack }
+
 // back goes to the screen before the current one that has something to show.
 func (a *App) back() {
 	switch a.screen {
 	case ScreenPlatforms:
 		a.screen = ScreenBase
+		if a.stackMode() {
+			a.screen = ScreenStack
+		}
 	case ScreenBuild:
 		a.screen = ScreenBase
 		if a.platforms.hasIndex() {
@@ -366,7 +398,7 @@ func (a *App) View() tea.View {
 func (a *App) header() string {
 	s := a.c.styles
 	var crumbs []string
-	for _, st := range []Screen{ScreenBase, ScreenPlatforms, ScreenBuild, ScreenInspect} {
+	for _, st := range a.trail() {
 		if st == a.screen {
 			crumbs = append(crumbs, s.Title.Render(st.title()))
 		} else {
@@ -378,6 +410,23 @@ func (a *App) header() string {
 		left += "  " + s.Badge.Render(a.cfg.Banner)
 	}
 	return truncate(left, a.width) + "\n" + s.Border.Render(strings.Repeat("─", max(a.width, 1)))
+}
+
+// trail is the screens the header names: on a stack, the stack takes the base image's
+// place (named only while a try line fetches through it), and build and inspect are
+// named only when building is offered.
+func (a *App) trail() []Screen {
+	if !a.stackMode() {
+		return []Screen{ScreenBase, ScreenPlatforms, ScreenBuild, ScreenInspect}
+	}
+	out := []Screen{ScreenStack, ScreenPlatforms}
+	if a.screen == ScreenBase {
+		out = []Screen{ScreenStack, ScreenBase, ScreenPlatforms}
+	}
+	if a.c.services.Build != nil {
+		out = append(out, ScreenBuild, ScreenInspect)
+	}
+	return out
 }
 
 // footer is a status line and a line of the keys that work now; "? help" and the way

@@ -58,6 +58,14 @@ type (
 		index     *registry.Index
 		requested []build.RequestedPlatform
 	}
+	// openRowMsg asks the root to show a stack row's index on the platform screen;
+	// diagnoses, when set, are the check's own for the missing platforms, in order.
+	openRowMsg struct {
+		image     string
+		index     *registry.Index
+		requested []build.RequestedPlatform
+		diagnoses []*registry.Diagnosis
+	}
 	diagnosedMsg struct {
 		index     *registry.Index
 		diagnoses []*registry.Diagnosis
