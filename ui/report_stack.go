@@ -15,8 +15,8 @@ import (
 // The text and JSON reports of `pycontainer platforms --compose/--dockerfile`: a matrix
 // of image × platform, then every miss with where it is named and its next step.
 
-// stackPlaces names the places of a row for its first column: services, else stages.
-func stackPlaces(r stack.Row) string {
+// reportPlaceNames names the places of a row for its first column: services, else stages.
+func reportPlaceNames(r stack.Row) string {
 	var names []string
 	for _, p := range r.Places {
 		name := p.Source.Service
@@ -52,7 +52,7 @@ func stackCell(r stack.Row, p registry.PlatformRequest) (stack.Cell, string) {
 func WriteStackMatrix(w io.Writer, c *stack.Check) {
 	placeW, imageW := len("SERVICE/STAGE"), len("IMAGE")
 	for _, r := range c.Rows {
-		placeW = max(placeW, len([]rune(Sanitize(stackPlaces(r)))))
+		placeW = max(placeW, len([]rune(Sanitize(reportPlaceNames(r)))))
 		imageW = max(imageW, len([]rune(Sanitize(r.Image))))
 	}
 	var head strings.Builder
@@ -63,7 +63,7 @@ func WriteStackMatrix(w io.Writer, c *stack.Check) {
 	fmt.Fprintln(w, strings.TrimRight(head.String(), " "))
 	for _, r := range c.Rows {
 		var line strings.Builder
-		fmt.Fprintf(&line, "%-*s  %-*s", placeW, Sanitize(stackPlaces(r)), imageW, Sanitize(r.Image))
+		fmt.Fprintf(&line, "%-*s  %-*s", placeW, Sanitize(reportPlaceNames(r)), imageW, Sanitize(r.Image))
 		for _, p := range c.Platforms {
 			_, mark := stackCell(r, p)
 			fmt.Fprintf(&line, "  %-*s", max(len(p.String()), 5), mark)

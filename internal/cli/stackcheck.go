@@ -45,6 +45,12 @@ func runStackCheck(cmd *cobra.Command, env cmdenv.Env, f *platformsFlags, files 
 		if err := ui.WriteStackJSON(env.Stdout, result); err != nil {
 			return err
 		}
+	case interactive("auto", env):
+		// A stack's images are what services run, not bases to build on: no Build.
+		services := appServices(opts, env)
+		services.Build = nil
+		theme := cmd.Flag("theme").Value.String() // the root's --theme, PYCONTAINER_THEME its default
+		return runApp(cmd.Context(), env, ui.Config{Services: services, Stack: result, Start: ui.ScreenStack, Host: host, Theme: theme}, nil)
 	default:
 		ui.WriteStackMatrix(env.Stdout, result)
 	}
