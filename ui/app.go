@@ -129,7 +129,10 @@ func New(cfg Config) *App {
 		cfg.Host = oci.DetectHost()
 	}
 	a := &App{cfg: cfg, cancel: cancel, width: 80, height: 24, screen: cfg.Start, buildAtOnce: cfg.BuildAtOnce}
-	a.c = &common{ctx: ctx, keys: DefaultKeyMap(), services: cfg.Services, host: cfg.Host, output: cfg.Output}
+	a.c = &common{ctx: ctx, keys: DefaultKeyMap(), services: cfg.Services, host: cfg.Host, output: cfg.Output, backTo: "another base image"}
+	if cfg.Start == ScreenStack {
+		a.c.backTo = "the stack"
+	}
 	a.setTheme(true)
 	image := cfg.BaseImage
 	if image == "" {

@@ -2,6 +2,7 @@ package ui
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"charm.land/bubbles/v2/key"
@@ -263,7 +264,10 @@ func (p *platformScreen) ShortHelp() []key.Binding {
 	if p.onTry() != nil {
 		return []key.Binding{as(k.Enter, "open this image"), as(k.Down, "move"), k.Back}
 	}
-	out := []key.Binding{k.Toggle, as(k.Enter, "build"), key.NewBinding(key.WithKeys("a", "n"), key.WithHelp("a/n", "all/none")), k.Filter}
+	out := []key.Binding{k.Toggle, key.NewBinding(key.WithKeys("a", "n"), key.WithHelp("a/n", "all/none")), k.Filter}
+	if p.c.services.Build != nil {
+		out = slices.Insert(out, 1, as(k.Enter, "build"))
+	}
 	if p.attestations() > 0 {
 		out = append(out, k.Attestations)
 	}
@@ -273,7 +277,10 @@ func (p *platformScreen) ShortHelp() []key.Binding {
 func (p *platformScreen) FullHelp() [][]key.Binding {
 	k := p.c.keys
 	move := []key.Binding{k.Up, k.Down, k.PageUp, k.PageDown}
-	pick := []key.Binding{as(k.Toggle, "select the platform"), as(k.All, "select all"), as(k.None, "select none"), as(k.Enter, "build the selected")}
+	pick := []key.Binding{as(k.Toggle, "select the platform"), as(k.All, "select all"), as(k.None, "select none")}
+	if p.c.services.Build != nil {
+		pick = append(pick, as(k.Enter, "build the selected"))
+	}
 	view := []key.Binding{as(k.Filter, "filter the platforms")}
 	if p.attestations() > 0 {
 		view = append(view, as(k.Attestations, "show attestations"))
@@ -281,7 +288,7 @@ func (p *platformScreen) FullHelp() [][]key.Binding {
 	if len(p.diagnoses) > 0 {
 		view = append(view, key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "on a try line: open it")))
 	}
-	view = append(view, as(k.Back, "another base image"))
+	view = append(view, as(k.Back, p.c.backTo))
 	return [][]key.Binding{move, pick, view}
 }
 

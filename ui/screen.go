@@ -23,6 +23,9 @@ type common struct {
 	services Services
 	host     oci.Host
 	output   string
+	// backTo is where esc on the platform list goes: "another base image", or "the
+	// stack" when the app opened on one.
+	backTo string
 }
 
 // screen is one screen of the app. The root owns the size and routes messages; a screen

@@ -50,7 +50,9 @@ func runStackCheck(cmd *cobra.Command, env cmdenv.Env, f *platformsFlags, files 
 		services := appServices(opts, env)
 		services.Build = nil
 		theme := cmd.Flag("theme").Value.String() // the root's --theme, PYCONTAINER_THEME its default
-		return runApp(cmd.Context(), env, ui.Config{Services: services, Stack: result, Start: ui.ScreenStack, Host: host, Theme: theme}, nil)
+		if err := runApp(cmd.Context(), env, ui.Config{Services: services, Stack: result, Start: ui.ScreenStack, Host: host, Theme: theme}, nil); err != nil {
+			return err
+		}
 	default:
 		ui.WriteStackMatrix(env.Stdout, result)
 	}
