@@ -9,6 +9,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/pycontainer/pycontainer/examples"
+	"github.com/pycontainer/pycontainer/oci"
+	"github.com/pycontainer/pycontainer/stack"
 
 	"github.com/pycontainer/pycontainer/build"
 	"github.com/pycontainer/pycontainer/internal/cmdenv"
@@ -17,8 +19,29 @@ import (
 	"github.com/pycontainer/pycontainer/ui"
 )
 
+// demoCompose is the stack `pycontainer demo --stack` checks: the demo app built from a
+// multi-stage Dockerfile beside the images of demo.Stack, as a Compose project names them.
+const (
+	demoCompose = `services:
+  app:
+    build: .
+  db:
+    image: mysql:${MYSQL_TAG:-5.7}
+  cache:
+    image: node:8-alpine
+  pg:
+    image: postgres:16
+`
+	demoDockerfile = `ARG PY=3.11
+FROM python:${PY}-slim AS build
+COPY . /app
+FROM build
+`
+)
+
 func newDemoCommand(env cmdenv.Env, theme *string) *cobra.Command {
-	return &cobra.Command{
+	var withStack bool
+	cmd := &cobra.Command{
 		Use:   "demo",
 		Short: "Try the app with no network: a registry in this process serves generated demo images",
 		Long: `demo starts a registry inside this process that serves generated multi-platform images
@@ -59,6 +82,9 @@ demo data: their "python" is a placeholder, not an interpreter.`,
 				return err
 			}
 			opts.Mirrors = map[string]string{"docker.io": reg.Host}
+			if withStack {
+				return demoStack(cmd.Context(), env, opts, reg, project, *theme)
+			}
 			// Its own cache, beside the project: every demo streams its layers, and demo
 			// data stays out of the user's cache.
 			opts.CacheDir = filepath.Join(dir, "cache")
@@ -70,6 +96,35 @@ demo data: their "python" is a placeholder, not an interpreter.`,
 			}, nil)
 		},
 	}
+	cmd.Flags().BoolVar(&withStack, "stack", false, "open a Compose stack (mysql:5.7, node:8-alpine, postgres:16 and the demo app) checked for linux/amd64 and linux/arm64")
+	return cmd
+}
+
+// demoStack checks a demo Compose project on the demo registry's stack and opens the
+// app on its matrix.
+func demoStack(ctx context.Context, env cmdenv.Env, opts *build.Options, reg *demo.Registry, project, theme string) error {
+	if err := reg.SeedStack(ctx, 0); err != nil {
+		return err
+	}
+	for name, text := range map[string]string{"compose.yaml": demoCompose, "Dockerfile": demoDockerfile} {
+		if err := os.WriteFile(filepath.Join(project, name), []byte(text), 0o644); err != nil {
+			return err
+		}
+	}
+	images, err := stack.ReadCompose(ctx, []string{filepath.Join(project, "compose.yaml")}, env.Variables(), nil)
+	if err != nil {
+		return err
+	}
+	showSources(images, cmdenv.Env{Dir: project}.Rel)
+	host := oci.DetectHost()
+	asked, err := parseRequests([]string{"linux/amd64,linux/arm64"}, "--stack")
+	if err != nil {
+		return err
+	}
+	check := stack.RunCheck(ctx, images, stack.Targets{Asked: asked, Host: host}, opts.Connect)
+	services := demoServices(opts, env, reg)
+	services.Build = nil
+	return runApp(ctx, env, ui.Config{Services: services, Stack: check, Start: ui.ScreenStack, Host: host, Theme: theme, Banner: "DEMO DATA"}, nil)
 }
 
 // demoServices are the app's services on the demo registry: a name it does not hold is

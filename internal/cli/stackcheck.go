@@ -87,11 +87,16 @@ func stackImages(cmd *cobra.Command, env cmdenv.Env, f *platformsFlags, files []
 		}
 		images = append(images, found...)
 	}
-	for i := range images { // as the user wrote them, whatever directory the command ran in
-		s := &images[i].Source
-		s.File, s.ComposeFile = env.Rel(s.File), env.Rel(s.ComposeFile)
-	}
+	showSources(images, env.Rel) // as the user wrote them, whatever directory the command ran in
 	return images, nil
+}
+
+// showSources names the images' files by shown.
+func showSources(images []stack.Image, shown func(string) string) {
+	for i := range images {
+		s := &images[i].Source
+		s.File, s.ComposeFile = shown(s.File), shown(s.ComposeFile)
+	}
 }
 
 // defaultTargets are what an image is checked for when nothing says: this machine's
