@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -111,5 +112,39 @@ func TestTUIDemoHangup(t *testing.T) {
 			names = append(names, e.Name())
 		}
 		t.Errorf("the demo left %v in its TMPDIR", names)
+	}
+}
+
+// TestTUIDemoStack drives `pycontainer demo --stack` at 80×24 and 120×40 as a person
+// does: the matrix names mysql:5.7's miss and its newer line, down and enter open its
+// platforms with the diagnosis, esc comes back, q quits with 0.
+func TestTUIDemoStack(t *testing.T) {
+	for _, tool := range []string{"tmux", "go"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("%s is not installed", tool)
+		}
+	}
+	bin := buildBinary(t)
+	for _, size := range [][2]int{{80, 24}, {120, 40}} {
+		t.Run(fmt.Sprintf("%dx%d", size[0], size[1]), func(t *testing.T) {
+			app := startTUIWith(t, bin, t.TempDir(), size[0], size[1], []string{"TMPDIR=" + t.TempDir()}, "demo", "--stack")
+			app.waitFor("the stack's matrix", 30*time.Second, func(scr string) bool {
+				return strings.Contains(scr, "mysql:5.7") && strings.Contains(scr, "✗ → 8.0") && strings.Contains(scr, "✗ emulate")
+			})
+			app.send("Down", "Down", "Enter")
+			app.waitFor("mysql:5.7's platforms and why arm64 is missing", 30*time.Second, func(scr string) bool {
+				return strings.Contains(scr, "docker.io/library/mysql:5.7  index") && strings.Contains(scr, "Why linux/arm64 is missing")
+			})
+			app.send("Escape")
+			app.waitFor("the matrix again", 10*time.Second, func(scr string) bool { return strings.Contains(scr, "Stack  4 images") })
+			app.send("q")
+			app.waitFor("the app to exit", 10*time.Second, func(string) bool {
+				code, done := app.exited()
+				if done && code != 0 {
+					t.Errorf("exit %d, want 0", code)
+				}
+				return done
+			})
+		})
 	}
 }
