@@ -9,7 +9,7 @@ import (
 
 	"github.com/regclient/regclient/types/ref"
 
-	"github.com/pycontainer/pycontainer/internal/demo"
+	"github.com/pycontainer/pycontainer/internal/testbase"
 	"github.com/pycontainer/pycontainer/oci"
 	"github.com/pycontainer/pycontainer/registry"
 )
@@ -54,18 +54,8 @@ func cellText(r Row) string {
 
 func TestRunCheck(t *testing.T) {
 	t.Parallel()
-	reg, err := demo.Serve(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { reg.Close() })
+	reg := testbase.DemoStack(t)
 	ctx := context.Background()
-	if err := reg.Seed(ctx, 0); err != nil {
-		t.Fatal(err)
-	}
-	if err := reg.SeedStack(ctx, 0); err != nil {
-		t.Fatal(err)
-	}
 	connect := func(r ref.Ref) *registry.Client {
 		return registry.New(registry.Options{Registries: []string{r.Registry}, Mirrors: map[string]string{"docker.io": reg.Host}})
 	}

@@ -1,12 +1,11 @@
 package cli
 
 import (
-	"context"
 	"encoding/json"
 	"strings"
 	"testing"
 
-	"github.com/pycontainer/pycontainer/internal/demo"
+	"github.com/pycontainer/pycontainer/internal/testbase"
 )
 
 // TestPlatformsStack runs `platforms --compose/--dockerfile` on a real Compose file and
@@ -14,18 +13,7 @@ import (
 // rows, the exit codes and each miss's next step.
 func TestPlatformsStack(t *testing.T) {
 	t.Parallel()
-	reg, err := demo.Serve(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { reg.Close() })
-	ctx := context.Background()
-	if err := reg.Seed(ctx, 0); err != nil {
-		t.Fatal(err)
-	}
-	if err := reg.SeedStack(ctx, 0); err != nil {
-		t.Fatal(err)
-	}
+	reg := testbase.DemoStack(t)
 	tests := []struct {
 		name    string
 		cmdline string
@@ -93,14 +81,7 @@ func TestPlatformsStack(t *testing.T) {
 // stage) and each miss's next step, as one document.
 func TestPlatformsStackJSON(t *testing.T) {
 	t.Parallel()
-	reg, err := demo.Serve(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { reg.Close() })
-	if err := reg.SeedStack(context.Background(), 0); err != nil {
-		t.Fatal(err)
-	}
+	reg := testbase.DemoStack(t)
 	w := newWorld(t)
 	w.Setenv("PYCONTAINER_REGISTRY_MIRROR", "docker.io="+reg.Host)
 	w.WriteFile(t, "docker-compose.yml", "services:\n  db:\n    image: mysql:5.7\n  replica:\n    image: mysql:5.7\n    platform: linux/arm64\n")

@@ -26,36 +26,6 @@ import (
 	"github.com/pycontainer/pycontainer/internal/testbase"
 )
 
-// slowBlobs streams blob bodies in small, delayed chunks.
-func slowBlobs(h http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method == http.MethodGet && strings.Contains(r.URL.Path, "/blobs/") {
-			w = &slowWriter{ResponseWriter: w}
-		}
-		h.ServeHTTP(w, r)
-	})
-}
-
-type slowWriter struct{ http.ResponseWriter }
-
-func (s *slowWriter) Write(p []byte) (int, error) {
-	written := 0
-	for len(p) > 0 {
-		n := min(len(p), 16<<10)
-		m, err := s.ResponseWriter.Write(p[:n])
-		written += m
-		if err != nil {
-			return written, err
-		}
-		if f, ok := s.ResponseWriter.(http.Flusher); ok {
-			f.Flush()
-		}
-		p = p[n:]
-		time.Sleep(5 * time.Millisecond)
-	}
-	return written, nil
-}
-
 // validateLayout checks that index.json and everything it references are present and
 // match their digests, and that skopeo reads the layout. dir is absolute: no test reads
 // against the process's directory.
@@ -114,7 +84,7 @@ func validateLayout(t *testing.T, dir string) {
 // the cache the interrupted one left, succeeds.
 func interruptedBuilds(t *testing.T) []reliabilityRow {
 	needSignals(t)
-	reg := testbase.StartWith(t, slowBlobs)
+	reg := testbase.StartWith(t, testbase.SlowBlobs)
 	reg.Push(t, testbase.Spec{Repo: "library/python", Tag: "3.11-slim", Platforms: testbase.PythonPlatforms, PaddingBytes: 2 << 20})
 	w := newSeedWorldWith(t, reg)
 	caches := t.TempDir() // outside the project, whose files go into the image
@@ -262,7 +232,7 @@ func describeOutcomes(outcomes map[string]int) string {
 // concurrentBuilds starts a second build into a layout while a first one writes it:
 // the second fails at once, saying why; the first finishes and the layout is valid.
 func concurrentBuilds(t *testing.T) []reliabilityRow {
-	reg := testbase.StartWith(t, slowBlobs)
+	reg := testbase.StartWith(t, testbase.SlowBlobs)
 	reg.Push(t, testbase.Spec{Repo: "library/python", Tag: "3.11-slim", Platforms: testbase.PythonPlatforms, PaddingBytes: 2 << 20})
 	w := newSeedWorldWith(t, reg)
 	caches := t.TempDir()

@@ -54,7 +54,7 @@ func layoutRows(t *testing.T) []reliabilityRow {
 				return
 			}
 			if slow.Load() {
-				slowBlobs(h).ServeHTTP(w, r)
+				testbase.SlowBlobs(h).ServeHTTP(w, r)
 				return
 			}
 			h.ServeHTTP(w, r)
