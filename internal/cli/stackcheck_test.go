@@ -9,7 +9,7 @@ import (
 )
 
 // TestPlatformsStack runs `platforms --compose/--dockerfile` on a real Compose file and
-// Dockerfile against the demo registry's stack (an olareg in this process): the matrix
+// Dockerfile against the demo stack on olareg (in this process): the matrix
 // rows, the exit codes and each miss's next step.
 func TestPlatformsStack(t *testing.T) {
 	t.Parallel()

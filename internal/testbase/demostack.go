@@ -3,19 +3,13 @@ package testbase
 import (
 	"context"
 	"testing"
-
-	"github.com/pycontainer/pycontainer/internal/demo"
 )
 
-// DemoStack is the demo registry in this process holding the demo catalog and the
-// Compose stack's images (demo.Stack), closed when the test ends.
-func DemoStack(t testing.TB) *demo.Registry {
+// DemoStack is an olareg registry in this process holding the demo catalog and the
+// Compose stack's images (demo.Stack), stopped when the test ends.
+func DemoStack(t testing.TB) *Registry {
 	t.Helper()
-	reg, err := demo.Serve(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { reg.Close() })
+	reg := Start(t)
 	ctx := context.Background()
 	if err := reg.Seed(ctx, 0); err != nil {
 		t.Fatal(err)
