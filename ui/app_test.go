@@ -934,6 +934,12 @@ func TestGoldenScreens(t *testing.T) {
 	for name, mk := range extra {
 		states[name] = mk
 	}
+	goldenScreens(t, states)
+}
+
+// goldenScreens compares each state of the app, at 80×24 and 120×40, with its golden
+// file testdata/NAME-WxH.golden, and checks that the frame fits the terminal.
+func goldenScreens(t *testing.T, states map[string]func(*testing.T) *App) {
 	for name, mk := range states {
 		for _, size := range [][2]int{{80, 24}, {120, 40}} {
 			t.Run(fmt.Sprintf("%s-%dx%d", name, size[0], size[1]), func(t *testing.T) {

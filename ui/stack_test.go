@@ -3,8 +3,6 @@ package ui
 import (
 	"context"
 	"errors"
-	"fmt"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -173,16 +171,7 @@ func TestStackGoldens(t *testing.T) {
 		send(a, uitest.Key("?"))
 		return a
 	}
-	for name, mk := range states {
-		for _, size := range [][2]int{{80, 24}, {120, 40}} {
-			t.Run(fmt.Sprintf("%s-%dx%d", name, size[0], size[1]), func(t *testing.T) {
-				a := mk(t)
-				a.Update(tea.WindowSizeMsg{Width: size[0], Height: size[1]})
-				checkFrame(t, screenText(a), size[0], size[1])
-				golden(t, filepath.Join("testdata", fmt.Sprintf("%s-%dx%d.golden", name, size[0], size[1])), screenText(a))
-			})
-		}
-	}
+	goldenScreens(t, states)
 }
 
 func TestStackMatrix(t *testing.T) {
