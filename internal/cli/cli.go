@@ -117,10 +117,12 @@ Linux platform the base image offers, from any host.
 		}
 		return runApp(cmd.Context(), env, appConfig(opts, env, theme), saveBeside)
 	}
+	root.Version = currentVersion().String()
+	root.SetVersionTemplate("{{.Version}}\n") // --version prints what `version` does
 	root.SetOut(env.Stdout)
 	root.SetErr(env.Stderr)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
-	root.AddCommand(newBuildCommand(env, &theme), newInspectCommand(env, &theme), newPlatformsCommand(env), newCacheCommand(env), newLoginCommand(env), newIndexCommand(env), newSaveCommand(env), newDemoCommand(env, &theme))
+	root.AddCommand(newBuildCommand(env, &theme), newInspectCommand(env, &theme), newPlatformsCommand(env), newCacheCommand(env), newLoginCommand(env), newIndexCommand(env), newSaveCommand(env), newDemoCommand(env, &theme), newVersionCommand(env))
 	return root
 }
 
