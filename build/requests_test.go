@@ -109,10 +109,10 @@ func TestBuildRequests(t *testing.T) {
 		scopes    [][]string // of each token the run was issued
 	}{
 		{name: "cold, one platform", platforms: 1,
-			want:   requestCounts{Challenged: 1, Token: 1, HeadManifest: 1, GetManifest: 2, GetBlob: 3},
+			want:   requestCounts{Challenged: 1, Token: 1, GetManifest: 2, GetBlob: 3},
 			scopes: [][]string{pull}},
 		{name: "cold, three platforms", platforms: 3,
-			want:   requestCounts{Challenged: 1, Token: 1, HeadManifest: 1, GetManifest: 4, GetBlob: 7},
+			want:   requestCounts{Challenged: 1, Token: 1, GetManifest: 4, GetBlob: 7},
 			scopes: [][]string{pull}},
 		{name: "warm, nothing changed", platforms: 1, warm: true,
 			want:   requestCounts{Challenged: 1, Token: 1, HeadManifest: 1},

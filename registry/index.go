@@ -71,16 +71,17 @@ func (ix *Index) Find(p oci.Platform) (Entry, bool) {
 	return Entry{}, false
 }
 
-// Index fetches the index (or single manifest) r points to. With a cache, that is one
-// request to see where the tag points, and none at all for content cached before. A tag
+// Index fetches the index (or single manifest) r points to: one GET of the tag, or with
+// a cache that knows the tag, one HEAD to see where it points and nothing more for
+// content cached before. A tag
 // or repository the registry does not have is an error saying which, with the tags
 // nearest the one asked for (errors.Is(err, errs.ErrNotFound)).
 func (c *Client) Index(ctx context.Context, r ref.Ref) (*Index, error) {
-	d, err := c.resolve(ctx, r)
+	d, raw, err := c.resolve(ctx, r)
 	if err != nil {
 		return nil, c.notFound(ctx, r, err)
 	}
-	m, err := c.manifest(ctx, r, d)
+	m, err := c.manifestFrom(ctx, r, d, raw)
 	if err != nil {
 		if r.Digest != "" { // else the tag was found, and then its manifest was not
 			err = c.notFound(ctx, r, err)
