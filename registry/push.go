@@ -3,6 +3,7 @@ package registry
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -11,6 +12,7 @@ import (
 	digest "github.com/opencontainers/go-digest"
 	"github.com/regclient/regclient"
 	"github.com/regclient/regclient/types/descriptor"
+	"github.com/regclient/regclient/types/errs"
 	"github.com/regclient/regclient/types/manifest"
 	"github.com/regclient/regclient/types/mediatype"
 	v1 "github.com/regclient/regclient/types/oci/v1"
@@ -46,26 +48,68 @@ type PushResult struct {
 // Push copies images from the OCI layout at dir to target: every blob the registry
 // lacks (mounted from mountFrom's repository when it is on the same registry), each
 // manifest by digest, then under target's tag the one manifest, or for several an OCI
-// index of them all. Uploads stream from the files; nothing is held in memory.
+// index of them all. Uploads stream from the files; nothing is held in memory. A tag
+// that names what would be pushed already ends the push at its first request.
 func (c *Client) Push(ctx context.Context, dir string, manifests []descriptor.Descriptor, target ref.Ref, mountFrom *ref.Ref, report PushReport) (PushResult, error) {
 	res := PushResult{Target: target.CommonName()}
-	// Reach the registry (and pass its login) before reading anything: an unreachable
-	// registry or a wrong password fails once, clearly, instead of once per blob.
-	if _, err := c.rc.Ping(ctx, target); err != nil {
+	raws, blobs, err := readManifests(dir, manifests)
+	if err != nil {
+		return res, err
+	}
+	tagged, err := taggedDigest(manifests)
+	if err != nil {
+		return res, err
+	}
+	// The tag's HEAD is the push's first request: an unreachable registry or a wrong
+	// password fails once, clearly, instead of once per blob.
+	m, err := c.rc.ManifestHead(ctx, target)
+	switch {
+	case err == nil && m.GetDescriptor().Digest == tagged:
+		// The registry holds a manifest only once it holds all it names.
+		for _, d := range blobs {
+			res.Skipped++
+			report.BlobDone(d.Digest, d.Size, BlobSkipped)
+		}
+		res.Digest = tagged
+		return res, nil
+	case err != nil && !errors.Is(err, errs.ErrNotFound):
 		return res, c.describe(target, err)
 	}
+	if mountFrom != nil && mountFrom.Registry != target.Registry {
+		mountFrom = nil // mounts only work within one registry
+	}
+	if err := c.pushBlobs(ctx, dir, blobs, target, mountFrom, report, &res); err != nil {
+		return res, err
+	}
+	if len(manifests) == 1 {
+		// Put under the tag, the manifest is there by its digest too.
+		res.Digest = manifests[0].Digest
+		return res, c.putManifest(ctx, target, manifests[0].MediaType, raws[0], false)
+	}
+	for i, md := range manifests {
+		if err := c.putManifest(ctx, target.SetDigest(md.Digest.String()), md.MediaType, raws[i], true); err != nil {
+			return res, err
+		}
+	}
+	res.Digest, err = c.PushIndex(ctx, target, manifests)
+	return res, err
+}
+
+// readManifests reads manifests from the layout at dir, and lists the blobs they name,
+// each once.
+func readManifests(dir string, manifests []descriptor.Descriptor) ([][]byte, []descriptor.Descriptor, error) {
 	var blobs []descriptor.Descriptor
 	seen := map[digest.Digest]bool{}
 	raws := make([][]byte, len(manifests))
 	for i, md := range manifests {
 		raw, err := os.ReadFile(oci.BlobPath(dir, md.Digest))
 		if err != nil {
-			return res, fmt.Errorf("read manifest %s from %s: %w", md.Digest, dir, err)
+			return nil, nil, fmt.Errorf("read manifest %s from %s: %w", md.Digest, dir, err)
 		}
 		raws[i] = raw
 		var m v1.Manifest
 		if err := json.Unmarshal(raw, &m); err != nil {
-			return res, fmt.Errorf("manifest %s: %w", md.Digest, err)
+			return nil, nil, fmt.Errorf("manifest %s: %w", md.Digest, err)
 		}
 		for _, d := range append([]descriptor.Descriptor{m.Config}, m.Layers...) {
 			if !seen[d.Digest] {
@@ -74,10 +118,22 @@ func (c *Client) Push(ctx context.Context, dir string, manifests []descriptor.De
 			}
 		}
 	}
-	if mountFrom != nil && mountFrom.Registry != target.Registry {
-		mountFrom = nil // mounts only work within one registry
-	}
+	return raws, blobs, nil
+}
 
+// taggedDigest is the digest of what Push puts under the tag: the one manifest, or the
+// index of them all.
+func taggedDigest(manifests []descriptor.Descriptor) (digest.Digest, error) {
+	if len(manifests) == 1 {
+		return manifests[0].Digest, nil
+	}
+	_, d, err := IndexFor(manifests)
+	return d, err
+}
+
+// pushBlobs makes every blob available in target's repository, a few at a time, and
+// counts how in res.
+func (c *Client) pushBlobs(ctx context.Context, dir string, blobs []descriptor.Descriptor, target ref.Ref, mountFrom *ref.Ref, report PushReport, res *PushResult) error {
 	var mu sync.Mutex
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(4)
@@ -102,23 +158,7 @@ func (c *Client) Push(ctx context.Context, dir string, manifests []descriptor.De
 			return nil
 		})
 	}
-	if err := g.Wait(); err != nil {
-		return res, err
-	}
-
-	for i, md := range manifests {
-		if err := c.putManifest(ctx, target.SetDigest(md.Digest.String()), md.MediaType, raws[i], true); err != nil {
-			return res, err
-		}
-	}
-	tagged := target
-	if len(manifests) == 1 {
-		res.Digest = manifests[0].Digest
-		return res, c.putManifest(ctx, tagged, manifests[0].MediaType, raws[0], false)
-	}
-	var err error
-	res.Digest, err = c.PushIndex(ctx, tagged, manifests)
-	return res, err
+	return g.Wait()
 }
 
 // IndexFor is the OCI index of manifests exactly as PushIndex pushes it, and as a
