@@ -42,9 +42,11 @@ func namesRegistry(name string) bool {
 // base layers from the base image's repository when both are on one registry.
 func publish(ctx context.Context, p *plan, manifests []descriptor.Descriptor, sink Sink) error {
 	o, target := p.o, p.push
-	ro := o.registryOptions(p.baseRef, target.Registry)
-	ro.Credentials = map[string]registry.Credential{target.Registry: registry.CredentialFor(target.Registry, o.Process.Getenv)}
-	client := registry.New(ro)
+	// The build's own client (Options.buildClient), whose token covers the push.
+	client, ok := p.source.(*registry.Client)
+	if !ok { // a test's base image held in memory
+		client = registry.New(o.pushOptions(p.baseRef, target))
+	}
 	sink(PushStarted{Target: target.CommonName(), Manifests: len(manifests)})
 	report := &pushReport{sink: sink, throttles: map[digest.Digest]*progressThrottle{}}
 	base := p.baseRef

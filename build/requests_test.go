@@ -118,8 +118,8 @@ func TestBuildRequests(t *testing.T) {
 			want:   requestCounts{Challenged: 1, Token: 1, HeadManifest: 1},
 			scopes: [][]string{pull}},
 		{name: "push of what is there already", platforms: 1, warm: true, push: true,
-			want:   requestCounts{Challenged: 2, Token: 2, HeadManifest: 2},
-			scopes: [][]string{pull, {"repository:app:pull"}}},
+			want:   requestCounts{Challenged: 1, Token: 1, HeadManifest: 2},
+			scopes: [][]string{{"repository:app:pull,push", "repository:library/python:pull"}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			auth, counter := faultproxy.NewTokenAuth(), &requestCounter{}

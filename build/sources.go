@@ -120,6 +120,31 @@ func (o *Options) client(r ref.Ref, store *oci.Store) *registry.Client {
 	return registry.New(ro)
 }
 
+// buildClient is the one client a build reaches registries with. With --push it is also
+// the push's: the target's registry and login are set up with the base's, and a
+// registry with token auth is asked for the push scopes from the first token exchange,
+// so neither the push nor a second client pays for more.
+func (o *Options) buildClient(r ref.Ref, store *oci.Store) *registry.Client {
+	if !o.Push || o.DryRun {
+		return o.client(r, store)
+	}
+	target, err := PushTarget(o)
+	if err != nil {
+		return o.client(r, store) // prepare refuses the target before any request
+	}
+	ro := o.pushOptions(r, target)
+	ro.Store = store
+	return registry.New(ro)
+}
+
+// pushOptions are the connection settings of a build that pushes to target.
+func (o *Options) pushOptions(base, target ref.Ref) registry.Options {
+	ro := o.registryOptions(base, target.Registry)
+	ro.Credentials = map[string]registry.Credential{target.Registry: registry.CredentialFor(target.Registry, o.Process.Getenv)}
+	ro.Push = []ref.Ref{target}
+	return ro
+}
+
 // registryOptions are the options' connection settings for the base image's registry
 // and any others named.
 func (o *Options) registryOptions(base ref.Ref, others ...string) registry.Options {

@@ -33,6 +33,8 @@ import (
 //     backing off for seconds, and withRetry does not try again;
 //   - a blob GET whose context carries a resume asks for the bytes after the kept ones
 //     and answers regclient with the whole blob (see resume.roundTrip);
+//   - a registry's 401 challenge is widened with the scopes a push needs (see
+//     widenChallenge), so the first token carries them;
 //   - a registry with CA certificates in docker's certs.d directory gets its own
 //     http.Transport that trusts them. regclient sets them up only on the
 //     *http.Transport it is given, which all hosts share, so each host would overwrite
@@ -43,6 +45,7 @@ type transport struct {
 	certDir string        // docker's certs.d; "" trusts the system's roots only
 	answer  time.Duration // each request's deadline
 	base    *http.Transport
+	scopes  map[string][]string // by host[:port]: what its challenges are widened with
 
 	mu    sync.Mutex
 	hosts map[string]http.RoundTripper // by host[:port], for https
@@ -127,6 +130,9 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 		cancel(nil)
 		return nil, err
+	}
+	if resp.StatusCode == http.StatusUnauthorized {
+		widenChallenge(resp.Header, t.scopes[req.URL.Host])
 	}
 	if kind == blobRequest || kind == uploadRequest || req.Method == http.MethodHead {
 		// A blob's body has the stall watchdog of FetchBlob; an upload's answer, and a
