@@ -17,22 +17,29 @@ import (
 // *registry.Client is one; a test's can hold an image in memory.
 type blobSource interface {
 	registry.IndexReader
-	Image(ctx context.Context, r ref.Ref, d descriptor.Descriptor) (*registry.Image, error)
+	ImageManifest(ctx context.Context, r ref.Ref, d descriptor.Descriptor) (*registry.Image, error)
+	ImageConfig(ctx context.Context, r ref.Ref, img *registry.Image) error
 	FetchBlob(ctx context.Context, r ref.Ref, d descriptor.Descriptor, sink registry.BlobSink, progress registry.BlobProgress) error
 }
 
 var _ blobSource = (*registry.Client)(nil)
 
-// blobStore is where a build puts blobs: the output layout, with the shared cache
-// behind it (layoutStore).
-type blobStore interface {
-	// Cached brings d into the layout from what is on disk already, the layout itself or
+// layerStore is where base layers are downloaded to: the output layout (layoutStore),
+// or before it is open the shared cache (cacheStore).
+type layerStore interface {
+	// Cached brings d into the store from what is on disk already, the layout itself or
 	// the cache, and reports whether it was there (and, if so, whether that failed).
 	Cached(d descriptor.Descriptor) (bool, error)
 	// Receiver takes a download of d; Received, after the download succeeded, puts it
-	// in the layout.
+	// in the store.
 	Receiver(d descriptor.Descriptor) registry.BlobSink
 	Received(d descriptor.Descriptor) error
+}
+
+// blobStore is where a build puts blobs: the output layout, with the shared cache
+// behind it (layoutStore).
+type blobStore interface {
+	layerStore
 	// NewBlobWriter starts a blob the build writes (a layer); PutJSON stores a config,
 	// a manifest or an index.
 	NewBlobWriter() (*oci.BlobWriter, error)
