@@ -97,7 +97,11 @@ func (w *countingWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter 
 
 // TestBuildRequests counts the requests of whole builds on a registry with token auth,
 // as Docker Hub and ghcr.io have it: across a network each is a round trip, so a change
-// that adds one shows here.
+// that adds one shows here. The counts are the protocol's floor: one 401 and one token
+// exchange per run (a push's scopes asked up front), the base tag read by GET on a cold
+// build and checked by HEAD on a warm one, each manifest, config and layer read once, a
+// push that stops at the target tag's HEAD when it names the image already, and in a
+// first push one mount per base layer and a HEAD, POST and PUT per blob of the build's.
 func TestBuildRequests(t *testing.T) {
 	pull := []string{"repository:library/python:pull"}
 	for _, tc := range []struct {
@@ -117,6 +121,9 @@ func TestBuildRequests(t *testing.T) {
 		{name: "warm, nothing changed", platforms: 1, warm: true,
 			want:   requestCounts{Challenged: 1, Token: 1, HeadManifest: 1},
 			scopes: [][]string{pull}},
+		{name: "first push", platforms: 1, push: true,
+			want:   requestCounts{Challenged: 1, Token: 1, HeadManifest: 1, GetManifest: 2, HeadBlob: 2, GetBlob: 3, Write: 7},
+			scopes: [][]string{{"repository:app:pull,push", "repository:library/python:pull"}}},
 		{name: "push of what is there already", platforms: 1, warm: true, push: true,
 			want:   requestCounts{Challenged: 1, Token: 1, HeadManifest: 2},
 			scopes: [][]string{{"repository:app:pull,push", "repository:library/python:pull"}}},

@@ -45,12 +45,19 @@ type PushResult struct {
 	Bytes    int64 // uploaded
 }
 
+// Mount names blobs that another repository holds (the base image's layers), which a
+// push may mount from there instead of uploading them.
+type Mount struct {
+	From  ref.Ref
+	Blobs map[digest.Digest]bool
+}
+
 // Push copies images from the OCI layout at dir to target: every blob the registry
-// lacks (mounted from mountFrom's repository when it is on the same registry), each
+// lacks (mounted from mount's repository when it holds it on the same registry), each
 // manifest by digest, then under target's tag the one manifest, or for several an OCI
 // index of them all. Uploads stream from the files; nothing is held in memory. A tag
 // that names what would be pushed already ends the push at its first request.
-func (c *Client) Push(ctx context.Context, dir string, manifests []descriptor.Descriptor, target ref.Ref, mountFrom *ref.Ref, report PushReport) (PushResult, error) {
+func (c *Client) Push(ctx context.Context, dir string, manifests []descriptor.Descriptor, target ref.Ref, mount *Mount, report PushReport) (PushResult, error) {
 	res := PushResult{Target: target.CommonName()}
 	raws, blobs, err := readManifests(dir, manifests)
 	if err != nil {
@@ -75,10 +82,10 @@ func (c *Client) Push(ctx context.Context, dir string, manifests []descriptor.De
 	case err != nil && !errors.Is(err, errs.ErrNotFound):
 		return res, c.describe(target, err)
 	}
-	if mountFrom != nil && mountFrom.Registry != target.Registry {
-		mountFrom = nil // mounts only work within one registry
+	if mount != nil && mount.From.Registry != target.Registry {
+		mount = nil // mounts only work within one registry
 	}
-	if err := c.pushBlobs(ctx, dir, blobs, target, mountFrom, report, &res); err != nil {
+	if err := c.pushBlobs(ctx, dir, blobs, target, mount, report, &res); err != nil {
 		return res, err
 	}
 	if len(manifests) == 1 {
@@ -133,13 +140,13 @@ func taggedDigest(manifests []descriptor.Descriptor) (digest.Digest, error) {
 
 // pushBlobs makes every blob available in target's repository, a few at a time, and
 // counts how in res.
-func (c *Client) pushBlobs(ctx context.Context, dir string, blobs []descriptor.Descriptor, target ref.Ref, mountFrom *ref.Ref, report PushReport, res *PushResult) error {
+func (c *Client) pushBlobs(ctx context.Context, dir string, blobs []descriptor.Descriptor, target ref.Ref, mount *Mount, report PushReport, res *PushResult) error {
 	var mu sync.Mutex
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(4)
 	for _, d := range blobs {
 		g.Go(func() error {
-			how, err := c.pushBlob(gctx, dir, d, target, mountFrom, report)
+			how, err := c.pushBlob(gctx, dir, d, target, mount, report)
 			if err != nil {
 				return err
 			}
@@ -195,14 +202,17 @@ func (c *Client) putManifest(ctx context.Context, r ref.Ref, mediaType string, r
 	return nil
 }
 
-func (c *Client) pushBlob(ctx context.Context, dir string, d descriptor.Descriptor, target ref.Ref, mountFrom *ref.Ref, report PushReport) (string, error) {
-	if _, err := c.rc.BlobHead(ctx, target, d); err == nil {
-		return BlobSkipped, nil
-	}
-	if mountFrom != nil {
-		if err := c.rc.BlobMount(ctx, *mountFrom, target, d); err == nil {
+// pushBlob makes blob d available in target's repository. A blob mount names holds is
+// mounted at once (one request, whether target holds it already or not); any other is
+// looked for first, then uploaded.
+func (c *Client) pushBlob(ctx context.Context, dir string, d descriptor.Descriptor, target ref.Ref, mount *Mount, report PushReport) (string, error) {
+	if mount != nil && mount.Blobs[d.Digest] {
+		if err := c.rc.BlobMount(ctx, mount.From, target, d); err == nil {
 			return BlobMounted, nil
 		}
+	}
+	if _, err := c.rc.BlobHead(ctx, target, d); err == nil {
+		return BlobSkipped, nil
 	}
 	f, err := os.Open(oci.BlobPath(dir, d.Digest))
 	if err != nil {
