@@ -58,13 +58,20 @@ func newTransport(certDir string, answer time.Duration) *transport {
 	return &transport{certDir: certDir, answer: answer, base: newHTTPTransport(), hosts: map[string]http.RoundTripper{}}
 }
 
+// maxIdlePerHost is how many idle connections to one registry are kept for the next
+// requests: as many as a build has in flight to it (Options.MaxRequests), where
+// net/http's default of 2 closed the others after each burst and dialled (and shook
+// hands with TLS) again for the next.
+const maxIdlePerHost = 16
+
 // newHTTPTransport is http.DefaultTransport with a dial that marks errors that cannot
-// heal.
+// heal, keeping maxIdlePerHost idle connections per registry.
 func newHTTPTransport() *http.Transport {
 	t := &http.Transport{Proxy: http.ProxyFromEnvironment, ForceAttemptHTTP2: true}
 	if dt, ok := http.DefaultTransport.(*http.Transport); ok {
 		t = dt.Clone()
 	}
+	t.MaxIdleConnsPerHost = maxIdlePerHost
 	d := &net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}
 	t.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
 		conn, err := d.DialContext(ctx, network, addr)
