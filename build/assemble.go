@@ -30,7 +30,7 @@ type assembled struct {
 // and manifest). Only when all are whole and checked does index.json change.
 func assemble(ctx context.Context, p *plan, layout *oci.Layout, sink Sink) (assembled, error) {
 	store := layoutStore{layout: layout, cache: p.cache}
-	b := &builder{plan: p, sink: sink, store: store, layers: newLayerFetcher(p.source, p.baseRef, store, sink)}
+	b := &builder{plan: p, sink: sink, store: store}
 	added, err := b.addedLayers(ctx)
 	if err != nil {
 		return assembled{}, err
@@ -56,9 +56,8 @@ func assemble(ctx context.Context, p *plan, layout *oci.Layout, sink Sink) (asse
 // builder writes the plan's blobs into the store.
 type builder struct {
 	*plan
-	sink   Sink
-	store  blobStore
-	layers *layerFetcher
+	sink  Sink
+	store blobStore
 }
 
 // builtLayer is a layer pycontainer wrote: the app, or dependencies.
@@ -227,7 +226,7 @@ func (b *builder) buildPlatform(ctx context.Context, t target, added []builtLaye
 	}
 	b.sink(PlatformStarted{Platform: plat, Layers: count, Size: total})
 
-	if err := b.layers.fetchAll(ctx, plat, base.Manifest.Layers, count); err != nil {
+	if err := b.layers.fetchAll(ctx, b.store, plat, base.Manifest.Layers, count); err != nil {
 		return descriptor.Descriptor{}, err
 	}
 	layers := make([]descriptor.Descriptor, 0, count)

@@ -1,6 +1,7 @@
 package build
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"os"
@@ -8,6 +9,10 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/pycontainer/pycontainer/internal/cmdenv"
+	"github.com/pycontainer/pycontainer/internal/testbase"
+	"github.com/pycontainer/pycontainer/oci"
 )
 
 // benchContext writes n files of size bytes of Python-like text under a few packages.
@@ -53,5 +58,48 @@ func BenchmarkSelectFiles(b *testing.B) {
 		if _, err := SelectFiles(dir); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// BenchmarkColdBuild measures whole builds with nothing cached, from the Distribution
+// registry on loopback (skipped when it is not installed), on a base whose platforms
+// each have a 20 MB layer: the round trips, hashing and copies of a first build.
+func BenchmarkColdBuild(b *testing.B) {
+	host := testbase.StartDistribution(b)
+	testbase.Connect(host).Push(b, testbase.Spec{Repo: "library/python", Tag: "3.11-slim", Platforms: testbase.PythonPlatforms, LayerSizes: []int{20 << 20}})
+	for _, n := range []int{1, 3} {
+		b.Run(fmt.Sprintf("platforms=%d", n), func(b *testing.B) {
+			ctx := benchContext(b, 20, 1000)
+			if err := os.WriteFile(filepath.Join(ctx, "app.py"), []byte("print('hi')\n"), 0o644); err != nil {
+				b.Fatal(err)
+			}
+			all := []string{"linux/amd64", "linux/arm64/v8", "linux/arm/v7"}
+			var platforms []RequestedPlatform
+			for _, raw := range all[:n] {
+				p, err := oci.ParsePlatform(raw)
+				if err != nil {
+					b.Fatal(err)
+				}
+				platforms = append(platforms, RequestedPlatform{Platform: p, Raw: raw, Source: "bench"})
+			}
+			work := b.TempDir()
+			b.SetBytes(int64(n) * 20 << 20)
+			cpu := processCPU()
+			for b.Loop() {
+				o := &Options{Context: ctx, Output: filepath.Join(work, "image"), Tag: "demo:1", Workdir: "/app",
+					BaseImage: host + "/library/python:3.11-slim", Platforms: platforms, Reproducible: true,
+					CacheDir: filepath.Join(work, "cache"), Project: Project{Name: "demo"},
+					Process: cmdenv.Env{Environ: []string{"HOME=" + work}}}
+				if err := Run(context.Background(), o, nil); err != nil {
+					b.Fatal(err)
+				}
+				if err := os.RemoveAll(work); err != nil {
+					b.Fatal(err)
+				}
+			}
+			// This process's CPU alone (the registry is another): on a busy machine it
+			// varies less than the wall time.
+			b.ReportMetric(float64((processCPU()-cpu).Microseconds())/1000/float64(b.N), "cpu-ms/op")
+		})
 	}
 }

@@ -22,7 +22,7 @@ import (
 // the error it returns is also ErrInterrupted.
 func Run(ctx context.Context, o *Options, sink Sink) error {
 	w := world{
-		connect: func(r ref.Ref, cache *oci.Store) blobSource { return o.client(r, cache) },
+		connect: func(r ref.Ref, cache *oci.Store) blobSource { return o.buildClient(r, cache) },
 		clock:   o.Process.Clock,
 	}
 	return Interrupted(ctx, explainDiskFull(run(ctx, o, sink, w), o))

@@ -2,6 +2,7 @@ package build
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	digest "github.com/opencontainers/go-digest"
+	"github.com/regclient/regclient/types/ref"
 
 	"github.com/pycontainer/pycontainer/internal/testbase"
 	"github.com/pycontainer/pycontainer/oci"
@@ -130,5 +132,67 @@ func TestRunResumesLayer(t *testing.T) {
 		if err != nil || digest.FromBytes(b) != d {
 			t.Errorf("%s does not hold the layer verified (%v)", dir, err)
 		}
+	}
+}
+
+// TestLayersStartBeforeConfigs: with a cache, a base layer's download starts as soon as
+// its platform's manifest is read, before the configs (the source reads a config only
+// once a download has begun), and the events still come in assembly's order: each
+// layer's after its platform's PlatformStarted, each blob downloaded once.
+func TestLayersStartBeforeConfigs(t *testing.T) {
+	src := newMemSource()
+	src.addBase(t, "3.11-slim", "linux/amd64", "linux/arm64")
+	fetching := make(chan struct{})
+	var once sync.Once
+	src.onFetch = func() { once.Do(func() { close(fetching) }) }
+	src.beforeConfig = func(ctx context.Context) error {
+		select {
+		case <-fetching:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(30 * time.Second): // a guard against hanging, not a measure
+			return errors.New("no layer download began while the configs were read")
+		}
+	}
+	o := memOptions(t, "linux/amd64", "linux/arm64")
+	o.CacheDir = filepath.Join(t.TempDir(), "cache")
+	w := world{connect: func(ref.Ref, *oci.Store) blobSource { return src }, clock: time.Now}
+	var mu sync.Mutex
+	var events []Event
+	if err := run(context.Background(), o, func(e Event) { mu.Lock(); events = append(events, e); mu.Unlock() }, w); err != nil {
+		t.Fatal(err)
+	}
+	startedAt := map[string]int{}
+	downloads := 0
+	for i, e := range events {
+		var plat string
+		switch e := e.(type) {
+		case PlatformStarted:
+			startedAt[e.Platform] = i
+			continue
+		case LayerStarted:
+			if e.Kind == LayerBase {
+				downloads++
+			}
+			plat = e.Platform
+		case LayerProgressed:
+			plat = e.Platform
+		case LayerDone:
+			plat = e.Platform
+		default:
+			continue
+		}
+		if at, ok := startedAt[plat]; plat != "" && (!ok || at > i) {
+			t.Errorf("event %d %T of %s before its PlatformStarted", i, e, plat)
+		}
+	}
+	for d, n := range src.fetches {
+		if n != 1 {
+			t.Errorf("blob %s downloaded %d times, want once", d, n)
+		}
+	}
+	if len(src.fetches) != 3 || downloads != 3 {
+		t.Errorf("%d blobs downloaded, %d LayerStarted; want 3 of each (one shared, one per platform)", len(src.fetches), downloads)
 	}
 }

@@ -32,6 +32,11 @@ type memSource struct {
 
 	mu      sync.Mutex
 	fetches map[digest.Digest]int
+
+	// onFetch, when set, is told of each blob download asked; beforeConfig, when set,
+	// runs before each config is read.
+	onFetch      func()
+	beforeConfig func(ctx context.Context) error
 }
 
 func newMemSource() *memSource {
@@ -61,7 +66,7 @@ func (s *memSource) Tags(context.Context, ref.Ref) ([]string, error) {
 	return tags, nil
 }
 
-func (s *memSource) Image(ctx context.Context, _ ref.Ref, d descriptor.Descriptor) (*registry.Image, error) {
+func (s *memSource) ImageManifest(ctx context.Context, _ ref.Ref, d descriptor.Descriptor) (*registry.Image, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -69,7 +74,20 @@ func (s *memSource) Image(ctx context.Context, _ ref.Ref, d descriptor.Descripto
 	if !ok {
 		return nil, fmt.Errorf("no manifest %s", d.Digest)
 	}
-	return img, nil
+	return &registry.Image{Descriptor: img.Descriptor, Manifest: img.Manifest}, nil
+}
+
+func (s *memSource) ImageConfig(ctx context.Context, _ ref.Ref, img *registry.Image) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if s.beforeConfig != nil {
+		if err := s.beforeConfig(ctx); err != nil {
+			return err
+		}
+	}
+	img.Config = s.images[img.Descriptor.Digest].Config
+	return nil
 }
 
 func (s *memSource) FetchBlob(ctx context.Context, _ ref.Ref, d descriptor.Descriptor, sink registry.BlobSink, progress registry.BlobProgress) error {
@@ -77,6 +95,9 @@ func (s *memSource) FetchBlob(ctx context.Context, _ ref.Ref, d descriptor.Descr
 	s.fetches[d.Digest]++
 	b, ok := s.blobs[d.Digest]
 	s.mu.Unlock()
+	if s.onFetch != nil {
+		s.onFetch()
+	}
 	if !ok {
 		return fmt.Errorf("no blob %s", d.Digest)
 	}

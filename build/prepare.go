@@ -29,6 +29,7 @@ type plan struct {
 	launch  launch
 	targets []target           // one per requested platform, in the order asked
 	wheels  map[string][]wheel // by platform, with --include-deps; filled by fetch
+	layers  *layerFetcher      // the base layers' downloads, begun by fetch
 	source  blobSource
 	cache   *oci.Store // the shared cache; nil with --no-cache
 }

@@ -42,18 +42,30 @@ func namesRegistry(name string) bool {
 // base layers from the base image's repository when both are on one registry.
 func publish(ctx context.Context, p *plan, manifests []descriptor.Descriptor, sink Sink) error {
 	o, target := p.o, p.push
-	ro := o.registryOptions(p.baseRef, target.Registry)
-	ro.Credentials = map[string]registry.Credential{target.Registry: registry.CredentialFor(target.Registry, o.Process.Getenv)}
-	client := registry.New(ro)
+	// The build's own client (Options.buildClient), whose token covers the push.
+	client, ok := p.source.(*registry.Client)
+	if !ok { // a test's base image held in memory
+		client = registry.New(o.pushOptions(p.baseRef, target))
+	}
 	sink(PushStarted{Target: target.CommonName(), Manifests: len(manifests)})
 	report := &pushReport{sink: sink, throttles: map[digest.Digest]*progressThrottle{}}
-	base := p.baseRef
-	res, err := client.Push(ctx, o.Output, manifests, target, &base, report)
+	res, err := client.Push(ctx, o.Output, manifests, target, p.baseMount(), report)
 	if err != nil {
 		return &PushError{Output: o.shown(o.Output), Err: fmt.Errorf("push %s: %w", target.CommonName(), err)}
 	}
 	sink(Pushed{Target: res.Target, Digest: res.Digest.String(), Uploaded: res.Uploaded, Skipped: res.Skipped, Mounted: res.Mounted, Bytes: res.Bytes})
 	return nil
+}
+
+// baseMount is what a push may mount from the base image's repository: its layers.
+func (p *plan) baseMount() *registry.Mount {
+	m := &registry.Mount{From: p.baseRef, Blobs: map[digest.Digest]bool{}}
+	for _, t := range p.targets {
+		for _, l := range t.base.Manifest.Layers {
+			m.Blobs[l.Digest] = true
+		}
+	}
+	return m
 }
 
 // PushError is a push that failed after the layout was written: Output holds the new

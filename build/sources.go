@@ -17,22 +17,29 @@ import (
 // *registry.Client is one; a test's can hold an image in memory.
 type blobSource interface {
 	registry.IndexReader
-	Image(ctx context.Context, r ref.Ref, d descriptor.Descriptor) (*registry.Image, error)
+	ImageManifest(ctx context.Context, r ref.Ref, d descriptor.Descriptor) (*registry.Image, error)
+	ImageConfig(ctx context.Context, r ref.Ref, img *registry.Image) error
 	FetchBlob(ctx context.Context, r ref.Ref, d descriptor.Descriptor, sink registry.BlobSink, progress registry.BlobProgress) error
 }
 
 var _ blobSource = (*registry.Client)(nil)
 
-// blobStore is where a build puts blobs: the output layout, with the shared cache
-// behind it (layoutStore).
-type blobStore interface {
-	// Cached brings d into the layout from what is on disk already, the layout itself or
+// layerStore is where base layers are downloaded to: the output layout (layoutStore),
+// or before it is open the shared cache (cacheStore).
+type layerStore interface {
+	// Cached brings d into the store from what is on disk already, the layout itself or
 	// the cache, and reports whether it was there (and, if so, whether that failed).
 	Cached(d descriptor.Descriptor) (bool, error)
 	// Receiver takes a download of d; Received, after the download succeeded, puts it
-	// in the layout.
+	// in the store.
 	Receiver(d descriptor.Descriptor) registry.BlobSink
 	Received(d descriptor.Descriptor) error
+}
+
+// blobStore is where a build puts blobs: the output layout, with the shared cache
+// behind it (layoutStore).
+type blobStore interface {
+	layerStore
 	// NewBlobWriter starts a blob the build writes (a layer); PutJSON stores a config,
 	// a manifest or an index.
 	NewBlobWriter() (*oci.BlobWriter, error)
@@ -118,6 +125,31 @@ func (o *Options) client(r ref.Ref, store *oci.Store) *registry.Client {
 	ro := o.registryOptions(r)
 	ro.Store = store
 	return registry.New(ro)
+}
+
+// buildClient is the one client a build reaches registries with. With --push it is also
+// the push's: the target's registry and login are set up with the base's, and a
+// registry with token auth is asked for the push scopes from the first token exchange,
+// so neither the push nor a second client pays for more.
+func (o *Options) buildClient(r ref.Ref, store *oci.Store) *registry.Client {
+	if !o.Push || o.DryRun {
+		return o.client(r, store)
+	}
+	target, err := PushTarget(o)
+	if err != nil {
+		return o.client(r, store) // prepare refuses the target before any request
+	}
+	ro := o.pushOptions(r, target)
+	ro.Store = store
+	return registry.New(ro)
+}
+
+// pushOptions are the connection settings of a build that pushes to target.
+func (o *Options) pushOptions(base, target ref.Ref) registry.Options {
+	ro := o.registryOptions(base, target.Registry)
+	ro.Credentials = map[string]registry.Credential{target.Registry: registry.CredentialFor(target.Registry, o.Process.Getenv)}
+	ro.Push = []ref.Ref{target}
+	return ro
 }
 
 // registryOptions are the options' connection settings for the base image's registry

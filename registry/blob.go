@@ -226,7 +226,9 @@ func (t *blobTransfer) copy(rdr io.Reader, w io.Writer, kept int64, res *resume,
 	// One byte more than announced is enough to know the registry sends too many: the
 	// sink never holds more than that.
 	rest := t.d.Size - start
-	n, err := io.CopyBuffer(w, io.TeeReader(io.LimitReader(rdr, rest+1), progressWriter(func(n int64) {
+	// writerOnly: a file's ReadFrom would copy through a 32 KiB buffer of its own, two
+	// system calls per 32 KiB, where the buffer given here is up to 1 MiB.
+	n, err := io.CopyBuffer(writerOnly{w}, io.TeeReader(io.LimitReader(rdr, rest+1), progressWriter(func(n int64) {
 		t.read(n)
 		ping()
 	})), oci.CopyBuffer(rest))
@@ -235,6 +237,9 @@ func (t *blobTransfer) copy(rdr io.Reader, w io.Writer, kept int64, res *resume,
 	}
 	return err
 }
+
+// writerOnly hides a writer's ReadFrom from io.CopyBuffer.
+type writerOnly struct{ io.Writer }
 
 type progressWriter func(n int64)
 

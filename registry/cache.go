@@ -16,7 +16,7 @@ import (
 
 // Pull policies: when to ask the registry what a tag points at.
 const (
-	PullAlways  = "always"  // one manifest request per build (HEAD), everything else from the cache
+	PullAlways  = "always"  // one manifest request per build (a HEAD once the tag is cached), everything else from the cache
 	PullMissing = "missing" // ask only for tags never resolved before
 	PullNever   = "never"   // never ask: work offline from the cache
 )
@@ -24,42 +24,57 @@ const (
 // ErrNotCached is returned with --pull=never for content the cache does not hold.
 var ErrNotCached = errors.New("not in the cache")
 
-// resolve finds the digest r points at, by the pull policy.
-func (c *Client) resolve(ctx context.Context, r ref.Ref) (digest.Digest, error) {
+// resolve finds the digest r points at, by the pull policy, and returns the manifest's
+// bytes when it read them. A tag the cache knows is checked with a HEAD, which says
+// whether it moved without sending what the cache holds; any other is read with one GET
+// (a HEAD first would cost a round trip and tell nothing the GET does not).
+func (c *Client) resolve(ctx context.Context, r ref.Ref) (digest.Digest, []byte, error) {
 	if r.Digest != "" {
-		return digest.Parse(r.Digest)
+		d, err := digest.Parse(r.Digest)
+		return d, nil, err
 	}
-	if c.store != nil && c.pull != PullAlways {
-		if d, ok := c.store.Ref(r.CommonName()); ok {
-			return d, nil
+	known := false
+	if c.store != nil {
+		d, ok := c.store.Ref(r.CommonName())
+		switch {
+		case ok && c.pull != PullAlways:
+			return d, nil, nil
+		case !ok && c.pull == PullNever:
+			return "", nil, fmt.Errorf("%s is %w (--pull=never): build once with network access, or use --pull=missing", r.CommonName(), ErrNotCached)
 		}
-		if c.pull == PullNever {
-			return "", fmt.Errorf("%s is %w (--pull=never): build once with network access, or use --pull=missing", r.CommonName(), ErrNotCached)
+		known = ok
+	}
+	if known {
+		m, err := c.rc.ManifestHead(ctx, r)
+		if err == nil && m.GetDescriptor().Digest != "" {
+			return m.GetDescriptor().Digest, nil, nil
 		}
+		if final(err) {
+			return "", nil, c.describe(r, err) // a GET would not do better
+		}
+		// Some registries answer HEAD without a digest: read the manifest instead.
 	}
-	m, err := c.rc.ManifestHead(ctx, r)
-	if err == nil && m.GetDescriptor().Digest != "" {
-		return m.GetDescriptor().Digest, nil
-	}
-	if final(err) {
-		return "", c.describe(r, err) // a GET would not do better
-	}
-	// Some registries answer HEAD without a digest: read the manifest instead.
-	m, err = c.rc.ManifestGet(ctx, r)
+	var raw []byte
+	// Retried like a manifest read by digest: a registry (or a proxy) can answer once
+	// with a body of the wrong media type or cut short.
+	err := c.withRetry(ctx, func() error {
+		m, err := c.rc.ManifestGet(ctx, r)
+		if err != nil {
+			return err
+		}
+		raw, err = m.RawBody()
+		return err
+	})
 	if err != nil {
-		return "", c.describe(r, err)
-	}
-	raw, err := m.RawBody()
-	if err != nil {
-		return "", err
+		return "", nil, c.describe(r, err)
 	}
 	d := digest.FromBytes(raw)
 	if c.store != nil {
 		if _, err := c.store.PutBytes(raw); err != nil {
-			return "", err
+			return "", nil, err
 		}
 	}
-	return d, nil
+	return d, raw, nil
 }
 
 // final reports whether a failed HEAD says all a GET would: nothing listens there, no
@@ -72,8 +87,12 @@ func final(err error) bool {
 
 // manifest returns the manifest d of repository r, from the cache when it holds it.
 func (c *Client) manifest(ctx context.Context, r ref.Ref, d digest.Digest) (manifest.Manifest, error) {
-	var raw []byte
-	if c.store != nil && c.store.Has(descriptor.Descriptor{Digest: d}) {
+	return c.manifestFrom(ctx, r, d, nil)
+}
+
+// manifestFrom is manifest with its bytes, when they were read already (raw != nil).
+func (c *Client) manifestFrom(ctx context.Context, r ref.Ref, d digest.Digest, raw []byte) (manifest.Manifest, error) {
+	if raw == nil && c.store != nil && c.store.Has(descriptor.Descriptor{Digest: d}) {
 		raw, _ = c.store.Read(d, maxManifestSize)
 	}
 	rd := r.SetDigest(d.String())

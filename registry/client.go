@@ -53,6 +53,10 @@ type Options struct {
 	// DockerConfig is the docker config.json stored logins are read from (see
 	// DockerConfigPath); "" is docker's own lookup in this process's environment.
 	DockerConfig string
+	// Push names the repositories this client will push to. A registry with token auth
+	// is asked for pull and push on them from the first token exchange, so the push
+	// does not pay for another.
+	Push []ref.Ref
 }
 
 // Client talks to registries.
@@ -102,6 +106,8 @@ func New(opts Options) *Client {
 			host(name).ReqConcurrent = int64(opts.MaxRequests)
 		}
 	}
+	tr := newTransport(regclient.DockerCertDir, opts.StallTimeout)
+	tr.scopes = pushScopes(opts.Push)
 	creds := regclient.WithDockerCreds()
 	if opts.DockerConfig != "" {
 		creds = regclient.WithDockerCredsFile(opts.DockerConfig)
@@ -114,7 +120,7 @@ func New(opts Options) *Client {
 		// Not regclient.WithDockerCerts: the transport reads docker's certs.d for the
 		// hosts reached over TLS that have a directory there, and for no other (a CA
 		// pool costs parsing the system's ~300 roots, 30 ms of a 200 ms build).
-		regclient.WithRegOpts(reg.WithHTTPClient(&http.Client{Transport: newTransport(regclient.DockerCertDir, opts.StallTimeout)})),
+		regclient.WithRegOpts(reg.WithHTTPClient(&http.Client{Transport: tr})),
 	}
 	for _, h := range hosts {
 		rcOpts = append(rcOpts, regclient.WithConfigHost(*h))

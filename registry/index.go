@@ -71,16 +71,17 @@ func (ix *Index) Find(p oci.Platform) (Entry, bool) {
 	return Entry{}, false
 }
 
-// Index fetches the index (or single manifest) r points to. With a cache, that is one
-// request to see where the tag points, and none at all for content cached before. A tag
+// Index fetches the index (or single manifest) r points to: one GET of the tag, or with
+// a cache that knows the tag, one HEAD to see where it points and nothing more for
+// content cached before. A tag
 // or repository the registry does not have is an error saying which, with the tags
 // nearest the one asked for (errors.Is(err, errs.ErrNotFound)).
 func (c *Client) Index(ctx context.Context, r ref.Ref) (*Index, error) {
-	d, err := c.resolve(ctx, r)
+	d, raw, err := c.resolve(ctx, r)
 	if err != nil {
 		return nil, c.notFound(ctx, r, err)
 	}
-	m, err := c.manifest(ctx, r, d)
+	m, err := c.manifestFrom(ctx, r, d, raw)
 	if err != nil {
 		if r.Digest != "" { // else the tag was found, and then its manifest was not
 			err = c.notFound(ctx, r, err)
@@ -232,27 +233,36 @@ type Image struct {
 
 // Image fetches the image manifest d of repository r and its config.
 func (c *Client) Image(ctx context.Context, r ref.Ref, d descriptor.Descriptor) (*Image, error) {
+	img, err := c.ImageManifest(ctx, r, d)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.ImageConfig(ctx, r, img); err != nil {
+		return nil, err
+	}
+	return img, nil
+}
+
+// ImageManifest fetches the image manifest d of repository r, checked against the
+// bounds on layers, without its config: what a caller needs to start the layers'
+// downloads while ImageConfig reads the config.
+func (c *Client) ImageManifest(ctx context.Context, r ref.Ref, d descriptor.Descriptor) (*Image, error) {
 	rd := r.SetDigest(d.Digest.String())
 	m, err := c.manifest(ctx, r, d.Digest)
 	if err != nil {
 		return nil, err
 	}
-	im, ok := m.(manifest.Imager)
-	if !ok {
+	if _, ok := m.(manifest.Imager); !ok {
 		return nil, fmt.Errorf("%s: expected an image manifest, got %s", rd.CommonName(), printable(manifest.GetMediaType(m)))
 	}
 	om, err := manifest.OCIManifestFromAny(m.GetOrig())
 	if err != nil {
 		return nil, fmt.Errorf("%s: read manifest: %w", rd.CommonName(), err)
 	}
-	cd, err := im.GetConfig()
-	if err != nil {
-		return nil, fmt.Errorf("%s: read config descriptor: %w", rd.CommonName(), err)
-	}
 	if len(om.Layers) > maxLayers {
 		return nil, fmt.Errorf("%s lists %d layers; more than %d is not a real image", rd.CommonName(), len(om.Layers), maxLayers)
 	}
-	for _, d := range append([]descriptor.Descriptor{cd}, om.Layers...) {
+	for _, d := range append([]descriptor.Descriptor{om.Config}, om.Layers...) {
 		// Checked before any request: the registry would only say "not found".
 		if err := d.Digest.Validate(); err != nil {
 			return nil, fmt.Errorf("%s names blob %q, which is not a valid digest (%v): a broken or hostile registry; refusing it", rd.CommonName(), printable(d.Digest.String()), err)
@@ -263,22 +273,29 @@ func (c *Client) Image(ctx context.Context, r ref.Ref, d descriptor.Descriptor) 
 			return nil, fmt.Errorf("%s announces a layer of %d bytes (%s); refusing layers over 64 GiB", rd.CommonName(), l.Size, l.Digest)
 		}
 	}
-	if cd.Size > maxManifestSize {
-		return nil, fmt.Errorf("%s: config of %d bytes is larger than the %d bytes allowed", rd.CommonName(), cd.Size, maxManifestSize)
-	}
-	raw, err := c.fetchSmallBlob(ctx, r, cd)
-	if err != nil {
-		return nil, err
-	}
-	var cfg v1.Image
-	if err := json.Unmarshal(raw, &cfg); err != nil {
-		return nil, fmt.Errorf("%s: config %s is not valid JSON: %w", rd.CommonName(), cd.Digest, err)
-	}
 	md := m.GetDescriptor()
 	if md.Size == 0 {
 		md = d
 	}
-	return &Image{Descriptor: md, Manifest: om, Config: cfg}, nil
+	return &Image{Descriptor: md, Manifest: om}, nil
+}
+
+// ImageConfig reads the config of img, an image manifest of repository r, into
+// img.Config.
+func (c *Client) ImageConfig(ctx context.Context, r ref.Ref, img *Image) error {
+	rd := r.SetDigest(img.Descriptor.Digest.String())
+	cd := img.Manifest.Config
+	if cd.Size > maxManifestSize {
+		return fmt.Errorf("%s: config of %d bytes is larger than the %d bytes allowed", rd.CommonName(), cd.Size, maxManifestSize)
+	}
+	raw, err := c.fetchSmallBlob(ctx, r, cd)
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(raw, &img.Config); err != nil {
+		return fmt.Errorf("%s: config %s is not valid JSON: %w", rd.CommonName(), cd.Digest, err)
+	}
+	return nil
 }
 
 // fetchSmallBlob reads a small blob (a config) fully, verified against its digest,

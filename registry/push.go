@@ -3,6 +3,7 @@ package registry
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -11,6 +12,7 @@ import (
 	digest "github.com/opencontainers/go-digest"
 	"github.com/regclient/regclient"
 	"github.com/regclient/regclient/types/descriptor"
+	"github.com/regclient/regclient/types/errs"
 	"github.com/regclient/regclient/types/manifest"
 	"github.com/regclient/regclient/types/mediatype"
 	v1 "github.com/regclient/regclient/types/oci/v1"
@@ -43,29 +45,78 @@ type PushResult struct {
 	Bytes    int64 // uploaded
 }
 
+// Mount names blobs that another repository holds (the base image's layers), which a
+// push may mount from there instead of uploading them.
+type Mount struct {
+	From  ref.Ref
+	Blobs map[digest.Digest]bool
+}
+
 // Push copies images from the OCI layout at dir to target: every blob the registry
-// lacks (mounted from mountFrom's repository when it is on the same registry), each
+// lacks (mounted from mount's repository when it holds it on the same registry), each
 // manifest by digest, then under target's tag the one manifest, or for several an OCI
-// index of them all. Uploads stream from the files; nothing is held in memory.
-func (c *Client) Push(ctx context.Context, dir string, manifests []descriptor.Descriptor, target ref.Ref, mountFrom *ref.Ref, report PushReport) (PushResult, error) {
+// index of them all. Uploads stream from the files; nothing is held in memory. A tag
+// that names what would be pushed already ends the push at its first request.
+func (c *Client) Push(ctx context.Context, dir string, manifests []descriptor.Descriptor, target ref.Ref, mount *Mount, report PushReport) (PushResult, error) {
 	res := PushResult{Target: target.CommonName()}
-	// Reach the registry (and pass its login) before reading anything: an unreachable
-	// registry or a wrong password fails once, clearly, instead of once per blob.
-	if _, err := c.rc.Ping(ctx, target); err != nil {
+	raws, blobs, err := readManifests(dir, manifests)
+	if err != nil {
+		return res, err
+	}
+	tagged, err := taggedDigest(manifests)
+	if err != nil {
+		return res, err
+	}
+	// The tag's HEAD is the push's first request: an unreachable registry or a wrong
+	// password fails once, clearly, instead of once per blob.
+	m, err := c.rc.ManifestHead(ctx, target)
+	switch {
+	case err == nil && m.GetDescriptor().Digest == tagged:
+		// The registry holds a manifest only once it holds all it names.
+		for _, d := range blobs {
+			res.Skipped++
+			report.BlobDone(d.Digest, d.Size, BlobSkipped)
+		}
+		res.Digest = tagged
+		return res, nil
+	case err != nil && !errors.Is(err, errs.ErrNotFound):
 		return res, c.describe(target, err)
 	}
+	if mount != nil && mount.From.Registry != target.Registry {
+		mount = nil // mounts only work within one registry
+	}
+	if err := c.pushBlobs(ctx, dir, blobs, target, mount, report, &res); err != nil {
+		return res, err
+	}
+	if len(manifests) == 1 {
+		// Put under the tag, the manifest is there by its digest too.
+		res.Digest = manifests[0].Digest
+		return res, c.putManifest(ctx, target, manifests[0].MediaType, raws[0], false)
+	}
+	for i, md := range manifests {
+		if err := c.putManifest(ctx, target.SetDigest(md.Digest.String()), md.MediaType, raws[i], true); err != nil {
+			return res, err
+		}
+	}
+	res.Digest, err = c.PushIndex(ctx, target, manifests)
+	return res, err
+}
+
+// readManifests reads manifests from the layout at dir, and lists the blobs they name,
+// each once.
+func readManifests(dir string, manifests []descriptor.Descriptor) ([][]byte, []descriptor.Descriptor, error) {
 	var blobs []descriptor.Descriptor
 	seen := map[digest.Digest]bool{}
 	raws := make([][]byte, len(manifests))
 	for i, md := range manifests {
 		raw, err := os.ReadFile(oci.BlobPath(dir, md.Digest))
 		if err != nil {
-			return res, fmt.Errorf("read manifest %s from %s: %w", md.Digest, dir, err)
+			return nil, nil, fmt.Errorf("read manifest %s from %s: %w", md.Digest, dir, err)
 		}
 		raws[i] = raw
 		var m v1.Manifest
 		if err := json.Unmarshal(raw, &m); err != nil {
-			return res, fmt.Errorf("manifest %s: %w", md.Digest, err)
+			return nil, nil, fmt.Errorf("manifest %s: %w", md.Digest, err)
 		}
 		for _, d := range append([]descriptor.Descriptor{m.Config}, m.Layers...) {
 			if !seen[d.Digest] {
@@ -74,16 +125,28 @@ func (c *Client) Push(ctx context.Context, dir string, manifests []descriptor.De
 			}
 		}
 	}
-	if mountFrom != nil && mountFrom.Registry != target.Registry {
-		mountFrom = nil // mounts only work within one registry
-	}
+	return raws, blobs, nil
+}
 
+// taggedDigest is the digest of what Push puts under the tag: the one manifest, or the
+// index of them all.
+func taggedDigest(manifests []descriptor.Descriptor) (digest.Digest, error) {
+	if len(manifests) == 1 {
+		return manifests[0].Digest, nil
+	}
+	_, d, err := IndexFor(manifests)
+	return d, err
+}
+
+// pushBlobs makes every blob available in target's repository, a few at a time, and
+// counts how in res.
+func (c *Client) pushBlobs(ctx context.Context, dir string, blobs []descriptor.Descriptor, target ref.Ref, mount *Mount, report PushReport, res *PushResult) error {
 	var mu sync.Mutex
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(4)
 	for _, d := range blobs {
 		g.Go(func() error {
-			how, err := c.pushBlob(gctx, dir, d, target, mountFrom, report)
+			how, err := c.pushBlob(gctx, dir, d, target, mount, report)
 			if err != nil {
 				return err
 			}
@@ -102,23 +165,7 @@ func (c *Client) Push(ctx context.Context, dir string, manifests []descriptor.De
 			return nil
 		})
 	}
-	if err := g.Wait(); err != nil {
-		return res, err
-	}
-
-	for i, md := range manifests {
-		if err := c.putManifest(ctx, target.SetDigest(md.Digest.String()), md.MediaType, raws[i], true); err != nil {
-			return res, err
-		}
-	}
-	tagged := target
-	if len(manifests) == 1 {
-		res.Digest = manifests[0].Digest
-		return res, c.putManifest(ctx, tagged, manifests[0].MediaType, raws[0], false)
-	}
-	var err error
-	res.Digest, err = c.PushIndex(ctx, tagged, manifests)
-	return res, err
+	return g.Wait()
 }
 
 // IndexFor is the OCI index of manifests exactly as PushIndex pushes it, and as a
@@ -155,14 +202,17 @@ func (c *Client) putManifest(ctx context.Context, r ref.Ref, mediaType string, r
 	return nil
 }
 
-func (c *Client) pushBlob(ctx context.Context, dir string, d descriptor.Descriptor, target ref.Ref, mountFrom *ref.Ref, report PushReport) (string, error) {
-	if _, err := c.rc.BlobHead(ctx, target, d); err == nil {
-		return BlobSkipped, nil
-	}
-	if mountFrom != nil {
-		if err := c.rc.BlobMount(ctx, *mountFrom, target, d); err == nil {
+// pushBlob makes blob d available in target's repository. A blob mount names holds is
+// mounted at once (one request, whether target holds it already or not); any other is
+// looked for first, then uploaded.
+func (c *Client) pushBlob(ctx context.Context, dir string, d descriptor.Descriptor, target ref.Ref, mount *Mount, report PushReport) (string, error) {
+	if mount != nil && mount.Blobs[d.Digest] {
+		if err := c.rc.BlobMount(ctx, mount.From, target, d); err == nil {
 			return BlobMounted, nil
 		}
+	}
+	if _, err := c.rc.BlobHead(ctx, target, d); err == nil {
+		return BlobSkipped, nil
 	}
 	f, err := os.Open(oci.BlobPath(dir, d.Digest))
 	if err != nil {

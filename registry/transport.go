@@ -33,6 +33,8 @@ import (
 //     backing off for seconds, and withRetry does not try again;
 //   - a blob GET whose context carries a resume asks for the bytes after the kept ones
 //     and answers regclient with the whole blob (see resume.roundTrip);
+//   - a registry's 401 challenge is widened with the scopes a push needs (see
+//     widenChallenge), so the first token carries them;
 //   - a registry with CA certificates in docker's certs.d directory gets its own
 //     http.Transport that trusts them. regclient sets them up only on the
 //     *http.Transport it is given, which all hosts share, so each host would overwrite
@@ -43,6 +45,7 @@ type transport struct {
 	certDir string        // docker's certs.d; "" trusts the system's roots only
 	answer  time.Duration // each request's deadline
 	base    *http.Transport
+	scopes  map[string][]string // by host[:port]: what its challenges are widened with
 
 	mu    sync.Mutex
 	hosts map[string]http.RoundTripper // by host[:port], for https
@@ -55,13 +58,20 @@ func newTransport(certDir string, answer time.Duration) *transport {
 	return &transport{certDir: certDir, answer: answer, base: newHTTPTransport(), hosts: map[string]http.RoundTripper{}}
 }
 
+// maxIdlePerHost is how many idle connections to one registry are kept for the next
+// requests: as many as a build has in flight to it (Options.MaxRequests), where
+// net/http's default of 2 closed the others after each burst and dialled (and shook
+// hands with TLS) again for the next.
+const maxIdlePerHost = 16
+
 // newHTTPTransport is http.DefaultTransport with a dial that marks errors that cannot
-// heal.
+// heal, keeping maxIdlePerHost idle connections per registry.
 func newHTTPTransport() *http.Transport {
 	t := &http.Transport{Proxy: http.ProxyFromEnvironment, ForceAttemptHTTP2: true}
 	if dt, ok := http.DefaultTransport.(*http.Transport); ok {
 		t = dt.Clone()
 	}
+	t.MaxIdleConnsPerHost = maxIdlePerHost
 	d := &net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}
 	t.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
 		conn, err := d.DialContext(ctx, network, addr)
@@ -127,6 +137,9 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 		cancel(nil)
 		return nil, err
+	}
+	if resp.StatusCode == http.StatusUnauthorized {
+		widenChallenge(resp.Header, t.scopes[req.URL.Host])
 	}
 	if kind == blobRequest || kind == uploadRequest || req.Method == http.MethodHead {
 		// A blob's body has the stall watchdog of FetchBlob; an upload's answer, and a
