@@ -2,9 +2,15 @@
 # Benchmarks pycontainer against regctl, skopeo and crane doing the same work, side by
 # side, on a world it sets up itself on loopback: the Distribution registry holding a
 # multi-platform base of realistic weight. Writes BENCHMARKS.md (medians and ratios).
+# The network scenarios, (h) and (i), reach that registry through bench/netproxy, which
+# adds a round trip per request and per new connection and paces each response body.
 #
-#   bash bench/run.sh            # full run (~10 minutes on 2 cores)
-#   RUNS=3 bash bench/run.sh     # fewer runs per measurement
+#   bash bench/run.sh                  # full run (~15 minutes on 2 cores)
+#   RUNS=3 bash bench/run.sh           # fewer runs per measurement
+#   ONLY=network bash bench/run.sh     # just (h), (i) and the request counts, printed to
+#                                      # stdout; BENCHMARKS.md is left alone
+#   NET_TOKEN=1 bash bench/run.sh      # the network proxies also demand token auth
+#                                      # (netproxy -token: not yet available)
 #
 # Needs: go, hyperfine, docker-registry, skopeo, pigz, jq, GNU time (apt-get install
 # hyperfine docker-registry skopeo pigz jq time); regctl and crane are built with go.
@@ -12,6 +18,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 RUNS=${RUNS:-7}
+ONLY=${ONLY:-}
+case $ONLY in "" | network) ;; *) echo "bench: ONLY=$ONLY: want network, or unset for everything" >&2; exit 2 ;; esac
 W=$(mktemp -d /tmp/pycontainer-bench.XXXXXX)
 B=$W/bin
 mkdir -p "$B"
@@ -21,11 +29,12 @@ need() { command -v "$1" >/dev/null || { echo "bench: $1 is missing (apt-get ins
 need hyperfine hyperfine; need docker-registry docker-registry; need skopeo skopeo; need pigz pigz; need jq jq
 [ -x /usr/bin/time ] || { echo "bench: GNU time is missing (apt-get install time)" >&2; exit 1; }
 
-echo "bench: building pycontainer, regctl and crane"
+echo "bench: building pycontainer, regctl, crane and netproxy"
 go build -o "$B/pycontainer" .
 go build -o "$B/regctl" github.com/regclient/regclient/cmd/regctl
 GOBIN=$B go install github.com/google/go-containerregistry/cmd/crane@v0.22.1
 go build -o "$B/pushbase" ./e2e/pushbase
+go build -o "$B/netproxy" ./bench/netproxy
 export PATH=$B:$PATH
 export HOME=$W/home   # regctl's and docker's configs stay in the sandbox
 mkdir -p "$HOME"
@@ -45,13 +54,13 @@ regctl registry set "$REG" --tls disabled >/dev/null
 echo "bench: pushing the bases"
 # python:3.11-slim weighs ~50 MB compressed per platform, in a few layers.
 pushbase -registry "$REG" -repo library/python -tag 3.11-slim -synthetic 30,12,5,3 -platforms 3 >/dev/null
-pushbase -registry "$REG" -repo bench/huge -tag 1 -synthetic 1024 -platforms 1 >/dev/null
 BASE=$REG/library/python:3.11-slim
 
-# The demo app, and an app of 200 MB in 10,000 files (Python sources, repeated).
+# The demo app, and (make_bigapp) an app of 200 MB in 10,000 files (Python sources, repeated).
 APP=$W/app; mkdir -p "$APP"; cp examples/cross-platform-demo/{app.py,pyproject.toml} "$APP/"
 BIG=$W/bigapp; mkdir -p "$BIG"
-python3 - "$BIG" <<'EOF'
+make_bigapp() {
+	python3 - "$BIG" <<'EOF'
 import os, sys, sysconfig, glob
 out = sys.argv[1]
 src = [p for p in glob.glob(os.path.join(sysconfig.get_paths()["stdlib"], "**", "*.py"), recursive=True) if os.path.getsize(p) > 4000]
@@ -66,6 +75,7 @@ for i in range(10000):
     with open(os.path.join(d, "mod%05d.py" % i), "wb") as f: f.write(buf[:per])
 open(os.path.join(out, "main.py"), "w").write("print('big')\n")
 EOF
+}
 
 JSON=$W/json; mkdir -p "$JSON"
 hf() { # name, then hyperfine arguments
@@ -76,18 +86,145 @@ median() { jq -r ".results[$2].median" "$JSON/$1.json"; }
 
 export PYCONTAINER_CACHE=$W/cache
 PC="pycontainer build --progress plain --context $APP --base-image $BASE"
+COLD="rm -rf $W/cache $W/out $W/pull && mkdir -p $W/pull"
+THREE=linux/amd64,linux/arm64,linux/arm/v7
+
+# The same work for each tool, as hyperfine arguments in ARGS, in the order of TOOLS.
+# one_platform BASE: a cold build of linux/amd64, and each peer's pull of that one
+# platform. three_platforms BASE: one build of all three, and each peer's fastest way
+# to pull the whole index.
+TOOLS=(pycontainer regctl skopeo crane)
+one_platform() {
+	ARGS=(-n pycontainer "pycontainer build --progress plain --context $APP --base-image $1 --platform linux/amd64 --output $W/out/1"
+		-n regctl "regctl image copy --platform linux/amd64 $1 ocidir://$W/pull/regctl:t"
+		-n skopeo "skopeo copy -q --src-tls-verify=false --override-arch amd64 --override-os linux docker://$1 oci:$W/pull/skopeo:t"
+		-n crane "crane pull --insecure --platform linux/amd64 --format oci $1 $W/pull/crane")
+}
+three_platforms() {
+	ARGS=(-n pycontainer "pycontainer build --progress plain --context $APP --base-image $1 --platform $THREE --output $W/out/3"
+		-n regctl "regctl image copy $1 ocidir://$W/pull/regctl:t"
+		-n skopeo "skopeo copy -q --all --src-tls-verify=false docker://$1 oci:$W/pull/skopeo:t"
+		-n crane "crane pull --insecure --format oci $1 $W/pull/crane")
+}
+
+# The network: one netproxy at a time on $NET in front of the registry.
+# proxy_start LATENCY RATE [LOGFILE]; proxy_stop.
+NET=127.0.0.1:$((PORT + 1))
+NBASE=$NET/library/python:3.11-slim
+proxy_start() {
+	local opts=(-listen "$NET" -target "http://$REG" -latency "$1" -rate "$2")
+	[ -n "${3:-}" ] && opts+=(-log "$3")
+	[ -n "${NET_TOKEN:-}" ] && opts+=(-token)
+	netproxy "${opts[@]}" >"$W/netproxy.out" 2>&1 &
+	PROXY_PID=$!
+	for _ in $(seq 100); do
+		grep -q listening "$W/netproxy.out" && return
+		kill -0 "$PROXY_PID" 2>/dev/null || break
+		sleep 0.05
+	done
+	echo "bench: netproxy did not start:" >&2; cat "$W/netproxy.out" >&2; exit 1
+}
+proxy_stop() { kill "$PROXY_PID" 2>/dev/null || true; wait "$PROXY_PID" 2>/dev/null || true; }
+
+# measure_network: (h) one platform at 30 ms / 50 MB/s, (i) three at 100 ms / 10 MB/s,
+# then (h)'s work once more per tool, each behind its own logging proxy, to count requests.
+measure_network() {
+	echo "bench: (h) network 30 ms / 50 MB/s, cold build of one platform vs pulling it"
+	proxy_start 30ms 50MB
+	regctl registry set "$NET" --tls disabled >/dev/null # it pings, so not behind a logging proxy
+	one_platform "$NBASE"
+	hf h --prepare "$COLD" "${ARGS[@]}"
+	proxy_stop
+	echo "bench: (i) network 100 ms / 10 MB/s, cold build of three platforms vs pulling all three"
+	proxy_start 100ms 10MB
+	three_platforms "$NBASE"
+	hf i --prepare "$COLD" "${ARGS[@]}"
+	proxy_stop
+	echo "bench: requests per tool for (h)'s work"
+	one_platform "$NBASE"
+	local i
+	for i in "${!TOOLS[@]}"; do
+		bash -c "$COLD"
+		proxy_start 30ms 50MB "$W/requests-${TOOLS[$i]}.log"
+		bash -c "${ARGS[$((i * 3 + 2))]}" >"$W/requests-${TOOLS[$i]}.out" 2>&1 ||
+			{ echo "bench: ${TOOLS[$i]} failed through the proxy:" >&2; cat "$W/requests-${TOOLS[$i]}.out" >&2; exit 1; }
+		proxy_stop
+	done
+}
+
+# count_requests TOOL: that tool's row of the request table, from its netproxy log
+# (lines of method, path, status, bytes; CONN for a new connection).
+count_requests() {
+	awk -v tool="$1" -F'\t' '
+		$1 == "CONN" { conn++; next }
+		{ req++; path = $2; sub(/\?.*/, "", path) }
+		path == "/v2/" { ping++ }
+		path ~ /\/manifests\// { if ($1 == "HEAD") hm++; else gm++ }
+		path ~ /\/blobs\// { if ($1 == "HEAD") hb++; else gb++ }
+		path ~ /token/ { tok++ }
+		END { printf "| %s | %d | %d | %d | %d | %d | %d | %d | %d |\n", tool, req, ping, hm, gm, hb, gb, tok, conn }
+	' "$W/requests-$1.log"
+}
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.2f", a/b}'; }
+ms() { awk -v s="$1" 'BEGIN{printf "%.0f ms", s*1000}'; }
+# fastest NAME: the fastest peer's median in hyperfine run NAME (ordered as TOOLS).
+fastest() { printf '%s\n' "$(median "$1" 1)" "$(median "$1" 2)" "$(median "$1" 3)" | sort -n | head -1; }
+peers() { echo "regctl $(ms "$(median "$1" 1)"), skopeo $(ms "$(median "$1" 2)"), crane $(ms "$(median "$1" 3)")"; }
+
+network_rows() {
+	echo "| (h) network 30 ms / 50 MB/s: cold build, 1 platform, vs fastest pull of it | $(ms "$(median h 0)") | $(peers h) | $(ratio "$(median h 0)" "$(fastest h)")× | ≤ 0.95× |"
+	echo "| (i) network 100 ms / 10 MB/s: cold build, 3 platforms, vs fastest pull of all three | $(ms "$(median i 0)") | $(peers i) | $(ratio "$(median i 0)" "$(fastest i)")× | ≤ 0.95× |"
+}
+
+request_table() {
+	local auth="no auth"
+	[ -n "${NET_TOKEN:-}" ] && auth="token auth"
+	echo "Requests for (h)'s work (cold, one platform, $auth), counted once per tool from \`netproxy -log\`:"
+	echo
+	echo "| tool | requests | GET /v2/ | HEAD manifest | GET manifest | HEAD blob | GET blob | token | new connections |"
+	echo "|---|---|---|---|---|---|---|---|---|"
+	local t
+	for t in "${TOOLS[@]}"; do count_requests "$t"; done
+}
+
+network_notes() {
+	echo "(h) and (i) go through \`bench/netproxy\` (faultproxy.Network) in front of the same registry:"
+	echo "every request waits one round trip before it is answered, every new connection one more (the"
+	echo "TCP handshake), and each response body is paced at the rate per connection, so a client that"
+	echo "fetches layers on parallel connections gets more bandwidth, as on a real link. Floors: (h)"
+	echo "about 0.72 s, the 30 MB layer at 50 MB/s (0.60 s) after four round trips (connect, tag,"
+	echo "platform manifest, blob); (i) about 3.4 s, three 30 MB layers on parallel connections at"
+	echo "10 MB/s (3.0 s) after four round trips. skopeo and crane also try HTTPS on this plain-HTTP"
+	echo "registry, which costs each a connection that carries no request (counted in the table)."
+}
+
+if [ "$ONLY" = network ]; then
+	measure_network
+	echo
+	echo "Medians of $RUNS runs (hyperfine), $(date -u +%Y-%m-%d)."
+	echo
+	echo "| measurement | pycontainer | comparison | ratio | target |"
+	echo "|---|---|---|---|---|"
+	network_rows
+	echo
+	request_table
+	echo
+	network_notes
+	exit 0
+fi
+
+pushbase -registry "$REG" -repo bench/huge -tag 1 -synthetic 1024 -platforms 1 >/dev/null
+make_bigapp
 
 echo "bench: (a) cold build of one platform vs pulling the base"
-hf a --prepare "rm -rf $W/cache $W/out $W/pull && mkdir -p $W/pull" \
-	-n pycontainer "$PC --platform linux/amd64 --output $W/out/a" \
-	-n regctl "regctl image copy --platform linux/amd64 $BASE ocidir://$W/pull/regctl:t" \
-	-n skopeo "skopeo copy -q --src-tls-verify=false --override-arch amd64 --override-os linux docker://$BASE oci:$W/pull/skopeo:t" \
-	-n crane "crane pull --insecure --platform linux/amd64 --format oci $BASE $W/pull/crane"
+one_platform "$BASE"
+hf a --prepare "$COLD" "${ARGS[@]}"
 
 echo "bench: (b) three platforms vs one"
 hf b --prepare "rm -rf $W/cache $W/out" \
 	-n one "$PC --platform linux/amd64 --output $W/out/b" \
-	-n three "$PC --platform linux/amd64,linux/arm64,linux/arm/v7 --output $W/out/b"
+	-n three "$PC --platform $THREE --output $W/out/b"
 
 echo "bench: (c) warm rebuilds"
 $PC --platform linux/amd64 --output $W/out/c >/dev/null 2>&1
@@ -107,10 +244,10 @@ SIZE_PC=$(stat -c %s "$W/out/d/blobs/sha256/$APP_LAYER")
 SIZE_GZ=$(stat -c %s "$W/big.tar.gz"); SIZE_PIGZ=$(stat -c %s "$W/big.tar.pigz")
 
 echo "bench: (e) push three platforms"
-$PC --platform linux/amd64,linux/arm64,linux/arm/v7 --output "$W/out/e" >/dev/null 2>&1
-hf e -n empty-repository "$PC --platform linux/amd64,linux/arm64,linux/arm/v7 --output $W/out/e --push --tag $REG/bench/push-\$(date +%s%N):1" \
-	-n already-there "$PC --platform linux/amd64,linux/arm64,linux/arm/v7 --output $W/out/e --push --tag $REG/bench/pushed:1" \
-	-n build-only "$PC --platform linux/amd64,linux/arm64,linux/arm/v7 --output $W/out/e"
+$PC --platform $THREE --output "$W/out/e" >/dev/null 2>&1
+hf e -n empty-repository "$PC --platform $THREE --output $W/out/e --push --tag $REG/bench/push-\$(date +%s%N):1" \
+	-n already-there "$PC --platform $THREE --output $W/out/e --push --tag $REG/bench/pushed:1" \
+	-n build-only "$PC --platform $THREE --output $W/out/e"
 
 echo "bench: (f) peak memory with a 1 GiB layer"
 /usr/bin/time -f '%M %e' -o "$W/rss" pycontainer build --progress plain --no-cache --context "$APP" --base-image "$REG/bench/huge:1" --platform linux/amd64 --output "$W/out/f" >/dev/null 2>&1
@@ -128,9 +265,7 @@ done)
 g_median() { echo "$G" | awk -v k="$1" '$1==k{print $2}' | sort -n | awk '{v[NR]=$1} END{print v[int((NR+1)/2)]/1e9}'; }
 G_PLAIN=$(g_median plain); G_TUI=$(g_median tui)
 
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.2f", a/b}'; }
-ms() { awk -v s="$1" 'BEGIN{printf "%.0f ms", s*1000}'; }
-fastest_pull=$(printf '%s\n' "$(median a 1)" "$(median a 2)" "$(median a 3)" | sort -n | head -1)
+measure_network
 
 {
 echo "# Benchmarks"
@@ -141,7 +276,7 @@ echo "Machine: $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -
 echo
 echo "| measurement | pycontainer | comparison | ratio | target |"
 echo "|---|---|---|---|---|"
-echo "| (a) cold build, 1 platform, vs fastest pull of the base | $(ms "$(median a 0)") | regctl $(ms "$(median a 1)"), skopeo $(ms "$(median a 2)"), crane $(ms "$(median a 3)") | $(ratio "$(median a 0)" "$fastest_pull")× | ≤ 1.0× |"
+echo "| (a) cold build, 1 platform, vs fastest pull of the base | $(ms "$(median a 0)") | $(peers a) | $(ratio "$(median a 0)" "$(fastest a)")× | ≤ 1.0× |"
 echo "| (b) 3 platforms vs 1, cold | $(ms "$(median b 1)") | 1 platform $(ms "$(median b 0)") | $(ratio "$(median b 1)" "$(median b 0)")× | ≤ 1.6× |"
 echo "| (c) warm rebuild, nothing changed | $(ms "$(median c 0)") | | | ≤ 150 ms |"
 echo "| (c) warm rebuild, one file changed | $(ms "$(median c 1)") | | | ≤ 500 ms |"
@@ -150,10 +285,15 @@ echo "| (e) push 3 platforms to an empty repository | $(ms "$(median e 0)") | bu
 echo "| (e) push 3 platforms already there | $(ms "$(median e 1)") | build alone $(ms "$(median e 2)") | push part $(ms "$(awk -v a="$(median e 1)" -v b="$(median e 2)" 'BEGIN{print a-b}')") | ≤ 200 ms |"
 echo "| (f) peak RSS moving a 1 GiB layer | $((RSS_KB/1024)) MB in ${F_SECS}s | | | ≤ 100 MB |"
 echo "| (g) TUI vs plain, 200 MB layer (go test -bench BuildLargeLayer) | $(ms "$G_TUI") | plain $(ms "$G_PLAIN") | $(ratio "$G_TUI" "$G_PLAIN")× | ≤ 1.05× |"
+network_rows
+echo
+request_table
 echo
 echo "Notes: (a) the other tools only copy the base; pycontainer also builds the app layer, config and"
 echo "manifest. (c) and (d) run with a warm cache; (d) is a whole build with \`--pull never\`, so it"
 echo "includes walking the context and writing the layout. (e) includes a warm build; the push part"
 echo "is the difference to the build alone. (f) is GNU time's maximum resident set size."
+echo
+network_notes
 } > BENCHMARKS.md
 cat BENCHMARKS.md
