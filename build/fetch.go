@@ -127,8 +127,8 @@ func newLayerFetcher(ctx context.Context, source blobSource, from ref.Ref, early
 		sem: make(chan struct{}, blobConcurrency), fetched: map[digest.Digest]*blobFetch{}}
 }
 
-// stop ends the early downloads still going (a build that failed before assembly
-// waited for them) and waits until they have.
+// stop ends the early downloads still going, which only a build that failed before
+// assembly leaves (assembly waits for each), and waits until they have.
 func (f *layerFetcher) stop() {
 	f.cancel()
 	f.wg.Wait()
