@@ -61,6 +61,53 @@ func BenchmarkSelectFiles(b *testing.B) {
 	}
 }
 
+// benchPlatforms are the first n platforms of the benchmarks' base, as requested.
+func benchPlatforms(b *testing.B, n int) []RequestedPlatform {
+	b.Helper()
+	var platforms []RequestedPlatform
+	for _, raw := range []string{"linux/amd64", "linux/arm64/v8", "linux/arm/v7"}[:n] {
+		p, err := oci.ParsePlatform(raw)
+		if err != nil {
+			b.Fatal(err)
+		}
+		platforms = append(platforms, RequestedPlatform{Platform: p, Raw: raw, Source: "bench"})
+	}
+	return platforms
+}
+
+// benchApp is a context of 20 small modules and an app.py.
+func benchApp(b *testing.B) string {
+	b.Helper()
+	ctx := benchContext(b, 20, 1000)
+	if err := os.WriteFile(filepath.Join(ctx, "app.py"), []byte("print('hi')\n"), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	return ctx
+}
+
+// BenchmarkWarmBuild measures a rebuild with nothing changed, from the Distribution
+// registry on loopback (skipped when it is not installed): one HEAD, the rest from the
+// cache and the layout.
+func BenchmarkWarmBuild(b *testing.B) {
+	host := testbase.StartDistribution(b)
+	testbase.Connect(host).Push(b, testbase.Spec{Repo: "library/python", Tag: "3.11-slim", Platforms: testbase.PythonPlatforms, LayerSizes: []int{20 << 20}})
+	work := b.TempDir()
+	o := &Options{Context: benchApp(b), Output: filepath.Join(work, "image"), Tag: "demo:1", Workdir: "/app",
+		BaseImage: host + "/library/python:3.11-slim", Platforms: benchPlatforms(b, 3), Reproducible: true,
+		CacheDir: filepath.Join(work, "cache"), Project: Project{Name: "demo"},
+		Process: cmdenv.Env{Environ: []string{"HOME=" + work}}}
+	if err := Run(context.Background(), o, nil); err != nil {
+		b.Fatal(err)
+	}
+	cpu := processCPU()
+	for b.Loop() {
+		if err := Run(context.Background(), o, nil); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64((processCPU()-cpu).Microseconds())/1000/float64(b.N), "cpu-ms/op")
+}
+
 // BenchmarkColdBuild measures whole builds with nothing cached, from the Distribution
 // registry on loopback (skipped when it is not installed), on a base whose platforms
 // each have a 20 MB layer: the round trips, hashing and copies of a first build.
@@ -69,19 +116,7 @@ func BenchmarkColdBuild(b *testing.B) {
 	testbase.Connect(host).Push(b, testbase.Spec{Repo: "library/python", Tag: "3.11-slim", Platforms: testbase.PythonPlatforms, LayerSizes: []int{20 << 20}})
 	for _, n := range []int{1, 3} {
 		b.Run(fmt.Sprintf("platforms=%d", n), func(b *testing.B) {
-			ctx := benchContext(b, 20, 1000)
-			if err := os.WriteFile(filepath.Join(ctx, "app.py"), []byte("print('hi')\n"), 0o644); err != nil {
-				b.Fatal(err)
-			}
-			all := []string{"linux/amd64", "linux/arm64/v8", "linux/arm/v7"}
-			var platforms []RequestedPlatform
-			for _, raw := range all[:n] {
-				p, err := oci.ParsePlatform(raw)
-				if err != nil {
-					b.Fatal(err)
-				}
-				platforms = append(platforms, RequestedPlatform{Platform: p, Raw: raw, Source: "bench"})
-			}
+			ctx, platforms := benchApp(b), benchPlatforms(b, n)
 			work := b.TempDir()
 			b.SetBytes(int64(n) * 20 << 20)
 			cpu := processCPU()

@@ -127,8 +127,8 @@ func newLayerFetcher(ctx context.Context, source blobSource, from ref.Ref, early
 		sem: make(chan struct{}, blobConcurrency), fetched: map[digest.Digest]*blobFetch{}}
 }
 
-// stop ends the early downloads still going (a build that failed before assembly
-// waited for them) and waits until they have.
+// stop ends the early downloads still going, which only a build that failed before
+// assembly leaves (assembly waits for each), and waits until they have.
 func (f *layerFetcher) stop() {
 	f.cancel()
 	f.wg.Wait()
@@ -335,14 +335,13 @@ type cacheStore struct {
 }
 
 func (s cacheStore) Cached(d descriptor.Descriptor) (bool, error) {
-	if s.cache.Has(d) {
+	// The layout keeps what an earlier build into it fetched (which the cache may have
+	// dropped since): a blob of the right size there needs no download now, and
+	// layoutStore checks it when it takes it, looking there first as here.
+	if fi, err := os.Stat(oci.BlobPath(s.layout, d.Digest)); err == nil && fi.Mode().IsRegular() && fi.Size() == d.Size {
 		return true, nil
 	}
-	// The layout keeps what an earlier build into it fetched, which the cache may have
-	// dropped since: a blob of the right size there needs no download now, and
-	// layoutStore checks it when it takes it.
-	fi, err := os.Stat(oci.BlobPath(s.layout, d.Digest))
-	return err == nil && fi.Mode().IsRegular() && fi.Size() == d.Size, nil
+	return s.cache.Has(d), nil
 }
 
 func (s cacheStore) Receiver(d descriptor.Descriptor) registry.BlobSink { return s.cache.Partial(d) }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"sync"
 	"time"
 
 	"github.com/regclient/regclient/types/descriptor"
@@ -226,17 +227,23 @@ func (t *blobTransfer) copy(rdr io.Reader, w io.Writer, kept int64, res *resume,
 	// One byte more than announced is enough to know the registry sends too many: the
 	// sink never holds more than that.
 	rest := t.d.Size - start
+	buf := copyBuffers.Get().(*[]byte)
+	defer copyBuffers.Put(buf)
 	// writerOnly: a file's ReadFrom would copy through a 32 KiB buffer of its own, two
-	// system calls per 32 KiB, where the buffer given here is up to 1 MiB.
+	// system calls per 32 KiB, where the buffer given here is 1 MiB.
 	n, err := io.CopyBuffer(writerOnly{w}, io.TeeReader(io.LimitReader(rdr, rest+1), progressWriter(func(n int64) {
 		t.read(n)
 		ping()
-	})), oci.CopyBuffer(rest))
+	})), *buf)
 	if err == nil && n > rest {
 		err = fmt.Errorf("%w [expected %d, received more]", errs.ErrSizeLimitExceeded, t.d.Size)
 	}
 	return err
 }
+
+// copyBuffers holds the 1 MiB buffers downloads are copied through, reused rather than
+// allocated (and cleared, and collected) for each.
+var copyBuffers = sync.Pool{New: func() any { b := make([]byte, 1<<20); return &b }}
 
 // writerOnly hides a writer's ReadFrom from io.CopyBuffer.
 type writerOnly struct{ io.Writer }

@@ -15,7 +15,8 @@ import (
 // `WWW-Authenticate: Bearer realm="http://HOST/token",service="test",scope=...`
 // challenge, and /token issues a token for the scopes asked (anonymously: there is no
 // password). A token only opens what its scopes name: a write to a repository with a
-// pull-only token is challenged for `pull,push`. Tests read which tokens were issued.
+// pull-only token is challenged for `pull,push`, a blob mount without pull on the
+// repository it mounts from for that too. Tests read which tokens were issued.
 type TokenAuth struct {
 	mu     sync.Mutex
 	tokens map[string][]string // token -> the scopes it was issued for
@@ -97,24 +98,35 @@ func (a *TokenAuth) allows(r *http.Request) bool {
 	if !ok {
 		return false
 	}
-	repo, actions := needs(r)
-	if repo == "" {
-		return true // /v2/ itself: any valid token
+	for _, n := range needs(r) {
+		if !grants(scopes, n) {
+			return false
+		}
 	}
+	return true // /v2/ itself needs no scope: any valid token
+}
+
+// grants reports whether scopes hold need's repository with all its actions.
+func grants(scopes []string, need access) bool {
 	for _, s := range scopes {
 		name, granted, ok := parseScope(s)
-		if ok && name == repo && containsAll(granted, actions) {
+		if ok && name == need.repo && containsAll(granted, need.actions) {
 			return true
 		}
 	}
 	return false
 }
 
-// challenge sends the client to the token server for the scope r needs.
+// challenge sends the client to the token server for the scopes r needs, space-separated
+// in one challenge as Distribution sends them.
 func challenge(w http.ResponseWriter, r *http.Request) {
 	h := fmt.Sprintf(`Bearer realm="http://%s/token",service=%q`, r.Host, TokenService)
-	if repo, actions := needs(r); repo != "" {
-		h += fmt.Sprintf(`,scope="repository:%s:%s"`, repo, strings.Join(actions, ","))
+	var scopes []string
+	for _, n := range needs(r) {
+		scopes = append(scopes, "repository:"+n.repo+":"+strings.Join(n.actions, ","))
+	}
+	if len(scopes) > 0 {
+		h += `,scope="` + strings.Join(scopes, " ") + `"`
 	}
 	w.Header().Set("WWW-Authenticate", h)
 	w.Header().Set("Content-Type", "application/json")
@@ -122,23 +134,34 @@ func challenge(w http.ResponseWriter, r *http.Request) {
 	_, _ = fmt.Fprint(w, `{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}`)
 }
 
-// needs is the repository r addresses and the actions it takes there: pull to read,
-// pull and push to write; no repository for /v2/ itself.
-func needs(r *http.Request) (repo string, actions []string) {
+// access is a repository and the actions a request takes there.
+type access struct {
+	repo    string
+	actions []string
+}
+
+// needs is what r does: pull to read a repository, pull and push to write one, and for
+// a blob mount pull on the repository it mounts from too; nothing for /v2/ itself.
+func needs(r *http.Request) []access {
 	path := strings.TrimPrefix(r.URL.Path, "/v2/")
+	var repo string
 	for _, part := range []string{"/manifests/", "/blobs/", "/tags/", "/referrers/"} {
 		if i := strings.LastIndex(path, part); i > 0 {
 			repo = path[:i]
 			break
 		}
 	}
-	if repo == "" {
-		return "", nil
+	switch {
+	case repo == "":
+		return nil
+	case r.Method == http.MethodGet || r.Method == http.MethodHead:
+		return []access{{repo, []string{"pull"}}}
 	}
-	if r.Method == http.MethodGet || r.Method == http.MethodHead {
-		return repo, []string{"pull"}
+	out := []access{{repo, []string{"pull", "push"}}}
+	if from := r.URL.Query().Get("from"); from != "" && r.URL.Query().Has("mount") {
+		out = append(out, access{from, []string{"pull"}})
 	}
-	return repo, []string{"pull", "push"}
+	return out
 }
 
 // parseScope splits repository:NAME:ACTIONS.

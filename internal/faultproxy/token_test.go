@@ -53,6 +53,9 @@ func TestTokenAuth(t *testing.T) {
 		{"upload with a push token", http.MethodPost, "/v2/app/blobs/uploads/", push, 202, ""},
 		{"manifest put with a push token", http.MethodPut, "/v2/app/manifests/1", push, 202, ""},
 		{"unknown token", http.MethodGet, "/v2/app/manifests/1", "forged", 401, realm + `,scope="repository:app:pull"`},
+		{"mount with pull on its source", http.MethodPost, "/v2/app/blobs/uploads/?mount=sha256:1&from=library/python", push, 202, ""},
+		{"mount without pull on its source", http.MethodPost, "/v2/app/blobs/uploads/?mount=sha256:1&from=other/base", push, 401,
+			realm + `,scope="repository:app:pull,push repository:other/base:pull"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			req, _ := http.NewRequest(tc.method, srv.URL+tc.path, nil)
