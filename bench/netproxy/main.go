@@ -177,6 +177,6 @@ func reverseProxy(target *url.URL) *httputil.ReverseProxy {
 
 // tokenAuth puts h behind token auth. faultproxy.TokenAuth is being written in
 // internal/faultproxy/token.go on another branch; until it lands, -token fails.
-func tokenAuth(http.Handler) (http.Handler, error) {
-	return nil, errors.New("-token: not yet available: faultproxy.TokenAuth (internal/faultproxy/token.go) is not in this tree")
+func tokenAuth(h http.Handler) (http.Handler, error) {
+	return faultproxy.NewTokenAuth().Wrap(h), nil
 }
