@@ -175,8 +175,7 @@ func reverseProxy(target *url.URL) *httputil.ReverseProxy {
 	}
 }
 
-// tokenAuth puts h behind token auth. faultproxy.TokenAuth is being written in
-// internal/faultproxy/token.go on another branch; until it lands, -token fails.
+// tokenAuth puts h behind a token exchange as Docker Hub and ghcr.io have it.
 func tokenAuth(h http.Handler) (http.Handler, error) {
 	return faultproxy.NewTokenAuth().Wrap(h), nil
 }
