@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -18,7 +17,6 @@ import (
 	"github.com/regclient/regclient/types/descriptor"
 	"github.com/regclient/regclient/types/mediatype"
 	v1 "github.com/regclient/regclient/types/oci/v1"
-	"golang.org/x/sys/unix"
 )
 
 // flipKeepingSize overwrites two bytes of the file at path in place, its size unchanged.
@@ -73,7 +71,7 @@ func TestBlobsAreNotTrustedBySize(t *testing.T) {
 			}
 		}},
 		{"unsealed blob hashed once, then sealed", func(t *testing.T, s *Store, l *Layout) {
-			if err := unix.Removexattr(s.Path(want.Digest), sealAttr); err != nil {
+			if err := removeSeal(s.Path(want.Digest)); err != nil {
 				t.Skipf("no extended attributes here: %v", err)
 			}
 			if !s.Has(want) {
@@ -346,33 +344,6 @@ func TestReadLockHoldsBlobs(t *testing.T) {
 	defer cancel()
 	if _, err := ReadLock(ctx, dir); !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("ReadLock during a collection: %v, want it to wait", err)
-	}
-}
-
-// TestWriteFileAtomicHonoursUmask: a new file gets the mode less the umask, as
-// os.WriteFile gives it; layout files stay readable by everyone whatever the umask.
-func TestWriteFileAtomicHonoursUmask(t *testing.T) {
-	old := unix.Umask(0o077)
-	defer unix.Umask(old)
-	dir := t.TempDir()
-	for _, tt := range []struct {
-		mode, want os.FileMode
-	}{{0o644, 0o600}, {0o600, 0o600}, {0o755, 0o700}} {
-		path := filepath.Join(dir, fmt.Sprintf("out-%o.tar", tt.mode))
-		if err := WriteFileAtomic(path, dir, tt.mode, func(w io.Writer) error { _, err := w.Write([]byte("x")); return err }); err != nil {
-			t.Fatal(err)
-		}
-		if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != tt.want {
-			t.Errorf("mode %o under umask 077: got %v (%v), want %o", tt.mode, fi.Mode().Perm(), err, tt.want)
-		}
-	}
-	l, err := OpenLayout(filepath.Join(dir, "image"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	if fi, err := os.Stat(filepath.Join(dir, "image", "oci-layout")); err != nil || fi.Mode().Perm() != blobMode {
-		t.Errorf("oci-layout mode %v (%v), want %o", fi.Mode().Perm(), err, blobMode)
 	}
 }
 
