@@ -311,6 +311,7 @@ func TestCollectGarbageKeepsWhatIsNotABlob(t *testing.T) {
 // TestReadLockHoldsBlobs: while a reader holds the layout, a build's commit replaces
 // index.json but removes no blob; the next commit after it let go does.
 func TestReadLockHoldsBlobs(t *testing.T) {
+	needLocks(t)
 	dir, l, image := oneImageLayout(t)
 	orphan, err := l.CopyBlob(context.Background(), descriptor.Descriptor{}, strings.NewReader("orphan"))
 	if err != nil {
@@ -350,6 +351,7 @@ func TestReadLockHoldsBlobs(t *testing.T) {
 // TestPruneRemovesStaleTemporaryFiles: what a killed build left in tmp/ and partial/ goes
 // once nobody holds it and it is old enough; what a build holds stays.
 func TestPruneRemovesStaleTemporaryFiles(t *testing.T) {
+	needLocks(t)
 	s := openTestStore(t)
 	long := time.Now().Add(-time.Minute)
 	ancient := time.Now().Add(-48 * time.Hour)
