@@ -5,7 +5,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -209,9 +208,7 @@ func TestScriptsKeepFileOrder(t *testing.T) {
 func TestReadProjectFile(t *testing.T) {
 	dir := t.TempDir()
 	writeFiles(t, dir, map[string]string{"ok.toml": "[build]\n", "big.toml": strings.Repeat("#", maxProjectFileBytes+1)})
-	if err := syscall.Mkfifo(filepath.Join(dir, "fifo.toml"), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	mkfifo(t, filepath.Join(dir, "fifo.toml"))
 	for link, target := range map[string]string{"zero.toml": "/dev/zero", "dir.toml": dir, "ok-link.toml": "ok.toml"} {
 		if err := os.Symlink(target, filepath.Join(dir, link)); err != nil {
 			t.Fatal(err)
@@ -375,7 +372,7 @@ func TestProjectPathsStayInside(t *testing.T) {
 				var err error
 				switch target {
 				case "FIFO":
-					err = syscall.Mkfifo(filepath.Join(dir, name), 0o644)
+					mkfifo(t, filepath.Join(dir, name))
 				case "OUTSIDE":
 					err = os.Symlink(outside, filepath.Join(dir, name))
 				default:

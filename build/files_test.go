@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -117,9 +116,7 @@ func TestSelectFilesSymlinksAndSpecialFiles(t *testing.T) {
 func TestSelectFilesNotesWhatItLeavesOut(t *testing.T) {
 	dir := t.TempDir()
 	writeFiles(t, dir, map[string]string{"app.py": "", ".env": "A=1", "myenv/pyvenv.cfg": "home = /usr/bin"})
-	if err := syscall.Mkfifo(filepath.Join(dir, "pipe"), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	mkfifo(t, filepath.Join(dir, "pipe"))
 	sel, err := SelectFiles(dir)
 	if err != nil {
 		t.Fatal(err)

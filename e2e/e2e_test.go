@@ -21,9 +21,7 @@ import (
 	"os/exec"
 	"path"
 	"path/filepath"
-	"runtime"
 	"strings"
-	"syscall"
 	"testing"
 
 	"github.com/pycontainer/pycontainer/internal/testbase"
@@ -252,10 +250,7 @@ func runBundle(t *testing.T, bundle string, a arch) string {
 	}
 	var cmd *exec.Cmd
 	if a.qemu == "" {
-		if runtime.GOARCH != "amd64" || os.Geteuid() != 0 {
-			t.Skip("running amd64 under chroot needs root on an amd64 host")
-		}
-		cmd = &exec.Cmd{Path: exe, Args: p.Args, Dir: p.Cwd, SysProcAttr: &syscall.SysProcAttr{Chroot: rootfs}}
+		cmd = chrootCommand(t, rootfs, exe, p.Args, p.Cwd)
 	} else {
 		qemu, err := exec.LookPath(a.qemu)
 		if err != nil {

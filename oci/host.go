@@ -39,9 +39,16 @@ const binfmtDir = "/proc/sys/fs/binfmt_misc"
 
 // DetectHost describes this machine, reading its binfmt_misc handlers on Linux.
 func DetectHost() Host {
-	h := Host{Platform: HostPlatform()}
-	if runtime.GOOS == "linux" {
-		h.Emulators, h.BinfmtMounted = readBinfmt(binfmtDir)
+	return detectHost(runtime.GOOS, runtime.GOARCH, binfmtDir)
+}
+
+// detectHost is DetectHost on a host of goos/goarch whose handlers binfmt lists. Only a
+// Linux kernel starts emulators for us; on macOS and Windows the engine's Linux VM does,
+// out of our sight.
+func detectHost(goos, goarch, binfmt string) Host {
+	h := Host{Platform: hostPlatform(goos, goarch)}
+	if goos == "linux" {
+		h.Emulators, h.BinfmtMounted = readBinfmt(binfmt)
 	}
 	return h
 }
@@ -151,6 +158,9 @@ func (h Host) HowRuns(target Platform) Execution {
 		switch {
 		case target.Architecture == host.Architecture && variantRunsOn(host, target):
 			return Execution{Native: true, Note: "native in the Linux VM"}
+		case host.Architecture == "amd64" && target.Architecture == "386":
+			// The VMs' kernels (WSL 2, LinuxKit) run 32-bit x86 as a Linux host does.
+			return Execution{Native: true, Note: "native in the Linux VM (32-bit)"}
 		case host.OS == "darwin" && host.Architecture == "arm64" && target.Architecture == "amd64":
 			return Execution{Emulated: true, Note: "emulated in the Linux VM (Rosetta or QEMU)"}
 		}

@@ -100,6 +100,7 @@ func TestCommitIndexCollectsGarbage(t *testing.T) {
 }
 
 func TestOpenLayoutIsExclusive(t *testing.T) {
+	needLocks(t)
 	dir := t.TempDir()
 	l, err := OpenLayout(dir)
 	if err != nil {

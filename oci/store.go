@@ -11,6 +11,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"time"
@@ -27,12 +28,18 @@ type Store struct {
 	dir string
 }
 
-// DefaultStoreDir is PYCONTAINER_CACHE, else pycontainer/ under the user cache dir.
+// DefaultStoreDir is PYCONTAINER_CACHE, else pycontainer/ under the user cache dir,
+// both read from getenv (the command's environment).
 func DefaultStoreDir(getenv func(string) string) (string, error) {
+	return defaultStoreDir(runtime.GOOS, getenv)
+}
+
+// defaultStoreDir is DefaultStoreDir on a host of goos.
+func defaultStoreDir(goos string, getenv func(string) string) (string, error) {
 	if d := getenv("PYCONTAINER_CACHE"); d != "" {
 		return d, nil
 	}
-	base, err := os.UserCacheDir()
+	base, err := UserCacheDir(goos, getenv)
 	if err != nil {
 		return "", fmt.Errorf("find a cache directory (set PYCONTAINER_CACHE): %w", err)
 	}

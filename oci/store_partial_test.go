@@ -122,6 +122,7 @@ func TestPartialBeginAbortAndSize(t *testing.T) {
 // TestPartialBusy: while one download holds a blob's partial file, another of the same
 // blob (another build sharing the cache) writes a file of its own and keeps nothing.
 func TestPartialBusy(t *testing.T) {
+	needLocks(t)
 	s := openTestStore(t)
 	blob := []byte("0123456789abcdef")
 	want := blobOf(blob)
@@ -149,6 +150,7 @@ func TestPartialBusy(t *testing.T) {
 // TestPrunePartials: partial downloads count in the cache's size and are pruned with the
 // blobs, least recently used first, except one a download holds.
 func TestPrunePartials(t *testing.T) {
+	needLocks(t)
 	s := openTestStore(t)
 	blob := bytes.Repeat([]byte("x"), 100)
 	if _, err := s.PutBytes(blob); err != nil {

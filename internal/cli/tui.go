@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -146,13 +147,19 @@ func runApp(ctx context.Context, env cmdenv.Env, cfg ui.Config, save saveFunc) e
 const maxRecent = 10
 
 // recentPath is where the app keeps its recent images: under XDG_CONFIG_HOME when env
-// sets it, else the user's config directory.
+// sets it, else the user's config directory, both read from env.
 func recentPath(env cmdenv.Env) (string, error) {
-	dir := env.Getenv("XDG_CONFIG_HOME")
+	return recentPathOn(runtime.GOOS, env.Getenv)
+}
+
+// recentPathOn is recentPath on a host of goos. XDG_CONFIG_HOME comes first on every
+// OS, macOS and Windows too: it is how a test (clitest) or a user keeps the list apart.
+func recentPathOn(goos string, getenv func(string) string) (string, error) {
+	dir := getenv("XDG_CONFIG_HOME")
 	if dir == "" {
 		var err error
-		if dir, err = os.UserConfigDir(); err != nil {
-			return "", err
+		if dir, err = oci.UserConfigDir(goos, getenv); err != nil {
+			return "", fmt.Errorf("find a config directory for the recent images: %w", err)
 		}
 	}
 	return filepath.Join(dir, "pycontainer", "recent-images"), nil

@@ -86,7 +86,7 @@ func runWithin(t *testing.T, w *clitest.World, limit time.Duration, stdin string
 	res.took = time.Since(start)
 	res.code, res.stdout, res.stderr = cmd.ProcessState.ExitCode(), stdout.String(), stderr.String()
 	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
-		res.maxRSS = ru.Maxrss << 10
+		res.maxRSS = int64(ru.Maxrss) << 10 // int32 on 32-bit Linux (arm, 386)
 	}
 	return res
 }
