@@ -44,7 +44,7 @@ func publish(ctx context.Context, p *plan, manifests []descriptor.Descriptor, si
 	o, target := p.o, p.push
 	// The build's own client (Options.buildClient), whose token covers the push.
 	client, ok := p.source.(*registry.Client)
-	if !ok { // a test's base image held in memory
+	if !ok || !o.sharesClient(p.baseRef, target) { // a base held in memory (a test), or a login of the push's own
 		client = registry.New(o.pushOptions(p.baseRef, target))
 	}
 	sink(PushStarted{Target: target.CommonName(), Manifests: len(manifests)})

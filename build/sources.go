@@ -136,12 +136,23 @@ func (o *Options) buildClient(r ref.Ref, store *oci.Store) *registry.Client {
 		return o.client(r, store)
 	}
 	target, err := PushTarget(o)
-	if err != nil {
-		return o.client(r, store) // prepare refuses the target before any request
+	if err != nil || !o.sharesClient(r, target) {
+		return o.client(r, store) // prepare refuses a bad target before any request
 	}
 	ro := o.pushOptions(r, target)
 	ro.Store = store
 	return registry.New(ro)
+}
+
+// sharesClient reports whether a build's pulls of base and its push to target can go
+// through one client. Not when the push has a login of its own (REGISTRY_*,
+// GITHUB_TOKEN) for the registry the base comes from (or its mirror): that login is the
+// push's, and the pulls keep the one docker's config gives them.
+func (o *Options) sharesClient(base, target ref.Ref) bool {
+	if registry.CredentialFor(target.Registry, o.Process.Getenv).User == "" {
+		return true
+	}
+	return target.Registry != base.Registry && target.Registry != o.Mirrors[base.Registry]
 }
 
 // pushOptions are the connection settings of a build that pushes to target.
