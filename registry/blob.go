@@ -146,26 +146,8 @@ func (t *blobTransfer) attempt(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	// A registry that stops sending mid-body would hang the build: an attempt that
-	// receives nothing for stallTimeout is cut off and retried.
 	actx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	alive := make(chan struct{}, 1)
-	go func() {
-		timer := time.NewTimer(t.c.stallTimeout)
-		defer timer.Stop()
-		for {
-			select {
-			case <-actx.Done():
-				return
-			case <-alive:
-				timer.Reset(t.c.stallTimeout)
-			case <-timer.C:
-				cancel(fmt.Errorf("%w: no data for %s", errStalled, t.c.stallTimeout))
-				return
-			}
-		}
-	}()
 	gctx := withExpected(actx, t.d)
 	var res *resume
 	if kept > 0 {
@@ -174,7 +156,7 @@ func (t *blobTransfer) attempt(ctx context.Context) error {
 	}
 	rdr, err := t.c.rc.BlobGet(gctx, t.r, t.d)
 	if err == nil {
-		err = t.copy(rdr, w, kept, res, alive)
+		err = t.copy(rdr, w, kept, res, t.watch(actx, cancel))
 		rdr.Close()
 	}
 	if err == nil {
@@ -184,6 +166,31 @@ func (t *blobTransfer) attempt(ctx context.Context) error {
 		err = cause
 	}
 	return asStall(err)
+}
+
+// watch cuts the attempt off (cancel) when its body sends nothing for stallTimeout: a
+// registry that stops sending mid-body would hang the build. Each receive on the channel
+// it returns is a sign of life. It starts with the body: until the headers, regclient may
+// wait its turn or back off after a 429, which is no stall (and a cancel then would add
+// to its backoff), while the transport bounds each request's wait for its headers.
+func (t *blobTransfer) watch(ctx context.Context, cancel context.CancelCauseFunc) chan<- struct{} {
+	alive := make(chan struct{}, 1)
+	go func() {
+		timer := time.NewTimer(t.c.stallTimeout)
+		defer timer.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-alive:
+				timer.Reset(t.c.stallTimeout)
+			case <-timer.C:
+				cancel(fmt.Errorf("%w: no data for %s", errStalled, t.c.stallTimeout))
+				return
+			}
+		}
+	}()
+	return alive
 }
 
 // asStall makes a blob request that got no headers in time a stall, retried like one

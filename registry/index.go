@@ -311,13 +311,9 @@ func (c *Client) fetchSmallBlob(ctx context.Context, r ref.Ref, d descriptor.Des
 	}
 	var raw []byte
 	err := c.withRetry(ctx, func() error {
-		// A config is small: an attempt that takes longer than a stall is one.
-		ctx, cancel := context.WithTimeoutCause(ctx, c.stallTimeout, fmt.Errorf("%w: no complete answer in %s", errStalled, c.stallTimeout))
-		defer cancel()
-		rdr, err := c.rc.BlobGet(ctx, r, d)
-		if err != nil && context.Cause(ctx) != nil {
-			err = context.Cause(ctx)
-		}
+		// A config is small: the transport bounds its whole answer, as a manifest's,
+		// from the moment it is sent, not the time regclient makes it wait its turn.
+		rdr, err := c.rc.BlobGet(withWholeAnswer(ctx), r, d)
 		if err != nil {
 			return asStall(err)
 		}

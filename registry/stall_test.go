@@ -67,3 +67,40 @@ func TestStallsAreRetried(t *testing.T) {
 		})
 	}
 }
+
+// TestBackoffIsNoStall: regclient waits out a 429's Retry-After (1 s) before asking
+// again, longer than the stall timeout; that wait is no stall, so the first attempt
+// gets the blob (cutting it off would also add to regclient's backoff for the host,
+// which spiralled with several downloads at once).
+func TestBackoffIsNoStall(t *testing.T) {
+	proxy := &faultproxy.Proxy{}
+	reg := testbase.StartWith(t, proxy.Wrap)
+	reg.Push(t, testbase.Spec{Repo: "library/python", Tag: "t", Platforms: testbase.PythonPlatforms[:1]})
+	c := New(Options{Registries: []string{reg.Host}, StallTimeout: 300 * time.Millisecond})
+	r, err := ref.New(reg.Host + "/library/python:t")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	ix, err := c.Index(ctx, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := c.ImageManifest(ctx, r, ix.Entries[0].Descriptor)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy.Set(faultproxy.Rule{Method: "GET", Path: "/blobs/", Fault: faultproxy.TooMany, Times: 1})
+	sink := &memSink{}
+	if err := c.FetchBlob(ctx, r, img.Manifest.Layers[0], sink, BlobProgress{}); err != nil || proxy.Hits() != 1 {
+		t.Fatalf("layer: %v after %d 429s", err, proxy.Hits())
+	}
+	if sink.aborts != 0 {
+		t.Errorf("layer: %d attempts cut off while regclient waited out the 429", sink.aborts)
+	}
+	// A config's deadline, the transport's, starts when it is sent, too.
+	proxy.Set(faultproxy.Rule{Method: "GET", Path: "/blobs/", Fault: faultproxy.TooMany, Times: 1})
+	if err := c.ImageConfig(ctx, r, img); err != nil || proxy.Hits() != 1 {
+		t.Fatalf("config: %v after %d 429s", err, proxy.Hits())
+	}
+}

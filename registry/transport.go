@@ -221,11 +221,20 @@ func (e *AuthAnswerTooLargeError) Error() string {
 
 // Kinds of request, for their deadlines.
 const (
-	smallRequest  = iota // a manifest, a tag list, a ping, a HEAD: the whole answer in time
+	smallRequest  = iota // a manifest, a config, a tag list, a ping, a HEAD: the whole answer in time
 	authRequest          // a token: the whole answer in time, and capped
 	blobRequest          // a blob's GET: its headers in time; its body has FetchBlob's stall watchdog
 	uploadRequest        // a request with a body: the body taken, then its answer's headers, in time
 )
+
+// wholeAnswerKey marks a context whose blob GETs are small requests (withWholeAnswer).
+type wholeAnswerKey struct{}
+
+// withWholeAnswer makes the blob GETs made with ctx small requests: their whole answer,
+// body too, must come in time. A config is a few KB.
+func withWholeAnswer(ctx context.Context) context.Context {
+	return context.WithValue(ctx, wholeAnswerKey{}, true)
+}
 
 // requestKind tells a request's kind. regclient asks a token server with a client_id
 // (GET) or a form (POST), which no registry API request carries.
@@ -235,6 +244,8 @@ func requestKind(req *http.Request) int {
 		return authRequest
 	case req.Body != nil && req.Body != http.NoBody:
 		return uploadRequest
+	case req.Context().Value(wholeAnswerKey{}) != nil:
+		return smallRequest
 	case req.Method == http.MethodGet && isBlobGet(req):
 		return blobRequest
 	}
