@@ -148,12 +148,15 @@ func TestLoginNamesTheStatus(t *testing.T) {
 				}
 				return ""
 			}
-			_, err := Login(context.Background(), strings.TrimPrefix(srv.URL, "http://"), "u", "p", false, getenv)
+			host := strings.TrimPrefix(srv.URL, "http://")
+			_, err := Login(context.Background(), host, "u", "p", false, getenv)
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("err = %v, want it to say %q", err, tt.want)
 			}
+			// Without the host: its random port may hold the digits 403.
+			msg := strings.ReplaceAll(err.Error(), host, "HOST")
 			for _, not := range tt.not {
-				if strings.Contains(err.Error(), not) {
+				if strings.Contains(msg, not) {
 					t.Errorf("err = %v, should not say %q", err, not)
 				}
 			}
