@@ -148,7 +148,9 @@ func (t *blobTransfer) attempt(ctx context.Context) error {
 	}
 	actx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	gctx := withExpected(actx, t.d)
+	life := newLifeline(t.c.stallTimeout, cancel)
+	defer life.stop()
+	gctx := withLifeline(withExpected(actx, t.d), life)
 	var res *resume
 	if kept > 0 {
 		res = &resume{digest: t.d.Digest, from: kept, size: t.d.Size, kept: keptBytes}
@@ -156,7 +158,7 @@ func (t *blobTransfer) attempt(ctx context.Context) error {
 	}
 	rdr, err := t.c.rc.BlobGet(gctx, t.r, t.d)
 	if err == nil {
-		err = t.copy(rdr, w, kept, res, t.watch(actx, cancel))
+		err = t.copy(rdr, w, kept, res, func() { life.touch(0) })
 		rdr.Close()
 	}
 	if err == nil {
@@ -166,31 +168,6 @@ func (t *blobTransfer) attempt(ctx context.Context) error {
 		err = cause
 	}
 	return asStall(err)
-}
-
-// watch cuts the attempt off (cancel) when its body sends nothing for stallTimeout: a
-// registry that stops sending mid-body would hang the build. Each receive on the channel
-// it returns is a sign of life. It starts with the body: until the headers, regclient may
-// wait its turn or back off after a 429, which is no stall (and a cancel then would add
-// to its backoff), while the transport bounds each request's wait for its headers.
-func (t *blobTransfer) watch(ctx context.Context, cancel context.CancelCauseFunc) chan<- struct{} {
-	alive := make(chan struct{}, 1)
-	go func() {
-		timer := time.NewTimer(t.c.stallTimeout)
-		defer timer.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-alive:
-				timer.Reset(t.c.stallTimeout)
-			case <-timer.C:
-				cancel(fmt.Errorf("%w: no data for %s", errStalled, t.c.stallTimeout))
-				return
-			}
-		}
-	}()
-	return alive
 }
 
 // asStall makes a blob request that got no headers in time a stall, retried like one
@@ -207,7 +184,7 @@ func asStall(err error) error {
 // registry honoured the range, else at byte 0 and the sink starts over. regclient's
 // reader hashes the whole body and fails the read at its end if the digest does not
 // match.
-func (t *blobTransfer) copy(rdr io.Reader, w io.Writer, kept int64, res *resume, alive chan<- struct{}) error {
+func (t *blobTransfer) copy(rdr io.Reader, w io.Writer, kept int64, res *resume, alive func()) error {
 	var start int64
 	switch {
 	case res != nil && res.resumed():
@@ -221,14 +198,8 @@ func (t *blobTransfer) copy(rdr io.Reader, w io.Writer, kept int64, res *resume,
 		t.resumed(0, true)
 	}
 	t.read(start - t.at)
-	ping := func() {
-		select {
-		case alive <- struct{}{}:
-		default:
-		}
-	}
 	// The sink holds the kept bytes already: they are read only to be hashed.
-	if _, err := io.CopyN(progressWriter(func(int64) { ping() }), rdr, start); err != nil {
+	if _, err := io.CopyN(progressWriter(func(int64) { alive() }), rdr, start); err != nil {
 		return err
 	}
 	// One byte more than announced is enough to know the registry sends too many: the
@@ -240,7 +211,7 @@ func (t *blobTransfer) copy(rdr io.Reader, w io.Writer, kept int64, res *resume,
 	// system calls per 32 KiB, where the buffer given here is 1 MiB.
 	n, err := io.CopyBuffer(writerOnly{w}, io.TeeReader(io.LimitReader(rdr, rest+1), progressWriter(func(n int64) {
 		t.read(n)
-		ping()
+		alive()
 	})), *buf)
 	if err == nil && n > rest {
 		err = fmt.Errorf("%w [expected %d, received more]", errs.ErrSizeLimitExceeded, t.d.Size)
@@ -292,6 +263,8 @@ func retryable(err error) bool {
 		return false
 	case errors.Is(err, errs.ErrNotRetryable):
 		return false // nothing listens there, or the name does not exist
+	case errors.Is(err, errs.ErrRetryLimitExceeded):
+		return false // regclient asked as often as it may (a registry that keeps answering 429)
 	}
 	return true
 }

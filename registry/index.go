@@ -311,9 +311,16 @@ func (c *Client) fetchSmallBlob(ctx context.Context, r ref.Ref, d descriptor.Des
 	}
 	var raw []byte
 	err := c.withRetry(ctx, func() error {
-		// A config is small: the transport bounds its whole answer, as a manifest's,
-		// from the moment it is sent, not the time regclient makes it wait its turn.
-		rdr, err := c.rc.BlobGet(withWholeAnswer(ctx), r, d)
+		// A config is small: the transport bounds its whole answer, as a manifest's, once
+		// it is sent, and the lifeline the wait before.
+		actx, cancel := context.WithCancelCause(ctx)
+		defer cancel(nil)
+		life := newLifeline(c.stallTimeout, cancel)
+		defer life.stop()
+		rdr, err := c.rc.BlobGet(withLifeline(withWholeAnswer(actx), life), r, d)
+		if err != nil && context.Cause(actx) != nil {
+			err = context.Cause(actx)
+		}
 		if err != nil {
 			return asStall(err)
 		}

@@ -69,9 +69,10 @@ func TestStallsAreRetried(t *testing.T) {
 }
 
 // TestBackoffIsNoStall: regclient waits out a 429's Retry-After (1 s) before asking
-// again, longer than the stall timeout; that wait is no stall, so the first attempt
-// gets the blob (cutting it off would also add to regclient's backoff for the host,
-// which spiralled with several downloads at once).
+// again, longer than the stall timeout; the lifeline waits with it, so the first attempt
+// gets the blob (cutting it off around the time regclient asks again could cut a request
+// in flight, which adds to regclient's backoff for the host and, with several downloads
+// at once, spiralled until they all failed).
 func TestBackoffIsNoStall(t *testing.T) {
 	proxy := &faultproxy.Proxy{}
 	reg := testbase.StartWith(t, proxy.Wrap)

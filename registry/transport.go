@@ -33,6 +33,8 @@ import (
 //     backing off for seconds, and withRetry does not try again;
 //   - a blob GET whose context carries a resume asks for the bytes after the kept ones
 //     and answers regclient with the whole blob (see resume.roundTrip);
+//   - a request made for a blob attempt pauses its lifeline while on the wire, and an
+//     answer's Retry-After extends it (see lifeline);
 //   - a registry's 401 challenge is widened with the scopes a push needs (see
 //     widenChallenge), so the first token carries them;
 //   - a registry with CA certificates in docker's certs.d directory gets its own
@@ -125,6 +127,10 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	var resp *http.Response
 	var err error
+	if life := lifelineOf(ctx); life != nil {
+		life.sending()
+		defer func() { life.answered(resp) }()
+	}
 	if rs, ok := req.Context().Value(resumeKey{}).(*resume); ok && rs.applies(req) {
 		resp, err = rs.roundTrip(rt, req)
 	} else {
