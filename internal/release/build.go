@@ -79,6 +79,10 @@ func moduleRoot(ctx context.Context) (string, error) {
 
 var commitRE = regexp.MustCompile(`^[0-9a-f]{7,64}$`)
 
+// spdxRE is the shape of an SPDX license expression: identifiers (LicenseRef- ones
+// too), joined by AND, OR and WITH, in parentheses or not. pip checks no more than that.
+var spdxRE = regexp.MustCompile(`^[(]*[A-Za-z0-9.+-]+[)]*( (AND|OR|WITH) [(]*[A-Za-z0-9.+-]+[)]*)*$`)
+
 // headCommit is the checkout's commit. A checkout with changes is refused unless
 // allowDirty: the binaries would name a commit whose source they were not built from.
 func headCommit(ctx context.Context, root string, allowDirty bool) (string, error) {

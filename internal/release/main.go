@@ -34,6 +34,7 @@ type options struct {
 	Targets    []target
 	Root       string // the module; "" for the one around the working directory
 	AllowDirty bool
+	License    string    // SPDX expression for the wheels' METADATA
 	Modified   time.Time // the wheels' zip entry times
 }
 
@@ -64,6 +65,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (op
 	fs.StringVar(&targetList, "targets", "all", "comma-separated subset of: "+targetNames())
 	fs.StringVar(&o.Root, "root", "", "the pycontainer module's directory (default: the module around the working directory)")
 	fs.BoolVar(&o.AllowDirty, "allow-dirty", false, "release a checkout with uncommitted changes")
+	fs.StringVar(&o.License, "license", "", "the wheels' License-Expression, an SPDX expression such as Apache-2.0 (default: none; the maintainers choose it)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -75,6 +77,9 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (op
 	}
 	if o.Commit != "" && !commitRE.MatchString(o.Commit) {
 		return o, fmt.Errorf("-commit %q is not a hexadecimal git commit", o.Commit)
+	}
+	if o.License != "" && !spdxRE.MatchString(o.License) {
+		return o, fmt.Errorf("-license %q is not an SPDX license expression, e.g. -license Apache-2.0", o.License)
 	}
 	var err error
 	if o.Targets, err = parseTargets(targetList); err != nil {
@@ -123,7 +128,7 @@ func run(ctx context.Context, opts options, stdout io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("read the README for the wheels' description: %w", err)
 	}
-	proj := project{Version: pyVersion, Modified: opts.Modified}
+	proj := project{Version: pyVersion, License: opts.License, Modified: opts.Modified}
 	if proj.Summary, proj.Description, err = describe(string(readme)); err != nil {
 		return err
 	}

@@ -136,12 +136,44 @@ func TestInstallInFreshVenv(t *testing.T) {
 			t.Errorf("pycontainer %s printed %q; want %q", args[0], got, want)
 		}
 	}
-	meta := sh(py, "-c", `import importlib.metadata as m; d = m.metadata("pycontainer-build"); print(d["Version"], d["Requires-Python"], d.get_all("Project-URL"))`)
-	if !strings.Contains(meta, "0.1.0 >=3.8 ['Source, https://github.com/pycontainer/pycontainer'") {
+	meta := sh(py, "-c", `import importlib.metadata as m; d = m.metadata("pycontainer-build"); print(d["Version"], d["License-Expression"], d["Requires-Python"], d.get_all("Project-URL"))`)
+	if !strings.Contains(meta, "0.1.0 "+testLicense+" >=3.8 ['Source, https://github.com/pycontainer/pycontainer'") {
 		t.Errorf("installed metadata: %s", meta)
 	}
 	sh(py, "-m", "pip", "uninstall", "--yes", "pycontainer-build")
 	if _, err := os.Stat(filepath.Join(bin, "pycontainer"+exe)); !os.IsNotExist(err) {
 		t.Errorf("pip uninstall left %s (stat: %v)", filepath.Join(bin, "pycontainer"+exe), err)
+	}
+}
+
+// pipx (and so `pipx install pycontainer-build`, the README's way for a tool of one's own)
+// installs the host's wheel offline into its own venv and links pycontainer into its bin.
+func TestPipxInstall(t *testing.T) {
+	dir := release(t)
+	pipx, err := exec.LookPath("pipx")
+	if err != nil {
+		t.Skip("pipx is not installed (apt-get install pipx; .ci/run installs it)")
+	}
+	home := t.TempDir()
+	run := func(args ...string) string {
+		t.Helper()
+		cmd := exec.CommandContext(t.Context(), pipx, args...)
+		cmd.Env = append(pythonEnv(), "PIPX_HOME="+filepath.Join(home, "pipx"), "PIPX_BIN_DIR="+filepath.Join(home, "bin"), "HOME="+home)
+		out, err := cmd.CombinedOutput()
+		t.Logf("$ pipx %s\n%s", strings.Join(args, " "), out)
+		if err != nil {
+			t.Fatalf("pipx %s: %v", args[0], err)
+		}
+		return string(out)
+	}
+	run("install", "--pip-args=--no-index --find-links "+dir, "pycontainer-build")
+	bin := filepath.Join(home, "bin", "pycontainer")
+	out, err := exec.CommandContext(t.Context(), bin, "--version").CombinedOutput()
+	if want := "pycontainer " + testVersion + " "; err != nil || !strings.HasPrefix(string(out), want) {
+		t.Errorf("%s --version: %q, %v; want it to start %q", bin, out, err, want)
+	}
+	run("uninstall", "pycontainer-build")
+	if _, err := os.Lstat(bin); !os.IsNotExist(err) {
+		t.Errorf("pipx uninstall left %s (lstat: %v)", bin, err)
 	}
 }

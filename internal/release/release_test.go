@@ -31,6 +31,9 @@ var shared struct {
 	err  error
 }
 
+// testLicense is the shared release's -license: pip must install a PEP 639 wheel too.
+const testLicense = "LicenseRef-test"
+
 func TestMain(m *testing.M) {
 	code := m.Run()
 	if shared.dir != "" {
@@ -40,13 +43,13 @@ func TestMain(m *testing.M) {
 }
 
 // buildRelease runs the command's work for tgs into out, as `go run ./internal/release
-// -version v0.1.0 -commit … -out out` does.
+// -version v0.1.0 -commit … -license LicenseRef-test -out out` does.
 func buildRelease(ctx context.Context, out string, tgs []target) error {
 	root, err := filepath.Abs("../..")
 	if err != nil {
 		return err
 	}
-	opts := options{Version: testVersion, Out: out, Commit: testCommit, Targets: tgs, Root: root, Modified: zipEpoch}
+	opts := options{Version: testVersion, Out: out, Commit: testCommit, Targets: tgs, Root: root, License: testLicense, Modified: zipEpoch}
 	return run(ctx, opts, io.Discard)
 }
 

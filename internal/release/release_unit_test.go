@@ -65,6 +65,22 @@ func TestParseFlags(t *testing.T) {
 	if err != nil || len(o.Targets) != 1 || o.Out != "x" || !o.Modified.Equal(zipEpoch) {
 		t.Errorf("%+v, %v", o, err)
 	}
+	for _, tc := range []struct {
+		license string
+		ok      bool
+	}{
+		{"Apache-2.0", true}, {"MIT OR Apache-2.0", true}, {"(MIT OR Apache-2.0) AND BSD-3-Clause", true},
+		{"GPL-2.0-only WITH Classpath-exception-2.0", true}, {"LicenseRef-Acme", true},
+		{"Apache License 2.0", false}, {"MIT,Apache-2.0", false}, {"MIT\nName: evil", false},
+	} {
+		o, err := parseFlags([]string{"-version", "v1.0.0", "-license", tc.license}, env, io.Discard)
+		if tc.ok && (err != nil || o.License != tc.license) {
+			t.Errorf("-license %q: %+v, %v", tc.license, o.License, err)
+		}
+		if !tc.ok && (err == nil || !strings.Contains(err.Error(), "not an SPDX license expression")) {
+			t.Errorf("-license %q: %v; want an error naming SPDX", tc.license, err)
+		}
+	}
 }
 
 func TestDescribe(t *testing.T) {
@@ -113,7 +129,7 @@ func TestWheelNames(t *testing.T) {
 	}
 }
 
-var testProject = project{Version: "0.1.0", Summary: "A tool.", Description: "A tool.\n", Modified: zipEpoch}
+var testProject = project{Version: "0.1.0", Summary: "A tool.", Description: "A tool.\n", License: testLicense, Modified: zipEpoch}
 
 // A wheel made twice is the same bytes, and its entries have the fixed times and modes.
 func TestWheelIsDeterministic(t *testing.T) {
@@ -173,6 +189,13 @@ func TestMetadata(t *testing.T) {
 		if !strings.Contains(m, want) {
 			t.Errorf("METADATA lacks %q:\n%s", want, m)
 		}
+	}
+	if strings.Contains(m, "License") {
+		t.Errorf("METADATA without -license names a license:\n%s", m)
+	}
+	m = string(metadata(project{Version: "1.0", Summary: "S.", License: "Apache-2.0"}))
+	if !strings.HasPrefix(m, "Metadata-Version: 2.4\n") || !strings.Contains(m, "\nLicense-Expression: Apache-2.0\n") {
+		t.Errorf("METADATA with -license Apache-2.0 (PEP 639 wants version 2.4 and License-Expression):\n%s", m)
 	}
 }
 

@@ -23,6 +23,7 @@ type project struct {
 	Version     string // PEP 440
 	Summary     string
 	Description string // markdown
+	License     string // SPDX expression; empty until the maintainers choose one
 	// Modified is every zip entry's time: SOURCE_DATE_EPOCH or 1980-01-01, the zip epoch,
 	// so the wheel's bytes depend on nothing but its contents.
 	Modified time.Time
@@ -54,11 +55,19 @@ func wheelEntries(p project, t target, binary []byte) []wheelEntry {
 	return entries
 }
 
-// metadata is the core metadata (version 2.1: what every pip since 2018 reads). The
-// repository has no license file, so there is no License field rather than a guess.
+// metadata is the core metadata: version 2.1, what every pip since 2018 reads, or 2.4 when
+// it carries a License-Expression (PEP 639). Without -license there is no license field
+// rather than a guess.
 func metadata(p project) []byte {
 	var b bytes.Buffer
-	fmt.Fprintf(&b, "Metadata-Version: 2.1\nName: %s\nVersion: %s\nSummary: %s\n", projectName, p.Version, p.Summary)
+	version := "2.1"
+	if p.License != "" {
+		version = "2.4"
+	}
+	fmt.Fprintf(&b, "Metadata-Version: %s\nName: %s\nVersion: %s\nSummary: %s\n", version, projectName, p.Version, p.Summary)
+	if p.License != "" {
+		fmt.Fprintf(&b, "License-Expression: %s\n", p.License)
+	}
 	fmt.Fprintf(&b, "Project-URL: Source, %s\nProject-URL: Documentation, %s#readme\n", repoURL, repoURL)
 	b.WriteString("Keywords: oci,container,image,docker,build,python\n")
 	b.WriteString("Classifier: Environment :: Console\n")

@@ -84,7 +84,7 @@ func checkWheel(t *testing.T, path string, tg target) {
 	if !slices.Equal(tags, want) || !strings.Contains(string(files[info+"WHEEL"]), "Root-Is-Purelib: false\n") {
 		t.Errorf("%s: WHEEL\n%s", path, files[info+"WHEEL"])
 	}
-	if !strings.HasPrefix(string(files[info+"METADATA"]), "Metadata-Version: 2.1\nName: pycontainer-build\nVersion: "+testProject.Version+"\n") {
+	if m := string(files[info+"METADATA"]); !strings.HasPrefix(m, "Metadata-Version: 2.4\nName: pycontainer-build\nVersion: "+testProject.Version+"\n") || !strings.Contains(m, "\nLicense-Expression: "+testLicense+"\n") {
 		t.Errorf("%s: METADATA\n%s", path, files[info+"METADATA"])
 	}
 }
