@@ -10,7 +10,6 @@
 #   ONLY=network bash bench/run.sh     # just (h), (i) and the request counts, printed to
 #                                      # stdout; BENCHMARKS.md is left alone
 #   NET_TOKEN=1 bash bench/run.sh      # the network proxies also demand token auth
-#                                      # (netproxy -token: not yet available)
 #
 # Needs: go, hyperfine, docker-registry, skopeo, pigz, jq, GNU time (apt-get install
 # hyperfine docker-registry skopeo pigz jq time); regctl and crane are built with go.
