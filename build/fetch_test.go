@@ -7,6 +7,8 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -14,10 +16,12 @@ import (
 	"time"
 
 	digest "github.com/opencontainers/go-digest"
+	"github.com/regclient/regclient/types/descriptor"
 	"github.com/regclient/regclient/types/ref"
 
 	"github.com/pycontainer/pycontainer/internal/testbase"
 	"github.com/pycontainer/pycontainer/oci"
+	"github.com/pycontainer/pycontainer/registry"
 )
 
 // stallingBlobs stops sending any blob over stallAt bytes at that byte while armed, and
@@ -194,5 +198,60 @@ func TestLayersStartBeforeConfigs(t *testing.T) {
 	}
 	if len(src.fetches) != 3 || downloads != 3 {
 		t.Errorf("%d blobs downloaded, %d LayerStarted; want 3 of each (one shared, one per platform)", len(src.fetches), downloads)
+	}
+}
+
+// orderedSource answers FetchBlob once release is closed, telling started of each call.
+type orderedSource struct {
+	*memSource
+	started chan int64
+	release chan struct{}
+}
+
+func (s orderedSource) FetchBlob(ctx context.Context, _ ref.Ref, d descriptor.Descriptor, _ registry.BlobSink, _ registry.BlobProgress) error {
+	s.started <- d.Size
+	select {
+	case <-s.release:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// nothingCached is an early store that holds nothing and keeps nothing.
+type nothingCached struct{}
+
+func (nothingCached) Cached(descriptor.Descriptor) (bool, error)       { return false, nil }
+func (nothingCached) Receiver(descriptor.Descriptor) registry.BlobSink { return nil }
+func (nothingCached) Received(descriptor.Descriptor) error             { return nil }
+
+// The largest layers take the download slots first: the largest bounds the build, so it
+// must not wait behind small ones, whatever order the manifest lists them in.
+func TestEarlyDownloadsLargestFirst(t *testing.T) {
+	sizes := []int64{174, 12 << 20, 5 << 20, 3 << 20, 149, 30 << 20, 1 << 10}
+	src := orderedSource{memSource: newMemSource(), started: make(chan int64, len(sizes)), release: make(chan struct{})}
+	f := newLayerFetcher(t.Context(), src, ref.Ref{}, nothingCached{}, func(Event) {})
+	defer f.stop()
+	var layers []descriptor.Descriptor
+	for i, n := range sizes {
+		layers = append(layers, descriptor.Descriptor{Digest: digest.FromString(strconv.Itoa(i)), Size: n})
+	}
+	f.start(layers)
+	var first []int64
+	for range blobConcurrency {
+		first = append(first, <-src.started)
+	}
+	select {
+	case n := <-src.started:
+		t.Fatalf("a %d-byte download started while %d slots were taken", n, blobConcurrency)
+	case <-time.After(50 * time.Millisecond): // a download beyond the bound would start at once
+	}
+	close(src.release)
+	slices.Sort(first)
+	if want := []int64{3 << 20, 5 << 20, 12 << 20, 30 << 20}; !slices.Equal(first, want) {
+		t.Errorf("the first %d downloads were of %v bytes; want the largest, %v", blobConcurrency, first, want)
+	}
+	for range len(sizes) - blobConcurrency {
+		<-src.started
 	}
 }
