@@ -7,8 +7,12 @@ import (
 
 	"github.com/pycontainer/pycontainer/internal/cli"
 	"github.com/pycontainer/pycontainer/internal/cmdenv"
+	"github.com/pycontainer/pycontainer/sandbox"
 )
 
 func main() {
+	if sandbox.IsChild() { // sandbox.Run re-executes this binary to set up its namespaces
+		sandbox.ChildMain()
+	}
 	os.Exit(cli.Run(os.Args[1:], cmdenv.OS()))
 }
