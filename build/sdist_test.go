@@ -325,7 +325,7 @@ func TestSdistRefused(t *testing.T) {
 					t.Errorf("detail lacks %q:\n%s", want, detail)
 				}
 			}
-			if strings.Count(detail, "Docker Desktop") != 2 { // once a row, for two rows
+			if strings.Count(detail, "Docker Desktop") != 1 { // once in its row
 				t.Errorf("the same remedy is repeated in a row:\n%s", detail)
 			}
 		}},
@@ -334,18 +334,14 @@ func TestSdistRefused(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			w := newSdistWorld(t, "3.11-slim")
+			w.o.Platforms = w.o.Platforms[1:] // arm64 alone: each platform costs pip runs
 			_, err := w.build(context.Background(), tt.compilers...)
 			tt.check(t, w, err)
 			if _, serr := os.Stat(filepath.Join(w.o.Output, "index.json")); serr == nil {
 				t.Error("a refused build wrote the image")
 			}
-			whls, _ := filepath.Glob(filepath.Join(w.o.CacheDir, "built-wheels", "*", "*", "*", "*.whl"))
-			if tt.name != "no compiler here" && len(whls) > 0 && strings.Contains(tt.name, "architecture") {
-				for _, p := range whls {
-					if strings.Contains(p, "linux-arm64") {
-						t.Errorf("the refused wheel was cached: %s", p)
-					}
-				}
+			if whls, _ := filepath.Glob(filepath.Join(w.o.CacheDir, "built-wheels", "*", "*", "*", "*.whl")); len(whls) > 0 {
+				t.Errorf("a refused build cached wheels: %v", whls)
 			}
 		})
 	}
@@ -365,7 +361,7 @@ func TestSdistCancel(t *testing.T) {
 		world := world{connect: func(r ref.Ref, c *oci.Store) blobSource { return w.o.buildClient(r, c) }, clock: time.Now, compilers: []compiler{fake}}
 		done <- run(ctx, w.o, ev.sink, world)
 	}()
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(3 * time.Minute) // pip resolves first, slowly on a busy machine
 	for len(eventsOf[SdistProgressed](ev)) == 0 {
 		if time.Now().After(deadline) {
 			t.Fatal("no progress of the compile")
