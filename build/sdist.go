@@ -529,8 +529,11 @@ func splitSpec(spec string) (string, string) {
 	return reqName.FindString(spec), ""
 }
 
+var nameSeparators = regexp.MustCompile(`[-_.]+`)
+
+// normName is a project name as PEP 503 compares them: fast_calc is Fast.Calc.
 func normName(s string) string {
-	return strings.ToLower(regexp.MustCompile(`[-_.]+`).ReplaceAllString(s, "-"))
+	return strings.ToLower(nameSeparators.ReplaceAllString(s, "-"))
 }
 
 func isSdist(name string) bool {
