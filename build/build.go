@@ -22,8 +22,9 @@ import (
 // the error it returns is also ErrInterrupted.
 func Run(ctx context.Context, o *Options, sink Sink) error {
 	w := world{
-		connect: func(r ref.Ref, cache *oci.Store) blobSource { return o.buildClient(r, cache) },
-		clock:   o.Process.Clock,
+		connect:   func(r ref.Ref, cache *oci.Store) blobSource { return o.buildClient(r, cache) },
+		clock:     o.Process.Clock,
+		compilers: engineCompilers(o.Process),
 	}
 	return Interrupted(ctx, explainDiskFull(run(ctx, o, sink, w), o))
 }
@@ -35,6 +36,9 @@ type world struct {
 	// connect is the source of the base image r, caching in cache (nil: no cache).
 	connect func(r ref.Ref, cache *oci.Store) blobSource
 	clock   func() time.Time
+	// compilers are where --allow-sdist compiles sdists, asked in order: the first whose
+	// How has no error for a platform compiles for it.
+	compilers []compiler
 }
 
 // run is the pipeline, in the order of the data flow.

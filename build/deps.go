@@ -44,7 +44,11 @@ type DepsOptions struct {
 	ExtraIndexURLs []string // --extra-index-url
 	FindLinks      []string // --find-links: a wheelhouse directory or page
 	NoIndex        bool
-	AllowSdist     bool // build from source where the target is the host's own platform
+	AllowSdist     bool // build packages without a wheel from their sdists, for each platform
+
+	// builtWheels is a directory of wheels built from sdists for the platform resolved:
+	// one more --find-links, and the linux_ARCH tag pip wheel gives them accepted.
+	builtWheels string
 }
 
 // dependencySource says where the project's dependencies are declared: a requirements
@@ -97,15 +101,21 @@ var wheelArch = map[string]string{
 	"ppc64le": "ppc64le", "s390x": "s390x", "riscv64": "riscv64",
 }
 
+// wheelMachine is p's machine name in wheel tags (x86_64, armv7l), "" when none.
+func wheelMachine(p oci.Platform) string {
+	arch := wheelArch[p.Architecture]
+	if p.Architecture == "arm" && p.Variant != "v7" {
+		arch = "armv6l"
+	}
+	return arch
+}
+
 // wheelPlatforms lists the platform tags a target accepts, newest first: manylinux
 // (glibc) or musllinux (alpine), down to the oldest tag of the architecture.
 func wheelPlatforms(p oci.Platform, baseTag string) ([]string, error) {
-	arch, ok := wheelArch[p.Architecture]
-	if !ok || p.OS != "linux" {
+	arch := wheelMachine(p)
+	if arch == "" || p.OS != "linux" {
 		return nil, fmt.Errorf("no Python wheels exist for %s", oci.PlatformString(p))
-	}
-	if p.Architecture == "arm" && p.Variant != "v7" {
-		arch = "armv6l"
 	}
 	if strings.Contains(baseTag, "alpine") {
 		return []string{"musllinux_1_2_" + arch, "musllinux_1_1_" + arch}, nil
@@ -158,6 +168,8 @@ func parseWheel(p string) (wheel, bool) {
 type NoWheelError struct {
 	Failures []WheelFailure
 	Source   string
+	// Why, with --allow-sdist, is each compiler's reason it cannot run here.
+	Why []string
 }
 
 // WheelFailure is one package that pip found no wheel of for one platform.
@@ -167,6 +179,9 @@ type WheelFailure struct {
 	Versions string // what the index does have, as pip reported it
 	Tags     []string
 	Python   string
+	// BuildHere, with --allow-sdist, says what would let this machine compile the package
+	// for the platform (no compiler could run here).
+	BuildHere string
 }
 
 func (e *NoWheelError) Error() string {
@@ -182,18 +197,42 @@ func (e *NoWheelError) Error() string {
 func (e *NoWheelError) Detail() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "  dependencies from %s\n", e.Source)
-	fmt.Fprintf(&b, "  %-14s %-24s %s\n", "PLATFORM", "PACKAGE", "INDEX HAS")
+	buildHere := slices.ContainsFunc(e.Failures, func(f WheelFailure) bool { return f.BuildHere != "" })
+	if buildHere {
+		fmt.Fprintf(&b, "  %-14s %-24s %-40s %s\n", "PLATFORM", "PACKAGE", "INDEX HAS", "TO BUILD HERE")
+	} else {
+		fmt.Fprintf(&b, "  %-14s %-24s %s\n", "PLATFORM", "PACKAGE", "INDEX HAS")
+	}
 	for _, f := range e.Failures {
 		has := f.Versions
 		if has == "" {
 			has = "no wheel for these tags"
 		}
-		fmt.Fprintf(&b, "  %-14s %-24s %s\n", f.Platform, f.Package, has)
+		if buildHere {
+			fmt.Fprintf(&b, "  %-14s %-24s %-40s %s\n", f.Platform, f.Package, has, f.BuildHere)
+		} else {
+			fmt.Fprintf(&b, "  %-14s %-24s %s\n", f.Platform, f.Package, has)
+		}
 	}
 	f := e.Failures[0]
-	fmt.Fprintf(&b, "  looked for    cp%s/abi3/none wheels tagged %s … %s\n", strings.ReplaceAll(f.Python, ".", ""), f.Tags[0], f.Tags[len(f.Tags)-1])
+	if len(f.Tags) > 0 {
+		fmt.Fprintf(&b, "  looked for    cp%s/abi3/none wheels tagged %s … %s\n", strings.ReplaceAll(f.Python, ".", ""), f.Tags[0], f.Tags[len(f.Tags)-1])
+	}
+	if buildHere {
+		for i, why := range e.Why {
+			label := "no compiler  "
+			if i > 0 {
+				label = "             "
+			}
+			fmt.Fprintf(&b, "  %s %s\n", label, why)
+		}
+		b.WriteString("  what to do    make one of TO BUILD HERE so, and build again: the sdists compile for each platform;\n")
+		b.WriteString("                or pin a version that ships a wheel for the platform;\n")
+		b.WriteString("                or drop the platform from --platform")
+		return b.String()
+	}
 	b.WriteString("  what to do    pin a version that ships a wheel for the platform;\n")
-	b.WriteString("                or --allow-sdist to build from source (it compiles for this host, so only for its own platform);\n")
+	b.WriteString("                or --allow-sdist to build it from source, for the platform, in the builder image;\n")
 	b.WriteString("                or drop the platform from --platform")
 	return b.String()
 }
@@ -218,6 +257,13 @@ func downloadWheels(ctx context.Context, o *Options, reqFile string, p oci.Platf
 	tags, err := wheelPlatforms(p, baseTag)
 	if err != nil {
 		return nil, nil, err
+	}
+	if o.Deps.builtWheels != "" {
+		// A wheel compiled in the builder is tagged linux_ARCH, as pip wheel tags what
+		// auditwheel has not repaired; it is the platform's own, so it fits.
+		if own := "linux_" + wheelMachine(p); !slices.Contains(tags, own) {
+			tags = append(tags, own)
+		}
 	}
 	pip := pipCommand(o.Process.Getenv)
 	args, env := pipDownloadArgs(o.Deps, o.Process, pip[1:], reqFile, p, py, tags, dir)
@@ -253,13 +299,23 @@ func pipDownloadArgs(d DepsOptions, process cmdenv.Env, pip []string, reqFile st
 	abi := "cp" + strings.ReplaceAll(py, ".", "")
 	args = append(slices.Clone(pip), "download", "--dest", dir, "--disable-pip-version-check", "--progress-bar", "off", "--quiet",
 		"--python-version", py, "--implementation", "cp", "--abi", abi, "--abi", "abi3", "--abi", "none")
-	native := oci.SamePlatform(p, oci.HostPlatform())
-	if !(d.AllowSdist && native) {
-		args = append(args, "--only-binary=:all:")
-		for _, t := range tags {
-			args = append(args, "--platform", t)
-		}
+	// Binary wheels only, on every platform, the host's too: a package without one is
+	// built from its sdist for the platform, in the builder image (--allow-sdist), never
+	// here with the host's compiler and libraries.
+	args = append(args, "--only-binary=:all:")
+	for _, t := range tags {
+		args = append(args, "--platform", t)
 	}
+	if d.builtWheels != "" {
+		args = append(args, "--find-links", d.builtWheels)
+	}
+	idx, env := pipIndexOptions(d, process)
+	return append(append(args, idx...), "-r", reqFile), env
+}
+
+// pipIndexOptions are the arguments and environment that tell pip where packages come
+// from: the index URLs, --find-links and --no-index.
+func pipIndexOptions(d DepsOptions, process cmdenv.Env) (args, env []string) {
 	// Index URLs may hold a token (https://user:TOKEN@host/simple): they go to pip through
 	// its environment, which only this user can read, never its argv, which every local
 	// user can (ps).
@@ -280,7 +336,7 @@ func pipDownloadArgs(d DepsOptions, process cmdenv.Env, pip []string, reqFile st
 	if d.NoIndex {
 		args = append(args, "--no-index")
 	}
-	return append(args, "-r", reqFile), env
+	return args, env
 }
 
 // pipFailure says why pip download for p failed, from what it wrote to stderr: a
@@ -492,7 +548,8 @@ func lastLines(s string, n int) string {
 
 // resolveDeps downloads every platform's wheels before anything is built, so a package
 // missing for one platform fails the build with the whole picture.
-func resolveDeps(ctx context.Context, o *Options, targets []target, baseTag, tmp string) (map[string][]wheel, string, error) {
+// With sd (--allow-sdist), a package without a wheel is built from its sdist.
+func resolveDeps(ctx context.Context, o *Options, sd *sdists, targets []target, baseTag, tmp string) (map[string][]wheel, string, error) {
 	reqFile, source, err := dependencySource(o, tmp)
 	if err != nil || reqFile == "" {
 		return nil, source, err
@@ -513,6 +570,9 @@ func resolveDeps(ctx context.Context, o *Options, targets []target, baseTag, tmp
 				return err
 			}
 			wheels, fails, err := downloadAll(gctx, o, reqFile, t.req.Platform, py, baseTag, dir)
+			if err == nil && len(fails) > 0 && sd != nil {
+				wheels, fails, err = sd.resolve(gctx, reqFile, t.req.Platform, py, baseTag, dir, fails)
+			}
 			if err != nil {
 				return err
 			}
@@ -531,7 +591,12 @@ func resolveDeps(ctx context.Context, o *Options, targets []target, baseTag, tmp
 		fails = append(fails, f...)
 	}
 	if len(fails) > 0 {
-		return nil, source, &NoWheelError{Failures: fails, Source: source}
+		e := &NoWheelError{Failures: fails, Source: source}
+		if sd != nil {
+			p, _ := oci.ParsePlatform(fails[0].Platform)
+			e.Why = sd.why(p)
+		}
+		return nil, source, e
 	}
 	return out, source, nil
 }

@@ -44,6 +44,10 @@ type PlanReady struct {
 	Included  []PathNote     `json:"included,omitempty"`
 	Platforms []PlatformPlan `json:"platforms"`
 	DryRun    bool           `json:"dry_run"`
+	// Builder is the image sdists are compiled in (with --allow-sdist, when some package
+	// has no wheel), BuilderDigest the index digest it is pinned to; both empty otherwise.
+	Builder       string `json:"builder,omitempty"`
+	BuilderDigest string `json:"builder_digest,omitempty"`
 }
 
 // PathNote is a path of the build context and what the build says of it, apart, so a
@@ -184,6 +188,36 @@ type Pushed struct {
 	Bytes    int64  `json:"bytes"`
 }
 
+// SdistCompiling is sent when a package without a wheel for a platform starts
+// compiling from its sdist, in the builder image: How is "native" or "emulated" (the
+// engine-less sandbox), "docker" or "podman".
+type SdistCompiling struct {
+	Platform string `json:"platform"`
+	Package  string `json:"package"`
+	Version  string `json:"version"`
+	How      string `json:"how"`
+	Builder  string `json:"builder"`
+}
+
+// SdistProgressed says a compile is still going: how long it has run and the last line
+// its log holds. It is coalesced, at most four a second.
+type SdistProgressed struct {
+	Platform string        `json:"platform"`
+	Package  string        `json:"package"`
+	Elapsed  time.Duration `json:"elapsed_ns"`
+	LastLine string        `json:"last_line,omitempty"`
+}
+
+// SdistCompiled is sent when a package's wheel for a platform is ready: compiled now,
+// or (Cached) found in the shared cache, compiled by an earlier build.
+type SdistCompiled struct {
+	Platform string        `json:"platform"`
+	Package  string        `json:"package"`
+	Wheel    string        `json:"wheel"` // its file name
+	Elapsed  time.Duration `json:"elapsed_ns"`
+	Cached   bool          `json:"cached"`
+}
+
 // Warning is something the user should know that does not stop the build.
 type Warning struct {
 	Message string `json:"message"`
@@ -211,6 +245,9 @@ func (LayerResumed) Type() string    { return "layer_resumed" }
 func (LayerDone) Type() string       { return "layer_done" }
 func (PlatformDone) Type() string    { return "platform_done" }
 func (Warning) Type() string         { return "warning" }
+func (SdistCompiling) Type() string  { return "sdist_compiling" }
+func (SdistProgressed) Type() string { return "sdist_progressed" }
+func (SdistCompiled) Type() string   { return "sdist_compiled" }
 func (PushStarted) Type() string     { return "push_started" }
 func (PushProgressed) Type() string  { return "push_progress" }
 func (BlobPushed) Type() string      { return "blob_pushed" }

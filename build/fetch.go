@@ -44,8 +44,12 @@ func fetch(ctx context.Context, p *plan, sink Sink) (done func(), err error) {
 	if err != nil {
 		return done, err
 	}
+	if p.o.Deps.AllowSdist {
+		p.sdists = &sdists{o: p.o, sink: sink, baseRef: p.baseRef, source: p.source, connect: p.world.connect,
+			cache: p.cache, compilers: p.world.compilers, tmp: tmp}
+	}
 	var source string
-	if p.wheels, source, err = resolveDeps(ctx, p.o, p.targets, p.baseRef.Tag, tmp); err != nil {
+	if p.wheels, source, err = resolveDeps(ctx, p.o, p.sdists, p.targets, p.baseRef.Tag, tmp); err != nil {
 		return done, err
 	}
 	if source == "" {

@@ -69,6 +69,9 @@ type Options struct {
 	Pull string
 	// Deps are the pip options for --include-deps.
 	Deps DepsOptions
+	// BuilderImage is where --allow-sdist compiles sdists; "" is the base image's full
+	// sibling (builderFor).
+	BuilderImage string
 	// Progress is how the build is shown (auto, plain or json) and Verbose whether in
 	// detail: the command's renderer reads them.
 	Progress string
@@ -312,7 +315,7 @@ func (l *layers) options() *Options {
 		src *string
 	}{
 		{&o.Tag, s.Tag}, {&o.Output, s.Output}, {&o.Workdir, s.Workdir}, {&o.User, s.User}, {&o.RegistryURL, s.RegistryURL},
-		{&o.Pull, s.Pull}, {&o.Progress, s.Progress}, {&o.Deps.Requirements, s.Requirements}, {&o.Deps.IndexURL, s.IndexURL},
+		{&o.Pull, s.Pull}, {&o.Progress, s.Progress}, {&o.BuilderImage, s.BuilderImage}, {&o.Deps.Requirements, s.Requirements}, {&o.Deps.IndexURL, s.IndexURL},
 	} {
 		if v.src != nil {
 			*v.dst = *v.src

@@ -32,6 +32,8 @@ type plan struct {
 	layers  *layerFetcher      // the base layers' downloads, begun by fetch
 	source  blobSource
 	cache   *oci.Store // the shared cache; nil with --no-cache
+	world   world
+	sdists  *sdists // with --allow-sdist: builds what has no wheel; set by fetch
 }
 
 // target is one requested platform, the base index's entry that matches it, and (once
@@ -46,7 +48,7 @@ type target struct {
 // entrypoint, the base index and the entry of it each requested platform gets. All that
 // can be refused is refused here, before any download.
 func prepare(ctx context.Context, o *Options, sink Sink, w world) (*plan, error) {
-	p := &plan{o: o, start: w.clock()}
+	p := &plan{o: o, start: w.clock(), world: w}
 	p.times = buildTimeOf(o, p.start)
 	for _, msg := range o.Warnings {
 		sink(Warning{Message: msg})
@@ -102,6 +104,9 @@ func (p *plan) ready() PlanReady {
 	}
 	if o.Push {
 		ev.PushTarget = p.push.CommonName()
+	}
+	if b := p.sdists.pinnedBuilder(); b != nil {
+		ev.Builder, ev.BuilderDigest = b.ref.CommonName(), b.index.Digest.String()
 	}
 	for _, t := range p.targets {
 		ev.Platforms = append(ev.Platforms, PlatformPlan{

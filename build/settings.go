@@ -36,6 +36,7 @@ type Settings struct {
 	NoCache      *bool
 	Pull         *string
 	Strict       *bool
+	BuilderImage *string
 	// [pip]
 	Requirements   *string
 	IndexURL       *string
@@ -130,8 +131,10 @@ var settingsTable = []setting{
 		field: func(s *Settings) any { return &s.FindLinks }},
 	{flag: "no-index", table: "pip", key: "no_index", env: "PYCONTAINER_NO_INDEX", kind: kindBool, usage: "with --include-deps: use only --find-links (offline)",
 		field: func(s *Settings) any { return &s.NoIndex }},
-	{flag: "allow-sdist", table: "pip", key: "allow_sdist", env: "PYCONTAINER_ALLOW_SDIST", kind: kindBool, usage: "with --include-deps: build packages without wheels from source — for the host's own platform only",
+	{flag: "allow-sdist", table: "pip", key: "allow_sdist", env: "PYCONTAINER_ALLOW_SDIST", kind: kindBool, usage: "with --include-deps: build packages without a wheel for a platform from source, for that platform, in the builder image",
 		field: func(s *Settings) any { return &s.AllowSdist }},
+	{flag: "builder-image", table: "build", key: "builder_image", env: "PYCONTAINER_BUILDER_IMAGE", usage: "with --allow-sdist: the image sdists compile in, with the base's Python and libc and a compiler (default the base's full sibling: python:3.11-slim → python:3.11)",
+		field: func(s *Settings) any { return &s.BuilderImage }},
 	{flag: "no-cache", table: "build", key: "no_cache", env: "PYCONTAINER_NO_CACHE", kind: kindBool, usage: "do not use the shared cache of base image blobs",
 		field: func(s *Settings) any { return &s.NoCache }},
 	{flag: "pull", table: "build", key: "pull", env: "PYCONTAINER_PULL", def: "always", choices: []string{"always", "missing", "never"}, usage: "when to ask the registry where the base tag points: always, missing or never (offline)",

@@ -150,6 +150,8 @@ func observed(t *testing.T, o *Options, key string) any {
 		return o.Deps.NoIndex
 	case "allow_sdist":
 		return o.Deps.AllowSdist
+	case "builder_image":
+		return o.BuilderImage
 	case "no_cache":
 		return o.NoCache
 	case "pull":

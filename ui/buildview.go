@@ -263,7 +263,11 @@ func (b *buildScreen) base() string {
 
 func (b *buildScreen) headLines() []string {
 	s, p := b.c.styles, b.prog
-	from := s.Muted.Render("from " + b.base() + " → " + b.c.output)
+	fromText := "from " + b.base() + " → " + b.c.output
+	if p.plan != nil && p.plan.Builder != "" {
+		fromText += " · builder " + p.plan.Builder + "@" + oci.ShortDigest(p.plan.BuilderDigest)
+	}
+	from := s.Muted.Render(fromText)
 	switch {
 	case b.cancelling:
 		return []string{s.Warn.Render(truncate("Cancelling the build …", b.width)), truncate(from, b.width)}
@@ -389,6 +393,16 @@ func (b *buildScreen) pushLine(pp *pushProgress) string {
 func (b *buildScreen) tailLines() []string {
 	s, p := b.c.styles, b.prog
 	var out []string
+	if len(p.compiles) > 0 {
+		out = append(out, "", s.Header.Render("Built from source"))
+		for _, c := range p.compiles {
+			style := s.Accent
+			if c.done {
+				style = s.OK
+			}
+			out = append(out, style.Render(truncate(Sanitize("  "+c.text()), b.width))) // pip's words
+		}
+	}
 	if left := p.leftOut(); len(left) > 0 {
 		out = append(out, "", s.Header.Render("Left out of the app layer"))
 		for _, x := range left {

@@ -8,6 +8,7 @@ import (
 	"io"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/pycontainer/pycontainer/build"
 	"github.com/pycontainer/pycontainer/oci"
@@ -20,7 +21,20 @@ type Plain struct {
 	out     io.Writer // progress
 	result  io.Writer // the plan of a dry run and the final summary
 	verbose bool
+	// compiles are the sdists compiling, by platform and package: what their progress
+	// lines repeat, and when the last was printed.
+	compiles map[[2]string]*plainCompile
 }
+
+type plainCompile struct {
+	ev      build.SdistCompiling
+	printed time.Duration // the Elapsed of the last progress line printed
+	line    string
+}
+
+// plainCompileEvery spaces a compile's progress lines in a log: its events come four a
+// second, which a CI log need not keep.
+const plainCompileEvery = 5 * time.Second
 
 // NewPlain writes progress to out and results to result.
 func NewPlain(out, result io.Writer, verbose bool) *Plain {
@@ -61,6 +75,29 @@ func (p *Plain) Emit(e build.Event) {
 			kind = "app layer"
 		}
 		printf(p.out, "%s: %s %d/%d %s %s %s", ev.Platform, kind, ev.Index, ev.Count, oci.ShortDigest(ev.Digest), HumanBytes(ev.Size), state)
+	case build.SdistCompiling:
+		if p.compiles == nil {
+			p.compiles = map[[2]string]*plainCompile{}
+		}
+		p.compiles[[2]string{ev.Platform, ev.Package}] = &plainCompile{ev: ev}
+		printf(p.out, "compiling %s for %s (%s) in %s", compileName(ev), ev.Platform, ev.How, ev.Builder)
+	case build.SdistProgressed:
+		c := p.compiles[[2]string{ev.Platform, ev.Package}]
+		if c == nil {
+			break
+		}
+		// A line every few seconds says it is alive; verbose also says each new line.
+		if ev.Elapsed-c.printed >= plainCompileEvery || (p.verbose && ev.LastLine != c.line && ev.LastLine != "") {
+			c.printed, c.line = ev.Elapsed, ev.LastLine
+			printf(p.out, "compiling %s for %s (%s) … %.1fs: %s", compileName(c.ev), ev.Platform, c.ev.How, ev.Elapsed.Seconds(), ev.LastLine)
+		}
+	case build.SdistCompiled:
+		delete(p.compiles, [2]string{ev.Platform, ev.Package})
+		if ev.Cached {
+			printf(p.out, "%s: %s built from source before: %s (cached)", ev.Platform, ev.Package, ev.Wheel)
+		} else {
+			printf(p.out, "%s: %s built from source in %.1fs: %s", ev.Platform, ev.Package, ev.Elapsed.Seconds(), ev.Wheel)
+		}
 	case build.PlatformFailed:
 		printf(p.out, "%s: failed: %s", ev.Platform, ev.Error)
 	case build.PlatformDone:
@@ -95,6 +132,9 @@ func (p *Plain) plan(ev build.PlanReady) {
 			note = " as " + pl.BasePlatform
 		}
 		printf(w, "  %s (%s): base manifest %s%s", pl.Platform, pl.Source, oci.ShortDigest(pl.BaseManifest), note)
+	}
+	if ev.Builder != "" {
+		printf(w, "builder %s@%s (sdists compile in it)", ev.Builder, ev.BuilderDigest)
 	}
 	if ev.DryRun || p.verbose {
 		printf(w, "app: %d files from %s, entrypoint %s", ev.AppFiles, ev.Context, quoteArgs(ev.Entrypoint))
@@ -143,6 +183,14 @@ func (j *JSONLines) Emit(e build.Event) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	fmt.Fprintln(j.w, string(escapeJSON([]byte(line))))
+}
+
+// compileName is "fastcalc 1.0", or the package alone when its version is unknown.
+func compileName(ev build.SdistCompiling) string {
+	if ev.Version == "" {
+		return ev.Package
+	}
+	return ev.Package + " " + ev.Version
 }
 
 func shortAll(ds []string) []string {

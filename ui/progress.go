@@ -3,6 +3,7 @@ package ui
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/pycontainer/pycontainer/build"
@@ -28,6 +29,7 @@ type progress struct {
 	platforms []*platformProgress
 	plan      *build.PlanReady
 	warnings  []string
+	compiles  []*compileProgress // sdists built for a platform, in the order begun
 	push      *pushProgress
 	finished  *build.Finished
 	started   time.Time
@@ -57,6 +59,15 @@ type layerProgress struct {
 	startsOver  bool  // the registry ignored the request to resume
 	startedAt   time.Time
 	startedDone int64
+}
+
+// compileProgress is one sdist compiling, or compiled, for one platform.
+type compileProgress struct {
+	platform, pkg, version, how string
+	elapsed                     time.Duration
+	lastLine                    string
+	wheel                       string
+	done, cached                bool
 }
 
 type pushProgress struct {
@@ -133,6 +144,22 @@ func (p *progress) apply(ev build.Event, now time.Time) {
 		}
 	case build.Warning:
 		p.warnings = append(p.warnings, e.Message)
+	case build.SdistCompiling:
+		p.compiles = append(p.compiles, &compileProgress{platform: e.Platform, pkg: e.Package, version: e.Version, how: e.How})
+	case build.SdistProgressed:
+		if c := p.compile(e.Platform, e.Package); c != nil {
+			c.elapsed, c.lastLine = e.Elapsed, e.LastLine
+		}
+	case build.SdistCompiled:
+		c := p.compile(e.Platform, e.Package)
+		if c == nil { // a wheel from the cache: nothing compiled
+			c = &compileProgress{platform: e.Platform, pkg: e.Package}
+			p.compiles = append(p.compiles, c)
+		}
+		c.done, c.cached, c.wheel = true, e.Cached, e.Wheel
+		if !e.Cached {
+			c.elapsed = e.Elapsed
+		}
 	case build.PushStarted:
 		p.push = &pushProgress{target: e.Target, manifests: e.Manifests, blobs: map[string]*[2]int64{}, pushed: map[string]string{}}
 	case build.PushProgressed:
@@ -151,6 +178,31 @@ func (p *progress) apply(ev build.Event, now time.Time) {
 	case build.Finished:
 		p.finished = &e
 	}
+}
+
+// compile is the latest compile of pkg for platform, nil when none began.
+func (p *progress) compile(platform, pkg string) *compileProgress {
+	for i := len(p.compiles) - 1; i >= 0; i-- {
+		if c := p.compiles[i]; c.platform == platform && c.pkg == pkg {
+			return c
+		}
+	}
+	return nil
+}
+
+// text is the compile's line on the build screen.
+func (c *compileProgress) text() string {
+	name := c.pkg
+	if c.version != "" {
+		name += " " + c.version
+	}
+	switch {
+	case c.cached:
+		return fmt.Sprintf("%-14s %s: built before (cached) %s", c.platform, name, c.wheel)
+	case c.done:
+		return fmt.Sprintf("%-14s %s (%s): built in %.1fs %s", c.platform, name, c.how, c.elapsed.Seconds(), c.wheel)
+	}
+	return fmt.Sprintf("%-14s %s (%s) … %.1fs: %s", c.platform, name, c.how, c.elapsed.Seconds(), c.lastLine)
 }
 
 func (p *progress) downloading(platform, digest string) *layerProgress {

@@ -33,6 +33,12 @@ func DecodeEvent(line []byte) (build.Event, error) {
 		return decodeAs[build.LayerDone](line)
 	case build.PlatformDone{}.Type():
 		return decodeAs[build.PlatformDone](line)
+	case build.SdistCompiling{}.Type():
+		return decodeAs[build.SdistCompiling](line)
+	case build.SdistProgressed{}.Type():
+		return decodeAs[build.SdistProgressed](line)
+	case build.SdistCompiled{}.Type():
+		return decodeAs[build.SdistCompiled](line)
 	case build.Warning{}.Type():
 		return decodeAs[build.Warning](line)
 	case build.PushStarted{}.Type():
