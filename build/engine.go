@@ -89,8 +89,7 @@ func (e *engineCompiler) Compile(ctx context.Context, job compileJob) error {
 		// podman maps the container's root to this user already.)
 		args = append(args, "--user", fmt.Sprintf("%d:%d", os.Getuid(), os.Getgid()))
 	}
-	args = append(args, job.Builder.CommonName(),
-		"/usr/bin/python3", "-m", "pip", "wheel", "--no-deps", "--no-index", "--no-build-isolation", "-w", "/tmp/out", "/tmp/in/"+filepath.Base(job.Sdist))
+	args = append(append(args, job.Builder.CommonName()), pipWheel(job.Sdist)...)
 	fmt.Fprintf(job.Log, "$ %s %s\n", e.name, strings.Join(args, " "))
 	cmd := exec.CommandContext(ctx, e.bin, args...)
 	cmd.Env = e.process.Variables()

@@ -17,8 +17,8 @@ import (
 	"github.com/pycontainer/pycontainer/registry"
 )
 
-// builderRootFS is the e2e's amd64 root filesystem (python3.11-minimal, no pip, no gcc).
-const builderRootFS = "/var/cache/pycontainer-e2e/rootfs/amd64"
+// podmanRootFS is the e2e's amd64 root filesystem (python3.11-minimal, no pip, no gcc).
+const podmanRootFS = "/var/cache/pycontainer-e2e/rootfs/amd64"
 
 // fakePipModule stands in for pip in the builder: `python3 -m pip wheel … -w OUT SDIST`
 // writes a pure wheel named for the sdist, so the test runs the engine's plumbing (the
@@ -45,8 +45,8 @@ func TestPodmanCompile(t *testing.T) {
 	if err != nil {
 		t.Skip("podman is not installed")
 	}
-	if _, err := os.Stat(filepath.Join(builderRootFS, "usr/bin/python3")); err != nil {
-		t.Skipf("no builder root filesystem at %s (e2e/make-python-rootfs.sh makes it)", builderRootFS)
+	if _, err := os.Stat(filepath.Join(podmanRootFS, "usr/bin/python3")); err != nil {
+		t.Skipf("no builder root filesystem at %s (e2e/make-python-rootfs.sh makes it)", podmanRootFS)
 	}
 	// The settings this machine's podman needs run through a wrapper on PATH, as a
 	// user's containers.conf would: the product passes none of them.
@@ -69,7 +69,7 @@ func TestPodmanCompile(t *testing.T) {
 	t.Cleanup(func() { exec.Command(filepath.Join(bin, "podman"), "system", "reset", "--force").Run() })
 
 	rootfs := filepath.Join(t.TempDir(), "rootfs")
-	if out, err := exec.Command("cp", "-a", builderRootFS, rootfs).CombinedOutput(); err != nil {
+	if out, err := exec.Command("cp", "-a", podmanRootFS, rootfs).CombinedOutput(); err != nil {
 		t.Fatalf("copy the root filesystem: %v %s", err, out)
 	}
 	pipDir := filepath.Join(rootfs, "usr/lib/python3.11/pip")

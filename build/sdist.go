@@ -33,6 +33,8 @@ type compileJob struct {
 	Builder  ref.Ref         // pinned by digest (the platform's manifest digest)
 	Manifest *registry.Image // the builder's manifest for Platform (layers, config)
 	Log      io.Writer       // the compiler's output, line by line
+	Blobs    blobSource      // the builder's registry, for a compiler that reads its layers
+	Cache    *oci.Store      // the shared cache; nil with --no-cache
 }
 
 // compiler is one place sdists compile: the engine-less sandbox, docker or podman.
@@ -223,7 +225,7 @@ func (s *sdists) wheelFor(ctx context.Context, p oci.Platform, f WheelFailure, b
 	}
 	s.sink(SdistCompiling{Platform: plat, Package: name, Version: version, How: how, Builder: b.ref.CommonName()})
 	start := time.Now()
-	if err := s.compile(ctx, c, how, compileJob{Platform: p, Sdist: sdist, OutDir: out, Builder: pinned, Manifest: img}, name, version); err != nil {
+	if err := s.compile(ctx, c, how, compileJob{Platform: p, Sdist: sdist, OutDir: out, Builder: pinned, Manifest: img, Blobs: b.source, Cache: s.cache}, name, version); err != nil {
 		return nil, err
 	}
 	whl, err := builtWheel(out, name, plat)
