@@ -23,8 +23,9 @@
 #   PYCONTAINER_E2E_BUILDER=1   a builder rootfs (what python:3.11 is to
 #                               python:3.11-slim): adds $BUILDER_PKGS below
 #                               (python3.11-dev gcc libc6-dev python3-setuptools
-#                               python3-wheel python3-pip), ~270 MB; its smoke
-#                               test also compiles and imports a C extension
+#                               python3-wheel python3-pip), ~270 MB, with .pyc
+#                               files; its smoke test also compiles and imports a
+#                               C extension
 #   PYCONTAINER_E2E_KEEP_GCONV=1     keep glibc's gconv (iconv) modules
 #   PYCONTAINER_E2E_STRICT_UPDATE=1  fail when an index of bookworm-security or
 #                               bookworm-updates cannot be fetched (default:
@@ -344,6 +345,30 @@ fi
 # own); PYCONTAINER_E2E_KEEP_GCONV=1 keeps them.
 if [ "${PYCONTAINER_E2E_KEEP_GCONV:-}" != 1 ]; then
 	rm -rf "$R"/usr/lib/*-linux-gnu*/gconv
+fi
+
+# A builder gets its modules' bytecode, as Debian's maintainer scripts (py3compile) would
+# have written: its root filesystem is read-only while it compiles, and pip under qemu
+# spends most of its time compiling its own sources without it (measured: pip wheel of a
+# small C extension for arm64 takes 11 s with .pyc files, 33 s without). Compiled by the
+# host's python3.11 (bytecode is the same on every architecture), recorded as /usr/...
+# paths; without a host python3.11 it is skipped with a note.
+if [ "${PYCONTAINER_E2E_BUILDER:-}" = 1 ]; then
+	py311=
+	for c in python3.11 /usr/bin/python3.11 python3; do
+		if command -v "$c" >/dev/null 2>&1 &&
+			[ "$("$c" -c 'import sys; print(sys.version_info[:2] == (3, 11))' 2>/dev/null)" = True ]; then
+			py311=$(command -v "$c")
+			break
+		fi
+	done
+	if [ -n "$py311" ]; then
+		# (a few files are not Python 3, e.g. lib2to3's test data: their errors are ignored)
+		"$py311" -m compileall -q -s "$R" -p / "$R/usr/lib/python3.11" "$R/usr/lib/python3/dist-packages" >/dev/null 2>&1 || true
+		log "precompiled $(find "$R/usr/lib/python3.11" "$R/usr/lib/python3/dist-packages" -name '*.pyc' | wc -l) .pyc files with $py311"
+	else
+		log "note: no python3.11 on this host: the builder rootfs has no .pyc files (pip is ~3x slower under qemu)"
+	fi
 fi
 
 # Minimal system files.

@@ -576,7 +576,7 @@ func recordLine(record, prefix string) string {
 }
 
 // testSdistUnprivileged runs the build as an unprivileged user (nobody), through a user
-// namespace with that user mapped to root, for the platforms under test; it skips where
+// namespace with that user mapped to root, for the first platform under test; it skips where
 // the test cannot switch users or user namespaces are not allowed.
 func testSdistUnprivileged(t *testing.T, w *sdistWorld, sdist string) {
 	if os.Geteuid() != 0 {
@@ -628,6 +628,9 @@ func testSdistUnprivileged(t *testing.T, w *sdistWorld, sdist string) {
 	}); err != nil {
 		t.Fatal(err)
 	}
+	// One platform is enough (the native one when present): the user namespace is what
+	// differs from the root path; emulation is the same binfmt_misc handler.
+	w = &sdistWorld{host: w.host, bin: w.bin, present: w.present[:1]}
 	cmd := exec.Command(bin, "build", "--tag", "sdist-demo:1", "--base-image", w.host+"/library/python:3.11-slim",
 		"--platform", w.platforms(), "--include-deps", "--allow-sdist", "--no-index", "--find-links", wheelhouse,
 		"--progress", "json")
