@@ -300,6 +300,8 @@ g_median() { echo "$G" | awk -v k="$1" '$1==k{print $2}' | sort -n | awk '{v[NR]
 G_PLAIN=$(g_median plain); G_TUI=$(g_median tui)
 
 measure_network
+echo "bench: (k) compiling an sdist for each platform (bench/sdist.sh)"
+SDIST_ROWS=$(RUNS=3 bash bench/sdist.sh)
 LOAD_END=$(cut -d' ' -f1 /proc/loadavg)
 
 {
@@ -322,6 +324,7 @@ echo "| (f) peak RSS moving a 1 GiB layer | $((RSS_KB/1024)) MB in ${F_SECS}s | 
 echo "| (g) TUI vs plain, 200 MB layer (go test -bench BuildLargeLayer) | $(ms "$G_TUI") | plain $(ms "$G_PLAIN") | $(ratio "$G_TUI" "$G_PLAIN")× | ≤ 1.05× |"
 network_rows
 echo "| (j) start-up: \`pycontainer cache dir\` vs \`crane version\` | $(ms "$(median j 0)") | crane $(ms "$(median j 1)") | $(ratio "$(median j 0)" "$(median j 1)")× | ≤ 1.0× |"
+[ -n "$SDIST_ROWS" ] && echo "$SDIST_ROWS"
 echo
 request_table
 echo
@@ -331,5 +334,10 @@ echo "includes walking the context and writing the layout. (e) includes a warm b
 echo "is the difference to the build alone. (f) is GNU time's maximum resident set size."
 echo
 network_notes
+echo
+echo "(k) is \`bench/sdist.sh\`: \`--allow-sdist\` compiling e2e/testdata/fastanswer (one C file) in a Debian"
+echo "bookworm builder image (python3.11-dev, gcc) with the engine-less sandbox: natively, or under"
+echo "qemu-user through binfmt_misc; the median of 3 compiles after the builder's root filesystem is"
+echo "unpacked. Absent when the e2e root filesystems are (PYCONTAINER_E2E_ROOTFS)."
 } > BENCHMARKS.md
 cat BENCHMARKS.md
