@@ -24,7 +24,7 @@ func Run(ctx context.Context, o *Options, sink Sink) error {
 	w := world{
 		connect:   func(r ref.Ref, cache *oci.Store) blobSource { return o.buildClient(r, cache) },
 		clock:     o.Process.Clock,
-		compilers: append([]compiler{&sandboxCompiler{}}, engineCompilers(o.Process)...),
+		compilers: compilers(o),
 	}
 	return Interrupted(ctx, explainDiskFull(run(ctx, o, sink, w), o))
 }

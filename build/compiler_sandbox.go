@@ -17,6 +17,22 @@ import (
 	"github.com/pycontainer/pycontainer/sandbox"
 )
 
+// compilers are where o's sdists may compile, in the order asked.
+func compilers(o *Options) []compiler {
+	all := append([]compiler{&sandboxCompiler{}}, engineCompilers(o.Process)...)
+	if o.SdistCompiler == "" || o.SdistCompiler == "auto" {
+		return all
+	}
+	for _, c := range all {
+		if c.Name() == o.SdistCompiler {
+			return []compiler{c}
+		}
+	}
+	return all // the settings refuse any other name before a build starts
+}
+
+func (c *sandboxCompiler) Name() string { return "sandbox" }
+
 // pipWheel is the command that compiles sdist (a host path; its directory is /tmp/in
 // inside) into /tmp/out: the builder's own python3 on its PATH (/usr/local/bin in the
 // official images, /usr/bin in Debian's), no dependencies, no index and no isolated

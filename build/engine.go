@@ -38,6 +38,8 @@ type engineCompiler struct {
 	err  error
 }
 
+func (e *engineCompiler) Name() string { return e.name }
+
 // How says whether the engine runs here: its binary on PATH, and `info` answered (a
 // docker whose daemon is down, a podman machine that is stopped, are not). It asks
 // once per build.

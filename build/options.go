@@ -72,6 +72,9 @@ type Options struct {
 	// BuilderImage is where --allow-sdist compiles sdists; "" is the base image's full
 	// sibling (builderFor).
 	BuilderImage string
+	// SdistCompiler picks where sdists compile: "" or auto asks the sandbox, docker and
+	// podman in that order; sandbox, docker or podman asks only that one.
+	SdistCompiler string
 	// Progress is how the build is shown (auto, plain or json) and Verbose whether in
 	// detail: the command's renderer reads them.
 	Progress string
@@ -315,7 +318,7 @@ func (l *layers) options() *Options {
 		src *string
 	}{
 		{&o.Tag, s.Tag}, {&o.Output, s.Output}, {&o.Workdir, s.Workdir}, {&o.User, s.User}, {&o.RegistryURL, s.RegistryURL},
-		{&o.Pull, s.Pull}, {&o.Progress, s.Progress}, {&o.BuilderImage, s.BuilderImage}, {&o.Deps.Requirements, s.Requirements}, {&o.Deps.IndexURL, s.IndexURL},
+		{&o.Pull, s.Pull}, {&o.Progress, s.Progress}, {&o.BuilderImage, s.BuilderImage}, {&o.SdistCompiler, s.SdistCompiler}, {&o.Deps.Requirements, s.Requirements}, {&o.Deps.IndexURL, s.IndexURL},
 	} {
 		if v.src != nil {
 			*v.dst = *v.src

@@ -39,6 +39,7 @@ type compileJob struct {
 
 // compiler is one place sdists compile: the engine-less sandbox, docker or podman.
 type compiler interface {
+	Name() string // as --sdist-compiler names it
 	How(p oci.Platform) (string, error) // "native", "emulated", "docker", "podman"; error: unusable here, why
 	Compile(ctx context.Context, job compileJob) error
 }

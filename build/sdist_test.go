@@ -50,6 +50,8 @@ type fakeCompiler struct {
 	inDir  []int // how many files the sdist's directory held, for each job
 }
 
+func (f *fakeCompiler) Name() string { return "fake" }
+
 func (f *fakeCompiler) How(oci.Platform) (string, error) { return f.how, f.unfit }
 
 func (f *fakeCompiler) Compile(ctx context.Context, job compileJob) error {
@@ -449,4 +451,26 @@ func mustInspect(t *testing.T, dir string) *oci.Summary {
 		t.Fatal(err)
 	}
 	return s
+}
+
+// --sdist-compiler picks one compiler; auto (or unset) asks them all, the sandbox first.
+func TestCompilersSetting(t *testing.T) {
+	for _, tc := range []struct {
+		setting string
+		want    []string
+	}{
+		{"", []string{"sandbox", "docker", "podman"}},
+		{"auto", []string{"sandbox", "docker", "podman"}},
+		{"sandbox", []string{"sandbox"}},
+		{"docker", []string{"docker"}},
+		{"podman", []string{"podman"}},
+	} {
+		var got []string
+		for _, c := range compilers(&Options{SdistCompiler: tc.setting}) {
+			got = append(got, c.Name())
+		}
+		if !slices.Equal(got, tc.want) {
+			t.Errorf("--sdist-compiler %q: compilers %v; want %v", tc.setting, got, tc.want)
+		}
+	}
 }

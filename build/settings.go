@@ -17,26 +17,27 @@ type Settings struct {
 	Source string // where these settings came from, for messages
 
 	// [build]
-	Tag          *string
-	BaseImage    *string
-	Platforms    []string
-	IncludeDeps  *bool
-	Push         *bool
-	Context      *string
-	Output       *string
-	Reproducible *bool
-	Env          map[string]string
-	Labels       map[string]string
-	Workdir      *string
-	Entrypoint   []string
-	Cmd          []string
-	User         *string
-	Ports        []string
-	DryRun       *bool
-	NoCache      *bool
-	Pull         *string
-	Strict       *bool
-	BuilderImage *string
+	Tag           *string
+	BaseImage     *string
+	Platforms     []string
+	IncludeDeps   *bool
+	Push          *bool
+	Context       *string
+	Output        *string
+	Reproducible  *bool
+	Env           map[string]string
+	Labels        map[string]string
+	Workdir       *string
+	Entrypoint    []string
+	Cmd           []string
+	User          *string
+	Ports         []string
+	DryRun        *bool
+	NoCache       *bool
+	Pull          *string
+	Strict        *bool
+	BuilderImage  *string
+	SdistCompiler *string
 	// [pip]
 	Requirements   *string
 	IndexURL       *string
@@ -135,6 +136,8 @@ var settingsTable = []setting{
 		field: func(s *Settings) any { return &s.AllowSdist }},
 	{flag: "builder-image", table: "build", key: "builder_image", env: "PYCONTAINER_BUILDER_IMAGE", usage: "with --allow-sdist: the image sdists compile in, with the base's Python and libc and a compiler (default the base's full sibling: python:3.11-slim → python:3.11)",
 		field: func(s *Settings) any { return &s.BuilderImage }},
+	{flag: "sdist-compiler", table: "build", key: "sdist_compiler", env: "PYCONTAINER_SDIST_COMPILER", def: "auto", choices: []string{"auto", "sandbox", "docker", "podman"}, usage: "with --allow-sdist: where sdists compile: auto (the engine-less sandbox, else docker, else podman), sandbox, docker or podman",
+		field: func(s *Settings) any { return &s.SdistCompiler }},
 	{flag: "no-cache", table: "build", key: "no_cache", env: "PYCONTAINER_NO_CACHE", kind: kindBool, usage: "do not use the shared cache of base image blobs",
 		field: func(s *Settings) any { return &s.NoCache }},
 	{flag: "pull", table: "build", key: "pull", env: "PYCONTAINER_PULL", def: "always", choices: []string{"always", "missing", "never"}, usage: "when to ask the registry where the base tag points: always, missing or never (offline)",

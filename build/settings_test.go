@@ -47,6 +47,8 @@ func sampleValue(st setting, i int) any {
 		return []string{"missing", "never", "always", "missing"}[i]
 	case "progress":
 		return []string{"plain", "json", "auto", "plain"}[i]
+	case "sdist_compiler":
+		return []string{"sandbox", "docker", "podman", "sandbox"}[i]
 	case "workdir":
 		return "/w" + n
 	case "output", "requirements":
@@ -152,6 +154,8 @@ func observed(t *testing.T, o *Options, key string) any {
 		return o.Deps.AllowSdist
 	case "builder_image":
 		return o.BuilderImage
+	case "sdist_compiler":
+		return o.SdistCompiler
 	case "no_cache":
 		return o.NoCache
 	case "pull":
