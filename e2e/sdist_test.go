@@ -179,6 +179,7 @@ type sdistWorld struct {
 	host    string
 	bin     string
 	present []arch
+	cache   string // the builds' shared cache, the test's own: never the user's
 }
 
 func (w *sdistWorld) platforms() string {
@@ -225,7 +226,7 @@ func (w *sdistWorld) build(t *testing.T, work, wheelhouse string, env ...string)
 		"--platform", w.platforms(), "--include-deps", "--allow-sdist", "--no-index", "--find-links", wheelhouse,
 		"--progress", "json")
 	cmd.Dir = work
-	cmd.Env = append(os.Environ(), env...)
+	cmd.Env = append(append(os.Environ(), "PYCONTAINER_CACHE="+w.cache), env...)
 	return runBuild(t, cmd)
 }
 
@@ -417,12 +418,13 @@ func TestSdistCompiledForEveryPlatform(t *testing.T) {
 	reg.Push(t, testbase.Spec{Repo: "library/python", Tag: "3.11-slim", Platforms: plats, RootFS: slim})
 	reg.Push(t, testbase.Spec{Repo: "library/python", Tag: "3.11", Platforms: plats, RootFS: builder})
 	t.Logf("pushed python:3.11-slim and python:3.11 for %d platforms in %s", len(plats), time.Since(start).Round(100*time.Millisecond))
-	w := &sdistWorld{host: host, bin: buildBinary(t), present: present}
+	w := &sdistWorld{host: host, bin: buildBinary(t), present: present, cache: t.TempDir()}
 	sdist := makeSdist(t, t.TempDir(), nil)
 
 	var work, wheelhouse string
+	projects := t.TempDir() // the next subtest rebuilds the first's project
 	ok := t.Run("compile", func(t *testing.T) {
-		work, wheelhouse = w.project(t, t.TempDir(), sdist)
+		work, wheelhouse = w.project(t, projects, sdist)
 		events := w.build(t, work, wheelhouse)
 		w.checkCompiled(t, events, "")
 		if plan := ofType(events, "plan"); len(plan) == 1 && !strings.Contains(fmt.Sprint(plan[0].fields), host+"/library/python:3.11") {
