@@ -205,12 +205,64 @@ func (s *Store) Ref(ref string) (digest.Digest, bool) {
 	return d, err == nil
 }
 
-// PruneResult says what Prune removed.
+// PruneResult says what Prune removed and kept: entries (a blob, a partial download, a
+// builder's root filesystem, a built wheel) and their bytes, in all and by kind.
 type PruneResult struct {
 	Removed      int
 	RemovedBytes int64
 	Kept         int
 	KeptBytes    int64
+
+	Blobs  PruneCount // blobs and partial downloads
+	RootFS PruneCount // builders' unpacked root filesystems (rootfs/)
+	Wheels PruneCount // wheels compiled from sdists (built-wheels/)
+}
+
+// PruneCount is what Prune removed and kept of one kind of entry.
+type PruneCount struct {
+	Removed      int
+	RemovedBytes int64
+	Kept         int
+	KeptBytes    int64
+}
+
+func (c *PruneCount) removed(n int64) { c.Removed++; c.RemovedBytes += n }
+func (c *PruneCount) kept(n int64)    { c.Kept++; c.KeptBytes += n }
+
+// count returns kind k's counts in r.
+func (r *PruneResult) count(k entryKind) *PruneCount {
+	switch k {
+	case kindRootFS:
+		return &r.RootFS
+	case kindWheel:
+		return &r.Wheels
+	}
+	return &r.Blobs
+}
+
+// total sets the totals from the counts of each kind.
+func (r *PruneResult) total() {
+	r.Removed = r.Blobs.Removed + r.RootFS.Removed + r.Wheels.Removed
+	r.RemovedBytes = r.Blobs.RemovedBytes + r.RootFS.RemovedBytes + r.Wheels.RemovedBytes
+	r.Kept = r.Blobs.Kept + r.RootFS.Kept + r.Wheels.Kept
+	r.KeptBytes = r.Blobs.KeptBytes + r.RootFS.KeptBytes + r.Wheels.KeptBytes
+}
+
+type entryKind int
+
+const (
+	kindBlob    entryKind = iota
+	kindPartial           // a download that did not finish, kept to be resumed
+	kindRootFS
+	kindWheel
+)
+
+// entry is one thing Prune keeps or removes whole.
+type entry struct {
+	path string
+	size int64
+	used time.Time
+	kind entryKind
 }
 
 // A temporary file of the store (tmp/) is held (locked) while a build writes it; one
@@ -223,11 +275,12 @@ const (
 	stalePartial = 24 * time.Hour
 )
 
-// Prune removes the least recently used blobs and partial downloads until the store
-// holds at most maxBytes (0 empties it; a download in progress stays), temporary files
-// left by builds that were killed, and partial downloads nobody resumed for a day.
-func (s *Store) Prune(maxBytes int64) (PruneResult, error) {
-	var res PruneResult
+// Prune removes the least recently used entries (blobs, partial downloads, builders'
+// root filesystems, built wheels) until the store holds at most maxBytes (0 empties it;
+// a download in progress and a root filesystem a build uses stay), temporary files left
+// by builds that were killed, and partial downloads nobody resumed for a day.
+func (s *Store) Prune(maxBytes int64) (res PruneResult, err error) {
+	defer res.total()
 	tmp := filepath.Join(s.dir, "tmp")
 	if entries, err := os.ReadDir(tmp); err == nil {
 		for _, e := range entries {
@@ -236,16 +289,12 @@ func (s *Store) Prune(maxBytes int64) (PruneResult, error) {
 			}
 		}
 	}
-	type blob struct {
-		path    string
-		size    int64
-		used    time.Time
-		partial bool // a download that did not finish, kept to be resumed
-	}
-	var blobs []blob
-	var total int64
+	var entries []entry
 	for _, dir := range []string{"blobs", partialDir} {
-		partial := dir == partialDir
+		kind := kindBlob
+		if dir == partialDir {
+			kind = kindPartial
+		}
 		err := filepath.WalkDir(filepath.Join(s.dir, dir), func(p string, de fs.DirEntry, err error) error {
 			if err != nil || de.IsDir() {
 				return err
@@ -254,45 +303,57 @@ func (s *Store) Prune(maxBytes int64) (PruneResult, error) {
 			if err != nil {
 				return err
 			}
-			if partial && time.Since(fi.ModTime()) > stalePartial {
+			if kind == kindPartial && time.Since(fi.ModTime()) > stalePartial {
 				if removed, err := removePartial(p); err == nil && removed {
-					res.Removed++
-					res.RemovedBytes += fi.Size()
+					res.Blobs.removed(fi.Size())
 					return nil
 				}
 			}
-			blobs = append(blobs, blob{p, fi.Size(), fi.ModTime(), partial})
-			total += fi.Size()
+			entries = append(entries, entry{p, fi.Size(), fi.ModTime(), kind})
 			return nil
 		})
 		if err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return res, fmt.Errorf("read cache %s: %w", s.dir, err)
 		}
 	}
-	slices.SortFunc(blobs, func(a, b blob) int { return a.used.Compare(b.used) })
-	for _, b := range blobs {
-		if total <= maxBytes {
-			res.Kept++
-			res.KeptBytes += b.size
+	more, err := s.builderEntries(&res)
+	if err != nil {
+		return res, err
+	}
+	entries = append(entries, more...)
+	var total int64
+	for _, e := range entries {
+		total += e.size
+	}
+	slices.SortFunc(entries, func(a, b entry) int { return a.used.Compare(b.used) })
+	for _, e := range entries {
+		c := res.count(e.kind)
+		if total <= maxBytes && maxBytes > 0 { // 0 empties it, entries of no size too
+			c.kept(e.size)
 			continue
 		}
-		if b.partial {
-			removed, err := removePartial(b.path)
-			switch {
-			case errors.Is(err, fs.ErrNotExist): // committed or removed meanwhile
-			case err != nil:
-				return res, fmt.Errorf("prune cache: %w", err)
-			case !removed: // a download in progress holds it
-				res.Kept++
-				res.KeptBytes += b.size
-				continue
-			}
-		} else if err := os.Remove(b.path); err != nil {
-			return res, fmt.Errorf("prune cache: %w", err)
+		removed := true
+		var err error
+		switch e.kind {
+		case kindBlob:
+			err = os.Remove(e.path)
+		case kindPartial:
+			removed, err = removePartial(e.path) // not while a download holds it
+		case kindRootFS:
+			removed, err = removeRootFS(e.path) // not while a build uses it
+		case kindWheel:
+			err = removeWheel(e.path, filepath.Join(s.dir, builtWheelsDir))
 		}
-		total -= b.size
-		res.Removed++
-		res.RemovedBytes += b.size
+		switch {
+		case errors.Is(err, fs.ErrNotExist): // removed meanwhile, or a partial committed
+		case err != nil:
+			return res, fmt.Errorf("prune cache: %w", err)
+		case !removed:
+			c.kept(e.size)
+			continue
+		}
+		total -= e.size
+		c.removed(e.size)
 	}
 	return res, nil
 }

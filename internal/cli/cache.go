@@ -2,6 +2,7 @@ package cli
 
 import (
 	"fmt"
+	"io"
 
 	"github.com/spf13/cobra"
 
@@ -15,17 +16,19 @@ func newCacheCommand(env cmdenv.Env) *cobra.Command {
 	stdout := env.Stdout
 	cmd := &cobra.Command{
 		Use:   "cache",
-		Short: "Manage the shared cache of base image blobs",
+		Short: "Manage the shared cache of base image blobs, builder root filesystems and built wheels",
 		Long: `Base image manifests, configs and layers are downloaded once per machine into a cache
 shared by every project (PYCONTAINER_CACHE, else pycontainer/ under the user cache dir), verified,
-and linked into each build's layout. Builds keep it under PYCONTAINER_CACHE_MAX_SIZE (default
-10GiB) by removing the least recently used blobs.`,
+and linked into each build's layout. build --allow-sdist keeps there too the builder images'
+unpacked root filesystems and the wheels it compiled. Builds keep the cache under
+PYCONTAINER_CACHE_MAX_SIZE (default 10GiB) by removing the least recently used entries, of
+whichever kind: a blob, a builder's root filesystem (one entry) or a built wheel.`,
 	}
 	var maxSize string
 	var all bool
 	prune := &cobra.Command{
 		Use:   "prune",
-		Short: "Remove least recently used blobs until the cache fits --max-size or PYCONTAINER_CACHE_MAX_SIZE (or --all)",
+		Short: "Remove least recently used entries until the cache fits --max-size or PYCONTAINER_CACHE_MAX_SIZE (or --all)",
 		Args:  usageArgs(cobra.NoArgs, "prune takes flags only"),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			dir, err := oci.DefaultStoreDir(env.Getenv)
@@ -59,7 +62,7 @@ and linked into each build's layout. Builds keep it under PYCONTAINER_CACHE_MAX_
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(stdout, "%s: removed %d blobs (%s), kept %d (%s)\n", dir, res.Removed, ui.HumanBytes(res.RemovedBytes), res.Kept, ui.HumanBytes(res.KeptBytes))
+			printPruned(stdout, dir, res)
 			return nil
 		},
 	}
@@ -80,4 +83,24 @@ and linked into each build's layout. Builds keep it under PYCONTAINER_CACHE_MAX_
 	}
 	cmd.AddCommand(prune, dir)
 	return cmd
+}
+
+// printPruned says what cache prune removed and kept: a line for the blobs, then, when
+// the cache holds any, one for builders' root filesystems, one for built wheels and one
+// for all of them.
+func printPruned(w io.Writer, dir string, res oci.PruneResult) {
+	line := func(c oci.PruneCount, one, many string) {
+		what := many
+		if c.Removed == 1 && one != "" {
+			what = one
+		}
+		fmt.Fprintf(w, "%s: removed %d %s (%s), kept %d (%s)\n", dir, c.Removed, what, ui.HumanBytes(c.RemovedBytes), c.Kept, ui.HumanBytes(c.KeptBytes))
+	}
+	line(res.Blobs, "", "blobs")
+	if res.RootFS == (oci.PruneCount{}) && res.Wheels == (oci.PruneCount{}) {
+		return
+	}
+	line(res.RootFS, "builder root filesystem", "builder root filesystems")
+	line(res.Wheels, "built wheel", "built wheels")
+	line(oci.PruneCount{Removed: res.Removed, RemovedBytes: res.RemovedBytes, Kept: res.Kept, KeptBytes: res.KeptBytes}, "entry in all", "entries in all")
 }

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/pycontainer/pycontainer/internal/testbase"
 )
@@ -134,5 +135,68 @@ func TestSharedCache(t *testing.T) {
 	// The layers are still in dist/image; only the base config is fetched again.
 	if after := log.reset(); after["GET blob"] != 1 {
 		t.Errorf("after prune --all: %v, want the base config downloaded again", after)
+	}
+}
+
+// TestCachePruneBuilderEntries: cache prune counts and removes builders' root
+// filesystems and built wheels with the blobs, a line for each kind and one in all.
+func TestCachePruneBuilderEntries(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	cache := w.Env().Getenv("PYCONTAINER_CACHE")
+	write := func(p string, size int, age time.Duration) {
+		t.Helper()
+		p = filepath.Join(cache, filepath.FromSlash(p))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(strings.Repeat("x", size)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		at := time.Now().Add(-age)
+		os.Chtimes(p, at, at)
+	}
+	hex := strings.Repeat("a", 64)
+	write("blobs/sha256/"+hex, 100, 3*time.Hour) // not a valid blob: Prune weighs it all the same
+	write("rootfs/"+hex+"/usr/bin/python3", 3000, 0)
+	write("rootfs/"+hex+"/etc/os-release", 1000, 0)
+	ro := filepath.Join(cache, "rootfs", hex, "etc")
+	os.Chmod(ro, 0o555)
+	t.Cleanup(func() { os.Chmod(ro, 0o755) })
+	old := time.Now().Add(-2 * time.Hour)
+	os.Chtimes(filepath.Join(cache, "rootfs", hex), old, old)
+	write("built-wheels/"+hex+"/linux-amd64/"+hex+"/fast-1.0-cp311-cp311-linux_x86_64.whl", 500, time.Hour)
+
+	for _, tt := range []struct {
+		args string
+		want []string
+	}{
+		{"cache prune --max-size 1kB", []string{
+			": removed 1 blobs (100 B), kept 0 (0 B)\n",
+			": removed 1 builder root filesystem (4.0 kB), kept 0 (0 B)\n",
+			": removed 0 built wheels (0 B), kept 1 (500 B)\n",
+			": removed 2 entries in all (4.1 kB), kept 1 (500 B)\n",
+		}},
+		{"cache prune --all", []string{
+			": removed 0 blobs (0 B), kept 0 (0 B)\n",
+			": removed 0 builder root filesystems (0 B), kept 0 (0 B)\n",
+			": removed 1 built wheel (500 B), kept 0 (0 B)\n",
+			": removed 1 entry in all (500 B), kept 0 (0 B)\n",
+		}},
+		{"cache prune --all", []string{": removed 0 blobs (0 B), kept 0 (0 B)\n"}},
+	} {
+		code, stdout, stderr := w.Run(t, tt.args)
+		var want string
+		for _, l := range tt.want {
+			want += cache + l
+		}
+		if code != 0 || stdout != want {
+			t.Errorf("%s: exit %d\n%s%swant\n%s", tt.args, code, stdout, stderr, want)
+		}
+	}
+	for _, d := range []string{"rootfs", "built-wheels"} {
+		if left, err := os.ReadDir(filepath.Join(cache, d)); err != nil || len(left) != 0 {
+			t.Errorf("%s/ holds %v (%v), want it empty", d, left, err)
+		}
 	}
 }
