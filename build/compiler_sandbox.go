@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -75,10 +76,11 @@ func (c *sandboxCompiler) Compile(ctx context.Context, job compileJob) error {
 		return err
 	}
 	defer done()
-	rootfs, err := builderRootFS(ctx, job, cache)
+	rootfs, release, err := builderRootFS(ctx, job, cache)
 	if err != nil {
 		return fmt.Errorf("builder %s for %s: %w", job.Builder.CommonName(), oci.PlatformString(job.Platform), err)
 	}
+	defer release()
 	args := pipWheel(job.Sdist)
 	fmt.Fprintf(job.Log, "$ %s  (in %s, sandboxed)\n", strings.Join(args, " "), job.Builder.CommonName())
 	return sandbox.Run(ctx, sandbox.Spec{
@@ -132,43 +134,44 @@ func builderEnv(image []string) []string {
 }
 
 // builderRootFS is the builder's root filesystem for job's platform, under the cache's
-// rootfs/<manifest digest>: unpacked once, from its layers brought into the cache, into a
-// temporary sibling renamed into place, so a reader never sees half of one and two
-// builds unpacking at once both end with a whole one.
-func builderRootFS(ctx context.Context, job compileJob, cache *oci.Store) (string, error) {
-	dir := filepath.Join(cache.Dir(), "rootfs", job.Manifest.Descriptor.Digest.Encoded())
-	if _, err := os.Stat(dir); err == nil {
-		return dir, nil
+// rootfs/<manifest digest>, held (oci.UseDir: marked used, kept from cache prune) until
+// release: unpacked once, from its layers brought into the cache, into a temporary
+// sibling renamed into place, so a reader never sees half of one and two builds
+// unpacking at once both end with a whole one.
+func builderRootFS(ctx context.Context, job compileJob, cache *oci.Store) (dir string, release func(), err error) {
+	dir = filepath.Join(cache.Dir(), "rootfs", job.Manifest.Descriptor.Digest.Encoded())
+	if release, err := oci.UseDir(dir); err == nil {
+		return dir, release, nil
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return "", nil, err
 	}
 	// The compile's log (and so its progress line) says what the first minute goes to.
 	fmt.Fprintf(job.Log, "unpacking the builder's %d layers (once per builder image and platform)\n", len(job.Manifest.Manifest.Layers))
 	layers := make([]sandbox.Layer, 0, len(job.Manifest.Manifest.Layers))
 	for _, l := range job.Manifest.Manifest.Layers {
 		if err := fetchIntoCache(ctx, job.Blobs, job, l, cache); err != nil {
-			return "", err
+			return "", nil, err
 		}
 		path := cache.Path(l.Digest)
 		layers = append(layers, sandbox.Layer{MediaType: l.MediaType, Open: func() (io.ReadCloser, error) { return os.Open(path) }})
 	}
 	if err := os.MkdirAll(filepath.Dir(dir), 0o700); err != nil {
-		return "", err
+		return "", nil, err
 	}
 	tmp, err := os.MkdirTemp(filepath.Dir(dir), ".unpack-")
 	if err != nil {
-		return "", err
+		return "", nil, err
 	}
-	defer os.RemoveAll(tmp)
+	defer oci.RemoveTree(tmp) // what is left of it: all of it when the unpack failed
 	staged := filepath.Join(tmp, "rootfs")
 	if err := sandbox.Unpack(ctx, staged, layers); err != nil {
-		return "", err
+		return "", nil, err
 	}
-	if err := os.Rename(staged, dir); err != nil {
-		if _, statErr := os.Stat(dir); statErr == nil {
-			return dir, nil // another build put it there first
-		}
-		return "", err
-	}
-	return dir, nil
+	// A rename onto a directory that another build put there first fails; that one is
+	// as good (the same layers), and ours goes with tmp.
+	_ = os.Rename(staged, dir)
+	release, err = oci.UseDir(dir)
+	return dir, release, err
 }
 
 // fetchIntoCache brings layer l of the builder into cache unless it is there, verified

@@ -39,7 +39,7 @@ type compileJob struct {
 
 // compiler is one place sdists compile: the engine-less sandbox, docker or podman.
 type compiler interface {
-	Name() string // as --sdist-compiler names it
+	Name() string                       // as --sdist-compiler names it
 	How(p oci.Platform) (string, error) // "native", "emulated", "docker", "podman"; error: unusable here, why
 	Compile(ctx context.Context, job compileJob) error
 }
@@ -574,7 +574,9 @@ func cachedWheel(keyDir string) (string, bool) {
 	}
 	for _, e := range entries {
 		if _, ok := parseWheel(e.Name()); ok && e.Type().IsRegular() {
-			return filepath.Join(keyDir, e.Name()), true
+			p := filepath.Join(keyDir, e.Name())
+			_ = oci.TouchUsed(p) // used now: cache prune removes the least recently used first
+			return p, true
 		}
 	}
 	return "", false
