@@ -396,11 +396,14 @@ func (b *buildScreen) tailLines() []string {
 	if len(p.compiles) > 0 {
 		out = append(out, "", s.Header.Render("Built from source"))
 		for _, c := range p.compiles {
-			style := s.Accent
-			if c.done {
+			style, text := s.Accent, c.text()
+			switch {
+			case c.done:
 				style = s.OK
+			case p.over: // the build ended before this compile did: it was stopped
+				style, text = s.Warn, c.stopped(p.cancelled())
 			}
-			out = append(out, style.Render(truncate(Sanitize("  "+c.text()), b.width))) // pip's words
+			out = append(out, style.Render(truncate(Sanitize("  "+text), b.width))) // pip's words
 		}
 	}
 	if left := p.leftOut(); len(left) > 0 {

@@ -205,6 +205,20 @@ func (c *compileProgress) text() string {
 	return fmt.Sprintf("%-14s %s (%s) … %.1fs: %s", c.platform, name, c.how, c.elapsed.Seconds(), c.lastLine)
 }
 
+// stopped is the line of a compile the build's end cut short: cancelled, or stopped
+// by a failure elsewhere (or its own, which the error then tells).
+func (c *compileProgress) stopped(cancelled bool) string {
+	why := "stopped"
+	if cancelled {
+		why = "cancelled"
+	}
+	name := c.pkg
+	if c.version != "" {
+		name += " " + c.version
+	}
+	return fmt.Sprintf("%-14s %s (%s): %s after %.1fs", c.platform, name, c.how, why, c.elapsed.Seconds())
+}
+
 func (p *progress) downloading(platform, digest string) *layerProgress {
 	if r := p.platform(platform); r != nil {
 		for _, l := range r.layers {

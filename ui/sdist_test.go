@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/pycontainer/pycontainer/build"
+	"github.com/pycontainer/pycontainer/ui/uitest"
 )
 
 // sdistEvents are a compile for arm64 as a build sends them, and a wheel built before.
@@ -83,5 +84,18 @@ func TestSdistEventsApp(t *testing.T) {
 		if !strings.Contains(text, want) {
 			t.Errorf("build screen lacks %q:\n%s", want, text)
 		}
+	}
+}
+
+// TestSdistCompileCancelledApp: a compile the cancel cut short says so, not "…".
+func TestSdistCompileCancelledApp(t *testing.T) {
+	a, _ := runningBuild(t, "linux/amd64", "linux/arm64")
+	buildEvents(a, build.PlanReady{Base: "python:3.11-slim", Builder: "python:3.11", BuilderDigest: "sha256:" + strings.Repeat("b", 64)})
+	buildEvents(a, sdistEvents()[:3]...)
+	send(a, uitest.Key("esc"))
+	waitBuild(t, a)
+	text := screenText(a)
+	if !strings.Contains(text, "fastcalc 1.0 (emulated): cancelled after") || strings.Contains(text, "(emulated) …") {
+		t.Errorf("the compile's line after the cancel:\n%s", text)
 	}
 }
