@@ -82,6 +82,14 @@ type sdists struct {
 	builder    *builderImage
 	builderErr error
 	seq        int // numbers the sdists' directories in tmp
+	planned    int // compiles a dry run left to a build
+}
+
+// dryRunPlanned says whether a dry run left a compile to the build.
+func (s *sdists) dryRunPlanned() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.planned > 0
 }
 
 // resolveBuilder reads the builder image's index once, the first time a package needs
@@ -149,6 +157,9 @@ func (s *sdists) resolve(ctx context.Context, reqFile string, p oci.Platform, py
 		}
 		if len(unbuildable) > 0 {
 			return nil, unbuildable, nil
+		}
+		if s.dryRunPlanned() {
+			return nil, nil, nil // the wheels to come are not built; the dry run has said so
 		}
 		if round > sdistRounds {
 			return nil, nil, fmt.Errorf("%s: packages built from source kept needing more packages without wheels (%d rounds); build wheels for them first", oci.PlatformString(p), sdistRounds)
@@ -219,6 +230,14 @@ func (s *sdists) wheelFor(ctx context.Context, p oci.Platform, f WheelFailure, b
 	if c == nil {
 		f.BuildHere = why
 		return &f, nil
+	}
+	if s.o.DryRun {
+		// A dry run resolves; it compiles nothing (that may take minutes) and says so.
+		s.sink(Warning{Message: fmt.Sprintf("dry run: %s %s has no wheel for %s; a build compiles it from its sdist (%s) in %s", name, version, plat, how, b.ref.CommonName())})
+		s.mu.Lock()
+		s.planned++
+		s.mu.Unlock()
+		return nil, nil
 	}
 	out, err := s.workDir("wheel")
 	if err != nil {

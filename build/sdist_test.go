@@ -474,3 +474,31 @@ func TestCompilersSetting(t *testing.T) {
 		}
 	}
 }
+
+// TestSdistDryRun: a dry run says which packages a build would compile, and where, but
+// compiles nothing and caches nothing (a compile may take minutes).
+func TestSdistDryRun(t *testing.T) {
+	t.Parallel()
+	w := newSdistWorld(t, "3.11-slim")
+	w.o.DryRun = true
+	fake := &fakeCompiler{how: "emulated"}
+	ev, err := w.build(context.Background(), fake)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := fake.runs.Load(); n != 0 || len(eventsOf[SdistCompiling](ev)) != 0 {
+		t.Errorf("a dry run compiled %d times", n)
+	}
+	var said []string
+	for _, wn := range eventsOf[Warning](ev) {
+		if strings.Contains(wn.Message, "a build compiles it from its sdist (emulated)") {
+			said = append(said, wn.Message)
+		}
+	}
+	if len(said) != 2 {
+		t.Errorf("the dry run said it would compile for %d platforms, want 2: %q", len(said), said)
+	}
+	if _, err := os.Stat(filepath.Join(w.o.CacheDir, "built-wheels")); !os.IsNotExist(err) {
+		t.Errorf("a dry run cached built wheels (stat: %v)", err)
+	}
+}
