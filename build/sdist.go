@@ -11,7 +11,6 @@ import (
 	"io"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -206,7 +205,7 @@ func (s *sdists) wheelFor(ctx context.Context, p oci.Platform, f WheelFailure, b
 	if err != nil {
 		return nil, err
 	}
-	sdist, err := s.fetchSdist(ctx, f.Package, in)
+	sdist, err := s.fetchSdist(ctx, f.Package, f.Python, in)
 	if err != nil {
 		return nil, err
 	}
@@ -473,82 +472,50 @@ func (l *lockedWriter) Write(b []byte) (int, error) {
 }
 
 // fetchSdist puts the sdist of spec (as pip names a requirement, e.g. fastcalc==1.0)
-// alone into dir: from a --find-links directory when it holds that very version, else
-// by `pip download --no-binary=:all:` on this host, with the index options and
-// credentials of the build's other downloads.
-func (s *sdists) fetchSdist(ctx context.Context, spec, dir string) (string, error) {
-	name, version := splitSpec(spec)
-	if version != "" {
-		if p := s.localSdist(name, version); p != "" {
-			dst := filepath.Join(dir, filepath.Base(p))
-			return dst, linkOrCopy(p, dst)
-		}
-	}
-	o := s.o
-	pip := pipCommand(o.Process.Getenv)
-	args := append(slices.Clone(pip[1:]), "download", "--dest", dir, "--disable-pip-version-check", "--progress-bar", "off", "--quiet",
-		"--no-deps", "--no-binary=:all:")
-	idxArgs, env := pipIndexOptions(o.Deps, o.Process)
-	args = append(append(args, idxArgs...), spec)
-	pipTmp := dir + ".tmp"
-	if err := os.MkdirAll(pipTmp, 0o700); err != nil {
-		return "", err
-	}
-	defer os.RemoveAll(pipTmp)
-	cmd := exec.CommandContext(ctx, pip[0], args...)
-	cmd.Env, cmd.Dir = append(env, "TMPDIR="+pipTmp), o.Process.Dir
-	killWithChildren(cmd)
-	cmd.WaitDelay = pipWaitDelay
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Run(); err != nil {
-		if ctx.Err() != nil {
-			return "", fmt.Errorf("pip download of the sdist of %s: %w", spec, context.Cause(ctx))
-		}
-		return "", fmt.Errorf("no wheel of %s, and pip could not download its sdist: %s", spec, lastLines(stderr.String(), 3))
-	}
-	entries, err := os.ReadDir(dir)
+// alone into dir: from a --find-links directory when one holds a version spec allows,
+// else from the build's indexes and --find-links pages, read as the Simple Repository
+// API lists them (PEP 503, PEP 691). No code of the package runs on this host: the
+// sdist is chosen by its file name and the index's metadata alone, for the target's
+// Python py (its requires-python), and checked against the index's hash.
+func (s *sdists) fetchSdist(ctx context.Context, spec, py, dir string) (string, error) {
+	r, err := parseRequirement(spec)
 	if err != nil {
 		return "", err
 	}
-	for _, e := range entries {
-		if isSdist(e.Name()) {
-			return filepath.Join(dir, e.Name()), nil
-		}
+	if p := s.localSdist(r); p != "" {
+		dst := filepath.Join(dir, filepath.Base(p))
+		return dst, linkOrCopy(p, dst)
 	}
-	return "", fmt.Errorf("pip downloaded no sdist of %s", spec)
+	return newSdistFinder(s.o.Deps, s.o.Process, py).fetch(ctx, r, dir)
 }
 
-// localSdist is the sdist of name==version in a local --find-links directory, or "".
-func (s *sdists) localSdist(name, version string) string {
-	for _, fl := range s.o.Deps.FindLinks {
+// localSdist is the sdist r asks for in the local --find-links directories, chosen as
+// from an index's page (the highest version r allows; the first directory's between
+// equal versions), or "".
+func (s *sdists) localSdist(r requirement) string {
+	var files []pageFile
+	for _, fl := range sdistFindLinks(s.o.Deps, s.o.Process) {
 		dir := fl
 		if u, err := url.Parse(fl); err == nil && u.Scheme == "file" {
 			dir = u.Path
 		} else if err == nil && u.Scheme != "" && len(u.Scheme) > 1 {
-			continue // an index page: pip reads it
+			continue // a page: the finder reads it
 		}
-		entries, err := os.ReadDir(s.o.Process.Path(dir))
+		dir = s.o.Process.Path(dir)
+		entries, err := os.ReadDir(dir)
 		if err != nil {
 			continue
 		}
 		for _, e := range entries {
-			if n, v := sdistName(e.Name()); isSdist(e.Name()) && e.Type().IsRegular() && normName(n) == normName(name) && v == version {
-				return filepath.Join(s.o.Process.Path(dir), e.Name())
+			if isSdist(e.Name()) && e.Type().IsRegular() {
+				files = append(files, pageFile{name: e.Name(), url: &url.URL{Path: filepath.Join(dir, e.Name())}})
 			}
 		}
 	}
-	return ""
-}
-
-var specPin = regexp.MustCompile(`^([A-Za-z0-9][A-Za-z0-9._-]*)\s*(?:\[[^\]]*\])?\s*(?:===?\s*([A-Za-z0-9.!+_-]+))?\s*$`)
-
-// splitSpec is a requirement's name and, when it pins one with ==, its version.
-func splitSpec(spec string) (string, string) {
-	if m := specPin.FindStringSubmatch(spec); m != nil {
-		return m[1], m[2]
+	if pick, _ := chooseSdist(r, "", files); pick != nil {
+		return pick.url.Path
 	}
-	return reqName.FindString(spec), ""
+	return ""
 }
 
 var nameSeparators = regexp.MustCompile(`[-_.]+`)
