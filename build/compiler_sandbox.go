@@ -18,6 +18,10 @@ import (
 	"github.com/pycontainer/pycontainer/sandbox"
 )
 
+// wheelEpoch fixes the time of a compiled wheel's zip entries (1980, as in the layers), so
+// the same sdist gives the same wheel and the dependency layer stays reproducible.
+const wheelEpoch = "SOURCE_DATE_EPOCH=315532800"
+
 // compilers are where o's sdists may compile, in the order asked.
 func compilers(o *Options) []compiler {
 	all := append([]compiler{&sandboxCompiler{}}, engineCompilers(o.Process)...)
@@ -127,10 +131,8 @@ func builderEnv(image []string) []string {
 	if !hasPath {
 		env = append(env, "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
 	}
-	// SOURCE_DATE_EPOCH: the wheel's zip entries get a fixed time (1980), so the same
-	// sdist gives the same wheel and the dependency layer stays reproducible.
 	return append(env, "HOME=/tmp", "PIP_NO_CACHE_DIR=1", "PIP_DISABLE_PIP_VERSION_CHECK=1", "PIP_NO_INPUT=1",
-		"PIP_ROOT_USER_ACTION=ignore", "PYTHONDONTWRITEBYTECODE=1", "SOURCE_DATE_EPOCH=315532800")
+		"PIP_ROOT_USER_ACTION=ignore", "PYTHONDONTWRITEBYTECODE=1", wheelEpoch)
 }
 
 // builderRootFS is the builder's root filesystem for job's platform, under the cache's

@@ -84,7 +84,7 @@ func (e *engineCompiler) Compile(ctx context.Context, job compileJob) error {
 	_, _ = rand.Read(id[:])
 	name := "pycontainer-sdist-" + hex.EncodeToString(id[:])
 	args := []string{"run", "--rm", "--name", name, "--platform", oci.PlatformString(job.Platform), "--network", "none",
-		"-e", "HOME=/tmp", "-e", "PIP_NO_CACHE_DIR=1", "-e", "PIP_DISABLE_PIP_VERSION_CHECK=1",
+		"-e", "HOME=/tmp", "-e", "PIP_NO_CACHE_DIR=1", "-e", "PIP_DISABLE_PIP_VERSION_CHECK=1", "-e", wheelEpoch,
 		"-v", filepath.Dir(job.Sdist) + ":/tmp/in:ro", "-v", job.OutDir + ":/tmp/out"}
 	if e.name == "docker" && os.Getuid() > 0 {
 		// docker's daemon runs as root: the wheel would be root's on this side. (Rootless

@@ -81,7 +81,7 @@ esac`)
 		t.Fatal(err)
 	}
 	argv, _ := os.ReadFile(filepath.Join(out, "argv"))
-	for _, want := range []string{"--rm\n", "--platform\nlinux/arm/v7\n", "--network\nnone\n", "-v\n" + sdistDir + ":/tmp/in:ro\n", "-v\n" + job.OutDir + ":/tmp/out\n",
+	for _, want := range []string{"--rm\n", "--platform\nlinux/arm/v7\n", "--network\nnone\n", "-e\n" + wheelEpoch + "\n", "-v\n" + sdistDir + ":/tmp/in:ro\n", "-v\n" + job.OutDir + ":/tmp/out\n",
 		"127.0.0.1:5000/library/python@sha256:" + strings.Repeat("b", 64) + "\npython3\n-m\npip\nwheel\n--no-deps\n--no-index\n--no-build-isolation\n-w\n/tmp/out\n/tmp/in/fastcalc-1.0.tar.gz\n"} {
 		if !strings.Contains(string(argv), want) {
 			t.Errorf("argv lacks %q:\n%s", want, argv)
