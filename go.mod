@@ -67,3 +67,5 @@ require (
 )
 
 tool github.com/regclient/regclient/cmd/regctl
+
+replace github.com/santhosh-tekuri/jsonschema/v6 => ./third_party/jsonschema

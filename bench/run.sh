@@ -193,8 +193,8 @@ count_requests() {
 		path == "/v2/" { ping++ }
 		path ~ /\/manifests\// { if ($1 == "HEAD") hm++; else if ($1 == "GET") gm++; else pm++ }
 		path ~ /\/blobs\// { if ($1 == "HEAD") hb++; else if ($1 == "GET") gb++; else pb++ }
-		path ~ /token/ { tok++ }
-		END { printf "| %s | %s | %s | %d | %d | %d | %d | %d | %d | %d | %d |\n", work, auth, tool, req, ping, hm, gm, hb, gb, pm + pb, tok, conn }
+		path == "/token" { tok++ }
+		END { printf "| %s | %s | %s | %d | %d | %d | %d | %d | %d | %d | %d | %d |\n", work, auth, tool, req, ping, hm, gm, hb, gb, pm + pb, tok, conn }
 	' "$4"
 }
 
