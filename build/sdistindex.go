@@ -8,6 +8,7 @@ package build
 // (PEP 592 yanked, requires-python), downloaded and checked against the index's hash.
 
 import (
+	"bytes"
 	"context"
 	"crypto/md5"
 	"crypto/sha256"
@@ -17,11 +18,8 @@ import (
 	"errors"
 	"fmt"
 	"hash"
-	"html"
 	"io"
-	"math"
 	"mime"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -29,9 +27,12 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
+
+	version "github.com/aquasecurity/go-pep440-version"
+	"golang.org/x/net/html"
+	"golang.org/x/net/http/httpproxy"
 
 	"github.com/pycontainer/pycontainer/internal/cmdenv"
 )
@@ -136,89 +137,40 @@ func sdistClient(env cmdenv.Env) *http.Client {
 }
 
 // envProxy is http.ProxyFromEnvironment over getenv instead of the process's
-// environment (golang.org/x/net/http/httpproxy, which does this, is not a dependency):
-// HTTPS_PROXY for https, HTTP_PROXY for http (each upper case first, then lower), never
-// for loopback hosts, nor for NO_PROXY's: "*", IP addresses, CIDR ranges and domains
-// (example.com is it and its subdomains, .example.com its subdomains only), each with
-// an optional :port.
+// environment: httpproxy's rules (HTTPS_PROXY for https, HTTP_PROXY for http, never for
+// localhost or loopback addresses, nor for NO_PROXY's hosts, domains, IP addresses and
+// CIDR ranges), each variable upper case first, then lower, as net/http reads them.
+// A proxy setting httpproxy cannot read, which it would drop and connect directly, is
+// an error for the requests it would carry.
 func envProxy(getenv func(string) string) func(*http.Request) (*url.URL, error) {
-	get := func(k string) string {
-		if v := getenv(k); v != "" {
-			return v
+	get := func(k string) (value, name string) {
+		for _, n := range []string{k, strings.ToLower(k)} {
+			if v := getenv(n); v != "" {
+				return v, n
+			}
 		}
-		return getenv(strings.ToLower(k))
+		return "", ""
 	}
-	httpProxy, httpsProxy, noProxy := get("HTTP_PROXY"), get("HTTPS_PROXY"), get("NO_PROXY")
+	httpProxy, httpName := get("HTTP_PROXY")
+	httpsProxy, httpsName := get("HTTPS_PROXY")
+	noProxy, _ := get("NO_PROXY")
+	cfg := httpproxy.Config{HTTPProxy: httpProxy, HTTPSProxy: httpsProxy, NoProxy: noProxy}
+	proxy := cfg.ProxyFunc()
+	proxied := (&httpproxy.Config{HTTPProxy: "proxy", HTTPSProxy: "proxy", NoProxy: noProxy}).ProxyFunc() // NO_PROXY's answer alone
 	return func(r *http.Request) (*url.URL, error) {
-		raw := httpProxy
+		u, err := proxy(r.URL)
+		if u != nil || err != nil {
+			return u, err
+		}
+		raw, name := httpProxy, httpName
 		if r.URL.Scheme == "https" {
-			raw = httpsProxy
+			raw, name = httpsProxy, httpsName
 		}
-		if raw == "" || !useProxy(noProxy, r.URL) {
-			return nil, nil
+		if via, _ := proxied(r.URL); raw != "" && via != nil {
+			return nil, fmt.Errorf("%s is not a proxy address", name) // not its value, which may hold a password
 		}
-		u, err := url.Parse(raw)
-		if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https" && u.Scheme != "socks5" && u.Scheme != "socks5h") {
-			if u2, err2 := url.Parse("http://" + raw); err2 == nil && u2.Host != "" {
-				return u2, nil
-			}
-			return nil, fmt.Errorf("invalid proxy address %s", redactURL(raw))
-		}
-		return u, nil
+		return nil, nil
 	}
-}
-
-// useProxy is whether a request to u goes through the proxy, by NO_PROXY.
-func useProxy(noProxy string, u *url.URL) bool {
-	host := strings.ToLower(u.Hostname())
-	port := u.Port()
-	if port == "" {
-		port = map[string]string{"http": "80", "https": "443"}[u.Scheme]
-	}
-	if host == "localhost" || strings.HasSuffix(host, ".localhost") {
-		return false
-	}
-	ip := net.ParseIP(host)
-	if ip != nil && ip.IsLoopback() {
-		return false
-	}
-	for _, e := range strings.Split(noProxy, ",") {
-		e = strings.ToLower(strings.TrimSpace(e))
-		switch {
-		case e == "":
-			continue
-		case e == "*":
-			return false
-		}
-		if _, cidr, err := net.ParseCIDR(e); err == nil {
-			if ip != nil && cidr.Contains(ip) {
-				return false
-			}
-			continue
-		}
-		h, p := e, ""
-		if hh, pp, err := net.SplitHostPort(e); err == nil {
-			h, p = hh, pp
-		}
-		if p != "" && p != port {
-			continue
-		}
-		if eip := net.ParseIP(h); eip != nil {
-			if ip != nil && eip.Equal(ip) {
-				return false
-			}
-			continue
-		}
-		h = strings.TrimPrefix(h, "*")
-		if strings.HasPrefix(h, ".") {
-			if strings.HasSuffix(host, h) {
-				return false
-			}
-		} else if host == h || strings.HasSuffix(host, "."+h) {
-			return false
-		}
-	}
-	return true
 }
 
 // pageFile is one file a page lists.
@@ -229,7 +181,7 @@ type pageFile struct {
 	requiresPython string
 	yanked         bool
 	src            *sdistSource
-	version        pyVersion // an sdist's, once chosen
+	version        version.Version // an sdist's, once chosen
 }
 
 // NoSdistError is a package no source has an sdist of that fits.
@@ -331,7 +283,7 @@ func (f *sdistFinder) page(ctx context.Context, src *sdistSource, name string) (
 	if mt == "application/vnd.pypi.simple.v1+json" || mt == "application/vnd.pypi.simple.latest+json" {
 		files, err = parseSimpleJSON(body, base)
 	} else {
-		files, err = parseSimpleHTML(string(body), base)
+		files, err = parseSimpleHTML(body, base)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("the page of %s: %w", name, err)
@@ -407,27 +359,35 @@ func parseSimpleJSON(body []byte, base *url.URL) ([]pageFile, error) {
 	return files, nil
 }
 
-// The HTML of a PEP 503 page, read with regular expressions: golang.org/x/net/html is
-// not a dependency and the standard library has no HTML tokenizer. A page is a list of
-// <a> elements; only their start tags matter (the file name is the href's last path
-// segment, as pip takes it), so the expressions find start tags, quoted attribute
-// values kept whole (a raw ">" in data-requires-python=">=3.8" does not end the tag),
-// outside comments. Attribute values are HTML-unescaped.
-var (
-	htmlComment  = regexp.MustCompile(`(?s)<!--.*?-->`)
-	htmlStartTag = regexp.MustCompile(`(?i)<(a|base)((?:\s+[^\s"'<>/=]+(?:\s*=\s*(?:"[^"]*"|'[^']*'|[^\s"'=<>` + "`" + `]+))?)*)\s*/?>`)
-	htmlAttr     = regexp.MustCompile(`([^\s"'<>/=]+)(?:\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'=<>` + "`" + `]+)))?`)
-)
-
-func parseSimpleHTML(body string, base *url.URL) ([]pageFile, error) {
-	body = htmlComment.ReplaceAllString(body, "")
+// parseSimpleHTML reads the <a> elements of a PEP 503 page (the file name is the
+// href's last path segment, as pip takes it), relative to the page's URL or a <base>
+// before them, with golang.org/x/net/html's tokenizer: attribute values unescaped,
+// comments and raw text (<script>, <style>) skipped.
+func parseSimpleHTML(body []byte, base *url.URL) ([]pageFile, error) {
 	var files []pageFile
-	for _, m := range htmlStartTag.FindAllStringSubmatch(body, -1) {
+	z := html.NewTokenizer(bytes.NewReader(body))
+	for {
+		switch z.Next() {
+		case html.ErrorToken:
+			if err := z.Err(); err != io.EOF {
+				return nil, fmt.Errorf("not HTML: %w", err)
+			}
+			return files, nil
+		case html.StartTagToken, html.SelfClosingTagToken:
+		default:
+			continue
+		}
+		t, more := z.TagName()
+		tag := string(t) // lower case
+		if tag != "a" && tag != "base" {
+			continue
+		}
 		attrs := map[string]string{}
-		for _, a := range htmlAttr.FindAllStringSubmatch(m[2], -1) {
-			k := strings.ToLower(a[1])
-			if _, dup := attrs[k]; !dup { // the first of a repeated attribute counts, as in HTML
-				attrs[k] = html.UnescapeString(a[2] + a[3] + a[4])
+		for more {
+			var k, v []byte
+			k, v, more = z.TagAttr()
+			if _, dup := attrs[string(k)]; !dup { // the first of a repeated attribute counts, as in HTML
+				attrs[string(k)] = string(v)
 			}
 		}
 		href, ok := attrs["href"]
@@ -438,7 +398,7 @@ func parseSimpleHTML(body string, base *url.URL) ([]pageFile, error) {
 		if err != nil {
 			continue
 		}
-		if strings.EqualFold(m[1], "base") {
+		if tag == "base" {
 			base = u
 			continue
 		}
@@ -453,7 +413,6 @@ func parseSimpleHTML(body string, base *url.URL) ([]pageFile, error) {
 		}
 		files = append(files, pf)
 	}
-	return files, nil
 }
 
 // safeFileName is whether a name from a page may name a file in a directory of ours.
@@ -515,7 +474,7 @@ func chooseSdist(r requirement, python string, files []pageFile) (*pageFile, str
 			rejected = append(rejected, pf.name+" is yanked")
 			continue
 		}
-		if v.isPre() && !r.allowsPre() {
+		if v.IsPreRelease() && !r.pre {
 			pres = append(pres, pf)
 			continue
 		}
@@ -542,7 +501,7 @@ func better(a, b *pageFile) bool {
 	if b == nil {
 		return true
 	}
-	c := cmpVersion(a.version, b.version)
+	c := a.version.Compare(b.version)
 	return c > 0 || (c == 0 && b.yanked && !a.yanked)
 }
 
@@ -551,14 +510,13 @@ func better(a, b *pageFile) bool {
 func pageSummary(r requirement, files []pageFile, rejected []string) string {
 	const most = 4
 	var names []string
-	pin, _ := parseVersion(r.pin())
 	for _, pf := range files {
 		raw, ok := fileVersion(pf.name, r.name)
 		if !ok {
 			continue
 		}
 		if r.pin() != "" {
-			if v, ok := parseVersion(raw); !ok || cmpVersion(v.public(), pin) != 0 {
+			if v, ok := parseVersion(raw); !ok || !r.allows(v, raw) {
 				continue
 			}
 		}
@@ -672,20 +630,25 @@ type requirement struct {
 	name    string
 	spec    string // the clauses as written, for messages
 	clauses []verClause
+	pre     bool // a clause names a pre-release (PEP 440: then pre-releases are taken)
+	pad     int  // release segments of the longest clause version (see padRelease)
 }
 
 type verClause struct {
-	op       string // ==, !=, <=, >=, <, >, ~=, ===
-	raw      string // the version as written (for ===)
-	v        pyVersion
-	wildcard bool // ==1.2.* / !=1.2.*
+	op, raw string              // ==, !=, <=, >=, <, >, ~=, ===; the version as written
+	check   *version.Specifiers // the clause as PEP 440 reads it; nil for === (see allows)
+	// A prefix match (==V.*, !=V.*, ~=V) has its epoch ("1!", or "") compared here and
+	// the rest by check: the library's prefix matching misreads an epoch.
+	prefix bool
+	epoch  string
 }
 
 var reqHead = regexp.MustCompile(`^\s*([A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?)\s*(?:\[[^\]]*\])?\s*(.*)$`)
 var verClausePattern = regexp.MustCompile(`^\s*(~=|===|==|!=|<=|>=|<|>)\s*(\S+)\s*$`)
 
 // parseRequirement reads a requirement as pip writes it; environment markers after ";"
-// are dropped (pip evaluated them already).
+// are dropped (pip evaluated them already). Each clause is one PEP 440 specifier with an
+// operator, read by go-pep440-version but for ===, which names a version as written.
 func parseRequirement(spec string) (requirement, error) {
 	m := reqHead.FindStringSubmatch(spec)
 	if m == nil {
@@ -705,21 +668,41 @@ func parseRequirement(spec string) (requirement, error) {
 	}
 	r.spec = rest
 	for _, c := range strings.Split(rest, ",") {
+		bad := fmt.Errorf("cannot read the version %q of the requirement %s", strings.TrimSpace(c), spec)
 		cm := verClausePattern.FindStringSubmatch(c)
 		if cm == nil {
-			return requirement{}, fmt.Errorf("cannot read the version %q of the requirement %s", strings.TrimSpace(c), spec)
+			return requirement{}, bad
 		}
 		vc := verClause{op: cm[1], raw: cm[2]}
 		if vc.op != "===" {
-			s := vc.raw
-			if (vc.op == "==" || vc.op == "!=") && strings.HasSuffix(s, ".*") {
-				vc.wildcard, s = true, strings.TrimSuffix(s, ".*")
-			}
+			s, wildcard := strings.CutSuffix(vc.raw, ".*")
 			v, ok := parseVersion(s)
-			if !ok || (vc.wildcard && (v.pre != 0 || v.post >= 0 || v.dev >= 0 || v.local != "")) || (vc.op == "~=" && len(v.release) < 2) {
-				return requirement{}, fmt.Errorf("cannot read the version %q of the requirement %s", strings.TrimSpace(c), spec)
+			// A wildcard follows a release alone (PEP 440; the library reads one after a
+			// pre- or post-release, and wrongly).
+			if !ok || wildcard && v.String() != v.BaseVersion() {
+				return requirement{}, bad
 			}
-			vc.v = v
+			epoch, ev := splitEpoch(v)
+			segs := strings.Split(ev.BaseVersion(), ".")
+			text := vc.op + v.String()
+			switch {
+			case wildcard:
+				text = vc.op + ev.String() + ".*"
+			case vc.op == "~=" && len(segs) >= 2:
+				// ~=V is >=V and V's release but its last segment as a prefix, any
+				// suffix ignored (PEP 440: ~=1.4.5a4 is 1.4.*; the library takes 1.4.5.*).
+				text = ">=" + ev.String() + ",==" + strings.Join(segs[:len(segs)-1], ".") + ".*"
+			}
+			vc.prefix, vc.epoch = wildcard || vc.op == "~=", epoch
+			check, err := version.NewSpecifiers(text)
+			if err != nil {
+				return requirement{}, bad
+			}
+			vc.check = &check
+			r.pad = max(r.pad, len(segs))
+			if vc.op != "!=" && v.IsPreRelease() {
+				r.pre = true
+			}
 		}
 		r.clauses = append(r.clauses, vc)
 	}
@@ -728,7 +711,7 @@ func parseRequirement(spec string) (requirement, error) {
 
 // pin is the one version r asks for exactly (==V, ===V), or "".
 func (r requirement) pin() string {
-	if len(r.clauses) == 1 && (r.clauses[0].op == "==" && !r.clauses[0].wildcard || r.clauses[0].op == "===") {
+	if len(r.clauses) == 1 && (r.clauses[0].op == "==" && !strings.HasSuffix(r.clauses[0].raw, ".*") || r.clauses[0].op == "===") {
 		return r.clauses[0].raw
 	}
 	return ""
@@ -744,68 +727,59 @@ func (r requirement) String() string {
 	return r.name
 }
 
-// allowsPre is whether r takes pre-releases before final releases: when a clause names
-// one (PEP 440).
-func (r requirement) allowsPre() bool {
+// allows is whether version v, read from raw, satisfies every clause of r: === compares
+// raw as written (one parseVersion cannot read too), the others v.
+func (r requirement) allows(v version.Version, raw string) bool {
+	parsed := v.BaseVersion() != ""
+	v = padRelease(v, r.pad)
+	epoch, ev := splitEpoch(v)
 	for _, c := range r.clauses {
-		if c.op != "!=" && c.op != "===" && c.v.isPre() {
-			return true
+		var ok bool
+		switch {
+		case c.check == nil:
+			ok = strings.EqualFold(strings.TrimSpace(raw), c.raw)
+		case !parsed:
+		case c.prefix && epoch != c.epoch:
+			ok = c.op == "!="
+		case c.prefix:
+			ok = c.check.Check(ev)
+		default:
+			ok = c.check.Check(v)
 		}
-	}
-	return false
-}
-
-// allows is whether version v (raw as written) satisfies every clause of r.
-func (r requirement) allows(v pyVersion, raw string) bool {
-	for _, c := range r.clauses {
-		if !c.allows(v, raw) {
+		if !ok {
 			return false
 		}
 	}
 	return true
 }
 
-func (c verClause) allows(v pyVersion, raw string) bool {
-	switch c.op {
-	case "===":
-		return strings.EqualFold(strings.TrimSpace(raw), c.raw)
-	case "==":
-		return c.equal(v)
-	case "!=":
-		return !c.equal(v)
-	case "<=":
-		return cmpVersion(v.public(), c.v) <= 0
-	case ">=":
-		return cmpVersion(v.public(), c.v) >= 0
-	case "<": // not a pre-release of V itself, unless V is one
-		return cmpVersion(v.public(), c.v) < 0 && !(v.isPre() && !c.v.isPre() && v.sameBase(c.v))
-	case ">": // not a post-release or local version of V itself, unless V is one
-		return cmpVersion(v.public(), c.v) > 0 && !(v.post >= 0 && c.v.post < 0 && v.sameBase(c.v)) && !(v.local != "" && v.sameBase(c.v))
-	case "~=":
-		prefix := verClause{op: "==", v: pyVersion{epoch: c.v.epoch, release: c.v.release[:len(c.v.release)-1], post: -1, dev: -1}, wildcard: true}
-		return cmpVersion(v.public(), c.v) >= 0 && prefix.equal(v)
+// splitEpoch is v's epoch ("1!", or "" for 0) and v without it.
+func splitEpoch(v version.Version) (string, version.Version) {
+	epoch, _, ok := strings.Cut(v.BaseVersion(), "!")
+	if !ok {
+		return "", v
 	}
-	return false
+	ev, err := version.Parse(strings.TrimPrefix(v.String(), epoch+"!"))
+	if err != nil {
+		return "", v
+	}
+	return epoch + "!", ev
 }
 
-// equal is ==: the same version (zero-padded; v's local version ignored unless the
-// clause has one), or with a wildcard, the same release prefix.
-func (c verClause) equal(v pyVersion) bool {
-	if c.wildcard {
-		if v.epoch != c.v.epoch {
-			return false
-		}
-		for i, n := range c.v.release {
-			if v.releaseAt(i) != n {
-				return false
-			}
-		}
-		return true
+// padRelease is v with its release zero-padded to n segments: the same version (1 is
+// 1.0), which the library's prefix matching needs (it takes 1 for no 1.0.*, and 3 for no
+// 3.0.*).
+func padRelease(v version.Version, n int) version.Version {
+	base := v.BaseVersion()
+	k := n - strings.Count(base, ".") - 1
+	if base == "" || k <= 0 {
+		return v
 	}
-	if c.v.local == "" {
-		v = v.public()
+	p, err := version.Parse(base + strings.Repeat(".0", k) + strings.TrimPrefix(v.String(), base))
+	if err != nil {
+		return v
 	}
-	return cmpVersion(v, c.v) == 0
+	return p
 }
 
 // requiresPythonAllows is whether a file's requires-python admits python; one it
@@ -823,164 +797,12 @@ func requiresPythonAllows(spec, python string) bool {
 	return !ok || r.allows(v, python)
 }
 
-// pyVersion is a PEP 440 version: N!R.R.R[{a|b|rc}N][.postN][.devN][+local], the
-// spellings PEP 440 normalises (1.0-alpha.1, 1.0c1, 1.0-1, v1.0, case) read too.
-type pyVersion struct {
-	epoch   int
-	release []int
-	pre     int // 0 none, 1 a, 2 b, 3 rc
-	preN    int
-	post    int    // -1: none
-	dev     int    // -1: none
-	local   string // normalised: lower case, "." separated; "" none
-}
-
-var versionPattern = regexp.MustCompile(`(?i)^\s*v?(?:([0-9]+)!)?([0-9]+(?:\.[0-9]+)*)` +
-	`(?:[-_.]?(a|b|c|rc|alpha|beta|pre|preview)[-_.]?([0-9]+)?)?` +
-	`(?:-([0-9]+)|[-_.]?(post|rev|r)[-_.]?([0-9]+)?)?` +
-	`(?:[-_.]?(dev)[-_.]?([0-9]+)?)?` +
-	`(?:\+([a-z0-9]+(?:[-_.][a-z0-9]+)*))?\s*$`)
-
-func parseVersion(s string) (pyVersion, bool) {
-	m := versionPattern.FindStringSubmatch(s)
-	if m == nil {
-		return pyVersion{}, false
+// parseVersion reads a PEP 440 version with go-pep440-version, a local version's
+// separators normalised to "." first, as PEP 440 does and the library does not.
+func parseVersion(s string) (version.Version, bool) {
+	if public, local, ok := strings.Cut(s, "+"); ok {
+		s = public + "+" + strings.NewReplacer("-", ".", "_", ".").Replace(local)
 	}
-	ok := true
-	num := func(s string) int {
-		if s == "" {
-			return 0
-		}
-		n, err := strconv.Atoi(s)
-		if err != nil {
-			ok = false
-		}
-		return n
-	}
-	v := pyVersion{epoch: num(m[1]), post: -1, dev: -1}
-	for _, r := range strings.Split(m[2], ".") {
-		v.release = append(v.release, num(r))
-	}
-	if m[3] != "" {
-		v.pre = map[string]int{"a": 1, "alpha": 1, "b": 2, "beta": 2, "c": 3, "rc": 3, "pre": 3, "preview": 3}[strings.ToLower(m[3])]
-		v.preN = num(m[4])
-	}
-	switch {
-	case m[5] != "":
-		v.post = num(m[5])
-	case m[6] != "":
-		v.post = num(m[7])
-	}
-	if m[8] != "" {
-		v.dev = num(m[9])
-	}
-	if m[10] != "" {
-		v.local = strings.ToLower(strings.NewReplacer("-", ".", "_", ".").Replace(m[10]))
-	}
-	return v, ok
-}
-
-func (v pyVersion) isPre() bool { return v.pre != 0 || v.dev >= 0 }
-
-// public is v without its local version.
-func (v pyVersion) public() pyVersion { v.local = ""; return v }
-
-// sameBase is whether v and w have the same epoch and release.
-func (v pyVersion) sameBase(w pyVersion) bool {
-	return cmpVersion(pyVersion{epoch: v.epoch, release: v.release, post: -1, dev: -1}, pyVersion{epoch: w.epoch, release: w.release, post: -1, dev: -1}) == 0
-}
-
-func (v pyVersion) releaseAt(i int) int {
-	if i < len(v.release) {
-		return v.release[i]
-	}
-	return 0
-}
-
-// cmpVersion orders versions as PEP 440 does: epoch, release (zero-padded), then
-// dev-only releases before pre-releases before the final release, post-releases after
-// it, a dev release before its parent, and a local version after the public one.
-func cmpVersion(a, b pyVersion) int {
-	if c := cmpInt(a.epoch, b.epoch); c != 0 {
-		return c
-	}
-	for i := range max(len(a.release), len(b.release)) {
-		if c := cmpInt(a.releaseAt(i), b.releaseAt(i)); c != 0 {
-			return c
-		}
-	}
-	preKey := func(v pyVersion) (int, int) {
-		switch {
-		case v.pre == 0 && v.post < 0 && v.dev >= 0:
-			return -1, 0 // 1.0.dev1 < 1.0a1
-		case v.pre == 0:
-			return 4, 0 // a final release after its pre-releases
-		}
-		return v.pre, v.preN
-	}
-	ak, an := preKey(a)
-	bk, bn := preKey(b)
-	if c := cmpInt(ak, bk); c != 0 {
-		return c
-	}
-	if c := cmpInt(an, bn); c != 0 {
-		return c
-	}
-	if c := cmpInt(a.post, b.post); c != 0 {
-		return c
-	}
-	devKey := func(v pyVersion) int {
-		if v.dev < 0 {
-			return math.MaxInt
-		}
-		return v.dev
-	}
-	if c := cmpInt(devKey(a), devKey(b)); c != 0 {
-		return c
-	}
-	return cmpLocal(a.local, b.local)
-}
-
-func cmpInt(a, b int) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
-}
-
-// cmpLocal orders local versions: none first; then segment by segment, numbers after
-// words, numbers by value, words alphabetically; a longer one after its prefix.
-func cmpLocal(a, b string) int {
-	if a == b {
-		return 0
-	}
-	if a == "" {
-		return -1
-	}
-	if b == "" {
-		return 1
-	}
-	as, bs := strings.Split(a, "."), strings.Split(b, ".")
-	for i := range min(len(as), len(bs)) {
-		an, aerr := strconv.Atoi(as[i])
-		bn, berr := strconv.Atoi(bs[i])
-		switch {
-		case aerr == nil && berr == nil:
-			if c := cmpInt(an, bn); c != 0 {
-				return c
-			}
-		case aerr == nil:
-			return 1
-		case berr == nil:
-			return -1
-		default:
-			if c := strings.Compare(as[i], bs[i]); c != 0 {
-				return c
-			}
-		}
-	}
-	return cmpInt(len(as), len(bs))
+	v, err := version.Parse(s)
+	return v, err == nil
 }

@@ -1,6 +1,7 @@
 package build
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -195,6 +196,10 @@ func TestSdistFinder(t *testing.T) {
 			pages: map[string]fakePage{"/simple/fastcalc/": {body: `<a href="../../files/fastcalc-1.0.tar.gz#sha256=` + sdistSum("fastcalc-1.0.tar.gz") + `" data-requires-python=">=3.8">fastcalc-1.0.tar.gz</a>`}}},
 		{name: "a base element", spec: "fastcalc==1.0", want: "fastcalc-1.0.tar.gz",
 			pages: map[string]fakePage{"/simple/fastcalc/": {body: `<html><head><base href="/files/"></head><a href='fastcalc-1.0.tar.gz'>x</a>`}}},
+		{name: "html as browsers read it", spec: "fastcalc", want: "fastcalc-1.0.tar.gz",
+			pages: map[string]fakePage{"/simple/fastcalc/": {body: `<HTML><script>var a = '<a href="/files/fastcalc-9.0.tar.gz">';</script>` +
+				`<A HREF=/files/fastcalc-1.0.tar.gz data-requires-python=&gt;=3.8 href="/files/fastcalc-8.0.tar.gz">x</a>` +
+				`<a href="/files/fastcalc-1.1.tar.gz" data-requires-python="&gt;=3.12"/>`}}},
 		{name: "only wheels", spec: "fastcalc==1.0", wantErr: []string{"no sdist of fastcalc 1.0 on http://", "/simple/ (files: " + whl + ")"},
 			pages: map[string]fakePage{"/simple/fastcalc/": jsonFiles([]string{whl, "fastcalc-1.1.tar.gz"}, nil)}},
 		{name: "sha256 mismatch refused", spec: "fastcalc==1.0", wantErr: []string{"its sha256 is " + sdistSum("fastcalc-1.0.tar.gz") + ", the index says 00", "refused"},
@@ -438,7 +443,7 @@ func TestPyVersionOrder(t *testing.T) {
 			if !ok1 || !ok2 {
 				t.Fatalf("cannot parse %s or %s", ordered[i], ordered[j])
 			}
-			if got, want := cmpVersion(a, b), cmpInt(i, j); got != want {
+			if got, want := a.Compare(b), cmp.Compare(i, j); got != want {
 				t.Errorf("cmp(%s, %s) = %d, want %d", ordered[i], ordered[j], got, want)
 			}
 		}
@@ -446,7 +451,7 @@ func TestPyVersionOrder(t *testing.T) {
 	for a, b := range map[string]string{"1.0": "1.0.0", "1.0RC1": "1.0rc1", "1.0-alpha.1": "1.0a1", "1.0c2": "1.0rc2", "v1.0-1": "1.0.post1", "1.0-r2": "1.0.post2", "1.0.dev": "1.0.dev0"} {
 		va, _ := parseVersion(a)
 		vb, _ := parseVersion(b)
-		if cmpVersion(va, vb) != 0 {
+		if va.Compare(vb) != 0 {
 			t.Errorf("%s is not %s", a, b)
 		}
 	}
@@ -475,6 +480,18 @@ func TestRequirementAllows(t *testing.T) {
 		{"x[extra] (>=2)", []string{"2.0"}, []string{"1.0"}},
 		{"x===1.0-weird", []string{"1.0-weird"}, []string{"1.0"}},
 		{"x; python_version < '3.12'", []string{"1.0"}, nil},
+		// Where the library's own prefix matching errs, zero-padding and ~= rewritten:
+		{"x==1.0.*", []string{"1", "1.0.3", "1.0rc1"}, []string{"1.1", "2"}},
+		{"x!=3.0.*", []string{"3.1", "4"}, []string{"3", "3.0.2"}},
+		{"x~=1.0.0", []string{"1", "1.0.5"}, []string{"1.1", "0.9"}},
+		{"x~=1.4.5a4", []string{"1.4.5a4", "1.4.5", "1.4.6"}, []string{"1.4.5a3", "1.5"}},
+		{"x~=2.2.post3", []string{"2.2.post3", "2.9"}, []string{"2.2", "3.0"}},
+		{"x==1!1.*", []string{"1!1", "1!1.5"}, []string{"1!2.0", "1.0", "2!1.0"}},
+		{"x!=1!1.*", []string{"1!2.0", "1.0"}, []string{"1!1.5"}},
+		{"x==1.*", []string{"1.5"}, []string{"1!1.0"}},
+		{"x~=1!2.2", []string{"1!2.2", "1!2.9"}, []string{"1!3.0", "2.5", "1!2.1"}},
+		// and its local versions read as PEP 440 normalises them.
+		{"x==1.0+ubuntu-1", []string{"1.0+ubuntu.1", "1.0+Ubuntu_1"}, []string{"1.0", "1.0+ubuntu.2"}},
 	}
 	for _, tc := range tests {
 		r, err := parseRequirement(tc.spec)
@@ -494,7 +511,7 @@ func TestRequirementAllows(t *testing.T) {
 			}
 		}
 	}
-	for _, bad := range []string{"x==", "x=>1", "x @ https://u:p@host/x.tar.gz", "x~=1"} {
+	for _, bad := range []string{"x==", "x=>1", "x @ https://u:p@host/x.tar.gz", "x~=1", "x 1.0", "x==1.0||2.0", "x==1.0rc1.*", "x>=1.0.*", "x~=1.0.*", "x>=1.0+local", "x==1.0.dev1.*"} {
 		if _, err := parseRequirement(bad); err == nil {
 			t.Errorf("read %q", bad)
 		} else if strings.Contains(err.Error(), "u:p") {
@@ -537,6 +554,37 @@ func TestEnvProxy(t *testing.T) {
 		}
 		got := ""
 		if u != nil {
+			got = u.String()
+		}
+		if got != want {
+			t.Errorf("proxy for %s = %q, want %q", target, got, want)
+		}
+	}
+}
+
+// TestEnvProxyVariables: upper case before lower, as net/http reads them; a proxy that
+// cannot be read is an error where it would be used, without its value.
+func TestEnvProxyVariables(t *testing.T) {
+	env := map[string]string{"HTTP_PROXY": "http://upper:3128", "http_proxy": "http://lower:3128", "no_proxy": "pypi.org",
+		"https_proxy": "http://u:s3cret@proxy%zz:3128"}
+	proxy := envProxy(func(k string) string { return env[k] })
+	for target, want := range map[string]string{
+		"http://files.example/":    "http://upper:3128",
+		"http://pypi.org/simple/":  "",
+		"https://pypi.org/simple/": "",
+		"https://[::1]/":           "",
+		"https://files.example/":   "error",
+	} {
+		req, _ := http.NewRequest(http.MethodGet, target, nil)
+		u, err := proxy(req)
+		got := ""
+		switch {
+		case err != nil:
+			got = "error"
+			if !strings.Contains(err.Error(), "https_proxy") || strings.Contains(err.Error(), "s3cret") {
+				t.Errorf("proxy for %s: %v", target, err)
+			}
+		case u != nil:
 			got = u.String()
 		}
 		if got != want {
