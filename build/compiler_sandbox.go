@@ -60,7 +60,11 @@ type sandboxCompiler struct {
 func (c *sandboxCompiler) How(p oci.Platform) (string, error) {
 	c.once.Do(func() { c.available = sandbox.Available() })
 	if c.available != nil {
-		return "", &unusable{why: c.available.Error(), fix: "run as root, or allow user namespaces"}
+		fix := "run as root, or allow user namespaces"
+		if errors.Is(c.available, errors.ErrUnsupported) { // not Linux: an engine's VM is the way
+			fix = "Docker Desktop or a Podman machine"
+		}
+		return "", &unusable{why: c.available.Error(), fix: fix}
 	}
 	how, err := sandbox.Emulation(p)
 	if err != nil {
