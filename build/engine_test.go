@@ -1,15 +1,25 @@
 package build
 
 import (
+	"archive/tar"
 	"context"
+	"encoding/json"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	digest "github.com/opencontainers/go-digest"
+	"github.com/regclient/regclient/types/descriptor"
+	"github.com/regclient/regclient/types/mediatype"
+	v1 "github.com/regclient/regclient/types/oci/v1"
 	"github.com/regclient/regclient/types/ref"
+
+	"github.com/pycontainer/pycontainer/registry"
 
 	"github.com/pycontainer/pycontainer/internal/cmdenv"
 	"github.com/pycontainer/pycontainer/oci"
@@ -103,5 +113,93 @@ esac`)
 	}
 	if rm, _ := os.ReadFile(filepath.Join(out, "rm")); !strings.HasPrefix(string(rm), "rm -f pycontainer-sdist-") {
 		t.Errorf("the container was not removed: %q", rm)
+	}
+}
+
+// TestEngineLoadsBuilder: an engine that has not the builder and cannot pull it (a
+// registry only pycontainer reaches) gets it from the shared cache through `load`, as a
+// docker-archive of the builder's config and layers, and runs it by that name, never
+// pulling.
+func TestEngineLoadsBuilder(t *testing.T) {
+	t.Parallel()
+	env, out := fakeEngine(t, "docker", `case "$1" in
+info) exit 0 ;;
+image) echo "Error: No such image" >&2; exit 1 ;;
+pull) echo "Error response from daemon: Get https://10.0.0.5:5000/v2/: http: server gave HTTP response to HTTPS client" >&2; exit 1 ;;
+load) cat > $out/load.tar; echo "Loaded image: pycontainer-builder" ;;
+run) printf '%s\n' "$@" > $out/argv ;;
+esac`)
+	src := newMemSource()
+	blob := func(b []byte, mt string) descriptor.Descriptor {
+		d := descriptor.Descriptor{MediaType: mt, Digest: digest.FromBytes(b), Size: int64(len(b))}
+		src.blobs[d.Digest] = b
+		return d
+	}
+	layer, _ := baseLayer(t, "usr/bin/python3", "python")
+	config := blob([]byte(`{"architecture":"arm64","os":"linux","rootfs":{"type":"layers"}}`), mediatype.OCI1ImageConfig)
+	layers := []descriptor.Descriptor{blob(layer, mediatype.OCI1LayerGzip)}
+	m := v1.Manifest{Versioned: v1.ManifestSchemaVersion, MediaType: mediatype.OCI1Manifest, Config: config, Layers: layers}
+	raw, _ := json.Marshal(m)
+	img := &registry.Image{Descriptor: descriptor.Descriptor{MediaType: mediatype.OCI1Manifest, Digest: digest.FromBytes(raw), Size: int64(len(raw))}, Manifest: m}
+	cache, err := oci.OpenStore(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	sdistDir := t.TempDir()
+	job := compileJob{Platform: oci.Platform{OS: "linux", Architecture: "arm64"}, Sdist: filepath.Join(sdistDir, "fastcalc-1.0.tar.gz"), OutDir: t.TempDir(),
+		Builder:  ref.Ref{Scheme: "reg", Registry: "10.0.0.5:5000", Repository: "library/python", Digest: img.Descriptor.Digest.String()},
+		Manifest: img, Blobs: src, Cache: cache}
+	var log strings.Builder
+	job.Log = &lockedWriter{w: &log}
+	if err := (&engineCompiler{name: "docker", process: env}).Compile(context.Background(), job); err != nil {
+		t.Fatalf("%v\n%s", err, log.String())
+	}
+	name := "pycontainer-builder:" + img.Descriptor.Digest.Encoded()[:12]
+	argv, _ := os.ReadFile(filepath.Join(out, "argv"))
+	if !strings.Contains(string(argv), "--pull\nnever\n"+name+"\npython3\n") {
+		t.Errorf("run did not take the loaded image %s, never pulling:\n%s", name, argv)
+	}
+	if !strings.Contains(log.String(), "loading it from pycontainer's cache") {
+		t.Errorf("the log does not say the builder came from the cache:\n%s", log.String())
+	}
+	// The archive: manifest.json naming the image, then the config and the layer, whole.
+	f, err := os.Open(filepath.Join(out, "load.tar"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	files := map[string][]byte{}
+	var order []string
+	tr := tar.NewReader(f)
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(tr)
+		files[h.Name], order = b, append(order, h.Name)
+	}
+	var manifest []struct {
+		Config   string
+		RepoTags []string
+		Layers   []string
+	}
+	if err := json.Unmarshal(files["manifest.json"], &manifest); err != nil || len(manifest) != 1 {
+		t.Fatalf("manifest.json %s: %v", files["manifest.json"], err)
+	}
+	e := manifest[0]
+	if !slices.Equal(e.RepoTags, []string{name}) || e.Config != "blobs/sha256/"+config.Digest.Encoded() || !slices.Equal(e.Layers, []string{"blobs/sha256/" + layers[0].Digest.Encoded()}) {
+		t.Errorf("manifest.json %+v", e)
+	}
+	for _, d := range []descriptor.Descriptor{config, layers[0]} {
+		if got := files["blobs/sha256/"+d.Digest.Encoded()]; digest.FromBytes(got) != d.Digest {
+			t.Errorf("the archive's %s is not the blob (%d bytes)", d.Digest, len(got))
+		}
+	}
+	if order[0] != "manifest.json" || len(order) != 3 {
+		t.Errorf("archive entries %v", order)
 	}
 }
