@@ -68,15 +68,10 @@ func (e *engineCompiler) check() {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), engineInfoTimeout)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, "info")
-	cmd.Env = e.process.Variables()
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Run(); err != nil {
-		e.err = &unusable{why: fmt.Sprintf("%s info failed (%v): %s", e.name, err, lastLines(out.String(), 1)), fix: e.fix()}
-		return
-	}
 	e.bin = bin
+	if out, err := e.output(ctx, "info"); err != nil {
+		e.bin, e.err = "", &unusable{why: fmt.Sprintf("%s info failed (%v): %s", e.name, err, out), fix: e.fix()}
+	}
 }
 
 // Compile runs pip wheel in a container of the builder, pinned by digest, with no
@@ -148,14 +143,20 @@ func (e *engineCompiler) builderImage(ctx context.Context, job compileJob) (stri
 
 // quiet runs the engine with args, its output kept for the error only.
 func (e *engineCompiler) quiet(ctx context.Context, args ...string) error {
+	if out, err := e.output(ctx, args...); err != nil {
+		return fmt.Errorf("%w: %s", err, out)
+	}
+	return nil
+}
+
+// output runs the engine with args and returns the last line it wrote.
+func (e *engineCompiler) output(ctx context.Context, args ...string) (string, error) {
 	cmd := exec.CommandContext(ctx, e.bin, args...)
 	cmd.Env = e.process.Variables()
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("%w: %s", err, lastLines(out.String(), 1))
-	}
-	return nil
+	err := cmd.Run()
+	return lastLines(out.String(), 1), err
 }
 
 // load brings the builder's config and layers into the cache (verified, as every blob)

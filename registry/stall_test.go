@@ -27,19 +27,8 @@ func TestStallsAreRetried(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(string(tt.fault), func(t *testing.T) {
-			proxy := &faultproxy.Proxy{}
-			reg := testbase.StartWith(t, proxy.Wrap)
-			reg.Push(t, testbase.Spec{Repo: "library/python", Tag: "t", Platforms: testbase.PythonPlatforms[:1]})
-			c := New(Options{Registries: []string{reg.Host}, StallTimeout: 200 * time.Millisecond})
-			r, err := ref.New(reg.Host + "/library/python:t")
-			if err != nil {
-				t.Fatal(err)
-			}
+			proxy, c, r, ix := faultyRegistry(t, 200*time.Millisecond)
 			ctx := context.Background()
-			ix, err := c.Index(ctx, r)
-			if err != nil {
-				t.Fatal(err)
-			}
 			// The config is the only blob Image reads.
 			proxy.Set(faultproxy.Rule{Method: "GET", Path: "/blobs/", Fault: tt.fault, Times: tt.times, StallFor: 10 * time.Second})
 			start := time.Now()
@@ -74,19 +63,8 @@ func TestStallsAreRetried(t *testing.T) {
 // in flight, which adds to regclient's backoff for the host and, with several downloads
 // at once, spiralled until they all failed).
 func TestBackoffIsNoStall(t *testing.T) {
-	proxy := &faultproxy.Proxy{}
-	reg := testbase.StartWith(t, proxy.Wrap)
-	reg.Push(t, testbase.Spec{Repo: "library/python", Tag: "t", Platforms: testbase.PythonPlatforms[:1]})
-	c := New(Options{Registries: []string{reg.Host}, StallTimeout: 300 * time.Millisecond})
-	r, err := ref.New(reg.Host + "/library/python:t")
-	if err != nil {
-		t.Fatal(err)
-	}
+	proxy, c, r, ix := faultyRegistry(t, 300*time.Millisecond)
 	ctx := context.Background()
-	ix, err := c.Index(ctx, r)
-	if err != nil {
-		t.Fatal(err)
-	}
 	img, err := c.ImageManifest(ctx, r, ix.Entries[0].Descriptor)
 	if err != nil {
 		t.Fatal(err)
@@ -104,4 +82,23 @@ func TestBackoffIsNoStall(t *testing.T) {
 	if err := c.ImageConfig(ctx, r, img); err != nil || proxy.Hits() != 1 {
 		t.Fatalf("config: %v after %d 429s", err, proxy.Hits())
 	}
+}
+
+// faultyRegistry is a registry behind a fault proxy holding one platform of
+// library/python:t, a client of it with stall timeout stall, and the tag's index.
+func faultyRegistry(t *testing.T, stall time.Duration) (*faultproxy.Proxy, *Client, ref.Ref, *Index) {
+	t.Helper()
+	proxy := &faultproxy.Proxy{}
+	reg := testbase.StartWith(t, proxy.Wrap)
+	reg.Push(t, testbase.Spec{Repo: "library/python", Tag: "t", Platforms: testbase.PythonPlatforms[:1]})
+	c := New(Options{Registries: []string{reg.Host}, StallTimeout: stall})
+	r, err := ref.New(reg.Host + "/library/python:t")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ix, err := c.Index(context.Background(), r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return proxy, c, r, ix
 }
